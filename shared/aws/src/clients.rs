@@ -1,0 +1,71 @@
+//! The AWS configuration, loaded once per process, and the clients built from it.
+//!
+//! The standard `AWS_ENDPOINT_URL` (and `AWS_ENDPOINT_URL_<SERVICE>`) variables
+//! are honoured by `aws-config`, so the same binary talks to AWS or to the
+//! local emulator. Against a custom endpoint S3 uses path-style addressing,
+//! since `bucket.127.0.0.1` does not resolve.
+
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, SdkConfig};
+
+/// Connect timeout for every AWS call: a Lambda in a VPC without a route
+/// should fail in seconds, not hang until its deadline.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// Upper bound for one attempt of one call; the deadline guard bounds the rest.
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Loads the shared AWS configuration from the environment: region,
+/// credentials, endpoint override, and Shipgate's timeouts and retries
+/// (standard mode, three attempts with jittered backoff).
+pub async fn load_sdk_config() -> SdkConfig {
+    config_loader().load().await
+}
+
+/// The loader behind [`load_sdk_config`], for callers (tests, the local
+/// replay) that add an endpoint, a region or credentials of their own.
+pub fn config_loader() -> aws_config::ConfigLoader {
+    aws_config::defaults(BehaviorVersion::latest())
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(CONNECT_TIMEOUT)
+                .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+                .build(),
+        )
+        .retry_config(RetryConfig::standard().with_max_attempts(3))
+}
+
+pub fn s3(config: &SdkConfig) -> aws_sdk_s3::Client {
+    let builder = aws_sdk_s3::config::Builder::from(config).force_path_style(config.endpoint_url().is_some());
+    aws_sdk_s3::Client::from_conf(builder.build())
+}
+
+/// The seven clients the fleet uses, built from one configuration. Building a
+/// client is cheap (they share the configuration's HTTP client and its
+/// connection pool); a function keeps only the ones it needs.
+#[derive(Debug, Clone)]
+pub struct Clients {
+    pub codepipeline: aws_sdk_codepipeline::Client,
+    pub codedeploy: aws_sdk_codedeploy::Client,
+    pub ecs: aws_sdk_ecs::Client,
+    pub s3: aws_sdk_s3::Client,
+    pub ecr: aws_sdk_ecr::Client,
+    pub sns: aws_sdk_sns::Client,
+    pub eventbridge: aws_sdk_eventbridge::Client,
+}
+
+impl Clients {
+    pub fn new(config: &SdkConfig) -> Self {
+        Self {
+            codepipeline: aws_sdk_codepipeline::Client::new(config),
+            codedeploy: aws_sdk_codedeploy::Client::new(config),
+            ecs: aws_sdk_ecs::Client::new(config),
+            s3: s3(config),
+            ecr: aws_sdk_ecr::Client::new(config),
+            sns: aws_sdk_sns::Client::new(config),
+            eventbridge: aws_sdk_eventbridge::Client::new(config),
+        }
+    }
+}

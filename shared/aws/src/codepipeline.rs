@@ -1,0 +1,170 @@
+//! Reporting a CodePipeline job's result, and starting executions.
+
+use aws_sdk_codepipeline::types::{
+    ExecutionDetails, FailureDetails, FailureType, PipelineVariable, SourceRevisionOverride,
+    SourceRevisionType,
+};
+
+use crate::error::{AwsError, aws_err};
+
+const SERVICE: &str = "CodePipeline";
+/// CodePipeline's limits on the failure message and execution summary.
+pub const MAX_FAILURE_MESSAGE: usize = 5000;
+pub const MAX_SUMMARY: usize = 2048;
+pub const MAX_CONTINUATION_TOKEN: usize = 2048;
+
+/// What a job ends with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobResult {
+    Succeeded {
+        summary: String,
+        output_variables: Vec<(String, String)>,
+    },
+    /// Not finished: CodePipeline invokes again with this token.
+    Continue {
+        token: String,
+        summary: String,
+    },
+    Failed {
+        message: String,
+    },
+}
+
+/// How a report went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reported {
+    Now,
+    /// The job had been reported already (a duplicate delivery); that is
+    /// success, not an error.
+    AlreadyDone,
+}
+
+/// Reports `result` for `job_id`. Messages are cut to CodePipeline's limits.
+pub async fn report_job(
+    client: &aws_sdk_codepipeline::Client,
+    job_id: &str,
+    result: &JobResult,
+) -> Result<Reported, AwsError> {
+    let (operation, outcome) = match result {
+        JobResult::Succeeded { summary, output_variables } => {
+            let mut request =
+                client.put_job_success_result().job_id(job_id).execution_details(execution_details(summary));
+            for (k, v) in output_variables {
+                request = request.output_variables(k, v);
+            }
+            (
+                "PutJobSuccessResult",
+                request.send().await.map(|_| ()).map_err(aws_err(SERVICE, "PutJobSuccessResult")),
+            )
+        }
+        JobResult::Continue { token, summary } => {
+            if token.len() > MAX_CONTINUATION_TOKEN {
+                return Err(AwsError::new(
+                    SERVICE,
+                    "PutJobSuccessResult",
+                    "continuation token over 2048 characters",
+                ));
+            }
+            let request = client
+                .put_job_success_result()
+                .job_id(job_id)
+                .continuation_token(token)
+                .execution_details(execution_details(summary));
+            (
+                "PutJobSuccessResult",
+                request.send().await.map(|_| ()).map_err(aws_err(SERVICE, "PutJobSuccessResult")),
+            )
+        }
+        JobResult::Failed { message } => {
+            let details = FailureDetails::builder()
+                .r#type(FailureType::JobFailed)
+                .message(truncate(message, MAX_FAILURE_MESSAGE))
+                .build()
+                .map_err(|e| AwsError::new(SERVICE, "PutJobFailureResult", e.to_string()))?;
+            let request = client.put_job_failure_result().job_id(job_id).failure_details(details);
+            (
+                "PutJobFailureResult",
+                request.send().await.map(|_| ()).map_err(aws_err(SERVICE, "PutJobFailureResult")),
+            )
+        }
+    };
+    match outcome {
+        Ok(()) => Ok(Reported::Now),
+        Err(err) if err.is("InvalidJobStateException") => {
+            tracing::info!(job_id, operation, "job was already reported; treating as done");
+            Ok(Reported::AlreadyDone)
+        }
+        Err(err) => Err(err),
+    }
+}
+
+fn execution_details(summary: &str) -> ExecutionDetails {
+    ExecutionDetails::builder().summary(truncate(summary, MAX_SUMMARY)).build()
+}
+
+/// A new pipeline execution's parameters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StartExecution {
+    pub pipeline: String,
+    /// The source action whose revision is overridden.
+    pub source_action: String,
+    pub commit: String,
+    pub variables: Vec<(String, String)>,
+    pub client_request_token: String,
+}
+
+/// Starts an execution and returns its id.
+pub async fn start_execution(
+    client: &aws_sdk_codepipeline::Client,
+    start: &StartExecution,
+) -> Result<String, AwsError> {
+    const OP: &str = "StartPipelineExecution";
+    let revision = SourceRevisionOverride::builder()
+        .action_name(&start.source_action)
+        .revision_type(SourceRevisionType::CommitId)
+        .revision_value(&start.commit)
+        .build()
+        .map_err(|e| AwsError::new(SERVICE, OP, e.to_string()))?;
+    let mut request = client
+        .start_pipeline_execution()
+        .name(&start.pipeline)
+        .client_request_token(&start.client_request_token)
+        .source_revisions(revision);
+    for (name, value) in &start.variables {
+        let variable = PipelineVariable::builder()
+            .name(name)
+            .value(value)
+            .build()
+            .map_err(|e| AwsError::new(SERVICE, OP, e.to_string()))?;
+        request = request.variables(variable);
+    }
+    let output = request.send().await.map_err(aws_err(SERVICE, OP))?;
+    Ok(output.pipeline_execution_id().unwrap_or_default().to_owned())
+}
+
+/// Cuts `text` to at most `max` bytes on a character boundary, marking the cut.
+pub fn truncate(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_owned();
+    }
+    const MARK: &str = " …";
+    let mut end = max.saturating_sub(MARK.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}{MARK}", &text[..end])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::truncate;
+
+    #[test]
+    fn truncate_respects_limit_and_char_boundaries() {
+        let long = "é".repeat(3000);
+        let cut = truncate(&long, 2048);
+        assert!(cut.len() <= 2048);
+        assert!(cut.ends_with('…'));
+        assert_eq!(truncate("short", 2048), "short");
+    }
+}

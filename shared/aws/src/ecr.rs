@@ -1,0 +1,115 @@
+//! Reading an image's scan findings from ECR, every page of them.
+
+use aws_sdk_ecr::types::{EnhancedImageScanFinding, ImageIdentifier, ImageScanFinding};
+use shipgate_core::findings::{
+    Attribute, BasicFinding, EnhancedFinding, ImageId, ImageScanFindings, PackageVulnerabilityDetails,
+    ScanReport, ScanStatus, VulnerablePackage,
+};
+
+use crate::error::{AwsError, aws_err};
+
+/// ECR's largest page.
+pub const PAGE_SIZE: i32 = 1000;
+/// A bound on pages, so a misbehaving paginator cannot loop forever.
+const MAX_PAGES: usize = 1000;
+
+/// What ECR says about an image's scan.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ScanLookup {
+    Found(ScanReport),
+    /// No scan exists for the image (yet): `ScanNotFoundException`.
+    NotFound,
+}
+
+/// Reads every page of findings for `repository@digest`, basic and enhanced.
+pub async fn describe_scan(
+    client: &aws_sdk_ecr::Client,
+    registry_id: Option<&str>,
+    repository: &str,
+    digest: &str,
+) -> Result<ScanLookup, AwsError> {
+    const OP: &str = "DescribeImageScanFindings";
+    let mut pages = Vec::new();
+    let mut next_token: Option<String> = None;
+    for _ in 0..MAX_PAGES {
+        let result = client
+            .describe_image_scan_findings()
+            .set_registry_id(registry_id.map(str::to_owned))
+            .repository_name(repository)
+            .image_id(ImageIdentifier::builder().image_digest(digest).build())
+            .max_results(PAGE_SIZE)
+            .set_next_token(next_token.take())
+            .send()
+            .await;
+        let output = match result {
+            Ok(output) => output,
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_scan_not_found_exception()) => {
+                return Ok(ScanLookup::NotFound);
+            }
+            Err(err) => return Err(aws_err("ECR", OP)(err)),
+        };
+        next_token = output.next_token().map(str::to_owned);
+        pages.push(ScanReport {
+            repository_name: output.repository_name().map(str::to_owned),
+            image_id: output.image_id().map(|id| ImageId {
+                image_digest: id.image_digest().map(str::to_owned),
+                image_tag: id.image_tag().map(str::to_owned),
+            }),
+            image_scan_status: output.image_scan_status().map(|s| ScanStatus {
+                status: s.status().map(|s| s.as_str().to_owned()).unwrap_or_default(),
+                description: s.description().map(str::to_owned),
+            }),
+            image_scan_findings: output.image_scan_findings().map(|f| ImageScanFindings {
+                findings: f.findings().iter().map(basic).collect(),
+                enhanced_findings: f.enhanced_findings().iter().map(enhanced).collect(),
+                image_scan_completed_at: f.image_scan_completed_at().and_then(to_chrono),
+                vulnerability_source_updated_at: f.vulnerability_source_updated_at().and_then(to_chrono),
+            }),
+        });
+        if next_token.is_none() {
+            return Ok(ScanLookup::Found(ScanReport::merge(pages)));
+        }
+    }
+    Err(AwsError::new("ECR", OP, format!("more than {MAX_PAGES} pages of findings")))
+}
+
+fn to_chrono(t: &aws_smithy_types::DateTime) -> Option<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::from_timestamp(t.secs(), t.subsec_nanos())
+}
+
+fn basic(f: &ImageScanFinding) -> BasicFinding {
+    BasicFinding {
+        name: f.name().unwrap_or_default().to_owned(),
+        uri: f.uri().map(str::to_owned),
+        severity: f.severity().map(|s| s.as_str().to_owned()).unwrap_or_default(),
+        attributes: f
+            .attributes()
+            .iter()
+            .map(|a| Attribute { key: a.key().to_owned(), value: a.value().map(str::to_owned) })
+            .collect(),
+    }
+}
+
+fn enhanced(f: &EnhancedImageScanFinding) -> EnhancedFinding {
+    EnhancedFinding {
+        severity: f.severity().unwrap_or_default().to_owned(),
+        title: f.title().map(str::to_owned),
+        status: f.status().map(str::to_owned),
+        fix_available: f.fix_available().map(str::to_owned),
+        package_vulnerability_details: f.package_vulnerability_details().map(|d| {
+            PackageVulnerabilityDetails {
+                vulnerability_id: d.vulnerability_id().unwrap_or_default().to_owned(),
+                vulnerable_packages: d
+                    .vulnerable_packages()
+                    .iter()
+                    .map(|p| VulnerablePackage {
+                        name: p.name().unwrap_or_default().to_owned(),
+                        version: p.version().map(str::to_owned),
+                        fixed_in_version: p.fixed_in_version().map(str::to_owned),
+                    })
+                    .collect(),
+                source_url: d.source_url().map(str::to_owned),
+            }
+        }),
+    }
+}

@@ -1,0 +1,64 @@
+//! Reading a task definition from ECS into the domain's model.
+
+use shipgate_core::taskdef::{
+    Capabilities, ContainerDefinition, EnvironmentVariable, LinuxParameters, LogConfiguration, Secret,
+    TaskDefinition,
+};
+
+use crate::error::{AwsError, aws_err};
+
+/// The task definition named by ARN or `family:revision`.
+pub async fn describe_task_definition(
+    client: &aws_sdk_ecs::Client,
+    task_definition: &str,
+) -> Result<TaskDefinition, AwsError> {
+    const OP: &str = "DescribeTaskDefinition";
+    let output = client
+        .describe_task_definition()
+        .task_definition(task_definition)
+        .send()
+        .await
+        .map_err(aws_err("ECS", OP))?;
+    let td = output.task_definition().ok_or_else(|| {
+        AwsError::new("ECS", OP, format!("no task definition in the answer for {task_definition}"))
+    })?;
+    Ok(TaskDefinition {
+        family: td.family().map(str::to_owned),
+        task_definition_arn: td.task_definition_arn().map(str::to_owned),
+        container_definitions: td.container_definitions().iter().map(container).collect(),
+        network_mode: td.network_mode().map(|m| m.as_str().to_owned()),
+        pid_mode: td.pid_mode().map(|m| m.as_str().to_owned()),
+        ipc_mode: td.ipc_mode().map(|m| m.as_str().to_owned()),
+    })
+}
+
+fn container(c: &aws_sdk_ecs::types::ContainerDefinition) -> ContainerDefinition {
+    ContainerDefinition {
+        name: c.name().unwrap_or_default().to_owned(),
+        image: c.image().unwrap_or_default().to_owned(),
+        privileged: c.privileged(),
+        readonly_root_filesystem: c.readonly_root_filesystem(),
+        user: c.user().map(str::to_owned),
+        linux_parameters: c.linux_parameters().map(|lp| LinuxParameters {
+            capabilities: lp
+                .capabilities()
+                .map(|caps| Capabilities { add: caps.add().to_vec(), drop: caps.drop().to_vec() }),
+        }),
+        environment: c
+            .environment()
+            .iter()
+            .map(|kv| EnvironmentVariable {
+                name: kv.name().unwrap_or_default().to_owned(),
+                value: kv.value().map(str::to_owned),
+            })
+            .collect(),
+        secrets: c
+            .secrets()
+            .iter()
+            .map(|s| Secret { name: s.name().to_owned(), value_from: s.value_from().to_owned() })
+            .collect(),
+        log_configuration: c
+            .log_configuration()
+            .map(|l| LogConfiguration { log_driver: l.log_driver().as_str().to_owned() }),
+    }
+}

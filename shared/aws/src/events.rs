@@ -1,0 +1,48 @@
+//! Emitting Shipgate's own events to its EventBridge bus (source `shipgate`).
+
+use crate::error::{AwsError, aws_err};
+
+pub const SOURCE: &str = "shipgate";
+
+#[derive(Debug, Clone)]
+pub struct Bus {
+    client: aws_sdk_eventbridge::Client,
+    name: String,
+}
+
+impl Bus {
+    pub fn new(client: aws_sdk_eventbridge::Client, name: impl Into<String>) -> Self {
+        Self { client, name: name.into() }
+    }
+
+    /// Puts one event; `detail` is serialised to JSON. A rejected entry is an
+    /// error, not a silent loss.
+    pub async fn put<T: serde::Serialize>(
+        &self,
+        detail_type: &str,
+        resources: &[String],
+        detail: &T,
+    ) -> Result<(), AwsError> {
+        const OP: &str = "PutEvents";
+        let detail = serde_json::to_string(detail)
+            .map_err(|e| AwsError::new("EventBridge", OP, format!("serialising {detail_type}: {e}")))?;
+        let entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+            .event_bus_name(&self.name)
+            .source(SOURCE)
+            .detail_type(detail_type)
+            .set_resources(Some(resources.to_vec()))
+            .detail(detail)
+            .build();
+        let output =
+            self.client.put_events().entries(entry).send().await.map_err(aws_err("EventBridge", OP))?;
+        if output.failed_entry_count() > 0 {
+            let reason = output
+                .entries()
+                .iter()
+                .find_map(|e| e.error_message().map(str::to_owned))
+                .unwrap_or_else(|| "entry rejected".to_owned());
+            return Err(AwsError { transient: true, ..AwsError::new("EventBridge", OP, reason) });
+        }
+        Ok(())
+    }
+}

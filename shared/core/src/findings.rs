@@ -1,0 +1,214 @@
+//! Scan findings as ECR reports them: the output of
+//! `aws ecr describe-image-scan-findings` (and of the API, which the adapters
+//! convert into these same types). Unknown fields are ignored; timestamps are
+//! accepted both as ISO 8601 strings (the CLI) and epoch seconds (the API).
+
+use chrono::{DateTime, TimeZone, Utc};
+use serde::{Deserialize, Deserializer, Serialize};
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScanReport {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repository_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_id: Option<ImageId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_scan_status: Option<ScanStatus>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_scan_findings: Option<ImageScanFindings>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageId {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_digest: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_tag: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScanStatus {
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageScanFindings {
+    #[serde(default)]
+    pub findings: Vec<BasicFinding>,
+    #[serde(default)]
+    pub enhanced_findings: Vec<EnhancedFinding>,
+    #[serde(default, deserialize_with = "timestamp", skip_serializing_if = "Option::is_none")]
+    pub image_scan_completed_at: Option<DateTime<Utc>>,
+    #[serde(default, deserialize_with = "timestamp", skip_serializing_if = "Option::is_none")]
+    pub vulnerability_source_updated_at: Option<DateTime<Utc>>,
+}
+
+/// A basic-scanning finding (Clair-style CVE list).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BasicFinding {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uri: Option<String>,
+    #[serde(default)]
+    pub severity: String,
+    #[serde(default)]
+    pub attributes: Vec<Attribute>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attribute {
+    pub key: String,
+    #[serde(default)]
+    pub value: Option<String>,
+}
+
+impl BasicFinding {
+    pub fn attribute(&self, key: &str) -> Option<&str> {
+        self.attributes.iter().find(|a| a.key == key).and_then(|a| a.value.as_deref())
+    }
+}
+
+/// An enhanced-scanning (Amazon Inspector) finding.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EnhancedFinding {
+    #[serde(default)]
+    pub severity: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// `YES`, `NO` or `PARTIAL`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fix_available: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub package_vulnerability_details: Option<PackageVulnerabilityDetails>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PackageVulnerabilityDetails {
+    #[serde(default)]
+    pub vulnerability_id: String,
+    #[serde(default)]
+    pub vulnerable_packages: Vec<VulnerablePackage>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_url: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VulnerablePackage {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fixed_in_version: Option<String>,
+}
+
+impl ScanReport {
+    /// Merges pages of one image's findings into one report (the first page's
+    /// status and identity, every page's findings).
+    pub fn merge(pages: impl IntoIterator<Item = ScanReport>) -> ScanReport {
+        let mut merged: Option<ScanReport> = None;
+        for page in pages {
+            match merged.as_mut() {
+                None => merged = Some(page),
+                Some(m) => {
+                    if let Some(more) = page.image_scan_findings {
+                        let into = m.image_scan_findings.get_or_insert_with(Default::default);
+                        into.findings.extend(more.findings);
+                        into.enhanced_findings.extend(more.enhanced_findings);
+                        into.image_scan_completed_at =
+                            into.image_scan_completed_at.or(more.image_scan_completed_at);
+                    }
+                }
+            }
+        }
+        merged.unwrap_or_default()
+    }
+
+    pub fn status(&self) -> Option<&str> {
+        self.image_scan_status.as_ref().map(|s| s.status.as_str())
+    }
+
+    pub fn completed_at(&self) -> Option<DateTime<Utc>> {
+        self.image_scan_findings.as_ref().and_then(|f| f.image_scan_completed_at)
+    }
+}
+
+/// Deserialises a timestamp given as an ISO 8601 string or as epoch seconds
+/// (integer or fractional).
+fn timestamp<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Text(String),
+        Number(f64),
+    }
+    use serde::de::Error;
+    match Option::<Raw>::deserialize(d)? {
+        None => Ok(None),
+        Some(Raw::Text(s)) => DateTime::parse_from_rfc3339(&s)
+            .map(|t| Some(t.with_timezone(&Utc)))
+            .or_else(|_| {
+                // The AWS CLI prints `2024-05-01T10:20:30.123000+00:00`, which is
+                // RFC 3339; some tools drop the offset.
+                chrono::NaiveDateTime::parse_from_str(&s, "%Y-%m-%dT%H:%M:%S%.f").map(|n| Some(n.and_utc()))
+            })
+            .map_err(|_| D::Error::custom(format!("invalid timestamp {s:?}"))),
+        Some(Raw::Number(n)) => {
+            let secs = n.floor();
+            let nanos = ((n - secs) * 1e9).round() as u32;
+            Utc.timestamp_opt(secs as i64, nanos.min(999_999_999))
+                .single()
+                .map(Some)
+                .ok_or_else(|| D::Error::custom(format!("timestamp {n} out of range")))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_accept_iso_strings_and_epoch_numbers() {
+        let iso: ImageScanFindings =
+            serde_json::from_str(r#"{"imageScanCompletedAt":"2026-11-28T10:00:00.500000+00:00"}"#).unwrap();
+        let epoch: ImageScanFindings =
+            serde_json::from_str(r#"{"imageScanCompletedAt":1795860000.5}"#).unwrap();
+        assert_eq!(iso.image_scan_completed_at, epoch.image_scan_completed_at);
+        assert!(
+            serde_json::from_str::<ImageScanFindings>(r#"{"imageScanCompletedAt":"yesterday"}"#).is_err()
+        );
+    }
+
+    #[test]
+    fn pages_merge_into_one_report() {
+        let page = |names: &[&str]| ScanReport {
+            image_scan_status: Some(ScanStatus { status: "COMPLETE".into(), description: None }),
+            image_scan_findings: Some(ImageScanFindings {
+                findings: names
+                    .iter()
+                    .map(|n| BasicFinding { name: (*n).into(), ..Default::default() })
+                    .collect(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let merged = ScanReport::merge([page(&["a", "b"]), page(&["c"])]);
+        let names: Vec<_> =
+            merged.image_scan_findings.unwrap().findings.into_iter().map(|f| f.name).collect();
+        assert_eq!(names, ["a", "b", "c"]);
+    }
+}

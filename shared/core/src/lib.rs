@@ -1,0 +1,10 @@
+//! Shipgate's domain core.
+//!
+//! Architecture invariant: this crate knows nothing about the AWS SDK, the
+//! Lambda runtime, the network or the file system. It takes documents and a
+//! `now`, and returns decisions; everything it needs from the world comes in
+//! as arguments.
+
+pub mod findings;
+pub mod taskdef;
+pub mod triggers;

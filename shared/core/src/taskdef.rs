@@ -1,0 +1,168 @@
+//! ECS task definitions, in the three shapes people hand us (SPEC 3.3): the
+//! `taskDefinition` object of `aws ecs describe-task-definition`, that whole
+//! output, or a `register-task-definition` input (`taskdef.json`).
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskDefinition {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub family: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_definition_arn: Option<String>,
+    #[serde(default)]
+    pub container_definitions: Vec<ContainerDefinition>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_mode: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid_mode: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipc_mode: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContainerDefinition {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub image: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub privileged: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub readonly_root_filesystem: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub linux_parameters: Option<LinuxParameters>,
+    #[serde(default)]
+    pub environment: Vec<EnvironmentVariable>,
+    #[serde(default)]
+    pub secrets: Vec<Secret>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_configuration: Option<LogConfiguration>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LinuxParameters {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capabilities: Option<Capabilities>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Capabilities {
+    #[serde(default)]
+    pub add: Vec<String>,
+    #[serde(default)]
+    pub drop: Vec<String>,
+}
+
+/// An environment entry. Its value is held but never displayed: `Debug`
+/// redacts it so that no log line can carry it by accident.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnvironmentVariable {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+}
+
+impl std::fmt::Debug for EnvironmentVariable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EnvironmentVariable").field("name", &self.name).field("value", &"<redacted>").finish()
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Secret {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub value_from: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LogConfiguration {
+    #[serde(default)]
+    pub log_driver: String,
+}
+
+/// Why a document is not a task definition we can judge.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TaskDefinitionError {
+    #[error("task definition is not valid JSON: {0}")]
+    Json(String),
+    #[error("task definition has no containerDefinitions")]
+    NoContainers,
+    #[error("containerDefinitions[{index}].{field} is missing")]
+    MissingField { index: usize, field: &'static str },
+}
+
+impl TaskDefinition {
+    /// Parses any of the three accepted shapes.
+    pub fn from_json(text: &str) -> Result<Self, TaskDefinitionError> {
+        let value: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| TaskDefinitionError::Json(e.to_string()))?;
+        Self::from_value(value)
+    }
+
+    pub fn from_value(value: serde_json::Value) -> Result<Self, TaskDefinitionError> {
+        // `describe-task-definition` wraps the definition; the other shapes do not.
+        let inner = match value {
+            serde_json::Value::Object(mut map) if map.contains_key("taskDefinition") => {
+                map.remove("taskDefinition").unwrap_or_default()
+            }
+            other => other,
+        };
+        let td: TaskDefinition =
+            serde_json::from_value(inner).map_err(|e| TaskDefinitionError::Json(e.to_string()))?;
+        td.validated()
+    }
+
+    fn validated(self) -> Result<Self, TaskDefinitionError> {
+        if self.container_definitions.is_empty() {
+            return Err(TaskDefinitionError::NoContainers);
+        }
+        for (index, c) in self.container_definitions.iter().enumerate() {
+            if c.name.is_empty() {
+                return Err(TaskDefinitionError::MissingField { index, field: "name" });
+            }
+            if c.image.is_empty() {
+                return Err(TaskDefinitionError::MissingField { index, field: "image" });
+            }
+        }
+        Ok(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const INNER: &str = r#"{"family":"web","containerDefinitions":[{"name":"app","image":"nginx"}]}"#;
+
+    #[test]
+    fn all_three_shapes_parse_alike() {
+        let wrapped = format!(r#"{{"taskDefinition":{INNER},"tags":[]}}"#);
+        let a = TaskDefinition::from_json(INNER).unwrap();
+        let b = TaskDefinition::from_json(&wrapped).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a.container_definitions[0].name, "app");
+    }
+
+    #[test]
+    fn missing_image_is_named() {
+        let err = TaskDefinition::from_json(r#"{"containerDefinitions":[{"name":"app"}]}"#).unwrap_err();
+        assert_eq!(err.to_string(), "containerDefinitions[0].image is missing");
+    }
+
+    #[test]
+    fn debug_never_shows_environment_values() {
+        let v = EnvironmentVariable { name: "DB_PASSWORD".into(), value: Some("hunter2".into()) };
+        assert!(!format!("{v:?}").contains("hunter2"));
+    }
+}

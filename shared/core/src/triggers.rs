@@ -1,0 +1,172 @@
+//! The `detail` of the EventBridge events Shipgate consumes, where the
+//! `aws_lambda_events` crate has no type for them (or one that does not
+//! match what AWS sends), plus the ECS native lifecycle hook payload.
+//!
+//! Field names follow AWS's documented event shapes exactly; unknown fields
+//! are ignored so that AWS adding one never breaks a function.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// `CodeCommit Repository State Change` (source `aws.codecommit`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CodeCommitReferenceChange {
+    /// `referenceCreated`, `referenceUpdated` or `referenceDeleted`.
+    pub event: String,
+    pub repository_name: String,
+    pub reference_type: String,
+    pub reference_name: String,
+    #[serde(default)]
+    pub reference_full_name: Option<String>,
+    /// Absent for deletions.
+    #[serde(default)]
+    pub commit_id: Option<String>,
+    #[serde(default)]
+    pub old_commit_id: Option<String>,
+    #[serde(default)]
+    pub caller_user_arn: Option<String>,
+}
+
+/// `Object Created` (source `aws.s3`, EventBridge notifications on).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct S3ObjectCreated {
+    pub bucket: S3Bucket,
+    pub object: S3Object,
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct S3Bucket {
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct S3Object {
+    pub key: String,
+    #[serde(default)]
+    pub size: Option<u64>,
+    #[serde(default)]
+    pub etag: Option<String>,
+    /// Present when the bucket is versioned (Shipgate's config bucket is).
+    #[serde(default, rename = "version-id")]
+    pub version_id: Option<String>,
+    /// Orders events for one key: a larger sequencer is a later write.
+    #[serde(default)]
+    pub sequencer: Option<String>,
+}
+
+/// `ECR Image Scan` (basic) and `Inspector2 Scan` (enhanced) details. For
+/// Inspector, `repository-name` is the repository's ARN.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageScanCompleted {
+    #[serde(rename = "scan-status")]
+    pub scan_status: String,
+    #[serde(rename = "repository-name")]
+    pub repository_name: String,
+    #[serde(rename = "image-digest")]
+    pub image_digest: String,
+    #[serde(default, rename = "image-tags")]
+    pub image_tags: Vec<String>,
+    /// Missing severities mean zero.
+    #[serde(default, rename = "finding-severity-counts")]
+    pub finding_severity_counts: BTreeMap<String, u64>,
+}
+
+impl ImageScanCompleted {
+    /// The repository's name, whether the event carried a name or an ARN
+    /// (`arn:aws:ecr:REGION:ACCOUNT:repository/NAME`, where NAME may hold `/`).
+    pub fn repository(&self) -> &str {
+        match self.repository_name.split_once(":repository/") {
+            Some((prefix, name)) if prefix.starts_with("arn:") => name,
+            _ => &self.repository_name,
+        }
+    }
+}
+
+/// `CodePipeline Pipeline Execution State Change` and
+/// `CodePipeline Action Execution State Change` (source `aws.codepipeline`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PipelineStateChange {
+    pub pipeline: String,
+    #[serde(rename = "execution-id")]
+    pub execution_id: String,
+    pub state: String,
+    #[serde(default)]
+    pub stage: Option<String>,
+    #[serde(default)]
+    pub action: Option<String>,
+    #[serde(default, rename = "execution-result")]
+    pub execution_result: Option<ActionExecutionResult>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActionExecutionResult {
+    #[serde(default, rename = "external-execution-summary")]
+    pub summary: Option<String>,
+    #[serde(default, rename = "error-code")]
+    pub error_code: Option<String>,
+}
+
+/// An ECS native blue/green lifecycle hook invocation. ECS calls the function
+/// synchronously and reads a [`EcsHookResponse`] back.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EcsLifecycleHook {
+    pub execution_id: String,
+    pub lifecycle_stage: String,
+    #[serde(default)]
+    pub resource_arn: Option<String>,
+    pub execution_details: EcsExecutionDetails,
+    #[serde(default)]
+    pub hook_details: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EcsExecutionDetails {
+    pub service_arn: String,
+    pub target_service_revision_arn: String,
+    #[serde(default)]
+    pub test_traffic_weights: BTreeMap<String, f64>,
+    #[serde(default)]
+    pub production_traffic_weights: BTreeMap<String, f64>,
+}
+
+/// What an ECS native hook answers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EcsHookResponse {
+    /// `SUCCEEDED`, `FAILED` or `IN_PROGRESS`.
+    pub hook_status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub call_back_delay: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hook_details: Option<serde_json::Value>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scan(repository_name: &str) -> ImageScanCompleted {
+        ImageScanCompleted {
+            scan_status: "COMPLETE".into(),
+            repository_name: repository_name.into(),
+            image_digest: "sha256:00".into(),
+            image_tags: vec![],
+            finding_severity_counts: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn repository_is_read_from_a_name_or_an_arn() {
+        assert_eq!(scan("payments-api").repository(), "payments-api");
+        assert_eq!(
+            scan("arn:aws:ecr:us-east-1:123456789012:repository/team/payments-api").repository(),
+            "team/payments-api"
+        );
+    }
+}

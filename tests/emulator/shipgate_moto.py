@@ -1,0 +1,393 @@
+"""Shipgate's local AWS: moto server, extended with what Shipgate needs and moto lacks.
+
+Run it as `python3 tests/emulator/shipgate_moto.py [--port N]`. It binds
+127.0.0.1 only (port 0 picks a free port), prints one line
+`SHIPGATE_EMULATOR_READY http://127.0.0.1:PORT` when it accepts connections,
+and exits when its standard input closes, so a test harness that dies can
+never leave it running.
+
+What it adds to moto, through the ordinary AWS APIs (real SDK clients talk to it):
+
+* CodePipeline `StartPipelineExecution` (idempotent on `clientRequestToken`),
+  `GetPipelineExecution`, `PutJobSuccessResult`, `PutJobFailureResult`
+  (a second report for the same job answers `InvalidJobStateException`, as AWS does).
+* CodeDeploy `PutLifecycleEventHookExecutionStatus` (a second report for the
+  same hook execution answers `LifecycleEventAlreadyCompletedException`).
+* ECR `DescribeImageScanFindings` for seeded images: the seeded status and
+  findings (basic and enhanced), paged with `maxResults` and a real `nextToken`.
+
+And a small control API under `/_shipgate/` for tests (never an AWS path):
+
+* `POST /_shipgate/ecr/scan-findings` seeds one image's scan
+  (`repositoryName`, `imageDigest`, `status`, `findings`, `enhancedFindings`,
+  optional `region`, `description`, `completedAt`); status `SCAN_NOT_FOUND`
+  makes the API answer `ScanNotFoundException`.
+* `POST /_shipgate/faults` makes the next `count` calls of one action fail with
+  an HTTP status and error code (throttling, 5xx) before they reach moto.
+* `GET /_shipgate/calls` lists every call the extension served (service,
+  action, request parameters, outcome), so tests read back what was reported.
+* `POST /_shipgate/reset` clears all of it and moto's state.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import threading
+import uuid
+from datetime import datetime, timezone
+from typing import Any
+
+from moto.codedeploy.responses import CodeDeployResponse
+from moto.codedeploy.models import codedeploy_backends
+from moto.codepipeline.models import codepipeline_backends
+from moto.codepipeline.responses import CodePipelineResponse
+from moto.core.exceptions import JsonRESTError
+from moto.ecr.models import ecr_backends
+from moto.ecr.responses import ECRResponse
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+from werkzeug.serving import make_server
+from werkzeug.wrappers import Request, Response
+
+DEFAULT_PAGE = 100
+MAX_PAGE = 1000
+
+
+class State:
+    """Everything the extension keeps, behind one lock (moto's server is threaded)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        self.calls: list[dict[str, Any]] = []
+        # (region, repository, digest) -> seeded scan
+        self.scans: dict[tuple[str, str, str], dict[str, Any]] = {}
+        # (pipeline, clientRequestToken) -> execution id
+        self.execution_tokens: dict[tuple[str, str], str] = {}
+        self.executions: dict[str, dict[str, Any]] = {}
+        self.finished_jobs: set[str] = set()
+        self.finished_hooks: set[str] = set()
+        # action name -> list of pending faults
+        self.faults: dict[str, list[dict[str, Any]]] = {}
+
+    def record(self, service: str, action: str, params: dict[str, Any], outcome: str) -> None:
+        self.calls.append(
+            {"service": service, "action": action, "params": params, "outcome": outcome}
+        )
+
+
+STATE = State()
+
+
+def _fail(service: str, action: str, params: dict[str, Any], error: str, message: str) -> None:
+    STATE.record(service, action, params, error)
+    raise JsonRESTError(error, message)
+
+
+# --- CodePipeline -----------------------------------------------------------
+
+
+def start_pipeline_execution(self: CodePipelineResponse) -> str:
+    params = json.loads(self.body or "{}")
+    name = params.get("name", "")
+    backend = codepipeline_backends[self.current_account][self.region]
+    with STATE.lock:
+        if name not in backend.pipelines:
+            _fail(
+                "codepipeline",
+                "StartPipelineExecution",
+                params,
+                "PipelineNotFoundException",
+                f"Account '{self.current_account}' does not have a pipeline with name '{name}'",
+            )
+        token = params.get("clientRequestToken")
+        key = (name, token) if token else None
+        if key and key in STATE.execution_tokens:
+            execution_id = STATE.execution_tokens[key]
+            STATE.record("codepipeline", "StartPipelineExecution", params, "Duplicate")
+        else:
+            execution_id = str(uuid.uuid4())
+            if key:
+                STATE.execution_tokens[key] = execution_id
+            STATE.executions[execution_id] = {
+                "pipelineName": name,
+                "pipelineExecutionId": execution_id,
+                "status": "InProgress",
+                "variables": params.get("variables", []),
+                "sourceRevisions": params.get("sourceRevisions", []),
+            }
+            STATE.record("codepipeline", "StartPipelineExecution", params, "Started")
+    return json.dumps({"pipelineExecutionId": execution_id})
+
+
+def get_pipeline_execution(self: CodePipelineResponse) -> str:
+    params = json.loads(self.body or "{}")
+    with STATE.lock:
+        execution = STATE.executions.get(params.get("pipelineExecutionId", ""))
+        if execution is None or execution["pipelineName"] != params.get("pipelineName"):
+            _fail(
+                "codepipeline",
+                "GetPipelineExecution",
+                params,
+                "PipelineExecutionNotFoundException",
+                "The pipeline execution was not found",
+            )
+        variables = [
+            {"name": v.get("name"), "resolvedValue": v.get("value")}
+            for v in execution["variables"]
+        ]
+        return json.dumps(
+            {
+                "pipelineExecution": {
+                    "pipelineName": execution["pipelineName"],
+                    "pipelineExecutionId": execution["pipelineExecutionId"],
+                    "status": execution["status"],
+                    "variables": variables,
+                }
+            }
+        )
+
+
+def _put_job_result(self: CodePipelineResponse, action: str, outcome: str) -> str:
+    params = json.loads(self.body or "{}")
+    job_id = params.get("jobId", "")
+    with STATE.lock:
+        if job_id in STATE.finished_jobs:
+            _fail(
+                "codepipeline",
+                action,
+                params,
+                "InvalidJobStateException",
+                f"Job {job_id} is not in a state that allows this action",
+            )
+        STATE.finished_jobs.add(job_id)
+        STATE.record("codepipeline", action, params, outcome)
+    return "{}"
+
+
+def put_job_success_result(self: CodePipelineResponse) -> str:
+    return _put_job_result(self, "PutJobSuccessResult", "Succeeded")
+
+
+def put_job_failure_result(self: CodePipelineResponse) -> str:
+    return _put_job_result(self, "PutJobFailureResult", "Failed")
+
+
+# --- CodeDeploy -------------------------------------------------------------
+
+
+def put_lifecycle_event_hook_execution_status(self: CodeDeployResponse) -> str:
+    params = json.loads(self.body or "{}")
+    action = "PutLifecycleEventHookExecutionStatus"
+    deployment_id = params.get("deploymentId", "")
+    hook_id = params.get("lifecycleEventHookExecutionId", "")
+    backend = codedeploy_backends[self.current_account][self.region]
+    with STATE.lock:
+        if deployment_id not in backend.deployments:
+            _fail(
+                "codedeploy",
+                action,
+                params,
+                "DeploymentDoesNotExistException",
+                f"The deployment {deployment_id} does not exist with the user or AWS account.",
+            )
+        if params.get("status") not in ("Succeeded", "Failed"):
+            _fail("codedeploy", action, params, "InvalidLifecycleEventHookExecutionStatusException",
+                  "status must be Succeeded or Failed")
+        if hook_id in STATE.finished_hooks:
+            _fail(
+                "codedeploy",
+                action,
+                params,
+                "LifecycleEventAlreadyCompletedException",
+                "The lifecycle event hook execution has already been completed",
+            )
+        STATE.finished_hooks.add(hook_id)
+        STATE.record("codedeploy", action, params, params["status"])
+    return json.dumps({"lifecycleEventHookExecutionId": hook_id})
+
+
+# --- ECR --------------------------------------------------------------------
+
+_original_describe_image_scan_findings = ECRResponse.describe_image_scan_findings
+
+
+def _severity_counts(findings: list[dict[str, Any]]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for finding in findings:
+        severity = finding.get("severity", "UNDEFINED")
+        counts[severity] = counts.get(severity, 0) + 1
+    return counts
+
+
+def describe_image_scan_findings(self: ECRResponse) -> Any:
+    params = json.loads(self.body or "{}")
+    repository = params.get("repositoryName", "")
+    digest = (params.get("imageId") or {}).get("imageDigest", "")
+    with STATE.lock:
+        scan = STATE.scans.get((self.region, repository, digest))
+    if scan is None:
+        return _original_describe_image_scan_findings(self)
+    action = "DescribeImageScanFindings"
+    # The repository must exist, as in AWS; moto raises its own error otherwise.
+    ecr_backends[self.current_account][self.region]._get_repository(repository, None)
+    if scan["status"] == "SCAN_NOT_FOUND":
+        _fail("ecr", action, params, "ScanNotFoundException",
+              f"Image scan does not exist for the image with '{{imageDigest:'{digest}'}}' in the repository with name '{repository}'")
+
+    max_results = int(params.get("maxResults") or DEFAULT_PAGE)
+    if not 1 <= max_results <= MAX_PAGE:
+        _fail("ecr", action, params, "InvalidParameterException",
+              f"maxResults must be between 1 and {MAX_PAGE}")
+    token = params.get("nextToken")
+    start = 0
+    if token:
+        prefix = f"{repository}/{digest}/"
+        if not token.startswith(prefix) or not token[len(prefix):].isdigit():
+            _fail("ecr", action, params, "InvalidParameterException", "Invalid nextToken")
+        start = int(token[len(prefix):])
+
+    basic = scan.get("findings", [])
+    enhanced = scan.get("enhancedFindings", [])
+    # Both lists are paged as one sequence: basic findings first, then enhanced.
+    everything = [("findings", f) for f in basic] + [("enhancedFindings", f) for f in enhanced]
+    page = everything[start : start + max_results]
+    findings_block: dict[str, Any] = {
+        "findingSeverityCounts": _severity_counts(basic + enhanced),
+    }
+    if scan["status"] in ("COMPLETE", "ACTIVE"):
+        findings_block["imageScanCompletedAt"] = scan.get(
+            "completedAt", datetime.now(timezone.utc).timestamp()
+        )
+        findings_block["vulnerabilitySourceUpdatedAt"] = findings_block["imageScanCompletedAt"]
+        findings_block["findings"] = [f for kind, f in page if kind == "findings"]
+        findings_block["enhancedFindings"] = [f for kind, f in page if kind == "enhancedFindings"]
+    response: dict[str, Any] = {
+        "registryId": self.current_account,
+        "repositoryName": repository,
+        "imageId": {"imageDigest": digest, **({"imageTag": scan["imageTag"]} if scan.get("imageTag") else {})},
+        "imageScanStatus": {"status": scan["status"], "description": scan.get("description", "")},
+    }
+    if scan["status"] in ("COMPLETE", "ACTIVE"):
+        response["imageScanFindings"] = findings_block
+        if start + max_results < len(everything):
+            response["nextToken"] = f"{repository}/{digest}/{start + max_results}"
+    with STATE.lock:
+        STATE.record("ecr", action, params, scan["status"])
+    return json.dumps(response)
+
+
+def install_extensions() -> None:
+    CodePipelineResponse.start_pipeline_execution = start_pipeline_execution
+    CodePipelineResponse.get_pipeline_execution = get_pipeline_execution
+    CodePipelineResponse.put_job_success_result = put_job_success_result
+    CodePipelineResponse.put_job_failure_result = put_job_failure_result
+    CodeDeployResponse.put_lifecycle_event_hook_execution_status = (
+        put_lifecycle_event_hook_execution_status
+    )
+    ECRResponse.describe_image_scan_findings = describe_image_scan_findings
+
+
+# --- Control API and fault injection ----------------------------------------
+
+
+def _json(body: Any, status: int = 200) -> Response:
+    return Response(json.dumps(body), status=status, content_type="application/json")
+
+
+def control(request: Request) -> Response:
+    path = request.path
+    if path == "/_shipgate/calls" and request.method == "GET":
+        with STATE.lock:
+            return _json({"calls": list(STATE.calls)})
+    if path == "/_shipgate/reset" and request.method == "POST":
+        with STATE.lock:
+            STATE.reset()
+        return _json({"reset": True})
+    if path == "/_shipgate/ecr/scan-findings" and request.method == "POST":
+        body = request.get_json(force=True)
+        for key in ("repositoryName", "imageDigest", "status"):
+            if not body.get(key):
+                return _json({"error": f"missing {key}"}, 400)
+        region = body.get("region", "us-east-1")
+        with STATE.lock:
+            STATE.scans[(region, body["repositoryName"], body["imageDigest"])] = body
+        return _json({"seeded": True})
+    if path == "/_shipgate/faults" and request.method == "POST":
+        body = request.get_json(force=True)
+        for key in ("action", "status", "errorCode"):
+            if not body.get(key):
+                return _json({"error": f"missing {key}"}, 400)
+        with STATE.lock:
+            STATE.faults.setdefault(body["action"], []).append(
+                {"status": int(body["status"]), "errorCode": body["errorCode"],
+                 "remaining": int(body.get("count", 1))}
+            )
+        return _json({"armed": True})
+    return _json({"error": f"no such control path {request.method} {path}"}, 404)
+
+
+def _target_action(environ: dict[str, Any]) -> str | None:
+    target = environ.get("HTTP_X_AMZ_TARGET")
+    return target.rsplit(".", 1)[-1] if target else None
+
+
+class ShipgateApp:
+    """moto's WSGI app behind the control API and the fault injector."""
+
+    def __init__(self) -> None:
+        self.moto = DomainDispatcherApplication(create_backend_app)
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        if environ.get("PATH_INFO", "").startswith("/_shipgate/"):
+            return control(Request(environ))(environ, start_response)
+        action = _target_action(environ)
+        if action:
+            with STATE.lock:
+                pending = STATE.faults.get(action, [])
+                fault = pending[0] if pending else None
+                if fault:
+                    fault["remaining"] -= 1
+                    if fault["remaining"] <= 0:
+                        pending.pop(0)
+                    STATE.record("fault", action, {}, fault["errorCode"])
+            if fault:
+                body = {"__type": fault["errorCode"], "message": "injected by the Shipgate emulator"}
+                return _json(body, fault["status"])(environ, start_response)
+        return self.moto(environ, start_response)
+
+
+def _exit_when_stdin_closes(server: Any) -> None:
+    try:
+        while sys.stdin.buffer.read(1024):
+            pass
+    except (OSError, ValueError):
+        pass
+    server.shutdown()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (0: a free one)")
+    parser.add_argument(
+        "--no-stdin-watch",
+        action="store_true",
+        help="keep running when standard input closes (for a server started by hand)",
+    )
+    args = parser.parse_args()
+    install_extensions()
+    # One line per request would drown the test output; errors still show.
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = make_server("127.0.0.1", args.port, ShipgateApp(), threaded=True)
+    if not args.no_stdin_watch:
+        threading.Thread(target=_exit_when_stdin_closes, args=(server,), daemon=True).start()
+    print(f"SHIPGATE_EMULATOR_READY http://127.0.0.1:{server.server_port}", flush=True)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

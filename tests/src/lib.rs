@@ -1,0 +1,216 @@
+//! The harness for Shipgate's integration tests: a real local AWS.
+//!
+//! [`Emulator::start`] launches `emulator/shipgate_moto.py` (moto server plus
+//! Shipgate's extensions) on 127.0.0.1 with a port the OS picks, and stops it
+//! when dropped. The emulator also exits by itself when this process dies,
+//! because it watches its standard input. Tests talk to it only through the
+//! real SDK clients, plus the extension's small control API to seed scan
+//! results, arm faults and read back what was reported.
+
+// A harness panics to fail the test that uses it; that is its error handling.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use aws_config::{Region, SdkConfig};
+use aws_credential_types::Credentials;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+pub const REGION: &str = "us-east-1";
+pub const ACCOUNT: &str = "123456789012";
+const READY: &str = "SHIPGATE_EMULATOR_READY ";
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A running emulator; dropping it stops the process.
+#[derive(Debug)]
+pub struct Emulator {
+    child: Child,
+    endpoint: String,
+    port: u16,
+}
+
+/// One call the extension served, as recorded by it.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct Call {
+    pub service: String,
+    pub action: String,
+    pub params: Value,
+    pub outcome: String,
+}
+
+fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The Python that has moto: `SHIPGATE_PYTHON`, else the project's `.venv`,
+/// else `python3` from the PATH.
+fn python() -> PathBuf {
+    if let Some(p) = std::env::var_os("SHIPGATE_PYTHON") {
+        return PathBuf::from(p);
+    }
+    let venv = workspace_root().join(".venv/bin/python3");
+    if venv.exists() { venv } else { PathBuf::from("python3") }
+}
+
+impl Emulator {
+    /// Starts a fresh emulator with nothing in it.
+    ///
+    /// # Panics
+    /// When the emulator cannot start; the message says how to install it.
+    pub fn start() -> Self {
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("emulator/shipgate_moto.py");
+        let python = python();
+        let mut child = Command::new(&python)
+            .arg(&script)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}; run `make test` to set up", python.display()));
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            let found =
+                lines.by_ref().map_while(Result::ok).find_map(|l| l.strip_prefix(READY).map(str::to_owned));
+            let _ = tx.send(found);
+            // Keep draining so the emulator never blocks on a full pipe.
+            for _ in lines {}
+        });
+        let endpoint = match rx.recv_timeout(START_TIMEOUT) {
+            Ok(Some(endpoint)) => endpoint,
+            other => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "the local AWS emulator did not start ({other:?}) with {}: \
+                     is moto installed? `make test` installs it",
+                    python.display()
+                );
+            }
+        };
+        let port = endpoint.rsplit(':').next().and_then(|p| p.parse().ok()).expect("endpoint has a port");
+        Self { child, endpoint, port }
+    }
+
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// Shipgate's production SDK configuration (timeouts, retries), pointed
+    /// at the emulator with dummy credentials.
+    pub async fn sdk_config(&self) -> SdkConfig {
+        shipgate_aws::config_loader()
+            .endpoint_url(&self.endpoint)
+            .region(Region::new(REGION))
+            .credentials_provider(Credentials::new(
+                "AKIDSHIPGATETEST",
+                "shipgate-test-secret",
+                None,
+                None,
+                "test",
+            ))
+            .load()
+            .await
+    }
+
+    /// Like [`Self::sdk_config`], but failing fast: one attempt, no retries.
+    pub async fn sdk_config_without_retries(&self) -> SdkConfig {
+        let config = self.sdk_config().await;
+        config.into_builder().retry_config(aws_config::retry::RetryConfig::disabled()).build()
+    }
+
+    /// Seeds one image's scan, served by `DescribeImageScanFindings`.
+    pub fn seed_scan(&self, scan: Value) {
+        self.control("POST", "/_shipgate/ecr/scan-findings", Some(&scan));
+    }
+
+    /// Makes the next `count` calls of `action` fail with `status` and `code`.
+    pub fn inject_fault(&self, action: &str, status: u16, code: &str, count: u32) {
+        let body = json!({"action": action, "status": status, "errorCode": code, "count": count});
+        self.control("POST", "/_shipgate/faults", Some(&body));
+    }
+
+    /// Every call the extension served, in order.
+    pub fn calls(&self) -> Vec<Call> {
+        let body = self.control("GET", "/_shipgate/calls", None);
+        serde_json::from_value(body["calls"].clone()).expect("calls are well-formed")
+    }
+
+    /// The calls of one action.
+    pub fn calls_of(&self, action: &str) -> Vec<Call> {
+        self.calls().into_iter().filter(|c| c.action == action).collect()
+    }
+
+    /// Creates an IAM role that `principal` (`codepipeline.amazonaws.com`) may
+    /// assume, as moto's `CreatePipeline` insists, and returns its ARN. IAM is
+    /// reached through its query API, so no IAM SDK crate is built for tests.
+    pub fn create_service_role(&self, name: &str, principal: &str) -> String {
+        let policy = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+            "Principal": {"Service": principal}, "Action": "sts:AssumeRole"}]});
+        let form = format!(
+            "Action=CreateRole&Version=2010-05-08&RoleName={name}&AssumeRolePolicyDocument={}",
+            percent_encode(&policy.to_string())
+        );
+        let auth = "AWS4-HMAC-SHA256 Credential=AKIDSHIPGATETEST/20260101/us-east-1/iam/aws4_request, \
+                    SignedHeaders=host, Signature=0";
+        let (head, _) = self.http(
+            "POST",
+            "/",
+            &form,
+            &[("Content-Type", "application/x-www-form-urlencoded"), ("Authorization", auth)],
+        );
+        assert!(head.contains(" 200 "), "CreateRole: {head}");
+        format!("arn:aws:iam::{ACCOUNT}:role/{name}")
+    }
+
+    /// Reads moto's own model dump (`/moto-api/data.json`).
+    pub fn moto_data(&self) -> Value {
+        self.control("GET", "/moto-api/data.json", None)
+    }
+
+    /// A JSON exchange with the control API.
+    fn control(&self, method: &str, path: &str, body: Option<&Value>) -> Value {
+        let body = body.map(Value::to_string).unwrap_or_default();
+        let (head, payload) = self.http(method, path, &body, &[("Content-Type", "application/json")]);
+        assert!(head.contains(" 200 "), "{method} {path}: {head}");
+        serde_json::from_str(&payload).unwrap_or(Value::Null)
+    }
+
+    /// A minimal HTTP/1.1 exchange with the emulator on loopback.
+    fn http(&self, method: &str, path: &str, body: &str, headers: &[(&str, &str)]) -> (String, String) {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).expect("emulator is reachable");
+        let mut request = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
+        for (name, value) in headers {
+            request.push_str(&format!("{name}: {value}\r\n"));
+        }
+        request.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+        stream.write_all(request.as_bytes()).expect("request written");
+        let mut response = String::new();
+        stream.read_to_string(&mut response).expect("response read");
+        let (head, payload) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+        (head.lines().next().unwrap_or_default().to_owned(), payload.to_owned())
+    }
+}
+
+fn percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

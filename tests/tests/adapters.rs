@@ -1,0 +1,368 @@
+//! Every adapter against the local AWS emulator, through the real SDK clients.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use aws_sdk_sqs::types::QueueAttributeName;
+use serde_json::{Value, json};
+use shipgate_aws::Clients;
+use shipgate_aws::codedeploy::{HookStatus, report_hook};
+use shipgate_aws::codepipeline::{JobResult, Reported, StartExecution, report_job, start_execution};
+use shipgate_aws::ecr::{ScanLookup, describe_scan};
+use shipgate_aws::events::Bus;
+use shipgate_aws::s3::{Bucket, Condition, PutOutcome};
+use shipgate_aws::sns::{Message, Topic};
+use shipgate_tests::Emulator;
+
+const DIGEST: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+
+async fn clients(aws: &Emulator) -> Clients {
+    Clients::new(&aws.sdk_config().await)
+}
+
+async fn sqs(aws: &Emulator) -> aws_sdk_sqs::Client {
+    aws_sdk_sqs::Client::new(&aws.sdk_config().await)
+}
+
+/// A queue and its ARN, with a policy open to SNS and EventBridge.
+async fn queue(sqs: &aws_sdk_sqs::Client, name: &str) -> (String, String) {
+    let url = sqs.create_queue().queue_name(name).send().await.unwrap().queue_url.unwrap();
+    let attrs = sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap();
+    let arn = attrs.attributes.unwrap()[&QueueAttributeName::QueueArn].clone();
+    (url, arn)
+}
+
+async fn receive_one(sqs: &aws_sdk_sqs::Client, url: &str) -> Value {
+    let out = sqs.receive_message().queue_url(url).max_number_of_messages(10).send().await.unwrap();
+    let messages = out.messages.unwrap_or_default();
+    assert_eq!(messages.len(), 1, "expected exactly one message");
+    serde_json::from_str(messages[0].body().unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn s3_reads_writes_and_refuses_conflicting_conditional_writes() {
+    let aws = Emulator::start();
+    let c = clients(&aws).await;
+    c.s3.create_bucket().bucket("shipgate-config").send().await.unwrap();
+    let bucket = Bucket::new(c.s3.clone(), "shipgate-config");
+
+    assert_eq!(bucket.get("verdicts/none.json").await.unwrap(), None);
+
+    let first = bucket.put("k.json", b"one".to_vec(), "application/json", Condition::IfAbsent).await.unwrap();
+    let PutOutcome::Written { etag: Some(etag) } = first else { panic!("first write: {first:?}") };
+    let again = bucket.put("k.json", b"two".to_vec(), "application/json", Condition::IfAbsent).await.unwrap();
+    assert_eq!(again, PutOutcome::ConditionFailed);
+
+    let stale = bucket
+        .put("k.json", b"two".to_vec(), "application/json", Condition::IfMatch("\"not-the-etag\"".into()))
+        .await
+        .unwrap();
+    assert_eq!(stale, PutOutcome::ConditionFailed);
+    let fresh =
+        bucket.put("k.json", b"three".to_vec(), "application/json", Condition::IfMatch(etag)).await.unwrap();
+    assert!(matches!(fresh, PutOutcome::Written { .. }));
+
+    assert_eq!(bucket.get("k.json").await.unwrap().unwrap().body, b"three");
+}
+
+#[tokio::test]
+async fn ecr_findings_are_read_across_every_page() {
+    let aws = Emulator::start();
+    let c = clients(&aws).await;
+    c.ecr.create_repository().repository_name("payments-api").send().await.unwrap();
+    let findings: Vec<Value> = (0..2345)
+        .map(|i| {
+            json!({"name": format!("CVE-2026-{i:05}"), "severity": if i % 2 == 0 {"HIGH"} else {"LOW"},
+                   "attributes": [{"key": "package_name", "value": "openssl"}]})
+        })
+        .collect();
+    aws.seed_scan(json!({"repositoryName": "payments-api", "imageDigest": DIGEST, "status": "COMPLETE",
+                         "completedAt": 1795860000, "findings": findings}));
+
+    let ScanLookup::Found(report) = describe_scan(&c.ecr, None, "payments-api", DIGEST).await.unwrap() else {
+        panic!("scan not found")
+    };
+    let f = report.image_scan_findings.unwrap();
+    assert_eq!(f.findings.len(), 2345);
+    assert_eq!(f.findings[2344].name, "CVE-2026-02344");
+    assert_eq!(f.findings[0].attribute("package_name"), Some("openssl"));
+    assert_eq!(f.image_scan_completed_at.unwrap().timestamp(), 1795860000);
+    let pages = aws.calls_of("DescribeImageScanFindings");
+    assert_eq!(pages.len(), 3, "1000 + 1000 + 345");
+    assert!(pages.iter().all(|p| p.params["maxResults"] == 1000));
+}
+
+#[tokio::test]
+async fn ecr_enhanced_findings_and_missing_scans() {
+    let aws = Emulator::start();
+    let c = clients(&aws).await;
+    c.ecr.create_repository().repository_name("web").send().await.unwrap();
+    aws.seed_scan(json!({"repositoryName": "web", "imageDigest": DIGEST, "status": "ACTIVE",
+        "enhancedFindings": [{"severity": "CRITICAL", "fixAvailable": "NO", "status": "ACTIVE",
+            "packageVulnerabilityDetails": {"vulnerabilityId": "CVE-2024-3094",
+                "vulnerablePackages": [{"name": "xz-utils", "version": "5.6.0"}]}}]}));
+    let ScanLookup::Found(report) = describe_scan(&c.ecr, None, "web", DIGEST).await.unwrap() else {
+        panic!("scan not found")
+    };
+    assert_eq!(report.status(), Some("ACTIVE"));
+    let enhanced = &report.image_scan_findings.unwrap().enhanced_findings[0];
+    let details = enhanced.package_vulnerability_details.as_ref().unwrap();
+    assert_eq!(details.vulnerability_id, "CVE-2024-3094");
+    assert_eq!(details.vulnerable_packages[0].name, "xz-utils");
+    assert_eq!(enhanced.fix_available.as_deref(), Some("NO"));
+
+    let other = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
+    aws.seed_scan(json!({"repositoryName": "web", "imageDigest": other, "status": "SCAN_NOT_FOUND"}));
+    assert_eq!(describe_scan(&c.ecr, None, "web", other).await.unwrap(), ScanLookup::NotFound);
+}
+
+#[tokio::test]
+async fn ecs_task_definition_reads_back_into_the_domain_model() {
+    let aws = Emulator::start();
+    let c = clients(&aws).await;
+    use aws_sdk_ecs::types::{ContainerDefinition, KernelCapabilities, KeyValuePair, LinuxParameters};
+    let container = ContainerDefinition::builder()
+        .name("app")
+        .memory(512)
+        .image(format!("123456789012.dkr.ecr.us-east-1.amazonaws.com/web@{DIGEST}"))
+        .privileged(true)
+        .user("0")
+        .linux_parameters(
+            LinuxParameters::builder()
+                .capabilities(KernelCapabilities::builder().add("NET_ADMIN").build())
+                .build(),
+        )
+        .environment(KeyValuePair::builder().name("DB_PASSWORD").value("hunter2").build())
+        .build();
+    let registered = c
+        .ecs
+        .register_task_definition()
+        .family("web")
+        .network_mode(aws_sdk_ecs::types::NetworkMode::Host)
+        .container_definitions(container)
+        .send()
+        .await
+        .unwrap();
+    let arn = registered.task_definition.unwrap().task_definition_arn.unwrap();
+
+    let td = shipgate_aws::ecs::describe_task_definition(&c.ecs, &arn).await.unwrap();
+    assert_eq!(td.family.as_deref(), Some("web"));
+    assert_eq!(td.network_mode.as_deref(), Some("host"));
+    let app = &td.container_definitions[0];
+    assert_eq!(app.privileged, Some(true));
+    assert_eq!(app.user.as_deref(), Some("0"));
+    assert_eq!(app.linux_parameters.as_ref().unwrap().capabilities.as_ref().unwrap().add, ["NET_ADMIN"]);
+    assert_eq!(app.environment[0].name, "DB_PASSWORD");
+}
+
+#[tokio::test]
+async fn sns_message_arrives_on_an_sqs_subscription_with_its_attributes() {
+    let aws = Emulator::start();
+    let c = clients(&aws).await;
+    let sqs = sqs(&aws).await;
+    let topic_arn = c.sns.create_topic().name("shipgate").send().await.unwrap().topic_arn.unwrap();
+    let (url, queue_arn) = queue(&sqs, "inbox").await;
+    c.sns.subscribe().topic_arn(&topic_arn).protocol("sqs").endpoint(&queue_arn).send().await.unwrap();
+
+    let message = Message {
+        subject: "Release blocked: payments-api".into(),
+        body: "The gate stopped the release.".into(),
+        attributes: [("severity".to_owned(), "high".to_owned())].into(),
+    };
+    let id = Topic::new(c.sns.clone(), &topic_arn).publish(&message).await.unwrap();
+    assert!(!id.is_empty());
+
+    let envelope = receive_one(&sqs, &url).await;
+    assert_eq!(envelope["Subject"], "Release blocked: payments-api");
+    assert_eq!(envelope["Message"], "The gate stopped the release.");
+    assert_eq!(envelope["MessageAttributes"]["severity"]["Value"], "high");
+}
+
+#[tokio::test]
+async fn eventbridge_event_reaches_an_sqs_target() {
+    let aws = Emulator::start();
+    let c = clients(&aws).await;
+    let sqs = sqs(&aws).await;
+    c.eventbridge.create_event_bus().name("shipgate").send().await.unwrap();
+    let (url, queue_arn) = queue(&sqs, "events").await;
+    c.eventbridge
+        .put_rule()
+        .name("all-shipgate")
+        .event_bus_name("shipgate")
+        .event_pattern(r#"{"source":["shipgate"]}"#)
+        .send()
+        .await
+        .unwrap();
+    c.eventbridge
+        .put_targets()
+        .rule("all-shipgate")
+        .event_bus_name("shipgate")
+        .targets(aws_sdk_eventbridge::types::Target::builder().id("q").arn(queue_arn).build().unwrap())
+        .send()
+        .await
+        .unwrap();
+
+    let bus = Bus::new(c.eventbridge.clone(), "shipgate");
+    bus.put("Shipgate Scan Verdict", &[], &json!({"verdict": "FAIL"})).await.unwrap();
+
+    let event = receive_one(&sqs, &url).await;
+    assert_eq!(event["source"], "shipgate");
+    assert_eq!(event["detail-type"], "Shipgate Scan Verdict");
+    assert_eq!(event["detail"]["verdict"], "FAIL");
+}
+
+#[tokio::test]
+async fn codepipeline_job_result_is_recorded_once_and_a_repeat_is_already_done() {
+    let aws = Emulator::start();
+    let c = clients(&aws).await;
+    let success = JobResult::Succeeded {
+        summary: "PASS".into(),
+        output_variables: vec![("IMAGE_DIGEST".into(), DIGEST.into())],
+    };
+    assert_eq!(report_job(&c.codepipeline, "job-1", &success).await.unwrap(), Reported::Now);
+    let failure = JobResult::Failed { message: "late duplicate".into() };
+    assert_eq!(report_job(&c.codepipeline, "job-1", &failure).await.unwrap(), Reported::AlreadyDone);
+
+    let calls = aws.calls_of("PutJobSuccessResult");
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].params["outputVariables"]["IMAGE_DIGEST"], DIGEST);
+    assert_eq!(calls[0].outcome, "Succeeded");
+}
+
+#[tokio::test]
+async fn codepipeline_start_is_idempotent_on_its_request_token() {
+    let aws = Emulator::start();
+    let c = clients(&aws).await;
+    create_pipeline(&aws, &c, "payments").await;
+    let start = StartExecution {
+        pipeline: "payments".into(),
+        source_action: "Source".into(),
+        commit: "0123456789abcdef0123456789abcdef01234567".into(),
+        variables: vec![("BRANCH".into(), "main".into())],
+        client_request_token: "payments-0123456789abcdef".into(),
+    };
+    let first = start_execution(&c.codepipeline, &start).await.unwrap();
+    let second = start_execution(&c.codepipeline, &start).await.unwrap();
+    assert_eq!(first, second);
+    let outcomes: Vec<_> = aws.calls_of("StartPipelineExecution").into_iter().map(|c| c.outcome).collect();
+    assert_eq!(outcomes, ["Started", "Duplicate"]);
+}
+
+async fn create_pipeline(aws: &Emulator, c: &Clients, name: &str) {
+    use aws_sdk_codepipeline::types::*;
+    let role_arn = aws.create_service_role("codepipeline", "codepipeline.amazonaws.com");
+    let action = |name: &str, category: ActionCategory, provider: &str| {
+        ActionDeclaration::builder()
+            .name(name)
+            .action_type_id(
+                ActionTypeId::builder()
+                    .category(category)
+                    .owner(ActionOwner::Aws)
+                    .provider(provider)
+                    .version("1")
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+            .unwrap()
+    };
+    let pipeline = PipelineDeclaration::builder()
+        .name(name)
+        .role_arn(role_arn)
+        .artifact_store(
+            ArtifactStore::builder().r#type(ArtifactStoreType::S3).location("artifacts").build().unwrap(),
+        )
+        .stages(
+            StageDeclaration::builder()
+                .name("Source")
+                .actions(action("Source", ActionCategory::Source, "CodeCommit"))
+                .build()
+                .unwrap(),
+        )
+        .stages(
+            StageDeclaration::builder()
+                .name("Build")
+                .actions(action("Build", ActionCategory::Build, "CodeBuild"))
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    c.codepipeline.create_pipeline().pipeline(pipeline).send().await.unwrap();
+}
+
+#[tokio::test]
+async fn codedeploy_hook_status_is_recorded_once() {
+    let aws = Emulator::start();
+    let c = clients(&aws).await;
+    c.codedeploy
+        .create_application()
+        .application_name("web")
+        .compute_platform(aws_sdk_codedeploy::types::ComputePlatform::Ecs)
+        .send()
+        .await
+        .unwrap();
+    c.codedeploy
+        .create_deployment_group()
+        .application_name("web")
+        .deployment_group_name("web-dg")
+        .service_role_arn("arn:aws:iam::123456789012:role/codedeploy")
+        .send()
+        .await
+        .unwrap();
+    let deployment = c
+        .codedeploy
+        .create_deployment()
+        .application_name("web")
+        .deployment_group_name("web-dg")
+        .send()
+        .await
+        .unwrap()
+        .deployment_id
+        .unwrap();
+
+    let first = report_hook(&c.codedeploy, &deployment, "hook-1", HookStatus::Failed).await.unwrap();
+    let second = report_hook(&c.codedeploy, &deployment, "hook-1", HookStatus::Succeeded).await.unwrap();
+    assert_eq!((first, second), (Reported::Now, Reported::AlreadyDone));
+    let calls = aws.calls_of("PutLifecycleEventHookExecutionStatus");
+    assert_eq!(calls[0].params["status"], "Failed");
+    assert_eq!(calls[0].outcome, "Failed");
+    assert_eq!(calls[1].outcome, "LifecycleEventAlreadyCompletedException");
+
+    let unknown = report_hook(&c.codedeploy, "d-UNKNOWN", "hook-2", HookStatus::Failed).await.unwrap_err();
+    assert!(unknown.is("DeploymentDoesNotExistException"), "{unknown}");
+}
+
+#[tokio::test]
+async fn unreachable_endpoint_fails_with_the_service_named() {
+    // A port that was free a moment ago: nothing listens there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let config = shipgate_aws::config_loader()
+        .endpoint_url(format!("http://127.0.0.1:{port}"))
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_credential_types::Credentials::for_tests())
+        .retry_config(aws_config::retry::RetryConfig::disabled())
+        .load()
+        .await;
+    let client = aws_sdk_codepipeline::Client::new(&config);
+    let err = report_job(&client, "job-1", &JobResult::Failed { message: "x".into() }).await.unwrap_err();
+    assert_eq!((err.service, err.operation), ("CodePipeline", "PutJobFailureResult"));
+    assert!(err.transient);
+    assert!(err.to_string().starts_with("CodePipeline PutJobFailureResult failed: "), "{err}");
+}
+
+#[tokio::test]
+async fn emulator_injected_throttling_is_retried_by_the_sdk() {
+    let aws = Emulator::start();
+    let c = clients(&aws).await;
+    aws.inject_fault("PutJobSuccessResult", 400, "ThrottlingException", 1);
+    let ok = JobResult::Succeeded { summary: "ok".into(), output_variables: vec![] };
+    assert_eq!(report_job(&c.codepipeline, "job-9", &ok).await.unwrap(), Reported::Now);
+    let outcomes: Vec<_> = aws.calls_of("PutJobSuccessResult").into_iter().map(|c| c.outcome).collect();
+    assert_eq!(outcomes, ["ThrottlingException", "Succeeded"]);
+}
