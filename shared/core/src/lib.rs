@@ -6,5 +6,11 @@
 //! as arguments.
 
 pub mod findings;
+pub mod glob;
+pub mod policy;
+pub mod rules;
+pub mod scan;
 pub mod taskdef;
 pub mod triggers;
+pub mod validate;
+pub mod yaml;

@@ -1,0 +1,305 @@
+//! The `shipgate` binary, run as a user would: arguments in, output and exit
+//! status out.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+const DIGEST: &str = "sha256:4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f";
+const NOW: &str = "2026-11-28T12:00:00Z";
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", self.stdout))
+    }
+}
+
+fn shipgate(args: &[&str]) -> Run {
+    let out = Command::new(env!("CARGO_BIN_EXE_shipgate")).args(args).output().unwrap();
+    Run {
+        code: out.status.code().unwrap(),
+        stdout: String::from_utf8(out.stdout).unwrap(),
+        stderr: String::from_utf8(out.stderr).unwrap(),
+    }
+}
+
+struct Files(tempfile::TempDir);
+
+impl Files {
+    fn new() -> Self {
+        Self(tempfile::tempdir().unwrap())
+    }
+    fn write(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.0.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn findings(status: &str, findings: &str) -> String {
+    format!(
+        r#"{{"registryId":"123456789012","repositoryName":"payments-api","imageId":{{"imageDigest":"{DIGEST}"}},
+        "imageScanStatus":{{"status":"{status}","description":"d"}},
+        "imageScanFindings":{{"imageScanCompletedAt":"2026-11-28T10:00:00.000000+00:00","findings":[{findings}]}}}}"#
+    )
+}
+
+fn finding(id: &str, severity: &str, package: &str) -> String {
+    format!(
+        r#"{{"name":"{id}","severity":"{severity}","attributes":[{{"key":"package_name","value":"{package}"}}]}}"#
+    )
+}
+
+#[test]
+fn policy_check_accepts_the_example_and_exits_zero() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/appsec.yaml");
+    let run = shipgate(&["policy", "check", example, "--now", NOW]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert_eq!(run.json()["valid"], true);
+}
+
+#[test]
+fn policy_check_lists_every_error_with_file_line_and_column() {
+    let f = Files::new();
+    let good = f.write("good.yaml", "version: 1\n");
+    let bad = f.write("bad.yaml", "version: 1\nscan:\n  tresholds: {HIGH: 1}\n  wait: 2h30\n");
+    let run = shipgate(&["policy", "check", s(&good), s(&bad), "--format", "text"]);
+    assert_eq!(run.code, 1);
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(lines[0], format!("{}: valid", good.display()));
+    assert_eq!(
+        lines[1],
+        format!("{}:3:3: scan.tresholds: unknown key (did you mean 'thresholds'?)", bad.display())
+    );
+    assert!(
+        lines[2].starts_with(&format!("{}:4:9: scan.wait: must be a duration", bad.display())),
+        "{lines:?}"
+    );
+
+    let json = shipgate(&["policy", "check", s(&bad)]).json();
+    assert_eq!(json["files"][0]["errors"][0]["line"], 3);
+    assert_eq!(json["files"][0]["errors"][0]["key"], "scan.tresholds");
+}
+
+#[test]
+fn policy_check_of_a_missing_file_is_invalid() {
+    let run = shipgate(&["policy", "check", "/nonexistent/appsec.yaml"]);
+    assert_eq!(run.code, 1);
+    assert!(run.stdout.contains("cannot read"));
+}
+
+#[test]
+fn scan_evaluate_exit_codes_follow_the_verdict() {
+    let f = Files::new();
+    let policy = f.write("p.yaml", "version: 1\n");
+    let cases = [
+        (findings("COMPLETE", &finding("CVE-1", "LOW", "x")), 0, "PASS"),
+        (findings("COMPLETE", &finding("CVE-1", "CRITICAL", "x")), 1, "FAIL"),
+        (findings("IN_PROGRESS", ""), 3, "PENDING"),
+        (findings("UNSUPPORTED_IMAGE", ""), 1, "FAIL"),
+    ];
+    for (i, (body, code, verdict)) in cases.into_iter().enumerate() {
+        let file = f.write(&format!("f{i}.json"), &body);
+        let run = shipgate(&[
+            "scan",
+            "evaluate",
+            "--policy",
+            s(&policy),
+            "--repository",
+            "payments-api",
+            "--now",
+            NOW,
+            s(&file),
+        ]);
+        assert_eq!(run.code, code, "case {i}: {}", run.stdout);
+        assert_eq!(run.json()["verdict"], verdict, "case {i}");
+    }
+}
+
+#[test]
+fn scan_evaluate_reports_counts_exceptions_and_expired_exceptions() {
+    let f = Files::new();
+    let policy = f.write(
+        "p.yaml",
+        "version: 1\nscan:\n  exceptions:\n    - {id: CVE-A, expires: 2026-12-05, reason: not reachable, ticket: SEC-1}\n    - {id: CVE-B, expires: 2026-01-01, reason: old}\n",
+    );
+    let body = findings(
+        "COMPLETE",
+        &[finding("cve-a", "CRITICAL", "openssl"), finding("CVE-B", "MEDIUM", "zlib")].join(","),
+    );
+    let file = f.write("f.json", &body);
+    let run =
+        shipgate(&["scan", "evaluate", "--policy", s(&policy), "--repository", "r", "--now", NOW, s(&file)]);
+    assert_eq!(run.code, 0);
+    let v = run.json();
+    assert_eq!(v["counts"]["CRITICAL"], 0);
+    assert_eq!(v["counts"]["MEDIUM"], 1);
+    assert_eq!(v["excepted"][0]["exception"]["id"], "CVE-A");
+    assert_eq!(v["expired_exceptions"][0]["id"], "CVE-B");
+    assert_eq!(v["expiring_exceptions"][0]["id"], "CVE-A");
+}
+
+#[test]
+fn scan_evaluate_accepts_an_array_of_pages_and_epoch_timestamps() {
+    let f = Files::new();
+    let policy = f.write("p.yaml", "version: 1\nscan: {thresholds: {HIGH: 1}}\n");
+    let page = |id: &str| {
+        findings("COMPLETE", &finding(id, "HIGH", "x"))
+            .replace("\"2026-11-28T10:00:00.000000+00:00\"", "1795860000.0")
+    };
+    let file = f.write("pages.json", &format!("[{}, {}]", page("CVE-1"), page("CVE-2")));
+    let run =
+        shipgate(&["scan", "evaluate", "--policy", s(&policy), "--repository", "r", "--now", NOW, s(&file)]);
+    assert_eq!(run.code, 1);
+    assert_eq!(run.json()["counts"]["HIGH"], 2);
+}
+
+#[test]
+fn environment_overlay_applies_and_an_unknown_one_warns() {
+    let f = Files::new();
+    let policy = f.write("p.yaml", "version: 1\nenvironments:\n  prod: {scan: {thresholds: {MEDIUM: 0}}}\n");
+    let file = f.write("f.json", &findings("COMPLETE", &finding("CVE-1", "MEDIUM", "x")));
+    let args = |env: &str| {
+        shipgate(&[
+            "scan",
+            "evaluate",
+            "--policy",
+            s(&policy),
+            "--repository",
+            "r",
+            "--environment",
+            env,
+            "--now",
+            NOW,
+            s(&file),
+        ])
+    };
+    assert_eq!(args("prod").code, 1);
+    let staging = args("staging");
+    assert_eq!(staging.code, 0);
+    assert!(
+        staging.json()["warnings"][0].as_str().unwrap().contains("no overlay for environment \"staging\"")
+    );
+}
+
+#[test]
+fn repository_policy_can_only_tighten() {
+    let f = Files::new();
+    let central = f.write("central.yaml", "version: 1\nscan: {thresholds: {HIGH: 5}}\n");
+    let loose = f.write("loose.yaml", "version: 1\nscan: {thresholds: {HIGH: 50}, exceptions: [{id: CVE-1, expires: 2030-01-01, reason: mine}]}\n");
+    let body: Vec<String> = (1..=6).map(|i| finding(&format!("CVE-{i}"), "HIGH", "x")).collect();
+    let file = f.write("f.json", &findings("COMPLETE", &body.join(",")));
+    let run = shipgate(&[
+        "scan",
+        "evaluate",
+        "--policy",
+        s(&central),
+        "--repo-policy",
+        s(&loose),
+        "--repository",
+        "r",
+        "--now",
+        NOW,
+        s(&file),
+    ]);
+    assert_eq!(run.code, 1, "6 HIGH > min(5, 50); the repo's own exception does not count");
+    assert_eq!(run.json()["counts"]["HIGH"], 6);
+}
+
+#[test]
+fn unusable_input_exits_two() {
+    let f = Files::new();
+    let policy = f.write("p.yaml", "version: 1\n");
+    let bad_policy = f.write("bad.yaml", "version: 3\n");
+    let not_json = f.write("f.json", "{not json");
+    let good = f.write("g.json", &findings("COMPLETE", ""));
+    let eval = |p: &Path, file: &Path| {
+        shipgate(&["scan", "evaluate", "--policy", s(p), "--repository", "r", s(file)])
+    };
+    let run = eval(&policy, &not_json);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("not JSON"), "{}", run.stderr);
+    let run = eval(&bad_policy, &good);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("bad.yaml:1:10: version: must be 1, got 3"), "{}", run.stderr);
+    assert_eq!(
+        shipgate(&[
+            "scan",
+            "evaluate",
+            "--policy",
+            s(&policy),
+            "--repository",
+            "r",
+            "--now",
+            "yesterday",
+            s(&good)
+        ])
+        .code,
+        2
+    );
+    assert_eq!(shipgate(&["taskdef", "check", "--policy", s(&policy), s(&not_json)]).code, 2);
+}
+
+#[test]
+fn taskdef_check_prints_violations_with_rule_ids() {
+    let f = Files::new();
+    let policy = f.write("p.yaml", "version: 1\n");
+    let bad = f.write(
+        "bad.json",
+        r#"{"family":"web","containerDefinitions":[{"name":"app","image":"nginx@sha256:abc","privileged":true,
+           "environment":[{"name":"DB_PASSWORD","value":"hunter2"}]}]}"#,
+    );
+    let run = shipgate(&["taskdef", "check", "--policy", s(&policy), s(&bad)]);
+    assert_eq!(run.code, 1);
+    let rules: Vec<String> = run.json()["violations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["rule"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        rules,
+        [
+            "privileged",
+            "readonly_root_filesystem",
+            "non_root_user",
+            "secret_in_environment",
+            "log_configuration",
+            "image_registry",
+            "image_digest"
+        ]
+    );
+    assert!(!run.stdout.contains("hunter2"), "environment values are never printed");
+
+    let good = f.write(
+        "good.json",
+        &format!(
+            r#"{{"taskDefinition":{{"containerDefinitions":[{{"name":"app","image":"123456789012.dkr.ecr.us-east-1.amazonaws.com/web@{DIGEST}",
+            "user":"1000","readonlyRootFilesystem":true,"logConfiguration":{{"logDriver":"awslogs"}}}}]}}}}"#
+        ),
+    );
+    let run = shipgate(&["taskdef", "check", "--policy", s(&policy), s(&good)]);
+    assert_eq!((run.code, run.stdout.trim()), (0, "{\n  \"violations\": []\n}"));
+}
+
+#[test]
+fn help_explains_the_commands() {
+    let run = shipgate(&["scan", "evaluate", "--help"]);
+    assert_eq!(run.code, 0);
+    assert!(run.stdout.contains("3 PENDING"));
+    assert!(shipgate(&["--help"]).stdout.contains("policy"));
+}

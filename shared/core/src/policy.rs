@@ -1,0 +1,486 @@
+//! `appsec.yaml`, version 1: the model, its defaults, and layering.
+//!
+//! Reading and validating the YAML lives in [`crate::validate`]; this module
+//! is the typed result, which is also the normalised form stored as the
+//! last-known-good policy (`appsec.lkg.json`).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// Finding severities that thresholds and counts use, most severe first.
+/// ECR's `UNDEFINED` and Inspector's `UNTRIAGED` are not here: they are
+/// counted as the policy's `unknown_severity_as`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Severity {
+    Critical,
+    High,
+    Medium,
+    Low,
+    Informational,
+}
+
+impl Severity {
+    pub const ALL: [Severity; 5] =
+        [Severity::Critical, Severity::High, Severity::Medium, Severity::Low, Severity::Informational];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Critical => "CRITICAL",
+            Severity::High => "HIGH",
+            Severity::Medium => "MEDIUM",
+            Severity::Low => "LOW",
+            Severity::Informational => "INFORMATIONAL",
+        }
+    }
+
+    /// Parses a severity name, ignoring case.
+    pub fn parse(name: &str) -> Option<Severity> {
+        Severity::ALL.into_iter().find(|s| s.as_str().eq_ignore_ascii_case(name))
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A duration written as an integer and a unit: `30s`, `30m`, `12h`, `14d`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Duration {
+    pub seconds: u64,
+}
+
+impl Duration {
+    pub const fn seconds(seconds: u64) -> Self {
+        Self { seconds }
+    }
+    pub const fn minutes(m: u64) -> Self {
+        Self { seconds: m * 60 }
+    }
+    pub const fn hours(h: u64) -> Self {
+        Self { seconds: h * 3600 }
+    }
+    pub const fn days(d: u64) -> Self {
+        Self { seconds: d * 86_400 }
+    }
+
+    /// Parses `<integer><s|m|h|d>`.
+    pub fn parse(text: &str) -> Option<Self> {
+        let text = text.trim();
+        let unit = text.chars().last()?;
+        let number: u64 = text[..text.len() - unit.len_utf8()].parse().ok()?;
+        let factor = match unit {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86_400,
+            _ => return None,
+        };
+        number.checked_mul(factor).map(Self::seconds)
+    }
+
+    pub fn as_chrono(self) -> chrono::Duration {
+        chrono::Duration::seconds(self.seconds.min(i64::MAX as u64) as i64)
+    }
+}
+
+impl fmt::Display for Duration {
+    /// The largest unit that divides the duration exactly.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = self.seconds;
+        match s {
+            0 => write!(f, "0s"),
+            _ if s.is_multiple_of(86_400) => write!(f, "{}d", s / 86_400),
+            _ if s.is_multiple_of(3600) => write!(f, "{}h", s / 3600),
+            _ if s.is_multiple_of(60) => write!(f, "{}m", s / 60),
+            _ => write!(f, "{s}s"),
+        }
+    }
+}
+
+impl Serialize for Duration {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Duration {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        Duration::parse(&text).ok_or_else(|| serde::de::Error::custom(format!("invalid duration {text:?}")))
+    }
+}
+
+/// `forbid | allow`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Allowance {
+    Forbid,
+    Allow,
+}
+
+/// `require | ignore`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Requirement {
+    Require,
+    Ignore,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Policy {
+    pub version: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    pub scan: ScanPolicy,
+    pub images: ImagePolicy,
+    pub task_definition: TaskDefinitionPolicy,
+    pub deploy: DeployPolicy,
+    pub notifications: NotificationPolicy,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScanPolicy {
+    pub required: bool,
+    pub wait: Duration,
+    /// Maximum counted findings per severity; a severity not listed is unlimited.
+    pub thresholds: BTreeMap<Severity, u64>,
+    pub only_fixable: bool,
+    pub unknown_severity_as: Severity,
+    pub fail_on_stale_exceptions: bool,
+    pub allow_repo_exceptions: bool,
+    pub exceptions: Vec<Exception>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Exception {
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub package: Option<String>,
+    /// Repository globs; empty means every repository.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub repositories: Vec<String>,
+    /// Valid through the end of this day, UTC.
+    pub expires: NaiveDate,
+    pub reason: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ticket: Option<String>,
+}
+
+impl Exception {
+    /// The first instant at which the exception no longer applies.
+    pub fn expired_from(&self) -> chrono::DateTime<chrono::Utc> {
+        let next_day = self.expires.succ_opt().unwrap_or(NaiveDate::MAX);
+        next_day.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc()
+    }
+
+    pub fn is_expired(&self, now: chrono::DateTime<chrono::Utc>) -> bool {
+        now >= self.expired_from()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImagePolicy {
+    /// Globs on the registry host; empty means any registry.
+    pub allowed_registries: Vec<String>,
+    pub require_digest: bool,
+    /// Further allow-lists that must all match too: what a repository's own
+    /// policy adds when layered (see [`layer`]). Empty lists are not kept.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub also_allowed_registries: Vec<Vec<String>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskDefinitionPolicy {
+    pub privileged: Allowance,
+    pub readonly_root_filesystem: Requirement,
+    pub non_root_user: Requirement,
+    pub host_namespaces: Allowance,
+    pub allowed_capabilities: Vec<String>,
+    pub forbid_env_names: Vec<String>,
+    pub secret_env_patterns: Vec<String>,
+    pub require_log_configuration: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeployPolicy {
+    pub require_gate_decision: bool,
+    pub checks: Vec<HttpCheck>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpCheck {
+    pub path: String,
+    pub expect_status: u16,
+    pub timeout: Duration,
+    pub attempts: u32,
+    pub hook: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotificationPolicy {
+    pub exception_expiry_warning: Duration,
+}
+
+/// CodeDeploy ECS hooks and ECS native lifecycle stages a check may name.
+pub const HOOKS: &[&str] = &[
+    "BeforeInstall",
+    "AfterInstall",
+    "AfterAllowTestTraffic",
+    "BeforeAllowTraffic",
+    "AfterAllowTraffic",
+    "PRE_SCALE_UP",
+    "POST_SCALE_UP",
+    "TEST_TRAFFIC_SHIFT",
+    "POST_TEST_TRAFFIC_SHIFT",
+    "PRODUCTION_TRAFFIC_SHIFT",
+    "POST_PRODUCTION_TRAFFIC_SHIFT",
+];
+
+pub const DEFAULT_HOOK: &str = "AfterAllowTestTraffic";
+
+impl HttpCheck {
+    pub fn with_path(path: impl Into<String>) -> Self {
+        Self {
+            path: path.into(),
+            expect_status: 200,
+            timeout: Duration::seconds(2),
+            attempts: 3,
+            hook: DEFAULT_HOOK.to_owned(),
+        }
+    }
+}
+
+impl Default for Policy {
+    /// The defaults of SPEC section 3.
+    fn default() -> Self {
+        Self {
+            version: 1,
+            owner: None,
+            scan: ScanPolicy {
+                required: true,
+                wait: Duration::minutes(30),
+                thresholds: [(Severity::Critical, 0), (Severity::High, 0), (Severity::Medium, 25)].into(),
+                only_fixable: false,
+                unknown_severity_as: Severity::High,
+                fail_on_stale_exceptions: false,
+                allow_repo_exceptions: false,
+                exceptions: Vec::new(),
+            },
+            images: ImagePolicy {
+                allowed_registries: vec!["*.dkr.ecr.*.amazonaws.com".to_owned()],
+                require_digest: true,
+                also_allowed_registries: Vec::new(),
+            },
+            task_definition: TaskDefinitionPolicy {
+                privileged: Allowance::Forbid,
+                readonly_root_filesystem: Requirement::Require,
+                non_root_user: Requirement::Require,
+                host_namespaces: Allowance::Forbid,
+                allowed_capabilities: Vec::new(),
+                forbid_env_names: ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"]
+                    .map(str::to_owned)
+                    .to_vec(),
+                secret_env_patterns: vec!["(?i)(password|passwd|secret|token|api_?key)".to_owned()],
+                require_log_configuration: true,
+            },
+            deploy: DeployPolicy { require_gate_decision: true, checks: Vec::new() },
+            notifications: NotificationPolicy { exception_expiry_warning: Duration::days(14) },
+        }
+    }
+}
+
+/// A whole `appsec.yaml`: the base policy and, per environment, the base with
+/// that environment's overlay merged in. This is the normalised form.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyDocument {
+    pub policy: Policy,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub environments: BTreeMap<String, Policy>,
+}
+
+impl PolicyDocument {
+    /// The policy for `environment`: its merged overlay, or the base policy
+    /// when the environment is unset or has no overlay (`false` second value).
+    pub fn for_environment(&self, environment: Option<&str>) -> (&Policy, bool) {
+        match environment.and_then(|e| self.environments.get(e)) {
+            Some(p) => (p, true),
+            None => (&self.policy, environment.is_none()),
+        }
+    }
+
+    /// The normalised JSON form.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+}
+
+/// Layers a repository's own policy onto the central one (SPEC 3.4). The
+/// repository can only tighten: thresholds take the minimum, requirements the
+/// stricter value, and its exceptions count only when the central policy sets
+/// `allow_repo_exceptions`. Operational settings (`scan.wait`, the expiry
+/// warning's owner) stay the central policy's, except that the earlier expiry
+/// warning wins.
+pub fn layer(central: &Policy, repo: &Policy) -> Policy {
+    let mut p = central.clone();
+    let (c, r) = (&central.scan, &repo.scan);
+
+    let severities: BTreeSet<Severity> = c.thresholds.keys().chain(r.thresholds.keys()).copied().collect();
+    p.scan.thresholds = severities
+        .into_iter()
+        .map(|s| {
+            let limit = match (c.thresholds.get(&s), r.thresholds.get(&s)) {
+                (Some(a), Some(b)) => *a.min(b),
+                (Some(a), None) | (None, Some(a)) => *a,
+                (None, None) => u64::MAX,
+            };
+            (s, limit)
+        })
+        .collect();
+    p.scan.required = c.required || r.required;
+    p.scan.only_fixable = c.only_fixable && r.only_fixable;
+    p.scan.unknown_severity_as = c.unknown_severity_as.min(r.unknown_severity_as);
+    p.scan.fail_on_stale_exceptions = c.fail_on_stale_exceptions || r.fail_on_stale_exceptions;
+    if c.allow_repo_exceptions {
+        p.scan.exceptions.extend(r.exceptions.iter().cloned());
+    }
+
+    if !repo.images.allowed_registries.is_empty() {
+        if p.images.allowed_registries.is_empty() {
+            p.images.allowed_registries = repo.images.allowed_registries.clone();
+        } else {
+            p.images.also_allowed_registries.push(repo.images.allowed_registries.clone());
+        }
+    }
+    p.images.also_allowed_registries.extend(repo.images.also_allowed_registries.iter().cloned());
+    p.images.require_digest |= repo.images.require_digest;
+
+    let (ct, rt) = (&central.task_definition, &repo.task_definition);
+    let t = &mut p.task_definition;
+    t.privileged = stricter_allowance(ct.privileged, rt.privileged);
+    t.host_namespaces = stricter_allowance(ct.host_namespaces, rt.host_namespaces);
+    t.readonly_root_filesystem =
+        stricter_requirement(ct.readonly_root_filesystem, rt.readonly_root_filesystem);
+    t.non_root_user = stricter_requirement(ct.non_root_user, rt.non_root_user);
+    t.allowed_capabilities.retain(|cap| rt.allowed_capabilities.iter().any(|x| same_capability(x, cap)));
+    union_into(&mut t.forbid_env_names, &rt.forbid_env_names);
+    union_into(&mut t.secret_env_patterns, &rt.secret_env_patterns);
+    t.require_log_configuration |= rt.require_log_configuration;
+
+    p.deploy.require_gate_decision |= repo.deploy.require_gate_decision;
+    for check in &repo.deploy.checks {
+        if !p.deploy.checks.contains(check) {
+            p.deploy.checks.push(check.clone());
+        }
+    }
+    p.notifications.exception_expiry_warning =
+        central.notifications.exception_expiry_warning.max(repo.notifications.exception_expiry_warning);
+    if p.owner.is_none() {
+        p.owner = repo.owner.clone();
+    }
+    p
+}
+
+fn stricter_allowance(a: Allowance, b: Allowance) -> Allowance {
+    if a == Allowance::Forbid || b == Allowance::Forbid { Allowance::Forbid } else { Allowance::Allow }
+}
+
+fn stricter_requirement(a: Requirement, b: Requirement) -> Requirement {
+    if a == Requirement::Require || b == Requirement::Require {
+        Requirement::Require
+    } else {
+        Requirement::Ignore
+    }
+}
+
+fn union_into(into: &mut Vec<String>, more: &[String]) {
+    for item in more {
+        if !into.contains(item) {
+            into.push(item.clone());
+        }
+    }
+}
+
+/// `NET_ADMIN` and `CAP_NET_ADMIN` name the same capability, in any case.
+pub fn same_capability(a: &str, b: &str) -> bool {
+    fn bare(c: &str) -> String {
+        let upper = c.trim().to_ascii_uppercase();
+        upper.strip_prefix("CAP_").map(str::to_owned).unwrap_or(upper)
+    }
+    bare(a) == bare(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_and_print_canonically() {
+        assert_eq!(Duration::parse("30m"), Some(Duration::minutes(30)));
+        assert_eq!(Duration::parse("90s").unwrap().to_string(), "90s");
+        assert_eq!(Duration::parse("120m").unwrap().to_string(), "2h");
+        assert_eq!(Duration::parse("14d").unwrap().to_string(), "14d");
+        for bad in ["", "m", "30", "30x", "-1m", "1.5h", "30 m"] {
+            assert_eq!(Duration::parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn exception_is_valid_through_the_end_of_its_day() {
+        let e = Exception {
+            id: "CVE-1".into(),
+            package: None,
+            repositories: vec![],
+            expires: NaiveDate::from_ymd_opt(2026, 12, 31).unwrap(),
+            reason: "r".into(),
+            ticket: None,
+        };
+        let last = "2026-12-31T23:59:59.999Z".parse().unwrap();
+        let next = "2027-01-01T00:00:00Z".parse().unwrap();
+        assert!(!e.is_expired(last));
+        assert!(e.is_expired(next));
+    }
+
+    #[test]
+    fn layering_only_tightens() {
+        let central = Policy::default();
+        let mut repo = Policy::default();
+        repo.scan.thresholds = [(Severity::High, 5), (Severity::Low, 3)].into();
+        repo.scan.required = false;
+        repo.task_definition.privileged = Allowance::Allow;
+        repo.scan.exceptions.push(Exception {
+            id: "CVE-2".into(),
+            package: None,
+            repositories: vec![],
+            expires: NaiveDate::from_ymd_opt(2030, 1, 1).unwrap(),
+            reason: "r".into(),
+            ticket: None,
+        });
+        let p = layer(&central, &repo);
+        assert_eq!(
+            p.scan.thresholds,
+            [(Severity::Critical, 0), (Severity::High, 0), (Severity::Medium, 25), (Severity::Low, 3)].into()
+        );
+        assert!(p.scan.required);
+        assert_eq!(p.task_definition.privileged, Allowance::Forbid);
+        assert!(p.scan.exceptions.is_empty(), "repo exceptions need allow_repo_exceptions");
+
+        let mut open = central.clone();
+        open.scan.allow_repo_exceptions = true;
+        assert_eq!(layer(&open, &repo).scan.exceptions.len(), 1);
+    }
+}

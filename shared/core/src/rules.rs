@@ -1,0 +1,310 @@
+//! Task-definition and image rules (SPEC 3.3). Rule ids are part of the
+//! contract: `privileged`, `readonly_root_filesystem`, `non_root_user`,
+//! `host_namespaces`, `capabilities`, `forbidden_env`,
+//! `secret_in_environment`, `log_configuration`, `image_registry`,
+//! `image_digest`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::glob::Glob;
+use crate::policy::{Allowance, Policy, Requirement, same_capability};
+use crate::taskdef::{ContainerDefinition, TaskDefinition};
+use crate::validate::compile_regex;
+
+/// Names the violations of task-level settings, which concern every container.
+pub const TASK_LEVEL: &str = "*";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Violation {
+    pub rule: String,
+    pub container: String,
+    pub message: String,
+}
+
+fn violation(rule: &str, container: &str, message: String) -> Violation {
+    Violation { rule: rule.to_owned(), container: container.to_owned(), message }
+}
+
+/// An image reference split into its parts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageRef<'a> {
+    /// The registry host, with its port if any; Docker Hub is `docker.io`.
+    pub registry: &'a str,
+    pub repository: &'a str,
+    pub tag: Option<&'a str>,
+    pub digest: Option<&'a str>,
+}
+
+/// Parses `[registry/]repository[:tag][@digest]` as Docker does: the first
+/// path component is a registry when it has a `.` or a `:`, or is `localhost`.
+pub fn parse_image(image: &str) -> ImageRef<'_> {
+    let (name, digest) = match image.split_once('@') {
+        Some((n, d)) => (n, Some(d)),
+        None => (image, None),
+    };
+    let (registry, rest) = match name.split_once('/') {
+        Some((first, rest)) if first.contains('.') || first.contains(':') || first == "localhost" => {
+            (first, rest)
+        }
+        _ => ("docker.io", name),
+    };
+    let (repository, tag) = match rest.rsplit_once(':') {
+        Some((r, t)) if !t.contains('/') => (r, Some(t)),
+        _ => (rest, None),
+    };
+    ImageRef { registry, repository, tag, digest }
+}
+
+/// True for `sha256:` followed by 64 lower-case hex digits.
+pub fn is_pinned_digest(digest: &str) -> bool {
+    digest.strip_prefix("sha256:").is_some_and(|hex| {
+        hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
+}
+
+/// Every violation of the policy's task-definition and image rules, task-level
+/// settings first, then each container in order.
+pub fn check_task_definition(policy: &Policy, td: &TaskDefinition) -> Vec<Violation> {
+    let t = &policy.task_definition;
+    let mut out = Vec::new();
+    if t.host_namespaces == Allowance::Forbid {
+        for (field, value, what) in [
+            ("pidMode", &td.pid_mode, "PID"),
+            ("ipcMode", &td.ipc_mode, "IPC"),
+            ("networkMode", &td.network_mode, "network"),
+        ] {
+            if value.as_deref().is_some_and(|v| v.eq_ignore_ascii_case("host")) {
+                let message = format!("{field} is host: the task shares the host's {what} namespace");
+                out.push(violation("host_namespaces", TASK_LEVEL, message));
+            }
+        }
+    }
+    let secret_patterns: Vec<regex::Regex> =
+        t.secret_env_patterns.iter().filter_map(|p| compile_regex(p).ok()).collect();
+    for c in &td.container_definitions {
+        check_container(policy, c, &secret_patterns, &mut out);
+    }
+    out
+}
+
+fn check_container(
+    policy: &Policy,
+    c: &ContainerDefinition,
+    secret_patterns: &[regex::Regex],
+    out: &mut Vec<Violation>,
+) {
+    let t = &policy.task_definition;
+    let name = c.name.as_str();
+    if t.privileged == Allowance::Forbid && c.privileged == Some(true) {
+        out.push(violation("privileged", name, "runs privileged (privileged: true)".into()));
+    }
+    if t.readonly_root_filesystem == Requirement::Require && c.readonly_root_filesystem != Some(true) {
+        out.push(violation(
+            "readonly_root_filesystem",
+            name,
+            "root filesystem is writable; set readonlyRootFilesystem: true".into(),
+        ));
+    }
+    if t.non_root_user == Requirement::Require {
+        let user = c.user.as_deref().map(str::trim).unwrap_or("");
+        let uid = user.split(':').next().unwrap_or("");
+        if user.is_empty() {
+            out.push(violation(
+                "non_root_user",
+                name,
+                "user is not set, so it runs as root; set a non-root user".into(),
+            ));
+        } else if uid == "0" || uid == "root" {
+            out.push(violation("non_root_user", name, format!("runs as root (user {user:?})")));
+        }
+    }
+    let added = c
+        .linux_parameters
+        .as_ref()
+        .and_then(|l| l.capabilities.as_ref())
+        .map(|caps| &caps.add[..])
+        .unwrap_or(&[]);
+    let extra: Vec<&str> = added
+        .iter()
+        .filter(|cap| !t.allowed_capabilities.iter().any(|allowed| same_capability(allowed, cap)))
+        .map(String::as_str)
+        .collect();
+    if !extra.is_empty() {
+        out.push(violation(
+            "capabilities",
+            name,
+            format!("adds capabilities not allowed: {}", extra.join(", ")),
+        ));
+    }
+    let env_names = c.environment.iter().map(|e| (e.name.as_str(), "environment"));
+    let secret_names = c.secrets.iter().map(|s| (s.name.as_str(), "secrets"));
+    for (var, source) in env_names.chain(secret_names) {
+        if t.forbid_env_names.iter().any(|f| f == var) {
+            out.push(violation(
+                "forbidden_env",
+                name,
+                format!("sets forbidden variable {var} (in {source})"),
+            ));
+        }
+    }
+    for e in &c.environment {
+        if secret_patterns.iter().any(|p| p.is_match(&e.name)) {
+            out.push(violation(
+                "secret_in_environment",
+                name,
+                format!("{} looks like a secret in plain environment; move it to secrets", e.name),
+            ));
+        }
+    }
+    if policy.task_definition.require_log_configuration
+        && c.log_configuration.as_ref().is_none_or(|l| l.log_driver.trim().is_empty())
+    {
+        out.push(violation("log_configuration", name, "has no logConfiguration".into()));
+    }
+    out.extend(check_image(policy, name, &c.image));
+}
+
+/// The image rules for one container's image.
+pub fn check_image(policy: &Policy, container: &str, image: &str) -> Vec<Violation> {
+    let i = &policy.images;
+    let mut out = Vec::new();
+    let reference = parse_image(image);
+    let lists = std::iter::once(&i.allowed_registries).chain(i.also_allowed_registries.iter());
+    for list in lists.filter(|l| !l.is_empty()) {
+        let host_without_port = reference.registry.split(':').next().unwrap_or(reference.registry);
+        let allowed = list
+            .iter()
+            .filter_map(|g| Glob::new(g).ok())
+            .any(|g| g.is_match(reference.registry) || g.is_match(host_without_port));
+        if !allowed {
+            out.push(violation(
+                "image_registry",
+                container,
+                format!(
+                    "image {image} comes from registry {}, not one of: {}",
+                    reference.registry,
+                    list.join(", ")
+                ),
+            ));
+            break;
+        }
+    }
+    if i.require_digest && !reference.digest.is_some_and(is_pinned_digest) {
+        out.push(violation(
+            "image_digest",
+            container,
+            format!("image {image} is not pinned by digest (@sha256:<64 hex>)"),
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DIGEST: &str = "sha256:4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f";
+
+    #[test]
+    fn image_references_parse_like_docker() {
+        let r = parse_image("nginx@sha256:abc");
+        assert_eq!((r.registry, r.repository, r.digest), ("docker.io", "nginx", Some("sha256:abc")));
+        let r = parse_image("123456789012.dkr.ecr.us-east-1.amazonaws.com/team/web:1.2");
+        assert_eq!(
+            (r.registry, r.repository, r.tag),
+            ("123456789012.dkr.ecr.us-east-1.amazonaws.com", "team/web", Some("1.2"))
+        );
+        let r = parse_image("localhost:5000/web");
+        assert_eq!((r.registry, r.repository, r.tag), ("localhost:5000", "web", None));
+        assert_eq!(parse_image("library/redis:7").registry, "docker.io");
+    }
+
+    #[test]
+    fn digests_must_be_full_sha256() {
+        assert!(is_pinned_digest(DIGEST));
+        assert!(!is_pinned_digest("sha256:abc"));
+        assert!(!is_pinned_digest(&DIGEST.to_uppercase()));
+    }
+
+    fn td(json: &str) -> TaskDefinition {
+        TaskDefinition::from_json(json).unwrap()
+    }
+
+    fn rules(v: &[Violation]) -> Vec<&str> {
+        v.iter().map(|v| v.rule.as_str()).collect()
+    }
+
+    #[test]
+    fn compliant_task_definition_has_no_violations() {
+        let json = format!(
+            r#"{{"containerDefinitions":[{{"name":"app","image":"123456789012.dkr.ecr.us-east-1.amazonaws.com/web@{DIGEST}",
+            "user":"10001","readonlyRootFilesystem":true,"logConfiguration":{{"logDriver":"awslogs"}},
+            "secrets":[{{"name":"DB_PASSWORD","valueFrom":"arn:aws:secretsmanager:us-east-1:123456789012:secret:db"}}]}}]}}"#
+        );
+        assert_eq!(check_task_definition(&Policy::default(), &td(&json)), []);
+    }
+
+    #[test]
+    fn every_rule_fires_with_its_id() {
+        let json = r#"{"networkMode":"host","containerDefinitions":[{"name":"app","image":"nginx:latest","privileged":true,
+            "user":"0:0","linuxParameters":{"capabilities":{"add":["SYS_ADMIN"]}},
+            "environment":[{"name":"AWS_SECRET_ACCESS_KEY","value":"x"},{"name":"API_KEY","value":"y"}]}]}"#;
+        let v = check_task_definition(&Policy::default(), &td(json));
+        assert_eq!(
+            rules(&v),
+            [
+                "host_namespaces",
+                "privileged",
+                "readonly_root_filesystem",
+                "non_root_user",
+                "capabilities",
+                "forbidden_env",
+                "secret_in_environment",
+                "secret_in_environment",
+                "log_configuration",
+                "image_registry",
+                "image_digest"
+            ]
+        );
+        assert_eq!(v[0].container, TASK_LEVEL);
+        assert!(v.iter().skip(1).all(|v| v.container == "app"));
+        assert!(
+            v.iter().all(|v| !v.message.contains("\"x\"") && !v.message.contains("\"y\"")),
+            "no values in messages"
+        );
+    }
+
+    #[test]
+    fn root_users_are_recognised() {
+        for user in [None, Some("root"), Some("0"), Some("0:0"), Some("0:1000"), Some("root:wheel")] {
+            let mut c = ContainerDefinition { name: "a".into(), image: "x".into(), ..Default::default() };
+            c.user = user.map(str::to_owned);
+            let v = check_task_definition(
+                &Policy::default(),
+                &TaskDefinition { container_definitions: vec![c], ..Default::default() },
+            );
+            assert!(rules(&v).contains(&"non_root_user"), "{user:?}");
+        }
+        for user in ["1000", "1000:0", "app", "10001:10001"] {
+            let c = ContainerDefinition {
+                name: "a".into(),
+                image: "x".into(),
+                user: Some(user.into()),
+                ..Default::default()
+            };
+            let v = check_task_definition(
+                &Policy::default(),
+                &TaskDefinition { container_definitions: vec![c], ..Default::default() },
+            );
+            assert!(!rules(&v).contains(&"non_root_user"), "{user}");
+        }
+    }
+
+    #[test]
+    fn allowed_capabilities_ignore_case_and_prefix() {
+        let mut p = Policy::default();
+        p.task_definition.allowed_capabilities = vec!["net_bind_service".into()];
+        let json = r#"{"containerDefinitions":[{"name":"a","image":"x","linuxParameters":{"capabilities":{"add":["CAP_NET_BIND_SERVICE"]}}}]}"#;
+        assert!(!rules(&check_task_definition(&p, &td(json))).contains(&"capabilities"));
+    }
+}

@@ -1,0 +1,549 @@
+//! Judging an image's scan findings against a policy (SPEC 3.2).
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::findings::ScanReport;
+use crate::glob::Glob;
+use crate::policy::{Exception, Policy, Severity};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Verdict {
+    Pass,
+    Fail,
+    Pending,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Pass => "PASS",
+            Verdict::Fail => "FAIL",
+            Verdict::Pending => "PENDING",
+        }
+    }
+}
+
+/// The judgement of one image's scan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScanVerdict {
+    pub verdict: Verdict,
+    /// The scan status as ECR reported it (`COMPLETE`, `IN_PROGRESS`, ...).
+    pub status: String,
+    /// Counted findings per severity (every severity, zeros included), after
+    /// exceptions and `only_fixable`.
+    pub counts: BTreeMap<Severity, u64>,
+    pub violations: Vec<ScanViolation>,
+    /// Findings an exception matched: not counted.
+    pub excepted: Vec<ExceptedFinding>,
+    /// Findings not counted because no fix is available (`only_fixable`).
+    pub not_fixable: u64,
+    pub expired_exceptions: Vec<ExceptionSummary>,
+    pub expiring_exceptions: Vec<ExceptionSummary>,
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScanViolation {
+    /// `threshold`, `stale_exception` or `scan_status`.
+    pub rule: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub severity: Option<Severity>,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExceptedFinding {
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub package: Option<String>,
+    pub severity: Severity,
+    pub exception: ExceptionSummary,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ExceptionSummary {
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub package: Option<String>,
+    pub expires: NaiveDate,
+    pub reason: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ticket: Option<String>,
+}
+
+impl From<&Exception> for ExceptionSummary {
+    fn from(e: &Exception) -> Self {
+        Self {
+            id: e.id.clone(),
+            package: e.package.clone(),
+            expires: e.expires,
+            reason: e.reason.clone(),
+            ticket: e.ticket.clone(),
+        }
+    }
+}
+
+/// One finding, reduced to what the rules look at.
+struct Finding<'a> {
+    id: &'a str,
+    severity: Severity,
+    /// Basic: the `package_name` attribute; enhanced: every vulnerable package.
+    packages: Vec<&'a str>,
+    /// Enhanced findings whose `fixAvailable` is `NO`.
+    unfixable: bool,
+}
+
+/// Where the severity names of ECR and Inspector map to ours.
+fn severity_of(raw: &str, unknown_as: Severity) -> Severity {
+    Severity::parse(raw.trim()).unwrap_or(unknown_as)
+}
+
+fn findings<'a>(report: &'a ScanReport, unknown_as: Severity) -> Vec<Finding<'a>> {
+    let Some(f) = &report.image_scan_findings else { return Vec::new() };
+    let basic = f.findings.iter().map(|b| Finding {
+        id: b.name.as_str(),
+        severity: severity_of(&b.severity, unknown_as),
+        packages: b.attribute("package_name").into_iter().collect(),
+        unfixable: false,
+    });
+    let enhanced = f.enhanced_findings.iter().map(|e| {
+        let details = e.package_vulnerability_details.as_ref();
+        Finding {
+            id: details.map_or("", |d| d.vulnerability_id.as_str()),
+            severity: severity_of(&e.severity, unknown_as),
+            packages: details
+                .map(|d| d.vulnerable_packages.iter().map(|p| p.name.as_str()).collect())
+                .unwrap_or_default(),
+            unfixable: e.fix_available.as_deref().is_some_and(|v| v.eq_ignore_ascii_case("NO")),
+        }
+    });
+    basic.chain(enhanced).collect()
+}
+
+/// An exception in force for this repository, and whether it matched.
+struct ActiveException<'a> {
+    exception: &'a Exception,
+    matched: bool,
+}
+
+/// True when the exception's `repositories` (if any) match the repository.
+fn applies_to(e: &Exception, repository: &str) -> bool {
+    e.repositories.is_empty()
+        || e.repositories.iter().any(|g| Glob::new(g).is_ok_and(|g| g.is_match(repository)))
+}
+
+/// Judges a scan report for `repository` at `now`.
+pub fn evaluate_scan(
+    policy: &Policy,
+    repository: &str,
+    report: &ScanReport,
+    now: DateTime<Utc>,
+) -> ScanVerdict {
+    let scan = &policy.scan;
+    let status = report.status().unwrap_or_default().to_owned();
+    let mut verdict = ScanVerdict {
+        verdict: Verdict::Pass,
+        status: status.clone(),
+        counts: Severity::ALL.into_iter().map(|s| (s, 0)).collect(),
+        violations: Vec::new(),
+        excepted: Vec::new(),
+        not_fixable: 0,
+        expired_exceptions: Vec::new(),
+        expiring_exceptions: Vec::new(),
+        warnings: Vec::new(),
+    };
+
+    // Exceptions that apply to this repository, split by whether they are in force.
+    let window = policy.notifications.exception_expiry_warning.as_chrono();
+    let mut active: Vec<ActiveException<'_>> = Vec::new();
+    for e in scan.exceptions.iter().filter(|e| applies_to(e, repository)) {
+        if e.is_expired(now) {
+            verdict.expired_exceptions.push(e.into());
+        } else {
+            if e.expired_from() - now <= window {
+                verdict.expiring_exceptions.push(e.into());
+            }
+            active.push(ActiveException { exception: e, matched: false });
+        }
+    }
+
+    match status.as_str() {
+        "COMPLETE" | "ACTIVE" => {}
+        "IN_PROGRESS" | "PENDING" => {
+            verdict.verdict = Verdict::Pending;
+            return verdict;
+        }
+        other => {
+            let shown = if other.is_empty() { "missing" } else { other };
+            let description = report
+                .image_scan_status
+                .as_ref()
+                .and_then(|s| s.description.as_deref())
+                .filter(|d| !d.is_empty())
+                .map(|d| format!(": {d}"))
+                .unwrap_or_default();
+            let message = format!("scan status is {shown}{description}; no completed scan to judge");
+            if scan.required {
+                verdict.verdict = Verdict::Fail;
+                verdict.violations.push(ScanViolation {
+                    rule: "scan_status".into(),
+                    severity: None,
+                    message,
+                });
+            } else {
+                verdict.warnings.push(format!("{message} (scan.required is false, so this passes)"));
+            }
+            return verdict;
+        }
+    }
+
+    // Index active exceptions by lower-cased id: one lookup per finding.
+    let mut by_id: HashMap<String, Vec<usize>> = HashMap::new();
+    for (i, a) in active.iter().enumerate() {
+        by_id.entry(a.exception.id.to_lowercase()).or_default().push(i);
+    }
+    let mut offenders: BTreeMap<Severity, Vec<&str>> = BTreeMap::new();
+    for finding in findings(report, scan.unknown_severity_as) {
+        let hit = by_id.get(&finding.id.to_lowercase()).and_then(|candidates| {
+            candidates.iter().copied().find(|&i| match &active[i].exception.package {
+                Some(p) => finding.packages.iter().any(|fp| fp == p),
+                None => true,
+            })
+        });
+        if let Some(i) = hit {
+            active[i].matched = true;
+            let e = active[i].exception;
+            verdict.excepted.push(ExceptedFinding {
+                id: finding.id.to_owned(),
+                package: e.package.clone().or_else(|| finding.packages.first().map(|p| (*p).to_owned())),
+                severity: finding.severity,
+                exception: e.into(),
+            });
+            continue;
+        }
+        if scan.only_fixable && finding.unfixable {
+            verdict.not_fixable += 1;
+            continue;
+        }
+        *verdict.counts.entry(finding.severity).or_default() += 1;
+        offenders.entry(finding.severity).or_default().push(finding.id);
+    }
+
+    for (severity, limit) in &scan.thresholds {
+        let counted = verdict.counts.get(severity).copied().unwrap_or(0);
+        if counted > *limit {
+            let ids = offenders.get(severity).map(|ids| sample(ids, 3)).unwrap_or_default();
+            let noun = if counted == 1 { "finding" } else { "findings" };
+            verdict.violations.push(ScanViolation {
+                rule: "threshold".into(),
+                severity: Some(*severity),
+                message: format!("{counted} {severity} {noun}, more than the {limit} allowed ({ids})"),
+            });
+        }
+    }
+    if scan.fail_on_stale_exceptions {
+        for a in active.iter().filter(|a| !a.matched) {
+            verdict.violations.push(ScanViolation {
+                rule: "stale_exception".into(),
+                severity: None,
+                message: format!(
+                    "exception {} (expires {}) matches no finding in this image; remove it",
+                    a.exception.id, a.exception.expires
+                ),
+            });
+        }
+    }
+    if !verdict.violations.is_empty() {
+        verdict.verdict = Verdict::Fail;
+    }
+    verdict
+}
+
+/// `a, b, c and 4 more`.
+fn sample(ids: &[&str], n: usize) -> String {
+    let mut unique: Vec<&str> = Vec::new();
+    for id in ids {
+        if !unique.contains(id) {
+            unique.push(id);
+        }
+    }
+    let shown = unique.iter().take(n).copied().collect::<Vec<_>>().join(", ");
+    if unique.len() > n { format!("{shown} and {} more", unique.len() - n) } else { shown }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::findings::{
+        Attribute, BasicFinding, EnhancedFinding, ImageScanFindings, PackageVulnerabilityDetails, ScanStatus,
+        VulnerablePackage,
+    };
+    use crate::validate::parse_policy;
+    use proptest::prelude::*;
+
+    fn now() -> DateTime<Utc> {
+        "2026-11-28T12:00:00Z".parse().unwrap()
+    }
+
+    fn policy(yaml: &str) -> Policy {
+        parse_policy(&format!("version: 1\n{yaml}"), None).unwrap().document.policy
+    }
+
+    fn basic(id: &str, severity: &str, package: &str) -> BasicFinding {
+        BasicFinding {
+            name: id.into(),
+            uri: None,
+            severity: severity.into(),
+            attributes: vec![Attribute { key: "package_name".into(), value: Some(package.into()) }],
+        }
+    }
+
+    fn enhanced(id: &str, severity: &str, packages: &[&str], fix: &str) -> EnhancedFinding {
+        EnhancedFinding {
+            severity: severity.into(),
+            title: None,
+            status: Some("ACTIVE".into()),
+            fix_available: Some(fix.into()),
+            package_vulnerability_details: Some(PackageVulnerabilityDetails {
+                vulnerability_id: id.into(),
+                vulnerable_packages: packages
+                    .iter()
+                    .map(|p| VulnerablePackage { name: (*p).into(), ..Default::default() })
+                    .collect(),
+                source_url: None,
+            }),
+        }
+    }
+
+    fn report(status: &str, basic: Vec<BasicFinding>, enhanced: Vec<EnhancedFinding>) -> ScanReport {
+        ScanReport {
+            image_scan_status: Some(ScanStatus { status: status.into(), description: None }),
+            image_scan_findings: Some(ImageScanFindings {
+                findings: basic,
+                enhanced_findings: enhanced,
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    const EXCEPTION: &str = "scan:\n  exceptions:\n    - {id: cve-2024-1, package: openssl, repositories: ['payments-*'], expires: 2026-12-31, reason: r}\n";
+
+    #[test]
+    fn matching_exception_removes_the_finding_from_the_counts() {
+        let r = report("COMPLETE", vec![basic("CVE-2024-1", "CRITICAL", "openssl")], vec![]);
+        let v = evaluate_scan(&policy(EXCEPTION), "payments-api", &r, now());
+        assert_eq!(v.verdict, Verdict::Pass);
+        assert!(v.counts.values().all(|&c| c == 0));
+        assert_eq!(v.excepted.len(), 1);
+        assert_eq!(v.excepted[0].exception.id, "cve-2024-1");
+    }
+
+    #[test]
+    fn exception_for_another_package_or_repository_does_not_apply() {
+        let other_package = report("COMPLETE", vec![basic("CVE-2024-1", "CRITICAL", "libssl")], vec![]);
+        assert_eq!(
+            evaluate_scan(&policy(EXCEPTION), "payments-api", &other_package, now()).verdict,
+            Verdict::Fail
+        );
+        let r = report("COMPLETE", vec![basic("CVE-2024-1", "CRITICAL", "openssl")], vec![]);
+        assert_eq!(evaluate_scan(&policy(EXCEPTION), "billing", &r, now()).verdict, Verdict::Fail);
+    }
+
+    #[test]
+    fn expired_exception_does_not_apply() {
+        let r = report("COMPLETE", vec![basic("CVE-2024-1", "CRITICAL", "openssl")], vec![]);
+        let p = policy(EXCEPTION);
+        let last_instant: DateTime<Utc> = "2026-12-31T23:59:59.999999999Z".parse().unwrap();
+        assert_eq!(evaluate_scan(&p, "payments-api", &r, last_instant).verdict, Verdict::Pass);
+        let next_day: DateTime<Utc> = "2027-01-01T00:00:00Z".parse().unwrap();
+        let v = evaluate_scan(&p, "payments-api", &r, next_day);
+        assert_eq!(v.verdict, Verdict::Fail);
+        assert_eq!(v.expired_exceptions.len(), 1);
+        assert!(v.excepted.is_empty());
+    }
+
+    #[test]
+    fn exception_within_the_warning_window_is_listed_as_expiring() {
+        let r = report("COMPLETE", vec![], vec![]);
+        let soon: DateTime<Utc> = "2026-12-20T00:00:00Z".parse().unwrap();
+        let v = evaluate_scan(&policy(EXCEPTION), "payments-api", &r, soon);
+        assert_eq!(v.expiring_exceptions.len(), 1);
+        assert!(evaluate_scan(&policy(EXCEPTION), "payments-api", &r, now()).expiring_exceptions.is_empty());
+    }
+
+    #[test]
+    fn enhanced_exception_matches_any_vulnerable_package() {
+        let r = report(
+            "ACTIVE",
+            vec![],
+            vec![enhanced("CVE-2024-1", "CRITICAL", &["libcrypto", "openssl"], "YES")],
+        );
+        assert_eq!(evaluate_scan(&policy(EXCEPTION), "payments-api", &r, now()).verdict, Verdict::Pass);
+    }
+
+    #[test]
+    fn thresholds_fail_when_exceeded_and_name_the_findings() {
+        let r = report(
+            "COMPLETE",
+            (0..3).map(|i| basic(&format!("CVE-2026-{i}"), "HIGH", "x")).collect(),
+            vec![],
+        );
+        let v = evaluate_scan(&policy("scan: {thresholds: {HIGH: 2}}"), "r", &r, now());
+        assert_eq!(v.verdict, Verdict::Fail);
+        assert_eq!(v.counts[&Severity::High], 3);
+        assert_eq!(
+            v.violations[0].message,
+            "3 HIGH findings, more than the 2 allowed (CVE-2026-0, CVE-2026-1, CVE-2026-2)"
+        );
+        let v = evaluate_scan(&policy("scan: {thresholds: {HIGH: 3}}"), "r", &r, now());
+        assert_eq!(v.verdict, Verdict::Pass, "equal to the threshold passes");
+    }
+
+    #[test]
+    fn unlisted_severity_is_unlimited() {
+        let r = report("COMPLETE", (0..500).map(|i| basic(&format!("C-{i}"), "LOW", "x")).collect(), vec![]);
+        assert_eq!(evaluate_scan(&Policy::default(), "r", &r, now()).verdict, Verdict::Pass);
+    }
+
+    #[test]
+    fn undefined_and_untriaged_count_as_the_configured_severity() {
+        let r = report(
+            "COMPLETE",
+            vec![basic("C-1", "UNDEFINED", "x")],
+            vec![enhanced("C-2", "UNTRIAGED", &["y"], "YES")],
+        );
+        let v = evaluate_scan(&policy("scan: {unknown_severity_as: MEDIUM}"), "r", &r, now());
+        assert_eq!(v.counts[&Severity::Medium], 2);
+        assert_eq!(v.verdict, Verdict::Pass);
+        assert_eq!(evaluate_scan(&Policy::default(), "r", &r, now()).verdict, Verdict::Fail, "default: HIGH");
+    }
+
+    #[test]
+    fn only_fixable_skips_enhanced_findings_without_a_fix_but_never_basic_ones() {
+        let r = report(
+            "ACTIVE",
+            vec![basic("C-1", "HIGH", "x")],
+            vec![enhanced("C-2", "CRITICAL", &["y"], "NO"), enhanced("C-3", "LOW", &["z"], "PARTIAL")],
+        );
+        let v = evaluate_scan(&policy("scan: {only_fixable: true}"), "r", &r, now());
+        assert_eq!(v.not_fixable, 1);
+        assert_eq!(
+            (v.counts[&Severity::High], v.counts[&Severity::Low], v.counts[&Severity::Critical]),
+            (1, 1, 0)
+        );
+    }
+
+    #[test]
+    fn stale_exception_fails_only_when_asked_to() {
+        let r = report("COMPLETE", vec![], vec![]);
+        let stale = format!("{EXCEPTION}  fail_on_stale_exceptions: true\n");
+        let v = evaluate_scan(&policy(&stale), "payments-api", &r, now());
+        assert_eq!(v.verdict, Verdict::Fail);
+        assert_eq!(v.violations[0].rule, "stale_exception");
+        assert_eq!(
+            evaluate_scan(&policy(&stale), "billing", &r, now()).verdict,
+            Verdict::Pass,
+            "not this repo's"
+        );
+        assert_eq!(evaluate_scan(&policy(EXCEPTION), "payments-api", &r, now()).verdict, Verdict::Pass);
+    }
+
+    #[test]
+    fn statuses_are_handled_as_written() {
+        for status in ["IN_PROGRESS", "PENDING"] {
+            assert_eq!(
+                evaluate_scan(&Policy::default(), "r", &report(status, vec![], vec![]), now()).verdict,
+                Verdict::Pending
+            );
+        }
+        for status in [
+            "FAILED",
+            "UNSUPPORTED_IMAGE",
+            "FINDINGS_UNAVAILABLE",
+            "SCAN_ELIGIBILITY_EXPIRED",
+            "LIMIT_EXCEEDED",
+            "",
+        ] {
+            let r = report(status, vec![basic("C-1", "CRITICAL", "x")], vec![]);
+            let v = evaluate_scan(&Policy::default(), "r", &r, now());
+            assert_eq!(v.verdict, Verdict::Fail, "{status}");
+            assert!(v.violations[0].message.contains(if status.is_empty() { "missing" } else { status }));
+            let lenient = evaluate_scan(&policy("scan: {required: false}"), "r", &r, now());
+            assert_eq!(lenient.verdict, Verdict::Pass, "{status}");
+            assert_eq!(lenient.warnings.len(), 1);
+        }
+    }
+
+    fn arb_findings() -> impl Strategy<Value = (Vec<BasicFinding>, Vec<EnhancedFinding>)> {
+        let sev = prop::sample::select(vec![
+            "CRITICAL",
+            "HIGH",
+            "MEDIUM",
+            "LOW",
+            "INFORMATIONAL",
+            "UNDEFINED",
+            "UNTRIAGED",
+        ]);
+        let id = (0u32..20).prop_map(|i| format!("CVE-2026-{i}"));
+        let pkg = prop::sample::select(vec!["openssl", "zlib", "glibc"]);
+        let fix = prop::sample::select(vec!["YES", "NO", "PARTIAL"]);
+        let b = (id.clone(), sev.clone(), pkg.clone()).prop_map(|(i, s, p)| basic(&i, s, p));
+        let e = (id, sev, pkg, fix).prop_map(|(i, s, p, f)| enhanced(&i, s, &[p], f));
+        (prop::collection::vec(b, 0..40), prop::collection::vec(e, 0..40))
+    }
+
+    fn arb_policy() -> impl Strategy<Value = Policy> {
+        let exception = (0u32..20, prop::sample::select(vec!["", "openssl", "zlib"]), 0i64..60).prop_map(
+            |(i, p, days)| {
+                let package = if p.is_empty() { String::new() } else { format!(", package: {p}") };
+                let expires = (now() + chrono::Duration::days(days - 30)).date_naive();
+                format!("    - {{id: cve-2026-{i}{package}, expires: {expires}, reason: r}}\n")
+            },
+        );
+        (prop::collection::vec(exception, 0..10), any::<bool>(), any::<bool>()).prop_map(
+            |(exceptions, fixable, stale)| {
+                let mut yaml = format!(
+                    "scan:\n  only_fixable: {fixable}\n  fail_on_stale_exceptions: {stale}\n  exceptions:\n"
+                );
+                if exceptions.is_empty() {
+                    yaml = format!("scan:\n  only_fixable: {fixable}\n  fail_on_stale_exceptions: {stale}\n");
+                }
+                yaml.extend(exceptions);
+                policy(&yaml)
+            },
+        )
+    }
+
+    proptest! {
+        #[test]
+        fn counts_add_up_to_findings_minus_excepted_and_unfixable(p in arb_policy(), (b, e) in arb_findings()) {
+            let total = b.len() + e.len();
+            let v = evaluate_scan(&p, "payments-api", &report("COMPLETE", b, e), now());
+            let counted: u64 = v.counts.values().sum();
+            prop_assert_eq!(counted + v.excepted.len() as u64 + v.not_fixable, total as u64);
+        }
+
+        #[test]
+        fn evaluation_is_deterministic_and_survives_the_normalised_form(p in arb_policy(), (b, e) in arb_findings()) {
+            let r = report("COMPLETE", b, e);
+            let first = evaluate_scan(&p, "payments-api", &r, now());
+            prop_assert_eq!(&first, &evaluate_scan(&p, "payments-api", &r, now()));
+            let doc = crate::policy::PolicyDocument { policy: p, environments: Default::default() };
+            let back: crate::policy::PolicyDocument = serde_json::from_str(&doc.to_json()).unwrap();
+            prop_assert_eq!(&first, &evaluate_scan(&back.policy, "payments-api", &r, now()));
+        }
+
+        #[test]
+        fn verdict_fails_exactly_when_a_threshold_is_exceeded(p in arb_policy(), (b, e) in arb_findings()) {
+            let v = evaluate_scan(&p, "payments-api", &report("COMPLETE", b, e), now());
+            let over = p.scan.thresholds.iter().any(|(s, l)| v.counts.get(s).copied().unwrap_or(0) > *l);
+            let stale = v.violations.iter().any(|x| x.rule == "stale_exception");
+            prop_assert_eq!(v.verdict == Verdict::Fail, over || stale);
+        }
+    }
+}
