@@ -208,6 +208,135 @@ fn percent_encode(text: &str) -> String {
         .collect()
 }
 
+/// The resources every Shipgate function expects: the versioned config
+/// bucket, the Shipgate bus, and a queue that receives every event put on the
+/// bus (so tests read back what a function emitted).
+#[derive(Debug)]
+pub struct Fleet {
+    pub aws: Emulator,
+    pub sdk: SdkConfig,
+    pub config: shipgate_aws::env::FleetConfig,
+    sqs: aws_sdk_sqs::Client,
+    events_queue: String,
+}
+
+pub const CONFIG_BUCKET: &str = "shipgate-config-test";
+pub const EVENT_BUS: &str = "shipgate";
+
+impl Fleet {
+    pub async fn start() -> Self {
+        let aws = Emulator::start();
+        let sdk = aws.sdk_config().await;
+        let s3 = shipgate_aws::clients::s3(&sdk);
+        s3.create_bucket().bucket(CONFIG_BUCKET).send().await.unwrap();
+        s3.put_bucket_versioning()
+            .bucket(CONFIG_BUCKET)
+            .versioning_configuration(
+                aws_sdk_s3::types::VersioningConfiguration::builder()
+                    .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        let eventbridge = aws_sdk_eventbridge::Client::new(&sdk);
+        eventbridge.create_event_bus().name(EVENT_BUS).send().await.unwrap();
+        let sqs = aws_sdk_sqs::Client::new(&sdk);
+        let events_queue =
+            sqs.create_queue().queue_name("shipgate-events").send().await.unwrap().queue_url.unwrap();
+        let queue_arn = format!("arn:aws:sqs:{REGION}:{ACCOUNT}:shipgate-events");
+        eventbridge
+            .put_rule()
+            .name("everything")
+            .event_bus_name(EVENT_BUS)
+            .event_pattern(r#"{"source":["shipgate"]}"#)
+            .send()
+            .await
+            .unwrap();
+        eventbridge
+            .put_targets()
+            .rule("everything")
+            .event_bus_name(EVENT_BUS)
+            .targets(
+                aws_sdk_eventbridge::types::Target::builder().id("queue").arn(queue_arn).build().unwrap(),
+            )
+            .send()
+            .await
+            .unwrap();
+        let config = shipgate_aws::env::FleetConfig {
+            config_bucket: CONFIG_BUCKET.to_owned(),
+            event_bus: EVENT_BUS.to_owned(),
+        };
+        Self { aws, sdk, config, sqs, events_queue }
+    }
+
+    pub fn s3(&self) -> aws_sdk_s3::Client {
+        shipgate_aws::clients::s3(&self.sdk)
+    }
+
+    /// Every event the bus delivered since the last call, in order.
+    pub async fn events(&self) -> Vec<Value> {
+        let mut events = Vec::new();
+        loop {
+            let out = self
+                .sqs
+                .receive_message()
+                .queue_url(&self.events_queue)
+                .max_number_of_messages(10)
+                .send()
+                .await
+                .unwrap();
+            let batch = out.messages.unwrap_or_default();
+            if batch.is_empty() {
+                return events;
+            }
+            for m in batch {
+                events.push(serde_json::from_str(m.body().unwrap()).unwrap());
+                self.sqs
+                    .delete_message()
+                    .queue_url(&self.events_queue)
+                    .receipt_handle(m.receipt_handle().unwrap())
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+
+    /// Puts an object in the config bucket; returns its version id.
+    pub async fn put_config(&self, key: &str, body: &str) -> String {
+        let out = self
+            .s3()
+            .put_object()
+            .bucket(CONFIG_BUCKET)
+            .key(key)
+            .body(body.as_bytes().to_vec().into())
+            .send()
+            .await
+            .unwrap();
+        out.version_id.unwrap()
+    }
+
+    /// Reads an object from the config bucket as JSON, if it exists.
+    pub async fn get_json(&self, key: &str) -> Option<Value> {
+        let out = self.s3().get_object().bucket(CONFIG_BUCKET).key(key).send().await.ok()?;
+        let bytes = out.body.collect().await.unwrap().to_vec();
+        Some(serde_json::from_slice(&bytes).unwrap())
+    }
+
+    /// The EventBridge `Object Created` event S3 sends for an upload.
+    pub fn object_created(&self, key: &str, version_id: &str, sequencer: &str) -> Value {
+        json!({
+            "version": "0", "id": format!("evt-{sequencer}"), "detail-type": "Object Created", "source": "aws.s3",
+            "account": ACCOUNT, "time": "2026-11-28T09:30:00Z", "region": REGION,
+            "resources": [format!("arn:aws:s3:::{CONFIG_BUCKET}")],
+            "detail": {"version": "0", "bucket": {"name": CONFIG_BUCKET},
+                "object": {"key": key, "size": 100, "etag": "e", "version-id": version_id, "sequencer": sequencer},
+                "request-id": "r", "requester": ACCOUNT, "reason": "PutObject"}
+        })
+    }
+}
+
 impl Drop for Emulator {
     fn drop(&mut self) {
         let _ = self.child.kill();

@@ -1,1 +1,278 @@
+//! policy-validator: on every `appsec.yaml` put in the config bucket, validate
+//! it; keep the newest valid version as the last-known-good
+//! (`appsec.lkg.json` next to it); tell everyone with `Shipgate Policy
+//! Accepted` or `Shipgate Policy Rejected`.
+//!
+//! Idempotent: a redelivered event finds its outcome recorded and does
+//! nothing; an older upload arriving late never replaces a newer
+//! last-known-good.
 
+use aws_lambda_events::eventbridge::EventBridgeEvent;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use shipgate_aws::env::{ConfigError, FleetConfig};
+use shipgate_aws::events::Bus;
+use shipgate_aws::s3::{Bucket, Condition, PutOutcome};
+use shipgate_aws::{AwsError, Clients};
+use shipgate_core::events::{POLICY_ACCEPTED, POLICY_REJECTED, PolicyAccepted, PolicyRejected};
+use shipgate_core::lkg::{Judged, LastKnownGood, PolicySource, judge_upload, lkg_key};
+use shipgate_core::triggers::S3ObjectCreated;
+use tracing::{info, instrument, warn};
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub fleet: FleetConfig,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Ok(Self { fleet: FleetConfig::from_env()? })
+    }
+}
+
+/// What the handler talks to.
+#[derive(Debug, Clone)]
+pub struct Deps {
+    pub bucket: Bucket,
+    pub bus: Bus,
+}
+
+impl Deps {
+    pub fn new(sdk: &shipgate_aws::SdkConfig, config: &Config) -> Self {
+        let clients = Clients::new(sdk);
+        Self {
+            bucket: Bucket::new(clients.s3, &config.fleet.config_bucket),
+            bus: Bus::new(clients.eventbridge, &config.fleet.event_bus),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ValidatorError {
+    #[error("invalid event: {0}")]
+    InvalidEvent(String),
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+    #[error("policy object {key} (version {version}) no longer exists")]
+    ObjectGone { key: String, version: String },
+}
+
+impl From<ValidatorError> for lambda_runtime::Diagnostic {
+    fn from(e: ValidatorError) -> Self {
+        let error_type = match &e {
+            ValidatorError::InvalidEvent(_) => "InvalidEvent",
+            ValidatorError::Aws(_) => "AwsError",
+            ValidatorError::ObjectGone { .. } => "ObjectGone",
+        };
+        lambda_runtime::Diagnostic { error_type: error_type.into(), error_message: e.to_string() }
+    }
+}
+
+/// What one invocation did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "outcome")]
+pub enum Outcome {
+    /// Valid, and now the last-known-good.
+    Accepted {
+        key: String,
+        lkg_key: String,
+    },
+    /// Valid, but a newer upload is already the last-known-good.
+    Superseded {
+        key: String,
+    },
+    Rejected {
+        key: String,
+        errors: Vec<String>,
+    },
+    /// This upload was handled before (a redelivery).
+    AlreadyHandled {
+        key: String,
+    },
+    Ignored {
+        reason: String,
+    },
+}
+
+/// The record of an upload's outcome, so a redelivery does nothing twice.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Handled {
+    outcome: Outcome,
+    announced: bool,
+}
+
+const MAX_CAS_ATTEMPTS: usize = 5;
+
+#[instrument(skip_all, fields(event_id))]
+pub async fn handle(
+    deps: &Deps,
+    payload: serde_json::Value,
+    now: DateTime<Utc>,
+) -> Result<Outcome, ValidatorError> {
+    let event: EventBridgeEvent<S3ObjectCreated> =
+        serde_json::from_value(payload).map_err(|e| ValidatorError::InvalidEvent(e.to_string()))?;
+    tracing::Span::current().record("event_id", event.id.as_deref().unwrap_or_default());
+    let object = &event.detail.object;
+    if event.detail.bucket.name != deps.bucket.name() {
+        let reason =
+            format!("bucket {} is not the config bucket {}", event.detail.bucket.name, deps.bucket.name());
+        warn!(%reason, "ignored");
+        return Ok(Outcome::Ignored { reason });
+    }
+    let Some(lkg_key) = lkg_key(&object.key) else {
+        let reason = format!("{} does not end with appsec.yaml", object.key);
+        info!(%reason, "ignored");
+        return Ok(Outcome::Ignored { reason });
+    };
+    let source = PolicySource {
+        bucket: event.detail.bucket.name.clone(),
+        key: object.key.clone(),
+        version_id: object.version_id.clone(),
+        sequencer: object.sequencer.clone(),
+        uploaded_at: event.time.unwrap_or(now),
+    };
+    let marker = marker_key(&source);
+    if let Some(done) = read_json::<Handled>(&deps.bucket, &marker).await?
+        && done.announced
+    {
+        info!(key = %object.key, "upload already handled");
+        return Ok(Outcome::AlreadyHandled { key: object.key.clone() });
+    }
+
+    let stored = match &source.version_id {
+        Some(version) => deps.bucket.get_version(&object.key, version).await?,
+        None => deps.bucket.get(&object.key).await?,
+    };
+    let Some(stored) = stored else {
+        return Err(ValidatorError::ObjectGone {
+            key: object.key.clone(),
+            version: source.version_id.clone().unwrap_or_else(|| "latest".into()),
+        });
+    };
+
+    let judged = judge_upload(&stored.body, source.clone(), now);
+    let outcome = match &judged {
+        Judged::Valid(lkg) => {
+            if store_if_newer(&deps.bucket, &lkg_key, lkg).await? {
+                Outcome::Accepted { key: object.key.clone(), lkg_key: lkg_key.clone() }
+            } else {
+                Outcome::Superseded { key: object.key.clone() }
+            }
+        }
+        Judged::Invalid { errors, .. } => Outcome::Rejected {
+            key: object.key.clone(),
+            errors: errors.iter().map(ToString::to_string).collect(),
+        },
+    };
+    put_json(&deps.bucket, &marker, &Handled { outcome: outcome.clone(), announced: false }).await?;
+    announce(deps, &source, &judged, &outcome, &lkg_key).await?;
+    put_json(&deps.bucket, &marker, &Handled { outcome: outcome.clone(), announced: true }).await?;
+    info!(key = %object.key, outcome = ?outcome_name(&outcome), "policy upload handled");
+    Ok(outcome)
+}
+
+fn outcome_name(o: &Outcome) -> &'static str {
+    match o {
+        Outcome::Accepted { .. } => "accepted",
+        Outcome::Superseded { .. } => "superseded",
+        Outcome::Rejected { .. } => "rejected",
+        Outcome::AlreadyHandled { .. } => "already_handled",
+        Outcome::Ignored { .. } => "ignored",
+    }
+}
+
+/// Where the outcome of one upload is recorded.
+fn marker_key(source: &PolicySource) -> String {
+    let id = source
+        .version_id
+        .clone()
+        .or_else(|| source.sequencer.clone())
+        .unwrap_or_else(|| source.uploaded_at.timestamp_millis().to_string());
+    format!("state/policy-validator/{}/{id}.json", source.key)
+}
+
+/// Writes `lkg` unless the current last-known-good is the same or a newer
+/// upload. Conditional writes make concurrent validators safe: the loser
+/// re-reads and decides again. Returns whether `lkg` is (now) current.
+async fn store_if_newer(bucket: &Bucket, key: &str, lkg: &LastKnownGood) -> Result<bool, ValidatorError> {
+    let body = serde_json::to_vec_pretty(lkg).map_err(|e| ValidatorError::InvalidEvent(e.to_string()))?;
+    for _ in 0..MAX_CAS_ATTEMPTS {
+        let current = bucket.get(key).await?;
+        let condition = match &current {
+            None => Condition::IfAbsent,
+            Some(obj) => {
+                // An unreadable last-known-good is replaced rather than trusted.
+                if let Ok(existing) = serde_json::from_slice::<LastKnownGood>(&obj.body) {
+                    if existing.source.is_same_upload(&lkg.source) {
+                        return Ok(true);
+                    }
+                    if !lkg.source.is_newer_than(&existing.source) {
+                        return Ok(false);
+                    }
+                }
+                match &obj.etag {
+                    Some(etag) => Condition::IfMatch(etag.clone()),
+                    None => Condition::Always,
+                }
+            }
+        };
+        match bucket.put(key, body.clone(), "application/json", condition).await? {
+            PutOutcome::Written { .. } => return Ok(true),
+            PutOutcome::ConditionFailed => continue,
+        }
+    }
+    Err(AwsError::new("S3", "PutObject", format!("{key}: too many concurrent writers")).into())
+}
+
+async fn announce(
+    deps: &Deps,
+    source: &PolicySource,
+    judged: &Judged,
+    outcome: &Outcome,
+    lkg_key: &str,
+) -> Result<(), ValidatorError> {
+    let resources = [format!("arn:aws:s3:::{}/{}", source.bucket, source.key)];
+    match (outcome, judged) {
+        (Outcome::Accepted { .. }, Judged::Valid(lkg)) => {
+            let detail = PolicyAccepted {
+                bucket: source.bucket.clone(),
+                key: source.key.clone(),
+                version_id: source.version_id.clone(),
+                sha256: lkg.sha256.clone(),
+                owner: lkg.document.policy.owner.clone(),
+                warnings: lkg.warnings.clone(),
+            };
+            deps.bus.put(POLICY_ACCEPTED, &resources, &detail).await?;
+        }
+        (Outcome::Rejected { errors, .. }, Judged::Invalid { warnings, .. }) => {
+            let warnings = warnings.iter().map(ToString::to_string).collect();
+            let owner = read_json::<LastKnownGood>(&deps.bucket, lkg_key)
+                .await?
+                .and_then(|lkg| lkg.document.policy.owner);
+            let detail = PolicyRejected {
+                bucket: source.bucket.clone(),
+                key: source.key.clone(),
+                version_id: source.version_id.clone(),
+                owner,
+                errors: errors.clone(),
+                warnings,
+            };
+            deps.bus.put(POLICY_REJECTED, &resources, &detail).await?;
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+async fn read_json<T: serde::de::DeserializeOwned>(
+    bucket: &Bucket,
+    key: &str,
+) -> Result<Option<T>, ValidatorError> {
+    Ok(bucket.get(key).await?.and_then(|o| serde_json::from_slice(&o.body).ok()))
+}
+
+async fn put_json<T: Serialize>(bucket: &Bucket, key: &str, value: &T) -> Result<(), ValidatorError> {
+    let body = serde_json::to_vec(value).map_err(|e| ValidatorError::InvalidEvent(e.to_string()))?;
+    bucket.put(key, body, "application/json", Condition::Always).await?;
+    Ok(())
+}

@@ -18,6 +18,7 @@ pub mod s3;
 pub mod sns;
 pub mod telemetry;
 
+pub use aws_config::SdkConfig;
 pub use clients::{Clients, config_loader, load_sdk_config};
 pub use deadline::{Deadline, Interrupted};
 pub use env::{ConfigError, optional, required};

@@ -5,8 +5,10 @@
 //! `now`, and returns decisions; everything it needs from the world comes in
 //! as arguments.
 
+pub mod events;
 pub mod findings;
 pub mod glob;
+pub mod lkg;
 pub mod policy;
 pub mod rules;
 pub mod scan;
