@@ -324,6 +324,31 @@ impl Fleet {
         Some(serde_json::from_slice(&bytes).unwrap())
     }
 
+    /// Installs a last-known-good policy for `scope` (a repository name, or
+    /// `default`) as policy-validator would have written it.
+    pub async fn install_policy(&self, scope: &str, yaml: &str) {
+        let key = format!("policies/{scope}/appsec.yaml");
+        let source = shipgate_core::lkg::PolicySource {
+            bucket: CONFIG_BUCKET.to_owned(),
+            key: key.clone(),
+            version_id: None,
+            sequencer: None,
+            uploaded_at: chrono::Utc::now(),
+        };
+        let shipgate_core::lkg::Judged::Valid(lkg) =
+            shipgate_core::lkg::judge_upload(yaml.as_bytes(), source, chrono::Utc::now())
+        else {
+            panic!("test policy for {scope} is invalid")
+        };
+        let body = serde_json::to_string(&lkg).unwrap();
+        self.put_config(&format!("policies/{scope}/appsec.lkg.json"), &body).await;
+    }
+
+    /// Creates an ECR repository.
+    pub async fn create_repository(&self, name: &str) {
+        aws_sdk_ecr::Client::new(&self.sdk).create_repository().repository_name(name).send().await.unwrap();
+    }
+
     /// The EventBridge `Object Created` event S3 sends for an upload.
     pub fn object_created(&self, key: &str, version_id: &str, sequencer: &str) -> Value {
         json!({

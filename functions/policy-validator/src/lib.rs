@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use shipgate_aws::env::{ConfigError, FleetConfig};
 use shipgate_aws::events::Bus;
-use shipgate_aws::s3::{Bucket, Condition, PutOutcome};
+use shipgate_aws::s3::{Bucket, Updated};
 use shipgate_aws::{AwsError, Clients};
 use shipgate_core::events::{POLICY_ACCEPTED, POLICY_REJECTED, PolicyAccepted, PolicyRejected};
 use shipgate_core::lkg::{Judged, LastKnownGood, PolicySource, judge_upload, lkg_key};
@@ -101,8 +101,6 @@ struct Handled {
     announced: bool,
 }
 
-const MAX_CAS_ATTEMPTS: usize = 5;
-
 #[instrument(skip_all, fields(event_id))]
 pub async fn handle(
     deps: &Deps,
@@ -132,7 +130,7 @@ pub async fn handle(
         uploaded_at: event.time.unwrap_or(now),
     };
     let marker = marker_key(&source);
-    if let Some(done) = read_json::<Handled>(&deps.bucket, &marker).await?
+    if let Some(done) = deps.bucket.get_json::<Handled>(&marker).await?
         && done.announced
     {
         info!(key = %object.key, "upload already handled");
@@ -164,9 +162,9 @@ pub async fn handle(
             errors: errors.iter().map(ToString::to_string).collect(),
         },
     };
-    put_json(&deps.bucket, &marker, &Handled { outcome: outcome.clone(), announced: false }).await?;
+    deps.bucket.put_json(&marker, &Handled { outcome: outcome.clone(), announced: false }).await?;
     announce(deps, &source, &judged, &outcome, &lkg_key).await?;
-    put_json(&deps.bucket, &marker, &Handled { outcome: outcome.clone(), announced: true }).await?;
+    deps.bucket.put_json(&marker, &Handled { outcome: outcome.clone(), announced: true }).await?;
     info!(key = %object.key, outcome = ?outcome_name(&outcome), "policy upload handled");
     Ok(outcome)
 }
@@ -191,37 +189,20 @@ fn marker_key(source: &PolicySource) -> String {
     format!("state/policy-validator/{}/{id}.json", source.key)
 }
 
-/// Writes `lkg` unless the current last-known-good is the same or a newer
-/// upload. Conditional writes make concurrent validators safe: the loser
-/// re-reads and decides again. Returns whether `lkg` is (now) current.
+/// Writes `lkg` unless the current last-known-good is the same upload or a
+/// newer one (a compare-and-swap, so concurrent validators are safe).
+/// Returns whether `lkg` is (now) current.
 async fn store_if_newer(bucket: &Bucket, key: &str, lkg: &LastKnownGood) -> Result<bool, ValidatorError> {
-    let body = serde_json::to_vec_pretty(lkg).map_err(|e| ValidatorError::InvalidEvent(e.to_string()))?;
-    for _ in 0..MAX_CAS_ATTEMPTS {
-        let current = bucket.get(key).await?;
-        let condition = match &current {
-            None => Condition::IfAbsent,
-            Some(obj) => {
-                // An unreadable last-known-good is replaced rather than trusted.
-                if let Ok(existing) = serde_json::from_slice::<LastKnownGood>(&obj.body) {
-                    if existing.source.is_same_upload(&lkg.source) {
-                        return Ok(true);
-                    }
-                    if !lkg.source.is_newer_than(&existing.source) {
-                        return Ok(false);
-                    }
-                }
-                match &obj.etag {
-                    Some(etag) => Condition::IfMatch(etag.clone()),
-                    None => Condition::Always,
-                }
-            }
-        };
-        match bucket.put(key, body.clone(), "application/json", condition).await? {
-            PutOutcome::Written { .. } => return Ok(true),
-            PutOutcome::ConditionFailed => continue,
-        }
-    }
-    Err(AwsError::new("S3", "PutObject", format!("{key}: too many concurrent writers")).into())
+    let updated = bucket
+        .update_json(key, |current: Option<&LastKnownGood>| match current {
+            Some(existing) if !lkg.source.is_newer_than(&existing.source) => None,
+            _ => Some(lkg.clone()),
+        })
+        .await?;
+    Ok(match updated {
+        Updated::Written(_) => true,
+        Updated::Unchanged(current) => current.is_some_and(|c| c.source.is_same_upload(&lkg.source)),
+    })
 }
 
 async fn announce(
@@ -246,7 +227,9 @@ async fn announce(
         }
         (Outcome::Rejected { errors, .. }, Judged::Invalid { warnings, .. }) => {
             let warnings = warnings.iter().map(ToString::to_string).collect();
-            let owner = read_json::<LastKnownGood>(&deps.bucket, lkg_key)
+            let owner = deps
+                .bucket
+                .get_json::<LastKnownGood>(lkg_key)
                 .await?
                 .and_then(|lkg| lkg.document.policy.owner);
             let detail = PolicyRejected {
@@ -261,18 +244,5 @@ async fn announce(
         }
         _ => {}
     }
-    Ok(())
-}
-
-async fn read_json<T: serde::de::DeserializeOwned>(
-    bucket: &Bucket,
-    key: &str,
-) -> Result<Option<T>, ValidatorError> {
-    Ok(bucket.get(key).await?.and_then(|o| serde_json::from_slice(&o.body).ok()))
-}
-
-async fn put_json<T: Serialize>(bucket: &Bucket, key: &str, value: &T) -> Result<(), ValidatorError> {
-    let body = serde_json::to_vec(value).map_err(|e| ValidatorError::InvalidEvent(e.to_string()))?;
-    bucket.put(key, body, "application/json", Condition::Always).await?;
     Ok(())
 }

@@ -1,4 +1,186 @@
-//! scan-gate: judges every completed ECR scan against the repository's policy and stores the verdict.
+//! scan-gate: judge every completed ECR scan (basic: `ECR Image Scan`;
+//! enhanced: `Inspector2 Scan`) against the repository's last-known-good
+//! policy, store the verdict at `verdicts/<repository>/<digest>.json`, and
+//! emit `Shipgate Scan Verdict` once per new verdict.
 //!
-//! Not built yet: issue #4 tracks it. Until then the binary refuses to start,
-//! so a deployment of it can never pass anything by accident.
+//! The findings always come from `DescribeImageScanFindings` (every page),
+//! never from the event's counts, which are only a summary. The stored verdict
+//! is replaced only by a later scan (or the same scan judged under a changed
+//! policy), with a compare-and-swap, so duplicates and late deliveries cannot
+//! lose or roll back an update. AWS errors that outlast the SDK's retries fail
+//! the invocation, so Lambda retries it and, in the end, the dead-letter queue
+//! holds it: a verdict is never silently missing.
+
+use aws_lambda_events::eventbridge::EventBridgeEvent;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use shipgate_aws::ecr::{ScanLookup, describe_scan};
+use shipgate_aws::env::{ConfigError, FleetConfig};
+use shipgate_aws::events::Bus;
+use shipgate_aws::policies::{PolicyLookup, load_policy};
+use shipgate_aws::s3::{Bucket, Updated};
+use shipgate_aws::{AwsError, Clients};
+use shipgate_core::events::SCAN_VERDICT;
+use shipgate_core::rules::is_pinned_digest;
+use shipgate_core::scan::Verdict;
+use shipgate_core::triggers::ImageScanCompleted;
+use shipgate_core::verdict::{ScanVerdictEvent, VerdictRecord, judge, verdict_key};
+use tracing::{info, instrument, warn};
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub fleet: FleetConfig,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Ok(Self { fleet: FleetConfig::from_env()? })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Deps {
+    pub bucket: Bucket,
+    pub bus: Bus,
+    pub ecr: aws_sdk_ecr::Client,
+}
+
+impl Deps {
+    pub fn new(sdk: &shipgate_aws::SdkConfig, config: &Config) -> Self {
+        let clients = Clients::new(sdk);
+        Self {
+            bucket: Bucket::new(clients.s3, &config.fleet.config_bucket),
+            bus: Bus::new(clients.eventbridge, &config.fleet.event_bus),
+            ecr: clients.ecr,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ScanGateError {
+    #[error("invalid event: {0}")]
+    InvalidEvent(String),
+    /// ECR has no scan for an image whose scan event arrived: its API is
+    /// behind its events. Worth a retry.
+    #[error("ECR has no scan yet for {repository}@{digest}")]
+    ScanNotFound { repository: String, digest: String },
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+}
+
+impl From<ScanGateError> for lambda_runtime::Diagnostic {
+    fn from(e: ScanGateError) -> Self {
+        let error_type = match &e {
+            ScanGateError::InvalidEvent(_) => "InvalidEvent",
+            ScanGateError::ScanNotFound { .. } => "ScanNotFound",
+            ScanGateError::Aws(_) => "AwsError",
+        };
+        lambda_runtime::Diagnostic { error_type: error_type.into(), error_message: e.to_string() }
+    }
+}
+
+/// What one invocation did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Outcome {
+    pub repository: String,
+    pub digest: String,
+    pub verdict: Verdict,
+    /// A new verdict was stored.
+    pub stored: bool,
+    /// The `Shipgate Scan Verdict` event went out in this invocation.
+    pub announced: bool,
+}
+
+#[instrument(skip_all, fields(event_id, repository, digest))]
+pub async fn handle(
+    deps: &Deps,
+    payload: serde_json::Value,
+    now: DateTime<Utc>,
+) -> Result<Outcome, ScanGateError> {
+    let event: EventBridgeEvent<ImageScanCompleted> =
+        serde_json::from_value(payload).map_err(|e| ScanGateError::InvalidEvent(e.to_string()))?;
+    match (event.source.as_str(), event.detail_type.as_str()) {
+        ("aws.ecr", "ECR Image Scan") | ("aws.inspector2", "Inspector2 Scan") => {}
+        (source, detail_type) => {
+            return Err(ScanGateError::InvalidEvent(format!("not a scan event: {source} / {detail_type}")));
+        }
+    }
+    let detail = &event.detail;
+    let repository = detail.repository().to_owned();
+    let digest = detail.image_digest.clone();
+    let span = tracing::Span::current();
+    span.record("event_id", event.id.as_deref().unwrap_or_default());
+    span.record("repository", repository.as_str());
+    span.record("digest", digest.as_str());
+    if !is_pinned_digest(&digest) {
+        return Err(ScanGateError::InvalidEvent(format!(
+            "detail.image-digest {digest:?} is not a sha256 digest"
+        )));
+    }
+    let event_time = event.time.unwrap_or(now);
+
+    let lookup = load_policy(&deps.bucket, &repository).await?;
+    let report = match describe_scan(&deps.ecr, event.account.as_deref(), &repository, &digest).await? {
+        ScanLookup::Found(report) => report,
+        ScanLookup::NotFound => {
+            return Err(ScanGateError::ScanNotFound { repository, digest });
+        }
+    };
+    let (policy, owner) = match &lookup {
+        PolicyLookup::Found { key, lkg } => {
+            (Some((key.as_str(), lkg.as_ref())), lkg.document.policy.owner.clone())
+        }
+        PolicyLookup::Missing => (None, None),
+        PolicyLookup::Corrupt { key, reason } => {
+            warn!(%key, %reason, "last-known-good policy is unreadable; failing closed");
+            (None, None)
+        }
+    };
+    let record = judge(&repository, &digest, detail.image_tags.clone(), &report, event_time, policy, now);
+
+    let key = verdict_key(&repository, &digest);
+    let updated = deps
+        .bucket
+        .update_json(&key, |stored: Option<&VerdictRecord>| match stored {
+            Some(stored) if !record.supersedes(stored) => None,
+            _ => Some(record.clone()),
+        })
+        .await?;
+    let (current, stored) = match updated {
+        Updated::Written(record) => (record, true),
+        Updated::Unchanged(Some(existing)) => (existing, false),
+        Updated::Unchanged(None) => (record, false),
+    };
+    // Announce the stored record if nobody has yet: after a new verdict, or
+    // when an earlier invocation stored it but failed before announcing.
+    let resources = event.resources.clone().unwrap_or_default();
+    let announced =
+        if current.announced { false } else { announce(deps, &key, &current, &resources, owner).await? };
+    info!(verdict = current.verdict.verdict.as_str(), stored, announced, "scan judged");
+    Ok(Outcome { repository, digest, verdict: current.verdict.verdict, stored, announced })
+}
+
+/// Emits the verdict event, then marks the record announced (only if it is
+/// still the same verdict: a newer one will be announced by its own writer).
+async fn announce(
+    deps: &Deps,
+    key: &str,
+    record: &VerdictRecord,
+    resources: &[String],
+    owner: Option<String>,
+) -> Result<bool, ScanGateError> {
+    deps.bus.put(SCAN_VERDICT, resources, &ScanVerdictEvent::from_record(record, owner)).await?;
+    deps.bucket
+        .update_json(key, |stored: Option<&VerdictRecord>| match stored {
+            Some(s)
+                if s.scanned_at == record.scanned_at
+                    && s.policy_sha256 == record.policy_sha256
+                    && !s.announced =>
+            {
+                Some(VerdictRecord { announced: true, ..s.clone() })
+            }
+            _ => None,
+        })
+        .await?;
+    Ok(true)
+}

@@ -14,6 +14,7 @@ pub mod ecs;
 pub mod env;
 pub mod error;
 pub mod events;
+pub mod policies;
 pub mod s3;
 pub mod sns;
 pub mod telemetry;

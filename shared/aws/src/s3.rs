@@ -34,6 +34,17 @@ pub enum PutOutcome {
     ConditionFailed,
 }
 
+/// What [`Bucket::update_json`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Updated<T> {
+    Written(T),
+    /// The decision kept what is stored (shown, if anything is).
+    Unchanged(Option<T>),
+}
+
+/// How often a compare-and-swap retries after losing a race.
+const MAX_CAS_ATTEMPTS: usize = 8;
+
 /// One bucket.
 #[derive(Debug, Clone)]
 pub struct Bucket {
@@ -83,6 +94,53 @@ impl Bucket {
             .map_err(|e| AwsError::new(SERVICE, "GetObject", format!("reading body of {key}: {e}")))?
             .to_vec();
         Ok(Some(Object { body, etag, version_id }))
+    }
+
+    /// Reads the JSON document at `key`, lets `decide` return its replacement
+    /// (or `None` to keep it), and writes that only if nobody wrote in
+    /// between (`If-Match` on the ETag, `If-None-Match` when absent); on a
+    /// lost race it reads and decides again. A document that does not parse
+    /// is handed to `decide` as absent, and replaced.
+    pub async fn update_json<T, F>(&self, key: &str, mut decide: F) -> Result<Updated<T>, AwsError>
+    where
+        T: serde::Serialize + serde::de::DeserializeOwned,
+        F: FnMut(Option<&T>) -> Option<T>,
+    {
+        for _ in 0..MAX_CAS_ATTEMPTS {
+            let stored = self.get(key).await?;
+            let current: Option<T> = stored.as_ref().and_then(|o| serde_json::from_slice(&o.body).ok());
+            let Some(next) = decide(current.as_ref()) else { return Ok(Updated::Unchanged(current)) };
+            let condition = match stored.and_then(|o| o.etag) {
+                Some(etag) => Condition::IfMatch(etag),
+                None => Condition::IfAbsent,
+            };
+            let body = serde_json::to_vec_pretty(&next)
+                .map_err(|e| AwsError::new(SERVICE, "PutObject", format!("serialising {key}: {e}")))?;
+            match self.put(key, body, "application/json", condition).await? {
+                PutOutcome::Written { .. } => return Ok(Updated::Written(next)),
+                PutOutcome::ConditionFailed => continue,
+            }
+        }
+        Err(AwsError {
+            transient: true,
+            ..AwsError::new(
+                SERVICE,
+                "PutObject",
+                format!("{key}: lost {MAX_CAS_ATTEMPTS} races with concurrent writers"),
+            )
+        })
+    }
+
+    /// The JSON document at `key`; `None` when absent or unreadable.
+    pub async fn get_json<T: serde::de::DeserializeOwned>(&self, key: &str) -> Result<Option<T>, AwsError> {
+        Ok(self.get(key).await?.and_then(|o| serde_json::from_slice(&o.body).ok()))
+    }
+
+    /// Writes `value` as JSON at `key`, unconditionally.
+    pub async fn put_json<T: serde::Serialize>(&self, key: &str, value: &T) -> Result<(), AwsError> {
+        let body = serde_json::to_vec_pretty(value)
+            .map_err(|e| AwsError::new(SERVICE, "PutObject", format!("serialising {key}: {e}")))?;
+        self.put(key, body, "application/json", Condition::Always).await.map(|_| ())
     }
 
     /// Writes `body` at `key` when `condition` holds.

@@ -15,4 +15,5 @@ pub mod scan;
 pub mod taskdef;
 pub mod triggers;
 pub mod validate;
+pub mod verdict;
 pub mod yaml;

@@ -1,0 +1,163 @@
+//! The stored verdict of an image's scan (`verdicts/<repository>/<digest>.json`)
+//! and the `Shipgate Scan Verdict` event.
+//!
+//! A verdict is judged for the base policy and for each environment overlay,
+//! so the release gate of any environment can use it without re-reading the
+//! findings, as long as the policy it was judged with is still current.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::findings::ScanReport;
+use crate::lkg::LastKnownGood;
+use crate::policy::Severity;
+use crate::scan::{ScanVerdict, ScanViolation, Verdict, evaluate_scan};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VerdictRecord {
+    pub repository: String,
+    pub digest: String,
+    #[serde(default)]
+    pub image_tags: Vec<String>,
+    /// When the judged scan completed (from ECR), or, for a scan that has not
+    /// completed, when the scan event was sent. A record only ever replaces
+    /// one with an earlier `scanned_at`.
+    pub scanned_at: DateTime<Utc>,
+    /// The last-known-good policy judged against; `None` when there was none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_sha256: Option<String>,
+    pub judged_at: DateTime<Utc>,
+    /// The verdict under the base policy.
+    pub verdict: ScanVerdict,
+    /// The verdict under each environment overlay.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub environments: BTreeMap<String, ScanVerdict>,
+    /// Whether the `Shipgate Scan Verdict` event for this record went out.
+    #[serde(default)]
+    pub announced: bool,
+}
+
+impl VerdictRecord {
+    /// True when `self` should replace `stored`: a later scan, or the same scan
+    /// judged against a different policy.
+    pub fn supersedes(&self, stored: &VerdictRecord) -> bool {
+        self.scanned_at > stored.scanned_at
+            || (self.scanned_at == stored.scanned_at && self.policy_sha256 != stored.policy_sha256)
+    }
+
+    /// The verdict for `environment` (the base one when it has no overlay).
+    pub fn for_environment(&self, environment: Option<&str>) -> &ScanVerdict {
+        environment.and_then(|e| self.environments.get(e)).unwrap_or(&self.verdict)
+    }
+}
+
+/// Judges a report against a last-known-good policy, for the base policy and
+/// every environment; without a policy, fails closed.
+pub fn judge(
+    repository: &str,
+    digest: &str,
+    image_tags: Vec<String>,
+    report: &ScanReport,
+    event_time: DateTime<Utc>,
+    policy: Option<(&str, &LastKnownGood)>,
+    now: DateTime<Utc>,
+) -> VerdictRecord {
+    let scanned_at = report.completed_at().unwrap_or(event_time);
+    let (verdict, environments) = match policy {
+        Some((_, lkg)) => (
+            evaluate_scan(&lkg.document.policy, repository, report, now),
+            lkg.document
+                .environments
+                .iter()
+                .map(|(name, p)| (name.clone(), evaluate_scan(p, repository, report, now)))
+                .collect(),
+        ),
+        None => (no_policy(repository, report), BTreeMap::new()),
+    };
+    VerdictRecord {
+        repository: repository.to_owned(),
+        digest: digest.to_owned(),
+        image_tags,
+        scanned_at,
+        policy_key: policy.map(|(key, _)| key.to_owned()),
+        policy_sha256: policy.map(|(_, lkg)| lkg.sha256.clone()),
+        judged_at: now,
+        verdict,
+        environments,
+        announced: false,
+    }
+}
+
+/// The verdict when no policy applies: FAIL, saying so.
+pub fn no_policy(repository: &str, report: &ScanReport) -> ScanVerdict {
+    ScanVerdict {
+        verdict: Verdict::Fail,
+        status: report.status().unwrap_or_default().to_owned(),
+        counts: Severity::ALL.into_iter().map(|s| (s, 0)).collect(),
+        violations: vec![ScanViolation {
+            rule: "no_policy".into(),
+            severity: None,
+            message: format!(
+                "no valid policy for repository {repository}: neither policies/{repository}/appsec.yaml nor \
+                 policies/default/appsec.yaml has been accepted"
+            ),
+        }],
+        excepted: Vec::new(),
+        not_fixable: 0,
+        expired_exceptions: Vec::new(),
+        expiring_exceptions: Vec::new(),
+        warnings: Vec::new(),
+    }
+}
+
+pub fn verdict_key(repository: &str, digest: &str) -> String {
+    format!("verdicts/{repository}/{digest}.json")
+}
+
+/// The `Shipgate Scan Verdict` event's detail.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScanVerdictEvent {
+    pub repository: String,
+    pub digest: String,
+    pub image_tags: Vec<String>,
+    pub verdict: Verdict,
+    pub status: String,
+    pub counts: BTreeMap<Severity, u64>,
+    /// The violations' messages, most important first.
+    pub reasons: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    pub scanned_at: DateTime<Utc>,
+    /// The verdict under each environment overlay, where it differs.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub environments: BTreeMap<String, Verdict>,
+}
+
+impl ScanVerdictEvent {
+    pub fn from_record(record: &VerdictRecord, owner: Option<String>) -> Self {
+        Self {
+            repository: record.repository.clone(),
+            digest: record.digest.clone(),
+            image_tags: record.image_tags.clone(),
+            verdict: record.verdict.verdict,
+            status: record.verdict.status.clone(),
+            counts: record.verdict.counts.clone(),
+            reasons: record.verdict.violations.iter().map(|v| v.message.clone()).collect(),
+            policy_key: record.policy_key.clone(),
+            owner,
+            scanned_at: record.scanned_at,
+            environments: record
+                .environments
+                .iter()
+                .filter(|(_, v)| v.verdict != record.verdict.verdict)
+                .map(|(name, v)| (name.clone(), v.verdict))
+                .collect(),
+        }
+    }
+}

@@ -1,0 +1,198 @@
+//! scan-gate against the local AWS emulator.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use chrono::{DateTime, Utc};
+use scan_gate::{Config, Deps, ScanGateError, handle};
+use serde_json::{Value, json};
+use shipgate_core::scan::Verdict;
+use shipgate_tests::{ACCOUNT, Fleet, REGION};
+
+const REPO: &str = "payments-api";
+const DIGEST: &str = "sha256:4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f";
+const T1: i64 = 1_795_860_000;
+const T2: i64 = 1_795_863_600;
+
+fn now() -> DateTime<Utc> {
+    "2026-11-28T12:00:00Z".parse().unwrap()
+}
+
+fn deps(fleet: &Fleet) -> Deps {
+    Deps::new(&fleet.sdk, &Config { fleet: fleet.config.clone() })
+}
+
+fn basic_event(status: &str) -> Value {
+    json!({"version": "0", "id": "e1", "detail-type": "ECR Image Scan", "source": "aws.ecr", "account": ACCOUNT,
+        "time": "2026-11-28T10:00:00Z", "region": REGION,
+        "resources": [format!("arn:aws:ecr:{REGION}:{ACCOUNT}:repository/{REPO}")],
+        "detail": {"scan-status": status, "repository-name": REPO, "image-digest": DIGEST, "image-tags": ["1.4.0"],
+            "finding-severity-counts": {"HIGH": 1}}})
+}
+
+fn findings(n: usize, severity: &str) -> Vec<Value> {
+    (0..n)
+        .map(|i| {
+            json!({"name": format!("CVE-2026-{i:05}"), "severity": severity,
+            "attributes": [{"key": "package_name", "value": "openssl"}]})
+        })
+        .collect()
+}
+
+async fn setup(policy: Option<&str>) -> Fleet {
+    let fleet = Fleet::start().await;
+    fleet.create_repository(REPO).await;
+    if let Some(policy) = policy {
+        fleet.install_policy(REPO, policy).await;
+    }
+    fleet
+}
+
+#[tokio::test]
+async fn basic_scan_over_several_pages_is_judged_stored_and_announced() {
+    let fleet = setup(Some("version: 1\nscan: {thresholds: {CRITICAL: 0, HIGH: 2000}}\n")).await;
+    fleet.aws.seed_scan(json!({"repositoryName": REPO, "imageDigest": DIGEST, "status": "COMPLETE",
+        "completedAt": T1, "findings": findings(2500, "HIGH")}));
+
+    let outcome = handle(&deps(&fleet), basic_event("COMPLETE"), now()).await.unwrap();
+    assert_eq!((outcome.verdict, outcome.stored, outcome.announced), (Verdict::Fail, true, true));
+    assert_eq!(fleet.aws.calls_of("DescribeImageScanFindings").len(), 3, "1000 + 1000 + 500");
+
+    let record = fleet.get_json(&format!("verdicts/{REPO}/{DIGEST}.json")).await.unwrap();
+    assert_eq!(record["verdict"]["counts"]["HIGH"], 2500);
+    assert_eq!(record["verdict"]["verdict"], "FAIL");
+    assert_eq!(record["announced"], true);
+    assert_eq!(record["policy_key"], format!("policies/{REPO}/appsec.lkg.json"));
+    let events = fleet.events().await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["detail-type"], "Shipgate Scan Verdict");
+    assert_eq!(events[0]["detail"]["verdict"], "FAIL");
+    assert_eq!(events[0]["detail"]["image_tags"], json!(["1.4.0"]));
+}
+
+#[tokio::test]
+async fn enhanced_scan_from_inspector_is_judged_with_the_repository_from_its_arn() {
+    let fleet = setup(Some("version: 1\nscan: {only_fixable: true}\n")).await;
+    let enhanced = |id: &str, severity: &str, fix: &str| {
+        json!({"severity": severity, "fixAvailable": fix, "status": "ACTIVE",
+        "packageVulnerabilityDetails": {"vulnerabilityId": id, "vulnerablePackages": [{"name": "xz-utils"}]}})
+    };
+    fleet.aws.seed_scan(json!({"repositoryName": REPO, "imageDigest": DIGEST, "status": "ACTIVE", "completedAt": T1,
+        "enhancedFindings": [enhanced("CVE-2024-3094", "CRITICAL", "NO"), enhanced("CVE-2024-1", "LOW", "YES")]}));
+    let event = json!({"version": "0", "id": "e2", "detail-type": "Inspector2 Scan", "source": "aws.inspector2",
+        "account": ACCOUNT, "time": "2026-11-28T10:00:00Z", "region": REGION, "resources": [],
+        "detail": {"scan-status": "INITIAL_SCAN_COMPLETE", "repository-name": format!("arn:aws:ecr:{REGION}:{ACCOUNT}:repository/{REPO}"),
+            "image-digest": DIGEST, "image-tags": [], "finding-severity-counts": {"CRITICAL": 1, "TOTAL": 2}}});
+
+    let outcome = handle(&deps(&fleet), event, now()).await.unwrap();
+    assert_eq!(
+        (outcome.repository.as_str(), outcome.verdict),
+        (REPO, Verdict::Pass),
+        "the critical has no fix"
+    );
+    let record = fleet.get_json(&format!("verdicts/{REPO}/{DIGEST}.json")).await.unwrap();
+    assert_eq!(record["verdict"]["not_fixable"], 1);
+    assert_eq!(record["verdict"]["counts"]["LOW"], 1);
+}
+
+#[tokio::test]
+async fn replayed_event_stores_one_verdict_and_announces_once() {
+    let fleet = setup(Some("version: 1\n")).await;
+    fleet.aws.seed_scan(json!({"repositoryName": REPO, "imageDigest": DIGEST, "status": "COMPLETE", "completedAt": T1, "findings": []}));
+    let deps = deps(&fleet);
+    let first = handle(&deps, basic_event("COMPLETE"), now()).await.unwrap();
+    let record = fleet.get_json(&format!("verdicts/{REPO}/{DIGEST}.json")).await.unwrap();
+    let later: DateTime<Utc> = "2026-11-28T12:05:00Z".parse().unwrap();
+    let second = handle(&deps, basic_event("COMPLETE"), later).await.unwrap();
+    assert_eq!((first.stored, first.announced), (true, true));
+    assert_eq!((second.stored, second.announced), (false, false));
+    assert_eq!(fleet.get_json(&format!("verdicts/{REPO}/{DIGEST}.json")).await.unwrap(), record);
+    assert_eq!(fleet.events().await.len(), 1);
+}
+
+#[tokio::test]
+async fn older_scan_arriving_late_never_replaces_a_newer_verdict() {
+    let fleet = setup(Some("version: 1\n")).await;
+    let deps = deps(&fleet);
+    // The rescan (T2, clean) is judged first ...
+    fleet.aws.seed_scan(json!({"repositoryName": REPO, "imageDigest": DIGEST, "status": "COMPLETE", "completedAt": T2, "findings": []}));
+    assert!(handle(&deps, basic_event("COMPLETE"), now()).await.unwrap().stored);
+    // ... then the first scan's results (T1, one critical) come through late.
+    fleet.aws.seed_scan(
+        json!({"repositoryName": REPO, "imageDigest": DIGEST, "status": "COMPLETE", "completedAt": T1,
+        "findings": findings(1, "CRITICAL")}),
+    );
+    let late = handle(&deps, basic_event("COMPLETE"), now()).await.unwrap();
+    assert_eq!((late.stored, late.verdict), (false, Verdict::Pass));
+    let record = fleet.get_json(&format!("verdicts/{REPO}/{DIGEST}.json")).await.unwrap();
+    assert_eq!(record["scanned_at"], "2026-11-28T11:00:00Z");
+    assert_eq!(fleet.events().await.len(), 1);
+}
+
+#[tokio::test]
+async fn unsupported_image_fails_with_the_status_in_the_reason() {
+    let fleet = setup(Some("version: 1\n")).await;
+    fleet.aws.seed_scan(json!({"repositoryName": REPO, "imageDigest": DIGEST, "status": "UNSUPPORTED_IMAGE",
+        "description": "The operating system and/or package manager are not supported."}));
+    let outcome = handle(&deps(&fleet), basic_event("UNSUPPORTED_IMAGE"), now()).await.unwrap();
+    assert_eq!(outcome.verdict, Verdict::Fail);
+    let events = fleet.events().await;
+    let reason = events[0]["detail"]["reasons"][0].as_str().unwrap();
+    assert!(reason.contains("UNSUPPORTED_IMAGE"), "{reason}");
+}
+
+#[tokio::test]
+async fn repository_without_any_policy_fails_closed() {
+    let fleet = setup(None).await;
+    fleet.aws.seed_scan(json!({"repositoryName": REPO, "imageDigest": DIGEST, "status": "COMPLETE", "completedAt": T1, "findings": []}));
+    let outcome = handle(&deps(&fleet), basic_event("COMPLETE"), now()).await.unwrap();
+    assert_eq!(outcome.verdict, Verdict::Fail);
+    let record = fleet.get_json(&format!("verdicts/{REPO}/{DIGEST}.json")).await.unwrap();
+    assert_eq!(record["verdict"]["violations"][0]["rule"], "no_policy");
+    assert!(record.get("policy_key").is_none());
+}
+
+#[tokio::test]
+async fn default_policy_applies_when_the_repository_has_none() {
+    let fleet = setup(None).await;
+    fleet.install_policy("default", "version: 1\nscan: {thresholds: {HIGH: 5}}\n").await;
+    fleet.aws.seed_scan(
+        json!({"repositoryName": REPO, "imageDigest": DIGEST, "status": "COMPLETE", "completedAt": T1,
+        "findings": findings(3, "HIGH")}),
+    );
+    let outcome = handle(&deps(&fleet), basic_event("COMPLETE"), now()).await.unwrap();
+    assert_eq!(outcome.verdict, Verdict::Pass);
+}
+
+#[tokio::test]
+async fn throttling_is_retried_and_a_persistent_server_error_fails_the_invocation() {
+    let fleet = setup(Some("version: 1\n")).await;
+    fleet.aws.seed_scan(json!({"repositoryName": REPO, "imageDigest": DIGEST, "status": "COMPLETE", "completedAt": T1, "findings": []}));
+    let deps = deps(&fleet);
+    fleet.aws.inject_fault("DescribeImageScanFindings", 400, "ThrottlingException", 1);
+    assert_eq!(handle(&deps, basic_event("COMPLETE"), now()).await.unwrap().verdict, Verdict::Pass);
+
+    let other = "sha256:5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e";
+    let mut event = basic_event("COMPLETE");
+    event["detail"]["image-digest"] = other.into();
+    fleet.aws.inject_fault("DescribeImageScanFindings", 500, "InternalServerException", 3);
+    let err = handle(&deps, event, now()).await.unwrap_err();
+    let ScanGateError::Aws(aws) = &err else { panic!("{err}") };
+    assert_eq!((aws.service, aws.operation, aws.transient), ("ECR", "DescribeImageScanFindings", true));
+    assert!(
+        fleet.get_json(&format!("verdicts/{REPO}/{other}.json")).await.is_none(),
+        "no verdict from a failure"
+    );
+    let diagnostic: lambda_runtime::Diagnostic = err.into();
+    assert_eq!(diagnostic.error_type, "AwsError");
+}
+
+#[tokio::test]
+async fn not_a_scan_event_is_refused_clearly() {
+    let fleet = setup(Some("version: 1\n")).await;
+    let mut event = basic_event("COMPLETE");
+    event["detail"]["image-digest"] = "latest".into();
+    let err = handle(&deps(&fleet), event, now()).await.unwrap_err();
+    assert!(err.to_string().contains("detail.image-digest \"latest\""), "{err}");
+    let err = handle(&deps(&fleet), json!({"detail": {}}), now()).await.unwrap_err();
+    assert!(err.to_string().starts_with("invalid event:"), "{err}");
+}
