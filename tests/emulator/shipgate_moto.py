@@ -9,7 +9,8 @@ never leave it running.
 What it adds to moto, through the ordinary AWS APIs (real SDK clients talk to it):
 
 * CodePipeline `StartPipelineExecution` (idempotent on `clientRequestToken`),
-  `GetPipelineExecution`, `PutJobSuccessResult`, `PutJobFailureResult`
+  `GetPipelineExecution`, `GetJobDetails` (for seeded jobs), `PutJobSuccessResult`,
+  `PutJobFailureResult`
   (a second report for the same job answers `InvalidJobStateException`, as AWS does).
 * CodeDeploy `PutLifecycleEventHookExecutionStatus` (a second report for the
   same hook execution answers `LifecycleEventAlreadyCompletedException`).
@@ -22,6 +23,10 @@ And a small control API under `/_shipgate/` for tests (never an AWS path):
   (`repositoryName`, `imageDigest`, `status`, `findings`, `enhancedFindings`,
   optional `region`, `description`, `completedAt`); status `SCAN_NOT_FOUND`
   makes the API answer `ScanNotFoundException`.
+* `POST /_shipgate/codepipeline/jobs` seeds a job (`jobId`, `pipelineName`,
+  `pipelineExecutionId`, optional `stage`, `action`) for `GetJobDetails`.
+* `GET /_shipgate/requests` lists every AWS request's method, path and the
+  access key id it was signed with.
 * `POST /_shipgate/faults` makes the next `count` calls of one action fail with
   an HTTP status and error code (throttling, 5xx) before they reach moto.
 * `GET /_shipgate/calls` lists every call the extension served (service,
@@ -71,6 +76,11 @@ class State:
         self.executions: dict[str, dict[str, Any]] = {}
         self.finished_jobs: set[str] = set()
         self.finished_hooks: set[str] = set()
+        # job id -> jobDetails (seeded by tests: CodePipeline creates jobs)
+        self.jobs: dict[str, dict[str, Any]] = {}
+        # (method, path, access key id) of every AWS request, for tests that
+        # check which credentials a call was signed with
+        self.requests: list[dict[str, str]] = []
         # action name -> list of pending faults
         self.faults: dict[str, list[dict[str, Any]]] = {}
 
@@ -150,6 +160,16 @@ def get_pipeline_execution(self: CodePipelineResponse) -> str:
                 }
             }
         )
+
+
+def get_job_details(self: CodePipelineResponse) -> str:
+    params = json.loads(self.body or "{}")
+    with STATE.lock:
+        job = STATE.jobs.get(params.get("jobId", ""))
+        if job is None:
+            _fail("codepipeline", "GetJobDetails", params, "JobNotFoundException", "The job was not found")
+        STATE.record("codepipeline", "GetJobDetails", params, "Found")
+        return json.dumps({"jobDetails": job})
 
 
 def _put_job_result(self: CodePipelineResponse, action: str, outcome: str) -> str:
@@ -284,6 +304,7 @@ def describe_image_scan_findings(self: ECRResponse) -> Any:
 def install_extensions() -> None:
     CodePipelineResponse.start_pipeline_execution = start_pipeline_execution
     CodePipelineResponse.get_pipeline_execution = get_pipeline_execution
+    CodePipelineResponse.get_job_details = get_job_details
     CodePipelineResponse.put_job_success_result = put_job_success_result
     CodePipelineResponse.put_job_failure_result = put_job_failure_result
     CodeDeployResponse.put_lifecycle_event_hook_execution_status = (
@@ -317,6 +338,29 @@ def control(request: Request) -> Response:
         with STATE.lock:
             STATE.scans[(region, body["repositoryName"], body["imageDigest"])] = body
         return _json({"seeded": True})
+    if path == "/_shipgate/codepipeline/jobs" and request.method == "POST":
+        body = request.get_json(force=True)
+        for key in ("jobId", "pipelineName", "pipelineExecutionId"):
+            if not body.get(key):
+                return _json({"error": f"missing {key}"}, 400)
+        details = {
+            "id": body["jobId"],
+            "accountId": body.get("accountId", "123456789012"),
+            "data": {
+                "pipelineContext": {
+                    "pipelineName": body["pipelineName"],
+                    "stage": {"name": body.get("stage", "Gate")},
+                    "action": {"name": body.get("action", "ReleaseGate")},
+                    "pipelineExecutionId": body["pipelineExecutionId"],
+                }
+            },
+        }
+        with STATE.lock:
+            STATE.jobs[body["jobId"]] = details
+        return _json({"seeded": True})
+    if path == "/_shipgate/requests" and request.method == "GET":
+        with STATE.lock:
+            return _json({"requests": list(STATE.requests)})
     if path == "/_shipgate/faults" and request.method == "POST":
         body = request.get_json(force=True)
         for key in ("action", "status", "errorCode"):
@@ -345,6 +389,13 @@ class ShipgateApp:
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         if environ.get("PATH_INFO", "").startswith("/_shipgate/"):
             return control(Request(environ))(environ, start_response)
+        credential = environ.get("HTTP_AUTHORIZATION", "").partition("Credential=")[2]
+        with STATE.lock:
+            STATE.requests.append({
+                "method": environ.get("REQUEST_METHOD", ""),
+                "path": environ.get("PATH_INFO", ""),
+                "accessKeyId": credential.split("/", 1)[0],
+            })
         action = _target_action(environ)
         if action:
             with STATE.lock:

@@ -175,6 +175,16 @@ impl Emulator {
         self.control("GET", "/moto-api/data.json", None)
     }
 
+    /// POSTs to the control API (seeding what the extension offers).
+    pub fn control_post(&self, path: &str, body: &Value) -> Value {
+        self.control("POST", path, Some(body))
+    }
+
+    /// GETs from the control API.
+    pub fn control_get(&self, path: &str) -> Value {
+        self.control("GET", path, None)
+    }
+
     /// A JSON exchange with the control API.
     fn control(&self, method: &str, path: &str, body: Option<&Value>) -> Value {
         let body = body.map(Value::to_string).unwrap_or_default();
@@ -196,6 +206,42 @@ impl Emulator {
         stream.read_to_string(&mut response).expect("response read");
         let (head, payload) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
         (head.lines().next().unwrap_or_default().to_owned(), payload.to_owned())
+    }
+}
+
+/// Captures every log line of this test process (nextest runs each test in
+/// its own process, so the global subscriber is this test's alone).
+#[derive(Debug, Clone, Default)]
+pub struct LogCapture(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl LogCapture {
+    /// Installs the capture as the global subscriber at `filter` (`trace`
+    /// catches the SDK's own logging too).
+    pub fn install(filter: &str) -> Self {
+        let capture = Self::default();
+        shipgate_aws::telemetry::install(capture.clone(), filter, true);
+        capture
+    }
+
+    pub fn contents(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl Write for LogCapture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogCapture {
+    type Writer = LogCapture;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
     }
 }
 

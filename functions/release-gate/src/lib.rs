@@ -1,4 +1,577 @@
-//! release-gate: is the CodePipeline invoke action that passes a release only when policy says so.
+//! release-gate: the CodePipeline Lambda invoke action that lets a release
+//! through only when policy says so.
 //!
-//! Not built yet: issue #5 tracks it. Until then the binary refuses to start,
-//! so a deployment of it can never pass anything by accident.
+//! Each invocation reports exactly one result for its job, before the Lambda
+//! deadline: the decision runs inside the deadline guard, and whatever comes
+//! out (a decision, an error, a panic, the deadline) is reported. Errors fail
+//! closed. A scan still running makes the job continue (CodePipeline invokes
+//! again with the continuation token) until the policy's `scan.wait`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::time::Duration;
+
+use aws_lambda_events::codepipeline_job::CodePipelineJobEvent;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use shipgate_aws::artifacts::{ArtifactCredentials, ArtifactLocation, read_files};
+use shipgate_aws::codepipeline::{JobResult, MAX_FAILURE_MESSAGE, Reported, report_job};
+use shipgate_aws::ecr::{ScanLookup, describe_scan, resolve_digest};
+use shipgate_aws::env::{ConfigError, FleetConfig, millis};
+use shipgate_aws::events::Bus;
+use shipgate_aws::policies::{PolicyLookup, load_policy};
+use shipgate_aws::s3::Bucket;
+use shipgate_aws::{AwsError, Clients, Deadline, SdkConfig};
+use shipgate_core::events::GATE_DECISION;
+use shipgate_core::gate::{
+    Continuation, Decision, DecisionRecord, EcrImage, GateDecisionEvent, GateParameters, ImageDetail,
+    ImageScan, Judgement, combine, decision_id, failure_message, substitute_image_placeholders,
+};
+use shipgate_core::lkg::LastKnownGood;
+use shipgate_core::policy::{Policy, layer};
+use shipgate_core::rules::check_task_definition;
+use shipgate_core::scan::{ScanVerdict, ScanViolation, Verdict, evaluate_scan};
+use shipgate_core::taskdef::TaskDefinition;
+use shipgate_core::validate::parse_policy;
+use shipgate_core::verdict::{VerdictRecord, verdict_key};
+use tracing::{info, instrument, warn};
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub fleet: FleetConfig,
+    /// Time kept back from the Lambda deadline to report the result.
+    pub report_margin: Duration,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Ok(Self {
+            fleet: FleetConfig::from_env()?,
+            report_margin: millis(
+                "SHIPGATE_REPORT_MARGIN_MS",
+                shipgate_aws::deadline::DEFAULT_MARGIN.as_millis() as u64,
+            )?,
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Deps {
+    pub sdk: SdkConfig,
+    pub codepipeline: aws_sdk_codepipeline::Client,
+    pub ecr: aws_sdk_ecr::Client,
+    pub bucket: Bucket,
+    pub bus: Bus,
+}
+
+impl Deps {
+    pub fn new(sdk: &SdkConfig, config: &Config) -> Self {
+        let clients = Clients::new(sdk);
+        Self {
+            sdk: sdk.clone(),
+            codepipeline: clients.codepipeline,
+            ecr: clients.ecr,
+            bucket: Bucket::new(clients.s3, &config.fleet.config_bucket),
+            bus: Bus::new(clients.eventbridge, &config.fleet.event_bus),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum GateError {
+    /// Without a job id there is nothing to report to.
+    #[error("invalid event: {0}")]
+    InvalidEvent(String),
+    /// Reporting the result failed; Lambda's retry will decide and report again.
+    #[error("could not report job {job_id}: {source}")]
+    Report {
+        job_id: String,
+        #[source]
+        source: AwsError,
+    },
+}
+
+impl From<GateError> for lambda_runtime::Diagnostic {
+    fn from(e: GateError) -> Self {
+        let error_type = match &e {
+            GateError::InvalidEvent(_) => "InvalidEvent",
+            GateError::Report { .. } => "ReportFailed",
+        };
+        lambda_runtime::Diagnostic { error_type: error_type.into(), error_message: e.to_string() }
+    }
+}
+
+/// What one invocation reported.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Outcome {
+    pub job_id: String,
+    /// `succeeded`, `continue` or `failed`.
+    pub result: String,
+    /// False when CodePipeline already had a result for the job.
+    pub reported_now: bool,
+    pub summary: String,
+}
+
+/// The Lambda handler: decide, then report exactly once.
+#[instrument(skip_all, fields(job_id))]
+pub async fn handle(
+    deps: &Deps,
+    payload: serde_json::Value,
+    deadline: Deadline,
+    now: DateTime<Utc>,
+) -> Result<Outcome, GateError> {
+    let job_id = payload
+        .pointer("/CodePipeline.job/id")
+        .and_then(|v| v.as_str())
+        .filter(|id| !id.is_empty())
+        .ok_or_else(|| {
+            GateError::InvalidEvent(
+                "no CodePipeline.job.id: not a CodePipeline job, nothing to report to".into(),
+            )
+        })?
+        .to_owned();
+    tracing::Span::current().record("job_id", job_id.as_str());
+    // Boxed: the decision is a deep future, and a small handler future keeps
+    // the runtime's own future (and compile-time layout work) small.
+    run_job(&deps.codepipeline, &job_id, deadline, Box::pin(decide(deps, &job_id, payload, now))).await
+}
+
+/// Runs `work` within the deadline and reports what it produced; if it
+/// panics or runs out of time, reports a failure instead. The one place a
+/// job's result is reported.
+pub async fn run_job(
+    codepipeline: &aws_sdk_codepipeline::Client,
+    job_id: &str,
+    deadline: Deadline,
+    work: impl Future<Output = JobResult>,
+) -> Result<Outcome, GateError> {
+    let result = match deadline.run(work).await {
+        Ok(result) => result,
+        Err(interrupted) => {
+            warn!(%interrupted, "decision interrupted; failing the job");
+            JobResult::Failed {
+                message: format!(
+                    "Release blocked: the gate could not decide ({interrupted}); failing closed"
+                ),
+            }
+        }
+    };
+    let reported = report_job(codepipeline, job_id, &result)
+        .await
+        .map_err(|source| GateError::Report { job_id: job_id.to_owned(), source })?;
+    let (kind, summary) = match &result {
+        JobResult::Succeeded { summary, .. } => ("succeeded", summary.clone()),
+        JobResult::Continue { summary, .. } => ("continue", summary.clone()),
+        JobResult::Failed { message } => ("failed", message.clone()),
+    };
+    info!(result = kind, already_reported = reported == Reported::AlreadyDone, "job reported");
+    Ok(Outcome {
+        job_id: job_id.to_owned(),
+        result: kind.into(),
+        reported_now: reported == Reported::Now,
+        summary,
+    })
+}
+
+/// Where the job runs, from `GetJobDetails` (the invoke event does not say).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct PipelineContext {
+    pipeline: String,
+    execution_id: String,
+    stage: Option<String>,
+    action: Option<String>,
+}
+
+async fn pipeline_context(deps: &Deps, job_id: &str) -> PipelineContext {
+    let details = deps.codepipeline.get_job_details().job_id(job_id).send().await;
+    let context =
+        details.ok().and_then(|d| d.job_details).and_then(|j| j.data).and_then(|d| d.pipeline_context);
+    match context {
+        Some(c) => PipelineContext {
+            pipeline: c.pipeline_name.unwrap_or_else(|| "unknown-pipeline".into()),
+            execution_id: c.pipeline_execution_id.unwrap_or_else(|| job_id.to_owned()),
+            stage: c.stage.and_then(|s| s.name),
+            action: c.action.and_then(|a| a.name),
+        },
+        None => {
+            warn!("GetJobDetails gave no pipeline context; recording the decision under unknown-pipeline");
+            PipelineContext {
+                pipeline: "unknown-pipeline".into(),
+                execution_id: job_id.to_owned(),
+                stage: None,
+                action: None,
+            }
+        }
+    }
+}
+
+/// What the decision was made with, for the record and the event.
+#[derive(Debug, Clone, Default)]
+struct Basis {
+    environment: Option<String>,
+    repository: Option<String>,
+    image: Option<String>,
+    digest: Option<String>,
+    policy_key: Option<String>,
+    policy_sha256: Option<String>,
+    owner: Option<String>,
+    repository_policy: bool,
+    notes: Vec<String>,
+}
+
+/// Decides the job and turns the decision into the result to report.
+async fn decide(deps: &Deps, job_id: &str, payload: serde_json::Value, now: DateTime<Utc>) -> JobResult {
+    let mut basis = Basis::default();
+    let (judgement, continuation) = match Box::pin(judge_job(deps, payload, now, &mut basis)).await {
+        Ok(judged) => judged,
+        Err(reason) => (Judgement::refused(reason), None),
+    };
+    if judgement.decision == Decision::Wait {
+        let token = continuation.map_or_else(|| Continuation::start(now), Continuation::next).to_token();
+        return JobResult::Continue { token, summary: judgement.reasons.join("; ") };
+    }
+    let context = pipeline_context(deps, job_id).await;
+    let record = decision_record(job_id, &context, &judgement, &basis, now);
+    if let Err(e) = record_and_announce(deps, &record, basis.owner.clone()).await {
+        warn!(error = %e, "could not record the decision");
+        if judgement.decision == Decision::Pass {
+            return JobResult::Failed {
+                message: format!(
+                    "Release blocked: the passing decision could not be recorded ({e}); failing closed"
+                ),
+            };
+        }
+    }
+    info!(decision = ?judgement.decision, pipeline = %context.pipeline, decision_id = %record.decision_id, "decided");
+    match judgement.decision {
+        Decision::Pass => {
+            let mut summary = format!(
+                "PASS: {} under {}",
+                basis.image.as_deref().unwrap_or("the image"),
+                basis.policy_key.as_deref().unwrap_or("policy")
+            );
+            if let Some(env) = &basis.environment {
+                summary.push_str(&format!(" ({env})"));
+            }
+            let excepted = judgement.excepted().len();
+            if excepted > 0 {
+                summary.push_str(&format!("; {excepted} finding(s) excepted"));
+            }
+            for note in &basis.notes {
+                summary.push_str(&format!("; {note}"));
+            }
+            JobResult::Succeeded {
+                summary,
+                output_variables: vec![
+                    ("IMAGE_DIGEST".into(), basis.digest.clone().unwrap_or_default()),
+                    ("DECISION_ID".into(), record.decision_id.clone()),
+                    ("POLICY_SHA256".into(), basis.policy_sha256.clone().unwrap_or_default()),
+                ],
+            }
+        }
+        _ => JobResult::Failed {
+            message: failure_message(basis.policy_key.as_deref(), &judgement.reasons, MAX_FAILURE_MESSAGE),
+        },
+    }
+}
+
+fn decision_record(
+    job_id: &str,
+    context: &PipelineContext,
+    judgement: &Judgement,
+    basis: &Basis,
+    now: DateTime<Utc>,
+) -> DecisionRecord {
+    DecisionRecord {
+        decision_id: decision_id(job_id),
+        job_id: job_id.to_owned(),
+        pipeline: context.pipeline.clone(),
+        execution_id: context.execution_id.clone(),
+        stage: context.stage.clone(),
+        action: context.action.clone(),
+        decided_at: now,
+        decision: judgement.decision,
+        environment: basis.environment.clone(),
+        repository: basis.repository.clone(),
+        image: basis.image.clone(),
+        digests: judgement.scans.iter().map(|s| (s.digest.clone(), s.verdict.verdict)).collect(),
+        policy_key: basis.policy_key.clone(),
+        policy_sha256: basis.policy_sha256.clone(),
+        repository_policy: basis.repository_policy,
+        reasons: judgement.reasons.clone(),
+        violations: judgement.violations.clone(),
+        exceptions_used: judgement.excepted().into_iter().cloned().collect(),
+        announced: false,
+    }
+}
+
+/// Writes the decision record and emits `Shipgate Gate Decision`, once: a
+/// redelivered job finds its record announced and emits nothing.
+async fn record_and_announce(
+    deps: &Deps,
+    record: &DecisionRecord,
+    owner: Option<String>,
+) -> Result<(), AwsError> {
+    let key = record.key();
+    if let Some(existing) = deps.bucket.get_json::<DecisionRecord>(&key).await?
+        && existing.announced
+        && existing.decision == record.decision
+    {
+        return Ok(());
+    }
+    deps.bucket.put_json(&key, record).await?;
+    let resources = [format!("codepipeline:{}/{}", record.pipeline, record.execution_id)];
+    deps.bus.put(GATE_DECISION, &resources, &GateDecisionEvent::from_record(record, owner)).await?;
+    deps.bucket.put_json(&key, &DecisionRecord { announced: true, ..record.clone() }).await
+}
+
+const FILES: [&str; 3] = ["imageDetail.json", "taskdef.json", "appsec.yaml"];
+
+/// The judgement, or the reason the gate refuses to judge (fail closed).
+async fn judge_job(
+    deps: &Deps,
+    payload: serde_json::Value,
+    now: DateTime<Utc>,
+    basis: &mut Basis,
+) -> Result<(Judgement, Option<Continuation>), String> {
+    let event: CodePipelineJobEvent =
+        serde_json::from_value(payload).map_err(|e| format!("invalid CodePipeline job event: {e}"))?;
+    let data = event.code_pipeline_job.data;
+    let params = GateParameters::parse(data.action_configuration.configuration.user_parameters.as_deref())?;
+    basis.environment = params.environment.clone();
+    let continuation = data.continuation_token.as_deref().map(Continuation::from_token).transpose()?;
+
+    // The build output, read with the job's own credentials.
+    let credentials = ArtifactCredentials {
+        access_key_id: data.artifact_credentials.access_key_id.clone().unwrap_or_default(),
+        secret_access_key: data.artifact_credentials.secret_access_key.clone().unwrap_or_default(),
+        session_token: data.artifact_credentials.session_token.clone(),
+    };
+    if credentials.access_key_id.is_empty() || credentials.secret_access_key.is_empty() {
+        return Err("the job carries no artifactCredentials".into());
+    }
+    if data.input_artifacts.is_empty() {
+        return Err(
+            "the action has no input artifact: give it the build output (imageDetail.json, taskdef.json)"
+                .into(),
+        );
+    }
+    let mut files: BTreeMap<String, String> = BTreeMap::new();
+    let mut names = Vec::new();
+    for artifact in &data.input_artifacts {
+        let name = artifact.name.clone().unwrap_or_else(|| "input".into());
+        let s3 = &artifact.location.s3_location;
+        let (Some(bucket), Some(key)) = (s3.bucket_name.clone(), s3.object_key.clone()) else {
+            return Err(format!("input artifact {name} has no S3 location"));
+        };
+        let location = ArtifactLocation { name: name.clone(), bucket, key };
+        for (file, text) in
+            read_files(&deps.sdk, &credentials, &location, &FILES).await.map_err(|e| e.to_string())?
+        {
+            files.entry(file).or_insert(text);
+        }
+        names.push(name);
+    }
+    let missing = |file: &str| format!("{file} is missing from the input artifact(s) {}", names.join(", "));
+    let image_detail =
+        ImageDetail::parse(files.get("imageDetail.json").ok_or_else(|| missing("imageDetail.json"))?)?;
+    let taskdef_text = files.get("taskdef.json").ok_or_else(|| missing("taskdef.json"))?;
+    let image_uri = image_detail.image_uri.trim().to_owned();
+    basis.image = Some(image_uri.clone());
+
+    let ecr_image = EcrImage::parse(&image_uri);
+    let repository = params
+        .repository
+        .clone()
+        .or_else(|| ecr_image.as_ref().map(|i| i.repository.clone()))
+        .ok_or_else(|| {
+        format!("imageDetail.json ImageURI {image_uri} is not an ECR image; set UserParameters.repository")
+    })?;
+    basis.repository = Some(repository.clone());
+    let registry_id = ecr_image.as_ref().map(|i| i.registry_id.clone());
+    let digest = match ecr_image.as_ref().and_then(|i| i.digest.clone()) {
+        Some(d) => d,
+        None => {
+            let tag = ecr_image.as_ref().and_then(|i| i.tag.clone()).unwrap_or_else(|| "latest".into());
+            resolve_digest(&deps.ecr, registry_id.as_deref(), &repository, &tag)
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| format!("ECR has no image {repository}:{tag}"))?
+        }
+    };
+    basis.digest = Some(digest.clone());
+
+    // The policy: the named central one (or the repository's, else the
+    // default), its environment overlay, and the repository's own file.
+    let (policy_key, lkg) = central_policy(deps, params.policy.as_deref(), &repository).await?;
+    basis.policy_key = Some(policy_key.clone());
+    basis.policy_sha256 = Some(lkg.sha256.clone());
+    basis.owner = lkg.document.policy.owner.clone();
+    let (central, found) = lkg.document.for_environment(params.environment.as_deref());
+    if !found && let Some(env) = &params.environment {
+        basis
+            .notes
+            .push(format!("{policy_key} has no overlay for environment {env}; the base policy applied"));
+    }
+    let policy = match files.get("appsec.yaml") {
+        None => central.clone(),
+        Some(text) => {
+            let repo_doc = parse_policy(text, Some(now)).map_err(|invalid| {
+                let errors: Vec<String> = invalid.errors.iter().map(|d| format!("appsec.yaml:{d}")).collect();
+                format!("the repository's appsec.yaml is invalid: {}", errors.join("; "))
+            })?;
+            basis.repository_policy = true;
+            let (repo_policy, _) = repo_doc.document.for_environment(params.environment.as_deref());
+            layer(central, repo_policy)
+        }
+    };
+
+    let taskdef = TaskDefinition::from_json(&substitute_image_placeholders(taskdef_text, &image_uri))
+        .map_err(|e| format!("taskdef.json: {e}"))?;
+    let violations = check_task_definition(&policy, &taskdef);
+
+    let mut scans = Vec::new();
+    let mut seen = BTreeSet::new();
+    for container in &taskdef.container_definitions {
+        let image = container.image.trim();
+        let target = match EcrImage::parse(image) {
+            None => None,
+            Some(i) if image == image_uri => Some((i.repository, Some(digest.clone()), i.registry_id)),
+            Some(i) => Some((i.repository, i.digest, i.registry_id)),
+        };
+        let verdict = match &target {
+            None => unscannable(&policy, format!("image {image} is not in ECR, so it has no scan")),
+            Some((_, None, _)) => unscannable(
+                &policy,
+                format!("image {image} is not pinned by digest, so its scan cannot be found"),
+            ),
+            Some((repo, Some(d), registry)) => {
+                if !seen.insert((repo.clone(), d.clone())) {
+                    continue;
+                }
+                let stored = stored_verdict(deps, repo, d, &policy_key, &lkg, basis)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                match stored {
+                    Some(verdict) => {
+                        scans.push(scan_of(container.name.clone(), image, repo, d, "verdict-store", verdict));
+                        continue;
+                    }
+                    None => match describe_scan(&deps.ecr, Some(registry), repo, d)
+                        .await
+                        .map_err(|e| e.to_string())?
+                    {
+                        ScanLookup::Found(report) => evaluate_scan(&policy, repo, &report, now),
+                        ScanLookup::NotFound => not_started(),
+                    },
+                }
+            }
+        };
+        let (repo, d) = match &target {
+            Some((repo, Some(d), _)) => (repo.clone(), d.clone()),
+            _ => (String::new(), image.to_owned()),
+        };
+        scans.push(scan_of(container.name.clone(), image, &repo, &d, "ecr", verdict));
+    }
+    Ok((combine(&policy, violations, scans, continuation, now), continuation))
+}
+
+fn scan_of(
+    container: String,
+    image: &str,
+    repository: &str,
+    digest: &str,
+    source: &str,
+    verdict: ScanVerdict,
+) -> ImageScan {
+    ImageScan {
+        container,
+        image: image.to_owned(),
+        repository: repository.to_owned(),
+        digest: digest.to_owned(),
+        source: source.to_owned(),
+        verdict,
+    }
+}
+
+async fn central_policy(
+    deps: &Deps,
+    named: Option<&str>,
+    repository: &str,
+) -> Result<(String, LastKnownGood), String> {
+    let scope = named.unwrap_or(repository);
+    let lookup = if named.is_some() {
+        let key = format!("policies/{scope}/appsec.lkg.json");
+        match deps.bucket.get(&key).await.map_err(|e| e.to_string())? {
+            None => PolicyLookup::Missing,
+            Some(o) => match serde_json::from_slice::<LastKnownGood>(&o.body) {
+                Ok(lkg) => PolicyLookup::Found { key, lkg: Box::new(lkg) },
+                Err(e) => PolicyLookup::Corrupt { key, reason: e.to_string() },
+            },
+        }
+    } else {
+        load_policy(&deps.bucket, repository).await.map_err(|e| e.to_string())?
+    };
+    match lookup {
+        PolicyLookup::Found { key, lkg } => Ok((key, *lkg)),
+        PolicyLookup::Missing if named.is_some() => {
+            Err(format!("policy {scope} has no accepted appsec.yaml (policies/{scope}/appsec.yaml)"))
+        }
+        PolicyLookup::Missing => Err(format!(
+            "no accepted policy for repository {repository}: neither policies/{repository}/appsec.yaml nor policies/default/appsec.yaml"
+        )),
+        PolicyLookup::Corrupt { key, reason } => {
+            Err(format!("the last-known-good policy {key} is unreadable: {reason}"))
+        }
+    }
+}
+
+/// The stored verdict, when it was judged under the policy in force now
+/// (same last-known-good, no repository policy) and is final.
+async fn stored_verdict(
+    deps: &Deps,
+    repository: &str,
+    digest: &str,
+    policy_key: &str,
+    lkg: &LastKnownGood,
+    basis: &Basis,
+) -> Result<Option<ScanVerdict>, AwsError> {
+    if basis.repository_policy {
+        return Ok(None);
+    }
+    let Some(record) = deps.bucket.get_json::<VerdictRecord>(&verdict_key(repository, digest)).await? else {
+        return Ok(None);
+    };
+    let current = record.policy_key.as_deref() == Some(policy_key)
+        && record.policy_sha256.as_deref() == Some(&lkg.sha256);
+    let verdict = record.for_environment(basis.environment.as_deref());
+    Ok((current && verdict.verdict != Verdict::Pending).then(|| verdict.clone()))
+}
+
+/// No scan to judge: FAIL when the policy requires one, else PASS, warning.
+fn unscannable(policy: &Policy, message: String) -> ScanVerdict {
+    let mut verdict = not_started();
+    if policy.scan.required {
+        verdict.verdict = Verdict::Fail;
+        verdict.violations.push(ScanViolation { rule: "scan_status".into(), severity: None, message });
+    } else {
+        verdict.verdict = Verdict::Pass;
+        verdict.warnings.push(message);
+    }
+    verdict
+}
+
+/// A scan that ECR has not started (or not yet recorded): pending.
+fn not_started() -> ScanVerdict {
+    ScanVerdict {
+        verdict: Verdict::Pending,
+        status: String::new(),
+        counts: Default::default(),
+        violations: vec![],
+        excepted: vec![],
+        not_fixable: 0,
+        expired_exceptions: vec![],
+        expiring_exceptions: vec![],
+        warnings: vec![],
+    }
+}

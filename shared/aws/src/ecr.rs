@@ -73,6 +73,28 @@ pub async fn describe_scan(
     Err(AwsError::new("ECR", OP, format!("more than {MAX_PAGES} pages of findings")))
 }
 
+/// The digest of `repository:tag`, or `None` when ECR has no such image.
+pub async fn resolve_digest(
+    client: &aws_sdk_ecr::Client,
+    registry_id: Option<&str>,
+    repository: &str,
+    tag: &str,
+) -> Result<Option<String>, AwsError> {
+    const OP: &str = "DescribeImages";
+    let result = client
+        .describe_images()
+        .set_registry_id(registry_id.map(str::to_owned))
+        .repository_name(repository)
+        .image_ids(ImageIdentifier::builder().image_tag(tag).build())
+        .send()
+        .await;
+    match result {
+        Ok(out) => Ok(out.image_details().first().and_then(|d| d.image_digest()).map(str::to_owned)),
+        Err(e) if e.as_service_error().is_some_and(|e| e.is_image_not_found_exception()) => Ok(None),
+        Err(e) => Err(aws_err("ECR", OP)(e)),
+    }
+}
+
 fn to_chrono(t: &aws_smithy_types::DateTime) -> Option<chrono::DateTime<chrono::Utc>> {
     chrono::DateTime::from_timestamp(t.secs(), t.subsec_nanos())
 }

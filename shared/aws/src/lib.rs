@@ -5,6 +5,7 @@
 //! name the service and the operation that failed, so a function's log line or
 //! failure reason always says where things went wrong.
 
+pub mod artifacts;
 pub mod clients;
 pub mod codedeploy;
 pub mod codepipeline;

@@ -8,13 +8,19 @@
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
 
+/// The AWS SDK's own crates log at most at `info`, whatever level is asked
+/// for: at `trace` they print their runtime components, credentials' access
+/// key ids among them, and request details. Shipgate logs no credentials.
+const SDK_CAP: &str = "aws_smithy_runtime=info,aws_smithy_runtime_api=info,aws_smithy_http_client=info,\
+    aws_sigv4=info,aws_runtime=info,aws_config=info,aws_credential_types=info,hyper=info,hyper_util=info,rustls=info";
+
 /// Installs the global subscriber writing to standard output.
 pub fn init() {
     init_with_writer(std::io::stdout);
 }
 
-/// Installs the global subscriber with another writer (tests capture logs
-/// this way to prove that secrets never reach them). A second call is a no-op.
+/// Installs the global subscriber with another writer, with the level and
+/// format from the environment.
 pub fn init_with_writer<W>(writer: W)
 where
     W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
@@ -24,8 +30,19 @@ where
         .map(|l| l.to_lowercase())
         .or_else(|| std::env::var("RUST_LOG").ok())
         .unwrap_or_else(|| "info".to_owned());
-    let filter = EnvFilter::try_new(&level).unwrap_or_else(|_| EnvFilter::new("info"));
     let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    install(writer, &level, json);
+}
+
+/// Installs the global subscriber with an explicit filter and format (tests
+/// capture every log line this way, down to `trace`, to prove that secrets
+/// never reach them). A second call is a no-op.
+pub fn install<W>(writer: W, filter: &str, json: bool)
+where
+    W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
+{
+    let requested = EnvFilter::try_new(filter).map(|_| filter).unwrap_or("info");
+    let filter = EnvFilter::new(format!("{requested},{SDK_CAP}"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer)

@@ -7,6 +7,7 @@
 
 pub mod events;
 pub mod findings;
+pub mod gate;
 pub mod glob;
 pub mod lkg;
 pub mod policy;

@@ -1,0 +1,185 @@
+//! Reading a CodePipeline input artifact (a zip in S3) with the job's own
+//! temporary `artifactCredentials`, never the function's role.
+//!
+//! The credentials are held in a type whose `Debug` shows nothing secret, and
+//! are used only to build a one-off S3 client.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+
+use aws_credential_types::Credentials;
+
+use crate::error::{AwsError, aws_err};
+
+/// The artifact is a build output of a few small files; anything bigger is
+/// refused rather than read into memory.
+pub const MAX_ARTIFACT_BYTES: usize = 64 * 1024 * 1024;
+/// Each file Shipgate reads from it is small JSON or YAML.
+pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
+
+/// Temporary credentials CodePipeline hands the job for its artifacts.
+#[derive(Clone)]
+pub struct ArtifactCredentials {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub session_token: Option<String>,
+}
+
+impl std::fmt::Debug for ArtifactCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ArtifactCredentials(<redacted>)")
+    }
+}
+
+/// Where an input artifact is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArtifactLocation {
+    pub name: String,
+    pub bucket: String,
+    pub key: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ArtifactError {
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+    #[error("input artifact {name} does not exist at s3://{bucket}/{key}")]
+    Missing { name: String, bucket: String, key: String },
+    #[error("input artifact {name} is larger than {MAX_ARTIFACT_BYTES} bytes")]
+    TooLarge { name: String },
+    #[error("input artifact {name} is not a readable zip: {reason}")]
+    NotZip { name: String, reason: String },
+}
+
+/// Reads the artifact and returns the files among `wanted` (matched by file
+/// name, at any depth; the shallowest wins) with their text.
+pub async fn read_files(
+    sdk: &aws_config::SdkConfig,
+    credentials: &ArtifactCredentials,
+    location: &ArtifactLocation,
+    wanted: &[&str],
+) -> Result<BTreeMap<String, String>, ArtifactError> {
+    let provider = Credentials::new(
+        &credentials.access_key_id,
+        &credentials.secret_access_key,
+        credentials.session_token.clone(),
+        None,
+        "codepipeline-artifact-credentials",
+    );
+    let config = aws_sdk_s3::config::Builder::from(sdk)
+        .credentials_provider(provider)
+        .force_path_style(sdk.endpoint_url().is_some())
+        .build();
+    let s3 = aws_sdk_s3::Client::from_conf(config);
+    let result = s3.get_object().bucket(&location.bucket).key(&location.key).send().await;
+    let output = match result {
+        Ok(o) => o,
+        Err(e) if e.as_service_error().is_some_and(|e| e.is_no_such_key()) => {
+            return Err(ArtifactError::Missing {
+                name: location.name.clone(),
+                bucket: location.bucket.clone(),
+                key: location.key.clone(),
+            });
+        }
+        Err(e) => return Err(aws_err("S3", "GetObject")(e).into()),
+    };
+    if output.content_length().is_some_and(|n| n as usize > MAX_ARTIFACT_BYTES) {
+        return Err(ArtifactError::TooLarge { name: location.name.clone() });
+    }
+    let bytes = output
+        .body
+        .collect()
+        .await
+        .map_err(|e| AwsError::new("S3", "GetObject", format!("reading artifact {}: {e}", location.name)))?
+        .to_vec();
+    if bytes.len() > MAX_ARTIFACT_BYTES {
+        return Err(ArtifactError::TooLarge { name: location.name.clone() });
+    }
+    unzip_files(&location.name, &bytes, wanted)
+}
+
+/// The `wanted` files of a zip, by file name at any depth (shallowest first).
+pub fn unzip_files(
+    name: &str,
+    bytes: &[u8],
+    wanted: &[&str],
+) -> Result<BTreeMap<String, String>, ArtifactError> {
+    let not_zip = |reason: String| ArtifactError::NotZip { name: name.to_owned(), reason };
+    let mut archive =
+        zip::ZipArchive::new(std::io::Cursor::new(bytes)).map_err(|e| not_zip(e.to_string()))?;
+    let mut found: BTreeMap<String, (usize, String)> = BTreeMap::new();
+    for i in 0..archive.len() {
+        let mut entry = archive.by_index(i).map_err(|e| not_zip(e.to_string()))?;
+        if !entry.is_file() {
+            continue;
+        }
+        let path = entry.name().map_err(|e| not_zip(e.to_string()))?.to_string();
+        let file_name = path.rsplit('/').next().unwrap_or(&path).to_owned();
+        if !wanted.contains(&file_name.as_str()) {
+            continue;
+        }
+        let depth = path.matches('/').count();
+        if found.get(&file_name).is_some_and(|(d, _)| *d <= depth) {
+            continue;
+        }
+        let mut text = String::new();
+        let read = entry.by_ref().take(MAX_FILE_BYTES + 1).read_to_string(&mut text);
+        match read {
+            Ok(n) if n as u64 > MAX_FILE_BYTES => {
+                return Err(not_zip(format!("{path} is larger than {MAX_FILE_BYTES} bytes")));
+            }
+            Ok(_) => {
+                found.insert(file_name, (depth, text));
+            }
+            Err(e) => return Err(not_zip(format!("{path}: {e}"))),
+        }
+    }
+    Ok(found.into_iter().map(|(k, (_, v))| (k, v)).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn zip(files: &[(&str, &str)]) -> Vec<u8> {
+        let mut buffer = std::io::Cursor::new(Vec::new());
+        let mut w = zip::ZipWriter::new(&mut buffer);
+        for (name, body) in files {
+            w.start_file(*name, zip::write::SimpleFileOptions::default()).unwrap();
+            w.write_all(body.as_bytes()).unwrap();
+        }
+        w.finish().unwrap();
+        buffer.into_inner()
+    }
+
+    #[test]
+    fn wanted_files_are_found_at_any_depth_shallowest_first() {
+        let bytes = zip(&[
+            ("deep/dir/taskdef.json", "deep"),
+            ("taskdef.json", "top"),
+            ("imageDetail.json", "{}"),
+            ("other", "x"),
+        ]);
+        let files =
+            unzip_files("BuildOutput", &bytes, &["taskdef.json", "imageDetail.json", "appsec.yaml"]).unwrap();
+        assert_eq!(files.len(), 2);
+        assert_eq!(files["taskdef.json"], "top");
+    }
+
+    #[test]
+    fn not_a_zip_is_named() {
+        let err = unzip_files("BuildOutput", b"plain text", &["taskdef.json"]).unwrap_err();
+        assert!(err.to_string().starts_with("input artifact BuildOutput is not a readable zip"), "{err}");
+    }
+
+    #[test]
+    fn credentials_never_print() {
+        let c = ArtifactCredentials {
+            access_key_id: "ASIAEXAMPLE".into(),
+            secret_access_key: "secret".into(),
+            session_token: Some("token".into()),
+        };
+        assert_eq!(format!("{c:?}"), "ArtifactCredentials(<redacted>)");
+    }
+}

@@ -1,0 +1,512 @@
+//! The release gate's judgement, without the I/O: its parameters, the build
+//! artifact's documents, the continuation token, and how task-definition
+//! rules and scan verdicts combine into one decision.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::policy::Policy;
+use crate::rules::{Violation, parse_image};
+use crate::scan::{ExceptedFinding, ScanVerdict, Verdict};
+
+/// `UserParameters` of the Lambda invoke action, as JSON.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GateParameters {
+    /// The central policy to use: `policies/<policy>/appsec.lkg.json`.
+    /// Default: the image's repository, then `default` (SPEC 3.4).
+    #[serde(default)]
+    pub policy: Option<String>,
+    /// The environment overlay to apply.
+    #[serde(default)]
+    pub environment: Option<String>,
+    /// The ECR repository, when it cannot be read from the image URI.
+    #[serde(default)]
+    pub repository: Option<String>,
+}
+
+impl GateParameters {
+    /// Parses `UserParameters`; absent or blank means all defaults.
+    pub fn parse(raw: Option<&str>) -> Result<Self, String> {
+        let raw = raw.map(str::trim).unwrap_or_default();
+        if raw.is_empty() {
+            return Ok(Self::default());
+        }
+        let params: Self = serde_json::from_str(raw)
+            .map_err(|e| format!("UserParameters is not valid: {e} (expected JSON like {{\"policy\":\"payments-api\",\"environment\":\"prod\"}})"))?;
+        for (name, value) in [
+            ("policy", &params.policy),
+            ("environment", &params.environment),
+            ("repository", &params.repository),
+        ] {
+            if let Some(v) = value
+                && (v.is_empty() || v.contains("..") || v.starts_with('/') || v.chars().any(char::is_control))
+            {
+                return Err(format!("UserParameters.{name} {v:?} is not a valid name"));
+            }
+        }
+        Ok(params)
+    }
+}
+
+/// `imageDetail.json` as CodeBuild writes it for CodeDeploy blue/green.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct ImageDetail {
+    #[serde(rename = "ImageURI")]
+    pub image_uri: String,
+}
+
+impl ImageDetail {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let detail: Self = serde_json::from_str(text).map_err(|e| {
+            format!("imageDetail.json is not valid: {e} (expected {{\"ImageURI\": \"...\"}})")
+        })?;
+        if detail.image_uri.trim().is_empty() {
+            return Err("imageDetail.json has an empty ImageURI".into());
+        }
+        Ok(detail)
+    }
+}
+
+/// An ECR image: `<account>.dkr.ecr.<region>.amazonaws.com/<repository>[:tag][@digest]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EcrImage {
+    pub registry_id: String,
+    pub region: String,
+    pub repository: String,
+    pub tag: Option<String>,
+    pub digest: Option<String>,
+}
+
+impl EcrImage {
+    /// The ECR parts of an image reference, or `None` for another registry.
+    pub fn parse(image: &str) -> Option<Self> {
+        let r = parse_image(image);
+        let mut host = r.registry.split('.');
+        let (account, dkr, ecr, region) = (host.next()?, host.next()?, host.next()?, host.next()?);
+        let rest: Vec<&str> = host.collect();
+        let aws_domain = matches!(rest.as_slice(), ["amazonaws", "com"] | ["amazonaws", "com", "cn"]);
+        if dkr != "dkr"
+            || ecr != "ecr"
+            || !aws_domain
+            || account.len() != 12
+            || !account.bytes().all(|b| b.is_ascii_digit())
+        {
+            return None;
+        }
+        Some(Self {
+            registry_id: account.to_owned(),
+            region: region.to_owned(),
+            repository: r.repository.to_owned(),
+            tag: r.tag.map(str::to_owned),
+            digest: r.digest.map(str::to_owned),
+        })
+    }
+}
+
+/// Replaces CodeDeploy's image placeholders (`<IMAGE1_NAME>`) in a task
+/// definition with the built image, as the CodeDeployToECS action will.
+pub fn substitute_image_placeholders(taskdef_json: &str, image_uri: &str) -> String {
+    let mut out = String::with_capacity(taskdef_json.len());
+    let mut rest = taskdef_json;
+    while let Some(start) = rest.find("\"<") {
+        let Some(len) = rest[start + 2..].find(">\"") else { break };
+        let name = &rest[start + 2..start + 2 + len];
+        out.push_str(&rest[..start]);
+        if !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            out.push('"');
+            out.push_str(image_uri);
+            out.push('"');
+        } else {
+            out.push_str(&rest[start..start + 4 + len]);
+        }
+        rest = &rest[start + 4 + len..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// What the gate remembers between invocations while it waits for a scan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Continuation {
+    /// When the gate first saw this job's scan unfinished (epoch seconds).
+    pub waiting_since: i64,
+    /// How many invocations have waited so far.
+    pub attempts: u32,
+}
+
+const TOKEN_PREFIX: &str = "sg1.";
+
+impl Continuation {
+    pub fn start(now: DateTime<Utc>) -> Self {
+        Self { waiting_since: now.timestamp(), attempts: 1 }
+    }
+
+    pub fn next(self) -> Self {
+        Self { attempts: self.attempts.saturating_add(1), ..self }
+    }
+
+    /// An opaque token (hex of a tiny JSON document): no secrets, far below
+    /// CodePipeline's 2048 characters.
+    pub fn to_token(self) -> String {
+        format!("{TOKEN_PREFIX}{}", hex::encode(serde_json::to_vec(&self).unwrap_or_default()))
+    }
+
+    pub fn from_token(token: &str) -> Result<Self, String> {
+        let bad = || {
+            format!(
+                "continuation token {:?} was not made by this gate",
+                token.chars().take(40).collect::<String>()
+            )
+        };
+        let hex_part = token.strip_prefix(TOKEN_PREFIX).ok_or_else(bad)?;
+        let bytes = hex::decode(hex_part).map_err(|_| bad())?;
+        serde_json::from_slice(&bytes).map_err(|_| bad())
+    }
+
+    pub fn waited(self, now: DateTime<Utc>) -> chrono::Duration {
+        now - DateTime::from_timestamp(self.waiting_since, 0).unwrap_or(now)
+    }
+}
+
+/// One image's scan, as the gate judged it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImageScan {
+    pub container: String,
+    pub image: String,
+    pub repository: String,
+    pub digest: String,
+    /// `verdict-store` or `ecr`.
+    pub source: String,
+    pub verdict: ScanVerdict,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Decision {
+    Pass,
+    Fail,
+    /// A scan has not finished: ask CodePipeline to invoke again.
+    Wait,
+}
+
+/// The gate's judgement of one job.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Judgement {
+    pub decision: Decision,
+    /// Why, most important first: task-definition violations, then scan
+    /// violations, then pending scans.
+    pub reasons: Vec<String>,
+    pub violations: Vec<Violation>,
+    pub scans: Vec<ImageScan>,
+}
+
+impl Judgement {
+    /// A failure that is not about the release's content: a missing file,
+    /// bad parameters, no policy. The gate fails closed.
+    pub fn refused(reason: impl Into<String>) -> Self {
+        Self { decision: Decision::Fail, reasons: vec![reason.into()], violations: vec![], scans: vec![] }
+    }
+
+    pub fn excepted(&self) -> Vec<&ExceptedFinding> {
+        self.scans.iter().flat_map(|s| s.verdict.excepted.iter()).collect()
+    }
+}
+
+/// Combines task-definition violations and scan verdicts. Any violation or
+/// failed scan fails at once (no point waiting for a scan); otherwise a
+/// pending scan waits until the policy's `scan.wait` has passed since the
+/// gate began waiting, then fails.
+pub fn combine(
+    policy: &Policy,
+    violations: Vec<Violation>,
+    scans: Vec<ImageScan>,
+    waiting: Option<Continuation>,
+    now: DateTime<Utc>,
+) -> Judgement {
+    let mut reasons: Vec<String> =
+        violations.iter().map(|v| format!("{} ({}): {}", v.rule, v.container, v.message)).collect();
+    for s in scans.iter().filter(|s| s.verdict.verdict == Verdict::Fail) {
+        for v in &s.verdict.violations {
+            reasons.push(format!("scan of {}@{}: {}", s.repository, short(&s.digest), v.message));
+        }
+    }
+    let pending: Vec<&ImageScan> = scans.iter().filter(|s| s.verdict.verdict == Verdict::Pending).collect();
+    let decision = if !reasons.is_empty() {
+        Decision::Fail
+    } else if pending.is_empty() {
+        Decision::Pass
+    } else {
+        let waited = waiting.map_or(chrono::Duration::zero(), |w| w.waited(now));
+        let limit = policy.scan.wait.as_chrono();
+        for s in &pending {
+            let what =
+                if s.verdict.status.is_empty() { "not started".to_owned() } else { s.verdict.status.clone() };
+            if waited >= limit {
+                reasons.push(format!(
+                    "scan of {}@{} did not finish within scan.wait ({}): still {what}",
+                    s.repository,
+                    short(&s.digest),
+                    policy.scan.wait
+                ));
+            } else {
+                reasons.push(format!(
+                    "waiting for the scan of {}@{} ({what})",
+                    s.repository,
+                    short(&s.digest)
+                ));
+            }
+        }
+        if waited >= limit { Decision::Fail } else { Decision::Wait }
+    };
+    Judgement { decision, reasons, violations, scans }
+}
+
+/// `sha256:4f4f4f4f4f4f` (the first 12 hex digits), for messages.
+pub fn short(digest: &str) -> &str {
+    let end = digest.char_indices().nth(19).map_or(digest.len(), |(i, _)| i);
+    &digest[..end]
+}
+
+/// The decision record: `decisions/<pipeline>/<execution-id>/<decision-id>.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DecisionRecord {
+    pub decision_id: String,
+    pub job_id: String,
+    pub pipeline: String,
+    pub execution_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stage: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
+    pub decided_at: DateTime<Utc>,
+    pub decision: Decision,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repository: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// Every image digest judged, with its scan verdict.
+    pub digests: BTreeMap<String, Verdict>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_sha256: Option<String>,
+    /// Whether a repository-level appsec.yaml tightened the policy.
+    #[serde(default)]
+    pub repository_policy: bool,
+    pub reasons: Vec<String>,
+    pub violations: Vec<Violation>,
+    pub exceptions_used: Vec<ExceptedFinding>,
+    /// Whether the `Shipgate Gate Decision` event went out.
+    #[serde(default)]
+    pub announced: bool,
+}
+
+impl DecisionRecord {
+    pub fn key(&self) -> String {
+        format!("decisions/{}/{}/{}.json", self.pipeline, self.execution_id, self.decision_id)
+    }
+}
+
+/// A stable decision id for a job: a redelivered job gets the same one.
+pub fn decision_id(job_id: &str) -> String {
+    format!("dec-{}", &crate::lkg::sha256_hex(job_id.as_bytes())[..20])
+}
+
+/// The `Shipgate Gate Decision` event's detail.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GateDecisionEvent {
+    pub decision_id: String,
+    pub pipeline: String,
+    pub execution_id: String,
+    pub decision: Decision,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repository: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    pub digests: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    pub reasons: Vec<String>,
+}
+
+impl GateDecisionEvent {
+    pub fn from_record(r: &DecisionRecord, owner: Option<String>) -> Self {
+        Self {
+            decision_id: r.decision_id.clone(),
+            pipeline: r.pipeline.clone(),
+            execution_id: r.execution_id.clone(),
+            decision: r.decision,
+            environment: r.environment.clone(),
+            repository: r.repository.clone(),
+            image: r.image.clone(),
+            digests: r.digests.keys().cloned().collect(),
+            policy_key: r.policy_key.clone(),
+            owner,
+            reasons: r.reasons.iter().take(10).cloned().collect(),
+        }
+    }
+}
+
+/// The job failure message: the top reasons, within CodePipeline's limit.
+pub fn failure_message(policy_key: Option<&str>, reasons: &[String], limit: usize) -> String {
+    let head = match policy_key {
+        Some(key) => format!("Release blocked by {key}"),
+        None => "Release blocked".to_owned(),
+    };
+    let mut message = format!("{head}: ");
+    let shown = 5;
+    message.push_str(&reasons.iter().take(shown).cloned().collect::<Vec<_>>().join("; "));
+    if reasons.len() > shown {
+        message.push_str(&format!("; and {} more", reasons.len() - shown));
+    }
+    if message.len() > limit {
+        let mut end = limit.saturating_sub(4);
+        while !message.is_char_boundary(end) {
+            end -= 1;
+        }
+        message.truncate(end);
+        message.push_str(" ...");
+    }
+    message
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::Duration;
+    use crate::scan::ScanVerdict;
+
+    #[test]
+    fn parameters_parse_and_name_what_is_wrong() {
+        let p = GateParameters::parse(Some(r#"{"policy":"payments-api","environment":"prod"}"#)).unwrap();
+        assert_eq!((p.policy.as_deref(), p.environment.as_deref()), (Some("payments-api"), Some("prod")));
+        assert_eq!(GateParameters::parse(None).unwrap(), GateParameters::default());
+        assert!(
+            GateParameters::parse(Some("{policy: x")).unwrap_err().starts_with("UserParameters is not valid")
+        );
+        assert!(
+            GateParameters::parse(Some(r#"{"enviroment":"prod"}"#))
+                .unwrap_err()
+                .contains("unknown field `enviroment`")
+        );
+        assert!(
+            GateParameters::parse(Some(r#"{"policy":"../x"}"#))
+                .unwrap_err()
+                .contains("UserParameters.policy")
+        );
+    }
+
+    #[test]
+    fn ecr_images_are_recognised() {
+        let i = EcrImage::parse("123456789012.dkr.ecr.us-east-1.amazonaws.com/team/web@sha256:ab").unwrap();
+        assert_eq!(
+            (i.registry_id.as_str(), i.region.as_str(), i.repository.as_str()),
+            ("123456789012", "us-east-1", "team/web")
+        );
+        assert_eq!(i.digest.as_deref(), Some("sha256:ab"));
+        assert!(EcrImage::parse("nginx@sha256:ab").is_none());
+        assert!(EcrImage::parse("public.ecr.aws/nginx/nginx:1").is_none());
+    }
+
+    #[test]
+    fn placeholders_are_replaced_with_the_image() {
+        let td = r#"{"containerDefinitions":[{"name":"app","image":"<IMAGE1_NAME>","environment":[{"name":"A","value":"<not a placeholder>"}]}]}"#;
+        let out = substitute_image_placeholders(td, "repo@sha256:aa");
+        assert!(out.contains(r#""image":"repo@sha256:aa""#), "{out}");
+        assert!(out.contains("<not a placeholder>"));
+    }
+
+    #[test]
+    fn continuation_tokens_round_trip_and_reject_forgeries() {
+        let now: DateTime<Utc> = "2026-11-28T12:00:00Z".parse().unwrap();
+        let c = Continuation::start(now).next();
+        let token = c.to_token();
+        assert!(token.len() < 2048);
+        assert_eq!(Continuation::from_token(&token).unwrap(), c);
+        assert!(Continuation::from_token("sg1.zz").is_err());
+        assert!(Continuation::from_token("anything").is_err());
+    }
+
+    fn scan(verdict: Verdict) -> ImageScan {
+        ImageScan {
+            container: "app".into(),
+            image: "i".into(),
+            repository: "r".into(),
+            digest: "sha256:4f4f4f4f4f4f4f4f".into(),
+            source: "ecr".into(),
+            verdict: ScanVerdict {
+                verdict,
+                status: if verdict == Verdict::Pending { "IN_PROGRESS".into() } else { "COMPLETE".into() },
+                counts: Default::default(),
+                violations: vec![],
+                excepted: vec![],
+                not_fixable: 0,
+                expired_exceptions: vec![],
+                expiring_exceptions: vec![],
+                warnings: vec![],
+            },
+        }
+    }
+
+    #[test]
+    fn pending_scan_waits_until_scan_wait_then_fails() {
+        let now: DateTime<Utc> = "2026-11-28T12:00:00Z".parse().unwrap();
+        let mut policy = Policy::default();
+        policy.scan.wait = Duration::minutes(30);
+        let first = combine(&policy, vec![], vec![scan(Verdict::Pending)], None, now);
+        assert_eq!(first.decision, Decision::Wait);
+        let started = Continuation::start(now);
+        let later = combine(
+            &policy,
+            vec![],
+            vec![scan(Verdict::Pending)],
+            Some(started),
+            now + chrono::Duration::minutes(29),
+        );
+        assert_eq!(later.decision, Decision::Wait);
+        let expired = combine(
+            &policy,
+            vec![],
+            vec![scan(Verdict::Pending)],
+            Some(started),
+            now + chrono::Duration::minutes(30),
+        );
+        assert_eq!(expired.decision, Decision::Fail);
+        assert!(
+            expired.reasons[0].contains("did not finish within scan.wait (30m)"),
+            "{:?}",
+            expired.reasons
+        );
+    }
+
+    #[test]
+    fn a_violation_fails_without_waiting_for_the_scan() {
+        let now: DateTime<Utc> = "2026-11-28T12:00:00Z".parse().unwrap();
+        let v = Violation {
+            rule: "privileged".into(),
+            container: "app".into(),
+            message: "runs privileged".into(),
+        };
+        let j = combine(&Policy::default(), vec![v], vec![scan(Verdict::Pending)], None, now);
+        assert_eq!(j.decision, Decision::Fail);
+        assert_eq!(j.reasons[0], "privileged (app): runs privileged");
+    }
+
+    #[test]
+    fn failure_message_fits_the_limit() {
+        let reasons: Vec<String> = (0..50).map(|i| format!("reason {i} {}", "x".repeat(300))).collect();
+        let m = failure_message(Some("policies/p/appsec.lkg.json"), &reasons, 5000);
+        assert!(m.len() <= 5000);
+        assert!(m.starts_with("Release blocked by policies/p/appsec.lkg.json: reason 0"));
+        assert!(m.ends_with("; and 45 more"));
+    }
+}

@@ -1,0 +1,373 @@
+//! release-gate against the local AWS emulator.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::Write;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use release_gate::{Config, Deps, handle, run_job};
+use serde_json::{Value, json};
+use shipgate_aws::Deadline;
+use shipgate_aws::codepipeline::JobResult;
+use shipgate_tests::{ACCOUNT, Fleet, REGION};
+
+const REPO: &str = "payments-api";
+const DIGEST: &str = "sha256:4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f";
+const ARTIFACTS: &str = "codepipeline-artifacts-test";
+const ARTIFACT_KEY_ID: &str = "ASIAARTIFACTKEY00001";
+const ARTIFACT_SECRET: &str = "artifact/Secret+Key/never-in-logs-0123456789";
+const ARTIFACT_TOKEN: &str = "IQoJb3JpZ2luX2VjArtifactSessionTokenNeverInLogs==";
+
+fn now() -> DateTime<Utc> {
+    "2026-11-28T12:00:00Z".parse().unwrap()
+}
+
+fn image() -> String {
+    format!("{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{REPO}@{DIGEST}")
+}
+
+fn compliant_taskdef() -> Value {
+    json!({"family": "payments-api", "networkMode": "awsvpc", "containerDefinitions": [{
+        "name": "app", "image": "<IMAGE1_NAME>", "user": "10001", "readonlyRootFilesystem": true,
+        "logConfiguration": {"logDriver": "awslogs"},
+        "secrets": [{"name": "DB_PASSWORD", "valueFrom": "arn:aws:secretsmanager:us-east-1:123456789012:secret:db"}]}]})
+}
+
+fn zip(files: &[(&str, String)]) -> Vec<u8> {
+    let mut buffer = std::io::Cursor::new(Vec::new());
+    let mut w = zip::ZipWriter::new(&mut buffer);
+    for (name, body) in files {
+        w.start_file(*name, zip::write::SimpleFileOptions::default()).unwrap();
+        w.write_all(body.as_bytes()).unwrap();
+    }
+    w.finish().unwrap();
+    buffer.into_inner()
+}
+
+struct Gate {
+    fleet: Fleet,
+    deps: Deps,
+}
+
+impl Gate {
+    async fn start(policy: &str) -> Self {
+        let fleet = Fleet::start().await;
+        fleet.create_repository(REPO).await;
+        fleet.install_policy(REPO, policy).await;
+        fleet.s3().create_bucket().bucket(ARTIFACTS).send().await.unwrap();
+        let deps = Deps::new(
+            &fleet.sdk,
+            &Config { fleet: fleet.config.clone(), report_margin: Duration::from_millis(2500) },
+        );
+        Self { fleet, deps }
+    }
+
+    async fn artifact(&self, key: &str, files: &[(&str, String)]) {
+        self.fleet.s3().put_object().bucket(ARTIFACTS).key(key).body(zip(files).into()).send().await.unwrap();
+    }
+
+    async fn standard_artifact(&self, key: &str, taskdef: Value) {
+        let files = [
+            ("imageDetail.json", json!({"ImageURI": image()}).to_string()),
+            ("taskdef.json", taskdef.to_string()),
+        ];
+        self.artifact(key, &files).await;
+    }
+
+    fn seed_scan(&self, status: &str, findings: Vec<Value>) {
+        self.fleet.aws.seed_scan(json!({"repositoryName": REPO, "imageDigest": DIGEST, "status": status,
+            "completedAt": 1_795_860_000, "findings": findings}));
+    }
+
+    /// A job as CodePipeline creates it: known to GetJobDetails, and its event.
+    fn job(&self, job_id: &str, artifact_key: &str, params: &str, continuation: Option<&str>) -> Value {
+        let body = json!({"jobId": job_id, "pipelineName": "payments", "pipelineExecutionId": "exec-1"});
+        self.fleet.aws.control_post("/_shipgate/codepipeline/jobs", &body);
+        let mut data = json!({
+            "actionConfiguration": {"configuration": {"FunctionName": "release-gate", "UserParameters": params}},
+            "inputArtifacts": [{"name": "BuildOutput", "revision": null,
+                "location": {"type": "S3", "s3Location": {"bucketName": ARTIFACTS, "objectKey": artifact_key}}}],
+            "outputArtifacts": [],
+            "artifactCredentials": {"accessKeyId": ARTIFACT_KEY_ID, "secretAccessKey": ARTIFACT_SECRET,
+                "sessionToken": ARTIFACT_TOKEN, "expirationTime": 1_795_861_800_000_i64}});
+        if let Some(token) = continuation {
+            data["continuationToken"] = token.into();
+        }
+        json!({"CodePipeline.job": {"id": job_id, "accountId": ACCOUNT, "data": data}})
+    }
+
+    async fn run(&self, event: Value) -> release_gate::Outcome {
+        let deadline = Deadline::from_remaining(Duration::from_secs(60), Duration::from_millis(2500));
+        handle(&self.deps, event, deadline, now()).await.unwrap()
+    }
+
+    fn reports(&self) -> Vec<shipgate_tests::Call> {
+        self.fleet
+            .aws
+            .calls()
+            .into_iter()
+            .filter(|c| c.action == "PutJobSuccessResult" || c.action == "PutJobFailureResult")
+            .collect()
+    }
+}
+
+const PARAMS: &str = r#"{"environment":"prod"}"#;
+const POLICY: &str =
+    "version: 1\nowner: team-payments\nenvironments:\n  prod: {scan: {thresholds: {MEDIUM: 0}}}\n";
+
+#[tokio::test]
+async fn clean_release_passes_with_output_variables_and_a_decision_record() {
+    let gate = Gate::start(POLICY).await;
+    gate.standard_artifact("a.zip", compliant_taskdef()).await;
+    gate.seed_scan("COMPLETE", vec![json!({"name": "CVE-2026-1", "severity": "LOW", "attributes": []})]);
+
+    let outcome = gate.run(gate.job("job-pass", "a.zip", PARAMS, None)).await;
+    assert_eq!(outcome.result, "succeeded", "{}", outcome.summary);
+
+    let reports = gate.reports();
+    assert_eq!(reports.len(), 1);
+    let vars = &reports[0].params["outputVariables"];
+    assert_eq!(vars["IMAGE_DIGEST"], DIGEST);
+    let decision_id = vars["DECISION_ID"].as_str().unwrap();
+    assert_eq!(vars["POLICY_SHA256"].as_str().unwrap().len(), 64);
+    assert!(reports[0].params["executionDetails"]["summary"].as_str().unwrap().starts_with("PASS:"));
+
+    let record = gate.fleet.get_json(&format!("decisions/payments/exec-1/{decision_id}.json")).await.unwrap();
+    assert_eq!(record["decision"], "PASS");
+    assert_eq!(record["digests"][DIGEST], "PASS");
+    assert_eq!(record["environment"], "prod");
+    let events = gate.fleet.events().await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["detail-type"], "Shipgate Gate Decision");
+    assert_eq!(events[0]["detail"]["decision"], "PASS");
+    assert_eq!(events[0]["detail"]["owner"], "team-payments");
+}
+
+#[tokio::test]
+async fn artifact_is_read_with_the_jobs_credentials_only() {
+    let gate = Gate::start(POLICY).await;
+    gate.standard_artifact("creds.zip", compliant_taskdef()).await;
+    gate.seed_scan("COMPLETE", vec![]);
+    gate.run(gate.job("job-creds", "creds.zip", PARAMS, None)).await;
+    let requests = gate.fleet.aws.control_get("/_shipgate/requests")["requests"].as_array().unwrap().clone();
+    let artifact_reads: Vec<&Value> = requests
+        .iter()
+        .filter(|r| r["method"] == "GET" && r["path"].as_str().unwrap().contains(ARTIFACTS))
+        .collect();
+    assert_eq!(artifact_reads.len(), 1);
+    assert_eq!(artifact_reads[0]["accessKeyId"], ARTIFACT_KEY_ID);
+    let config_reads =
+        requests.iter().filter(|r| r["path"].as_str().unwrap().contains("shipgate-config-test"));
+    assert!(
+        config_reads.into_iter().all(|r| r["accessKeyId"] != ARTIFACT_KEY_ID),
+        "the config bucket uses the role"
+    );
+}
+
+#[tokio::test]
+async fn critical_cve_fails_the_job_naming_it() {
+    let gate = Gate::start(POLICY).await;
+    gate.standard_artifact("a.zip", compliant_taskdef()).await;
+    gate.seed_scan(
+        "COMPLETE",
+        vec![json!({"name": "CVE-2024-3094", "severity": "CRITICAL",
+        "attributes": [{"key": "package_name", "value": "xz-utils"}]})],
+    );
+    let outcome = gate.run(gate.job("job-cve", "a.zip", PARAMS, None)).await;
+    assert_eq!(outcome.result, "failed");
+    let reports = gate.reports();
+    assert_eq!(reports[0].action, "PutJobFailureResult");
+    let message = reports[0].params["failureDetails"]["message"].as_str().unwrap();
+    assert!(message.starts_with("Release blocked by policies/payments-api/appsec.lkg.json"), "{message}");
+    assert!(message.contains("CVE-2024-3094"), "{message}");
+    assert_eq!(reports[0].params["failureDetails"]["type"], "JobFailed");
+    assert_eq!(gate.fleet.events().await[0]["detail"]["decision"], "FAIL");
+}
+
+#[tokio::test]
+async fn privileged_task_definition_fails_the_job() {
+    let gate = Gate::start(POLICY).await;
+    let mut taskdef = compliant_taskdef();
+    taskdef["containerDefinitions"][0]["privileged"] = true.into();
+    gate.standard_artifact("a.zip", taskdef).await;
+    gate.seed_scan("COMPLETE", vec![]);
+    let outcome = gate.run(gate.job("job-priv", "a.zip", PARAMS, None)).await;
+    assert_eq!(outcome.result, "failed");
+    assert!(outcome.summary.contains("privileged (app): runs privileged"), "{}", outcome.summary);
+}
+
+#[tokio::test]
+async fn pending_scan_continues_then_passes_on_the_next_invocation() {
+    let gate = Gate::start(POLICY).await;
+    gate.standard_artifact("a.zip", compliant_taskdef()).await;
+    gate.seed_scan("IN_PROGRESS", vec![]);
+    let first = gate.run(gate.job("job-wait-1", "a.zip", PARAMS, None)).await;
+    assert_eq!(first.result, "continue");
+    let reports = gate.reports();
+    let token = reports[0].params["continuationToken"].as_str().unwrap().to_owned();
+    assert!(token.len() <= 2048 && !token.contains(ARTIFACT_SECRET));
+    assert!(gate.fleet.events().await.is_empty(), "no decision yet");
+
+    gate.seed_scan("COMPLETE", vec![]);
+    // CodePipeline invokes again with a new job id and the token.
+    let second = gate.run(gate.job("job-wait-2", "a.zip", PARAMS, Some(&token))).await;
+    assert_eq!(second.result, "succeeded", "{}", second.summary);
+}
+
+#[tokio::test]
+async fn scan_that_outlasts_scan_wait_fails_the_job() {
+    let gate = Gate::start(POLICY).await;
+    gate.standard_artifact("a.zip", compliant_taskdef()).await;
+    gate.seed_scan("IN_PROGRESS", vec![]);
+    let started = shipgate_core::gate::Continuation {
+        waiting_since: (now() - chrono::Duration::minutes(31)).timestamp(),
+        attempts: 30,
+    };
+    let outcome = gate.run(gate.job("job-late", "a.zip", PARAMS, Some(&started.to_token()))).await;
+    assert_eq!(outcome.result, "failed");
+    assert!(outcome.summary.contains("did not finish within scan.wait (30m)"), "{}", outcome.summary);
+}
+
+#[tokio::test]
+async fn missing_taskdef_fails_naming_the_file() {
+    let gate = Gate::start(POLICY).await;
+    gate.artifact("a.zip", &[("imageDetail.json", json!({"ImageURI": image()}).to_string())]).await;
+    let outcome = gate.run(gate.job("job-no-td", "a.zip", PARAMS, None)).await;
+    assert_eq!(outcome.result, "failed");
+    assert!(
+        outcome.summary.contains("taskdef.json is missing from the input artifact(s) BuildOutput"),
+        "{}",
+        outcome.summary
+    );
+}
+
+#[tokio::test]
+async fn malformed_user_parameters_fail_naming_the_field() {
+    let gate = Gate::start(POLICY).await;
+    gate.standard_artifact("a.zip", compliant_taskdef()).await;
+    let outcome = gate.run(gate.job("job-params", "a.zip", "{policy: payments-api", None)).await;
+    assert_eq!(outcome.result, "failed");
+    assert!(outcome.summary.contains("UserParameters is not valid"), "{}", outcome.summary);
+    let outcome = gate.run(gate.job("job-params-2", "a.zip", r#"{"enviroment":"prod"}"#, None)).await;
+    assert!(outcome.summary.contains("unknown field `enviroment`"), "{}", outcome.summary);
+}
+
+#[tokio::test]
+async fn duplicate_delivery_of_a_finished_job_is_success_and_announces_nothing_new() {
+    let gate = Gate::start(POLICY).await;
+    gate.standard_artifact("a.zip", compliant_taskdef()).await;
+    gate.seed_scan("COMPLETE", vec![]);
+    let event = gate.job("job-dup", "a.zip", PARAMS, None);
+    let first = gate.run(event.clone()).await;
+    let second = gate.run(event).await;
+    assert_eq!((first.reported_now, second.reported_now), (true, false));
+    let outcomes: Vec<String> = gate.reports().into_iter().map(|c| c.outcome).collect();
+    assert_eq!(outcomes, ["Succeeded", "InvalidJobStateException"]);
+    assert_eq!(gate.fleet.events().await.len(), 1);
+}
+
+#[tokio::test]
+async fn repository_policy_in_the_artifact_can_only_tighten() {
+    let gate = Gate::start(POLICY).await;
+    let files = [
+        ("imageDetail.json", json!({"ImageURI": image()}).to_string()),
+        ("taskdef.json", compliant_taskdef().to_string()),
+        ("appsec.yaml", "version: 1\nscan: {thresholds: {LOW: 0}}\n".to_owned()),
+    ];
+    gate.artifact("a.zip", &files).await;
+    gate.seed_scan("COMPLETE", vec![json!({"name": "CVE-2026-1", "severity": "LOW", "attributes": []})]);
+    let outcome = gate.run(gate.job("job-repo", "a.zip", PARAMS, None)).await;
+    assert_eq!(outcome.result, "failed", "{}", outcome.summary);
+    assert!(outcome.summary.contains("1 LOW finding, more than the 0 allowed"), "{}", outcome.summary);
+}
+
+#[tokio::test]
+async fn no_policy_fails_closed() {
+    let gate = Gate::start(POLICY).await;
+    gate.standard_artifact("a.zip", compliant_taskdef()).await;
+    let outcome = gate.run(gate.job("job-nopol", "a.zip", r#"{"policy":"nonexistent"}"#, None)).await;
+    assert_eq!(outcome.result, "failed");
+    assert!(
+        outcome.summary.contains("policy nonexistent has no accepted appsec.yaml"),
+        "{}",
+        outcome.summary
+    );
+}
+
+#[tokio::test]
+async fn panic_inside_the_decision_still_fails_the_job() {
+    let gate = Gate::start(POLICY).await;
+    let deadline = Deadline::from_remaining(Duration::from_secs(60), Duration::from_millis(2500));
+    let outcome = run_job(&gate.deps.codepipeline, "job-panic", deadline, async {
+        panic!("index out of bounds in a rule");
+        #[allow(unreachable_code)]
+        JobResult::Succeeded { summary: String::new(), output_variables: vec![] }
+    })
+    .await
+    .unwrap();
+    assert_eq!(outcome.result, "failed");
+    let reports = gate.reports();
+    assert_eq!(reports.len(), 1);
+    assert_eq!(reports[0].action, "PutJobFailureResult");
+    assert!(
+        reports[0].params["failureDetails"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("internal error: index out of bounds")
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn dependency_slower_than_the_deadline_fails_the_job_before_it() {
+    use aws_sdk_codepipeline::operation::put_job_failure_result::PutJobFailureResultOutput;
+    use aws_smithy_mocks::{RuleMode, mock, mock_client};
+    // The report goes to a mocked client: with the clock paused, no real I/O may run.
+    let report = mock!(aws_sdk_codepipeline::Client::put_job_failure_result)
+        .match_requests(|r| {
+            r.job_id() == Some("job-slow")
+                && r.failure_details().is_some_and(|d| d.message().contains("ran out of time"))
+        })
+        .then_output(|| PutJobFailureResultOutput::builder().build());
+    let codepipeline = mock_client!(aws_sdk_codepipeline, RuleMode::Sequential, [&report]);
+
+    let deadline = Deadline::from_remaining(Duration::from_secs(15 * 60), Duration::from_millis(2500));
+    let start = tokio::time::Instant::now();
+    let slow_dependency = async {
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        JobResult::Succeeded { summary: String::new(), output_variables: vec![] }
+    };
+    let outcome = run_job(&codepipeline, "job-slow", deadline, slow_dependency).await.unwrap();
+    assert_eq!(outcome.result, "failed");
+    assert_eq!(report.num_calls(), 1);
+    assert_eq!(
+        start.elapsed(),
+        Duration::from_secs(15 * 60) - Duration::from_millis(2500),
+        "reported within the budget"
+    );
+}
+
+#[tokio::test]
+async fn logs_of_a_whole_job_contain_no_artifact_credentials() {
+    let logs = shipgate_tests::LogCapture::install("trace");
+    let gate = Gate::start(POLICY).await;
+    gate.standard_artifact("a.zip", compliant_taskdef()).await;
+    gate.seed_scan("COMPLETE", vec![]);
+    let outcome = gate.run(gate.job("job-logs", "a.zip", PARAMS, None)).await;
+    assert_eq!(outcome.result, "succeeded");
+    let text = logs.contents();
+    assert!(text.contains("job reported"), "the capture works: {} bytes", text.len());
+    for secret in [ARTIFACT_SECRET, ARTIFACT_TOKEN, ARTIFACT_KEY_ID] {
+        let line = text.lines().find(|l| l.contains(secret)).unwrap_or_default();
+        assert!(!text.contains(secret), "a credential reached the logs: {secret} in {line}");
+    }
+}
+
+#[tokio::test]
+async fn event_without_a_job_id_is_an_invocation_error() {
+    let gate = Gate::start(POLICY).await;
+    let deadline = Deadline::from_remaining(Duration::from_secs(60), Duration::from_millis(2500));
+    let err = handle(&gate.deps, json!({"detail": {}}), deadline, now()).await.unwrap_err();
+    assert!(err.to_string().contains("no CodePipeline.job.id"), "{err}");
+    assert!(gate.reports().is_empty());
+}
