@@ -13,7 +13,10 @@ What it adds to moto, through the ordinary AWS APIs (real SDK clients talk to it
   `PutJobFailureResult`
   (a second report for the same job answers `InvalidJobStateException`, as AWS does).
 * CodeDeploy `PutLifecycleEventHookExecutionStatus` (a second report for the
-  same hook execution answers `LifecycleEventAlreadyCompletedException`).
+  same hook execution answers `LifecycleEventAlreadyCompletedException`), and
+  `ListDeploymentTargets` / `GetDeploymentTarget` for a deployment whose ECS
+  lifecycle a test has seeded.
+* ECS `DescribeServiceRevisions` for seeded service revisions.
 * ECR `DescribeImageScanFindings` for seeded images: the seeded status and
   findings (basic and enhanced), paged with `maxResults` and a real `nextToken`.
 
@@ -25,6 +28,10 @@ And a small control API under `/_shipgate/` for tests (never an AWS path):
   makes the API answer `ScanNotFoundException`.
 * `POST /_shipgate/codepipeline/jobs` seeds a job (`jobId`, `pipelineName`,
   `pipelineExecutionId`, optional `stage`, `action`) for `GetJobDetails`.
+* `POST /_shipgate/codedeploy/lifecycle` (`deploymentId`, `currentHook`) puts
+  a deployment's ECS target at a lifecycle hook (earlier ones Succeeded).
+* `POST /_shipgate/ecs/service-revisions` (`serviceRevisionArn`,
+  `taskDefinition`) seeds a service revision.
 * `GET /_shipgate/requests` lists every AWS request's method, path and the
   access key id it was signed with.
 * `POST /_shipgate/faults` makes the next `count` calls of one action fail with
@@ -51,6 +58,7 @@ from moto.codepipeline.models import codepipeline_backends
 from moto.codepipeline.responses import CodePipelineResponse
 from moto.core.exceptions import JsonRESTError
 from moto.ecr.models import ecr_backends
+from moto.ecs.responses import EC2ContainerServiceResponse
 from moto.ecr.responses import ECRResponse
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import make_server
@@ -76,6 +84,11 @@ class State:
         self.executions: dict[str, dict[str, Any]] = {}
         self.finished_jobs: set[str] = set()
         self.finished_hooks: set[str] = set()
+        # deployment id -> the ECS target's lifecycle events (seeded by tests:
+        # CodeDeploy moves a deployment through them)
+        self.targets: dict[str, list[dict[str, str]]] = {}
+        # service revision ARN -> task definition ARN (seeded by tests)
+        self.service_revisions: dict[str, dict[str, str]] = {}
         # job id -> jobDetails (seeded by tests: CodePipeline creates jobs)
         self.jobs: dict[str, dict[str, Any]] = {}
         # (method, path, access key id) of every AWS request, for tests that
@@ -231,6 +244,75 @@ def put_lifecycle_event_hook_execution_status(self: CodeDeployResponse) -> str:
     return json.dumps({"lifecycleEventHookExecutionId": hook_id})
 
 
+_original_get_deployment = CodeDeployResponse.get_deployment
+
+
+def _epoch(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            return value
+    return value
+
+
+def get_deployment(self: CodeDeployResponse) -> str:
+    """moto writes timestamps as ISO strings; the JSON protocol (and the SDKs
+    that parse it strictly) wants epoch seconds."""
+    body = json.loads(_original_get_deployment(self))
+    info = body.get("deploymentInfo", {})
+    for key in ("createTime", "startTime", "completeTime"):
+        if key in info:
+            info[key] = _epoch(info[key])
+    return json.dumps(body)
+
+
+ECS_HOOKS = ["BeforeInstall", "Install", "AfterInstall", "AllowTestTraffic", "AfterAllowTestTraffic",
+             "BeforeAllowTraffic", "AllowTraffic", "AfterAllowTraffic"]
+
+
+def _target_id(deployment_id: str) -> str:
+    return f"cluster:service-{deployment_id}"
+
+
+def list_deployment_targets(self: CodeDeployResponse) -> str:
+    params = json.loads(self.body or "{}")
+    deployment_id = params.get("deploymentId", "")
+    backend = codedeploy_backends[self.current_account][self.region]
+    with STATE.lock:
+        if deployment_id not in backend.deployments:
+            _fail("codedeploy", "ListDeploymentTargets", params, "DeploymentDoesNotExistException",
+                  f"The deployment {deployment_id} does not exist with the user or AWS account.")
+        targets = [_target_id(deployment_id)] if deployment_id in STATE.targets else []
+    return json.dumps({"targetIds": targets})
+
+
+def get_deployment_target(self: CodeDeployResponse) -> str:
+    params = json.loads(self.body or "{}")
+    deployment_id = params.get("deploymentId", "")
+    with STATE.lock:
+        events = STATE.targets.get(deployment_id)
+        if events is None or params.get("targetId") != _target_id(deployment_id):
+            _fail("codedeploy", "GetDeploymentTarget", params, "DeploymentTargetDoesNotExistException",
+                  "The deployment target does not exist")
+    return json.dumps({"deploymentTarget": {"deploymentTargetType": "ECSTarget", "ecsTarget": {
+        "deploymentId": deployment_id, "targetId": _target_id(deployment_id), "status": "InProgress",
+        "lifecycleEvents": events}}})
+
+
+def describe_service_revisions(self: Any) -> str:
+    params = json.loads(self.body or "{}")
+    found, failures = [], []
+    with STATE.lock:
+        for arn in params.get("serviceRevisionArns", []):
+            revision = STATE.service_revisions.get(arn)
+            if revision:
+                found.append(revision)
+            else:
+                failures.append({"arn": arn, "reason": "MISSING"})
+    return json.dumps({"serviceRevisions": found, "failures": failures})
+
+
 # --- ECR --------------------------------------------------------------------
 
 _original_describe_image_scan_findings = ECRResponse.describe_image_scan_findings
@@ -310,6 +392,10 @@ def install_extensions() -> None:
     CodeDeployResponse.put_lifecycle_event_hook_execution_status = (
         put_lifecycle_event_hook_execution_status
     )
+    CodeDeployResponse.get_deployment = get_deployment
+    CodeDeployResponse.list_deployment_targets = list_deployment_targets
+    CodeDeployResponse.get_deployment_target = get_deployment_target
+    EC2ContainerServiceResponse.describe_service_revisions = describe_service_revisions
     ECRResponse.describe_image_scan_findings = describe_image_scan_findings
 
 
@@ -357,6 +443,31 @@ def control(request: Request) -> Response:
         }
         with STATE.lock:
             STATE.jobs[body["jobId"]] = details
+        return _json({"seeded": True})
+    if path == "/_shipgate/codedeploy/lifecycle" and request.method == "POST":
+        body = request.get_json(force=True)
+        current = body.get("currentHook", "")
+        if not body.get("deploymentId") or current not in ECS_HOOKS:
+            return _json({"error": "need deploymentId and currentHook (one of the ECS hooks)"}, 400)
+        index = ECS_HOOKS.index(current)
+        events = [{"lifecycleEventName": name,
+                   "status": "Succeeded" if i < index else "InProgress" if i == index else "Pending"}
+                  for i, name in enumerate(ECS_HOOKS)]
+        with STATE.lock:
+            STATE.targets[body["deploymentId"]] = events
+        return _json({"seeded": True})
+    if path == "/_shipgate/ecs/service-revisions" and request.method == "POST":
+        body = request.get_json(force=True)
+        for key in ("serviceRevisionArn", "taskDefinition"):
+            if not body.get(key):
+                return _json({"error": f"missing {key}"}, 400)
+        with STATE.lock:
+            STATE.service_revisions[body["serviceRevisionArn"]] = {
+                "serviceRevisionArn": body["serviceRevisionArn"],
+                "serviceArn": body.get("serviceArn", ""),
+                "clusterArn": body.get("clusterArn", ""),
+                "taskDefinition": body["taskDefinition"],
+            }
         return _json({"seeded": True})
     if path == "/_shipgate/requests" and request.method == "GET":
         with STATE.lock:

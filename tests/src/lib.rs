@@ -209,6 +209,77 @@ impl Emulator {
     }
 }
 
+/// How a [`TestListener`] answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListenerMode {
+    /// `200 OK` to everything.
+    Healthy,
+    /// `500 Internal Server Error` to everything.
+    Failing,
+    /// Accepts connections and never answers.
+    Silent,
+}
+
+/// A real HTTP server on 127.0.0.1 (a port the OS picks) standing in for a
+/// deployment's test listener; it counts the requests it receives.
+#[derive(Debug)]
+pub struct TestListener {
+    pub url: String,
+    hits: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl TestListener {
+    pub async fn start(mode: ListenerMode) -> Self {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = hits.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((mut socket, _)) = listener.accept().await else { return };
+                let counter = counter.clone();
+                tokio::spawn(async move {
+                    let mut buffer = vec![0u8; 4096];
+                    let mut request = Vec::new();
+                    while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match socket.read(&mut buffer).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => request.extend_from_slice(&buffer[..n]),
+                        }
+                    }
+                    counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let status = match mode {
+                        ListenerMode::Healthy => "200 OK",
+                        ListenerMode::Failing => "500 Internal Server Error",
+                        ListenerMode::Silent => {
+                            // Hold the connection open, answering nothing.
+                            std::future::pending::<()>().await;
+                            return;
+                        }
+                    };
+                    let response =
+                        format!("HTTP/1.1 {status}\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
+                    let _ = socket.write_all(response.as_bytes()).await;
+                });
+            }
+        });
+        Self { url, hits, task }
+    }
+
+    /// Requests received so far.
+    pub fn hits(&self) -> usize {
+        self.hits.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl Drop for TestListener {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
 /// Captures every log line of this test process (nextest runs each test in
 /// its own process, so the global subscriber is this test's alone).
 #[derive(Debug, Clone, Default)]

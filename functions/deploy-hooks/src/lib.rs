@@ -1,4 +1,430 @@
-//! deploy-hooks: checks a blue/green deployment in its CodeDeploy (or ECS native) lifecycle hooks.
+//! deploy-hooks: check a blue/green deployment in its lifecycle hooks, before
+//! production traffic moves.
 //!
-//! Not built yet: issue #6 tracks it. Until then the binary refuses to start,
-//! so a deployment of it can never pass anything by accident.
+//! CodeDeploy invokes it with `DeploymentId` and `LifecycleEventHookExecutionId`
+//! and waits (up to an hour) for `PutLifecycleEventHookExecutionStatus`; this
+//! function reports exactly once, before its own deadline, whatever happens.
+//! ECS native blue/green invokes it synchronously and reads `hookStatus` from
+//! the response. Both run the same checks:
+//!
+//! - provenance: every image digest of the target task definition has a
+//!   passing release-gate decision (`provenance/<digest>.json`), unless the
+//!   policy turns `deploy.require_gate_decision` off;
+//! - the policy's `deploy.checks` due at this hook, as HTTP requests to the
+//!   test listener configured for the function (never a host from the event
+//!   or the policy).
+
+use std::future::Future;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use shipgate_aws::codedeploy::{HookStatus as ReportStatus, current_hook, get_deployment, report_hook};
+use shipgate_aws::codepipeline::Reported;
+use shipgate_aws::ecs::{describe_task_definition, service_revision_task_definition};
+use shipgate_aws::env::{ConfigError, FleetConfig, millis, optional};
+use shipgate_aws::events::Bus;
+use shipgate_aws::policies::{PolicyLookup, load_policy};
+use shipgate_aws::probe::Probe;
+use shipgate_aws::s3::Bucket;
+use shipgate_aws::{AwsError, Clients, Deadline, SdkConfig};
+use shipgate_core::events::HOOK_RESULT;
+use shipgate_core::gate::{Decision, DecisionRecord, EcrImage, short};
+use shipgate_core::hooks::{
+    HookInvocation, HookResultEvent, HookStatus, Provenance, appspec_task_definition, hook_matches,
+    provenance_key,
+};
+use shipgate_core::policy::Policy;
+use shipgate_core::rules::{is_pinned_digest, parse_image};
+use shipgate_core::triggers::{EcsHookResponse, EcsLifecycleHook};
+use tracing::{info, instrument, warn};
+
+pub const TEST_LISTENER_VAR: &str = "SHIPGATE_TEST_LISTENER_URL";
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub fleet: FleetConfig,
+    /// The test listener's base URL; checks cannot run without it.
+    pub test_listener: Option<String>,
+    /// The environment overlay of the policy to apply (optional).
+    pub environment: Option<String>,
+    pub report_margin: Duration,
+    pub check_backoff: Duration,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Ok(Self {
+            fleet: FleetConfig::from_env()?,
+            test_listener: optional(TEST_LISTENER_VAR),
+            environment: optional("SHIPGATE_ENVIRONMENT"),
+            report_margin: millis(
+                "SHIPGATE_REPORT_MARGIN_MS",
+                shipgate_aws::deadline::DEFAULT_MARGIN.as_millis() as u64,
+            )?,
+            check_backoff: millis("SHIPGATE_CHECK_BACKOFF_MS", 1000)?,
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Deps {
+    pub codedeploy: aws_sdk_codedeploy::Client,
+    pub ecs: aws_sdk_ecs::Client,
+    pub bucket: Bucket,
+    pub bus: Bus,
+    pub probe: Option<Probe>,
+    pub environment: Option<String>,
+}
+
+impl Deps {
+    pub fn new(sdk: &SdkConfig, config: &Config) -> Result<Self, ConfigError> {
+        let clients = Clients::new(sdk);
+        let probe = config
+            .test_listener
+            .as_deref()
+            .map(|url| Probe::new(TEST_LISTENER_VAR, url, config.check_backoff))
+            .transpose()?;
+        Ok(Self {
+            codedeploy: clients.codedeploy,
+            ecs: clients.ecs,
+            bucket: Bucket::new(clients.s3, &config.fleet.config_bucket),
+            bus: Bus::new(clients.eventbridge, &config.fleet.event_bus),
+            probe,
+            environment: config.environment.clone(),
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HookError {
+    #[error("invalid event: {0}")]
+    InvalidEvent(String),
+    /// Reporting failed; Lambda's retry will check and report again.
+    #[error("could not report hook {hook_execution_id} of {deployment_id}: {source}")]
+    Report {
+        deployment_id: String,
+        hook_execution_id: String,
+        #[source]
+        source: AwsError,
+    },
+}
+
+impl From<HookError> for lambda_runtime::Diagnostic {
+    fn from(e: HookError) -> Self {
+        let error_type = match &e {
+            HookError::InvalidEvent(_) => "InvalidEvent",
+            HookError::Report { .. } => "ReportFailed",
+        };
+        lambda_runtime::Diagnostic { error_type: error_type.into(), error_message: e.to_string() }
+    }
+}
+
+/// What the checks found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    pub status: HookStatus,
+    pub hook: String,
+    pub reasons: Vec<String>,
+    pub digests: Vec<String>,
+    pub repository: Option<String>,
+    pub owner: Option<String>,
+    pub application: Option<String>,
+    pub deployment_group: Option<String>,
+}
+
+impl Verdict {
+    fn failed(hook: &str, reason: impl Into<String>) -> Self {
+        Self {
+            status: HookStatus::Failed,
+            hook: hook.to_owned(),
+            reasons: vec![reason.into()],
+            digests: vec![],
+            repository: None,
+            owner: None,
+            application: None,
+            deployment_group: None,
+        }
+    }
+}
+
+/// What the handler answers: for CodeDeploy, a summary of what it reported;
+/// for ECS, the hook response ECS reads.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Response {
+    CodeDeploy(CodeDeployOutcome),
+    Ecs(EcsHookResponse),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CodeDeployOutcome {
+    pub deployment_id: String,
+    pub hook: String,
+    pub status: String,
+    pub reasons: Vec<String>,
+    /// False when CodeDeploy already had a status for this hook execution,
+    /// or does not know the deployment.
+    pub reported_now: bool,
+}
+
+#[instrument(skip_all, fields(kind))]
+pub async fn handle(
+    deps: &Deps,
+    payload: serde_json::Value,
+    deadline: Deadline,
+) -> Result<Response, HookError> {
+    match HookInvocation::from_payload(payload).map_err(HookError::InvalidEvent)? {
+        HookInvocation::CodeDeploy { deployment_id, hook_execution_id } => {
+            tracing::Span::current().record("kind", "codedeploy");
+            let work = Box::pin(check_codedeploy(deps, &deployment_id));
+            run_hook(deps, &deployment_id, &hook_execution_id, deadline, work).await.map(Response::CodeDeploy)
+        }
+        HookInvocation::Ecs(hook) => {
+            tracing::Span::current().record("kind", "ecs");
+            Ok(Response::Ecs(run_ecs_hook(deps, &hook, deadline).await))
+        }
+    }
+}
+
+/// Runs `work` within the deadline and reports its verdict to CodeDeploy,
+/// exactly once; a panic or the deadline reports `Failed`. Then tells
+/// everyone (`Shipgate Hook Result`).
+pub async fn run_hook(
+    deps: &Deps,
+    deployment_id: &str,
+    hook_execution_id: &str,
+    deadline: Deadline,
+    work: impl Future<Output = Verdict>,
+) -> Result<CodeDeployOutcome, HookError> {
+    let verdict = match deadline.run(work).await {
+        Ok(v) => v,
+        Err(interrupted) => {
+            Verdict::failed("unknown", format!("the hook could not decide ({interrupted}); failing closed"))
+        }
+    };
+    let status =
+        if verdict.status == HookStatus::Succeeded { ReportStatus::Succeeded } else { ReportStatus::Failed };
+    let reported = match report_hook(&deps.codedeploy, deployment_id, hook_execution_id, status).await {
+        Ok(r) => r == Reported::Now,
+        // Nothing to report to: CodeDeploy does not know this deployment.
+        Err(e) if e.is("DeploymentDoesNotExistException") => false,
+        Err(source) => {
+            return Err(HookError::Report {
+                deployment_id: deployment_id.to_owned(),
+                hook_execution_id: hook_execution_id.to_owned(),
+                source,
+            });
+        }
+    };
+    info!(deployment_id, hook = %verdict.hook, status = ?verdict.status, reasons = ?verdict.reasons, reported, "hook reported");
+    announce(deps, "codedeploy", deployment_id, &verdict).await;
+    Ok(CodeDeployOutcome {
+        deployment_id: deployment_id.to_owned(),
+        hook: verdict.hook.clone(),
+        status: if verdict.status == HookStatus::Succeeded { "Succeeded".into() } else { "Failed".into() },
+        reasons: verdict.reasons,
+        reported_now: reported,
+    })
+}
+
+/// Emits `Shipgate Hook Result`; a failure to emit is logged, never turned
+/// into a different hook status.
+async fn announce(deps: &Deps, kind: &str, deployment: &str, verdict: &Verdict) {
+    let detail = HookResultEvent {
+        kind: kind.to_owned(),
+        deployment: deployment.to_owned(),
+        hook: verdict.hook.clone(),
+        status: verdict.status,
+        application: verdict.application.clone(),
+        deployment_group: verdict.deployment_group.clone(),
+        repository: verdict.repository.clone(),
+        owner: verdict.owner.clone(),
+        digests: verdict.digests.clone(),
+        reasons: verdict.reasons.clone(),
+    };
+    if let Err(e) = deps.bus.put(HOOK_RESULT, &[], &detail).await {
+        warn!(error = %e, "could not emit the hook result");
+    }
+}
+
+async fn check_codedeploy(deps: &Deps, deployment_id: &str) -> Verdict {
+    let deployment = match get_deployment(&deps.codedeploy, deployment_id).await {
+        Ok(Some(d)) => d,
+        Ok(None) => {
+            return Verdict::failed("unknown", format!("CodeDeploy does not know deployment {deployment_id}"));
+        }
+        Err(e) => return Verdict::failed("unknown", e.to_string()),
+    };
+    let hook = match current_hook(&deps.codedeploy, deployment_id).await {
+        Ok(Some(h)) => h,
+        Ok(None) => {
+            return Verdict::failed(
+                "unknown",
+                format!("cannot tell which lifecycle hook deployment {deployment_id} is in"),
+            );
+        }
+        Err(e) => return Verdict::failed("unknown", e.to_string()),
+    };
+    let Some(appspec) = &deployment.appspec else {
+        return Verdict::failed(
+            &hook,
+            format!("deployment {deployment_id} has no AppSpec content to read the task definition from"),
+        );
+    };
+    let task_definition = match appspec_task_definition(appspec) {
+        Ok(td) => td,
+        Err(e) => return Verdict::failed(&hook, e),
+    };
+    let mut verdict = check_task_definition(deps, &hook, &task_definition).await;
+    verdict.application = deployment.application;
+    verdict.deployment_group = deployment.deployment_group;
+    verdict
+}
+
+/// The ECS native path: same checks, answered in the response. Running out
+/// of time asks ECS to call again (up to a few times) rather than fail a
+/// deployment whose checks are merely slow.
+async fn run_ecs_hook(deps: &Deps, hook: &EcsLifecycleHook, deadline: Deadline) -> EcsHookResponse {
+    const MAX_CALLBACKS: u64 = 5;
+    let callbacks = hook
+        .hook_details
+        .as_ref()
+        .and_then(|d| d.get("shipgateCallbacks"))
+        .and_then(|v| v.as_u64())
+        .unwrap_or(0);
+    let stage = hook.lifecycle_stage.clone();
+    let work = Box::pin(async {
+        let revision = &hook.execution_details.target_service_revision_arn;
+        match service_revision_task_definition(&deps.ecs, revision).await {
+            Ok(Some(td)) => check_task_definition(deps, &stage, &td).await,
+            Ok(None) => Verdict::failed(&stage, format!("ECS does not know service revision {revision}")),
+            Err(e) => Verdict::failed(&stage, e.to_string()),
+        }
+    });
+    let verdict = match deadline.run(work).await {
+        Ok(v) => v,
+        Err(shipgate_aws::Interrupted::DeadlineReached { .. }) if callbacks < MAX_CALLBACKS => Verdict {
+            status: HookStatus::InProgress,
+            ..Verdict::failed(&stage, "checks did not finish in this invocation; ECS will call again")
+        },
+        Err(interrupted) => {
+            Verdict::failed(&stage, format!("the hook could not decide ({interrupted}); failing closed"))
+        }
+    };
+    let deployment = hook.resource_arn.clone().unwrap_or_else(|| hook.execution_id.clone());
+    info!(%deployment, hook = %verdict.hook, status = ?verdict.status, reasons = ?verdict.reasons, "ECS hook answered");
+    announce(deps, "ecs", &deployment, &verdict).await;
+    match verdict.status {
+        HookStatus::Succeeded => {
+            EcsHookResponse { hook_status: "SUCCEEDED".into(), call_back_delay: None, hook_details: None }
+        }
+        HookStatus::Failed => {
+            EcsHookResponse { hook_status: "FAILED".into(), call_back_delay: None, hook_details: None }
+        }
+        HookStatus::InProgress => EcsHookResponse {
+            hook_status: "IN_PROGRESS".into(),
+            call_back_delay: Some(30),
+            hook_details: Some(serde_json::json!({"shipgateCallbacks": callbacks + 1})),
+        },
+    }
+}
+
+/// Provenance and HTTP checks for the task definition being deployed.
+async fn check_task_definition(deps: &Deps, hook: &str, task_definition: &str) -> Verdict {
+    let td = match describe_task_definition(&deps.ecs, task_definition).await {
+        Ok(td) => td,
+        Err(e) => return Verdict::failed(hook, e.to_string()),
+    };
+    let images: Vec<String> = td.container_definitions.iter().map(|c| c.image.trim().to_owned()).collect();
+    let digests: Vec<String> =
+        images.iter().filter_map(|i| parse_image(i).digest.map(str::to_owned)).collect();
+    let repository = images.iter().find_map(|i| EcrImage::parse(i)).map(|i| i.repository);
+    let mut verdict =
+        Verdict { digests: digests.clone(), repository: repository.clone(), ..Verdict::failed(hook, "") };
+    verdict.reasons.clear();
+
+    let Some(repository) = repository else {
+        verdict
+            .reasons
+            .push(format!("task definition {task_definition} has no ECR image to find a policy for"));
+        return verdict;
+    };
+    let policy = match load_policy(&deps.bucket, &repository).await {
+        Ok(PolicyLookup::Found { lkg, .. }) => {
+            verdict.owner = lkg.document.policy.owner.clone();
+            lkg.document.for_environment(deps.environment.as_deref()).0.clone()
+        }
+        Ok(PolicyLookup::Missing) => {
+            verdict.reasons.push(format!("no accepted policy for repository {repository}; failing closed"));
+            return verdict;
+        }
+        Ok(PolicyLookup::Corrupt { key, reason }) => {
+            verdict.reasons.push(format!("the policy {key} is unreadable ({reason}); failing closed"));
+            return verdict;
+        }
+        Err(e) => {
+            verdict.reasons.push(e.to_string());
+            return verdict;
+        }
+    };
+
+    if policy.deploy.require_gate_decision {
+        for image in &images {
+            match parse_image(image).digest.filter(|d| is_pinned_digest(d)) {
+                None => verdict.reasons.push(format!("image {image} is not pinned by digest, so its gate decision cannot be checked")),
+                Some(digest) => match gate_decision(deps, digest).await {
+                    Ok(true) => {}
+                    Ok(false) => verdict.reasons.push(format!(
+                        "image {} has no passing release-gate decision (was it deployed without the pipeline?)",
+                        short(digest)
+                    )),
+                    Err(e) => verdict.reasons.push(e.to_string()),
+                },
+            }
+        }
+        // An ungated image is stopped before any traffic reaches it.
+        if !verdict.reasons.is_empty() {
+            return verdict;
+        }
+    }
+    verdict.reasons.extend(run_checks(deps, &policy, hook).await);
+    if verdict.reasons.is_empty() {
+        verdict.status = HookStatus::Succeeded;
+    }
+    verdict
+}
+
+/// True when the digest has a passing decision on record.
+async fn gate_decision(deps: &Deps, digest: &str) -> Result<bool, AwsError> {
+    let Some(provenance) = deps.bucket.get_json::<Provenance>(&provenance_key(digest)).await? else {
+        return Ok(false);
+    };
+    let record = deps.bucket.get_json::<DecisionRecord>(&provenance.decision_key).await?;
+    Ok(record.is_some_and(|r| r.decision == Decision::Pass && r.digests.contains_key(digest)))
+}
+
+/// Runs the checks due at `hook`, returning why any failed.
+async fn run_checks(deps: &Deps, policy: &Policy, hook: &str) -> Vec<String> {
+    let due: Vec<_> = policy.deploy.checks.iter().filter(|c| hook_matches(&c.hook, hook)).collect();
+    if due.is_empty() {
+        return Vec::new();
+    }
+    let Some(probe) = &deps.probe else {
+        return vec![format!(
+            "{} check(s) are due at {hook} but {TEST_LISTENER_VAR} is not configured",
+            due.len()
+        )];
+    };
+    let mut failures = Vec::new();
+    for check in due {
+        let timeout = Duration::from_secs(check.timeout.seconds);
+        let outcome = probe.check(&check.path, check.expect_status, timeout, check.attempts).await;
+        if !outcome.passed {
+            failures.push(format!(
+                "check GET {} failed after {} attempt(s): {}",
+                outcome.path, outcome.attempts, outcome.last
+            ));
+        }
+    }
+    failures
+}

@@ -27,6 +27,7 @@ use shipgate_core::gate::{
     Continuation, Decision, DecisionRecord, EcrImage, GateDecisionEvent, GateParameters, ImageDetail,
     ImageScan, Judgement, combine, decision_id, failure_message, substitute_image_placeholders,
 };
+use shipgate_core::hooks::{Provenance, provenance_key};
 use shipgate_core::lkg::LastKnownGood;
 use shipgate_core::policy::{Policy, layer};
 use shipgate_core::rules::check_task_definition;
@@ -320,6 +321,20 @@ async fn record_and_announce(
         return Ok(());
     }
     deps.bucket.put_json(&key, record).await?;
+    if record.decision == Decision::Pass {
+        // The index deploy-hooks checks provenance with: this digest passed.
+        for digest in record.digests.keys() {
+            let provenance = Provenance {
+                digest: digest.clone(),
+                decision_id: record.decision_id.clone(),
+                decision_key: key.clone(),
+                pipeline: record.pipeline.clone(),
+                execution_id: record.execution_id.clone(),
+                decided_at: record.decided_at,
+            };
+            deps.bucket.put_json(&provenance_key(digest), &provenance).await?;
+        }
+    }
     let resources = [format!("codepipeline:{}/{}", record.pipeline, record.execution_id)];
     deps.bus.put(GATE_DECISION, &resources, &GateDecisionEvent::from_record(record, owner)).await?;
     deps.bucket.put_json(&key, &DecisionRecord { announced: true, ..record.clone() }).await

@@ -11,6 +11,71 @@ pub enum HookStatus {
     Failed,
 }
 
+/// What Shipgate needs of a deployment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deployment {
+    pub id: String,
+    pub application: Option<String>,
+    pub deployment_group: Option<String>,
+    /// The AppSpec (YAML or JSON), for `AppSpecContent` revisions.
+    pub appspec: Option<String>,
+}
+
+/// The deployment, or `None` when CodeDeploy does not know it.
+pub async fn get_deployment(
+    client: &aws_sdk_codedeploy::Client,
+    id: &str,
+) -> Result<Option<Deployment>, AwsError> {
+    let result = client.get_deployment().deployment_id(id).send().await;
+    let output = match result {
+        Ok(o) => o,
+        Err(e) if e.as_service_error().is_some_and(|e| e.is_deployment_does_not_exist_exception()) => {
+            return Ok(None);
+        }
+        Err(e) => return Err(aws_err("CodeDeploy", "GetDeployment")(e)),
+    };
+    let info = output.deployment_info;
+    Ok(Some(Deployment {
+        id: id.to_owned(),
+        application: info.as_ref().and_then(|i| i.application_name.clone()),
+        deployment_group: info.as_ref().and_then(|i| i.deployment_group_name.clone()),
+        appspec: info.and_then(|i| i.revision).and_then(|r| r.app_spec_content).and_then(|c| c.content),
+    }))
+}
+
+/// The lifecycle hook the deployment's ECS target is in now (the event whose
+/// status is `InProgress`): the invocation payload does not say which hook.
+pub async fn current_hook(client: &aws_sdk_codedeploy::Client, id: &str) -> Result<Option<String>, AwsError> {
+    let targets = client
+        .list_deployment_targets()
+        .deployment_id(id)
+        .send()
+        .await
+        .map_err(aws_err("CodeDeploy", "ListDeploymentTargets"))?;
+    for target in targets.target_ids() {
+        let output = client
+            .get_deployment_target()
+            .deployment_id(id)
+            .target_id(target)
+            .send()
+            .await
+            .map_err(aws_err("CodeDeploy", "GetDeploymentTarget"))?;
+        let events = output
+            .deployment_target
+            .and_then(|t| t.ecs_target)
+            .and_then(|t| t.lifecycle_events)
+            .unwrap_or_default();
+        let current = events
+            .into_iter()
+            .find(|e| e.status == Some(LifecycleEventStatus::InProgress))
+            .and_then(|e| e.lifecycle_event_name);
+        if current.is_some() {
+            return Ok(current);
+        }
+    }
+    Ok(None)
+}
+
 /// Reports the hook's status. A hook already completed (a duplicate
 /// delivery, or CodeDeploy timed it out) counts as done.
 pub async fn report_hook(

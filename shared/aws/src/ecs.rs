@@ -32,6 +32,20 @@ pub async fn describe_task_definition(
     })
 }
 
+/// The task definition of an ECS service revision (ECS native blue/green).
+pub async fn service_revision_task_definition(
+    client: &aws_sdk_ecs::Client,
+    revision_arn: &str,
+) -> Result<Option<String>, AwsError> {
+    let output = client
+        .describe_service_revisions()
+        .service_revision_arns(revision_arn)
+        .send()
+        .await
+        .map_err(aws_err("ECS", "DescribeServiceRevisions"))?;
+    Ok(output.service_revisions().first().and_then(|r| r.task_definition()).map(str::to_owned))
+}
+
 fn container(c: &aws_sdk_ecs::types::ContainerDefinition) -> ContainerDefinition {
     ContainerDefinition {
         name: c.name().unwrap_or_default().to_owned(),

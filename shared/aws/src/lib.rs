@@ -16,6 +16,7 @@ pub mod env;
 pub mod error;
 pub mod events;
 pub mod policies;
+pub mod probe;
 pub mod s3;
 pub mod sns;
 pub mod telemetry;

@@ -9,6 +9,7 @@ pub mod events;
 pub mod findings;
 pub mod gate;
 pub mod glob;
+pub mod hooks;
 pub mod lkg;
 pub mod policy;
 pub mod rules;

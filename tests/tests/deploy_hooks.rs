@@ -1,0 +1,332 @@
+//! deploy-hooks against the local AWS emulator, with a real HTTP server on
+//! 127.0.0.1 as the test listener.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use deploy_hooks::{Config, Deps, Response, handle, run_hook};
+use serde_json::{Value, json};
+use shipgate_aws::Deadline;
+use shipgate_tests::{ACCOUNT, Fleet, ListenerMode, REGION, TestListener};
+
+const REPO: &str = "payments-api";
+const DIGEST: &str = "sha256:4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f";
+const POLICY: &str = "version: 1\nowner: team-payments\ndeploy:\n  checks:\n    - {path: /healthz, expect_status: 200, timeout: 1s, attempts: 2, hook: AfterAllowTestTraffic}\n";
+
+fn deadline() -> Deadline {
+    Deadline::from_remaining(Duration::from_secs(60), Duration::from_millis(2500))
+}
+
+struct Hooks {
+    fleet: Fleet,
+    task_definition: String,
+}
+
+impl Hooks {
+    async fn start(policy: &str) -> Self {
+        let fleet = Fleet::start().await;
+        fleet.install_policy(REPO, policy).await;
+        let ecs = aws_sdk_ecs::Client::new(&fleet.sdk);
+        use aws_sdk_ecs::types::ContainerDefinition;
+        let container = ContainerDefinition::builder()
+            .name("app")
+            .memory(512)
+            .image(format!("{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{REPO}@{DIGEST}"))
+            .build();
+        let registered = ecs
+            .register_task_definition()
+            .family("payments-api")
+            .container_definitions(container)
+            .send()
+            .await
+            .unwrap();
+        let task_definition = registered.task_definition.unwrap().task_definition_arn.unwrap();
+        Self { fleet, task_definition }
+    }
+
+    fn deps(&self, listener: Option<&TestListener>) -> Deps {
+        let config = Config {
+            fleet: self.fleet.config.clone(),
+            test_listener: listener.map(|l| l.url.clone()),
+            environment: None,
+            report_margin: Duration::from_millis(2500),
+            check_backoff: Duration::from_millis(10),
+        };
+        Deps::new(&self.fleet.sdk, &config).unwrap()
+    }
+
+    /// A CodeDeploy ECS deployment of the task definition, at `hook`.
+    async fn deployment(&self, hook: &str) -> String {
+        let codedeploy = aws_sdk_codedeploy::Client::new(&self.fleet.sdk);
+        use aws_sdk_codedeploy::types::{
+            AppSpecContent, ComputePlatform, RevisionLocation, RevisionLocationType,
+        };
+        let _ = codedeploy
+            .create_application()
+            .application_name("payments-api")
+            .compute_platform(ComputePlatform::Ecs)
+            .send()
+            .await;
+        let _ = codedeploy
+            .create_deployment_group()
+            .application_name("payments-api")
+            .deployment_group_name("payments-api-dg")
+            .service_role_arn(format!("arn:aws:iam::{ACCOUNT}:role/codedeploy"))
+            .send()
+            .await;
+        let appspec = format!(
+            "version: 0.0\nResources:\n  - TargetService:\n      Type: AWS::ECS::Service\n      Properties:\n        TaskDefinition: \"{}\"\n        LoadBalancerInfo: {{ContainerName: app, ContainerPort: 8080}}\n",
+            self.task_definition
+        );
+        let revision = RevisionLocation::builder()
+            .revision_type(RevisionLocationType::AppSpecContent)
+            .app_spec_content(AppSpecContent::builder().content(appspec).build())
+            .build();
+        let id = codedeploy
+            .create_deployment()
+            .application_name("payments-api")
+            .deployment_group_name("payments-api-dg")
+            .revision(revision)
+            .send()
+            .await
+            .unwrap()
+            .deployment_id
+            .unwrap();
+        self.fleet.aws.control_post(
+            "/_shipgate/codedeploy/lifecycle",
+            &json!({"deploymentId": id, "currentHook": hook}),
+        );
+        id
+    }
+
+    /// A passing release-gate decision for the digest, as release-gate writes it.
+    async fn gate(&self) {
+        let key = "decisions/payments/exec-1/dec-1.json";
+        let record = json!({"decision_id": "dec-1", "job_id": "job-1", "pipeline": "payments", "execution_id": "exec-1",
+            "decided_at": "2026-11-28T12:00:00Z", "decision": "PASS", "digests": {DIGEST: "PASS"}, "reasons": [],
+            "violations": [], "exceptions_used": [], "announced": true, "repository_policy": false});
+        self.fleet.put_config(key, &record.to_string()).await;
+        let provenance = json!({"digest": DIGEST, "decision_id": "dec-1", "decision_key": key, "pipeline": "payments",
+            "execution_id": "exec-1", "decided_at": "2026-11-28T12:00:00Z"});
+        self.fleet.put_config(&format!("provenance/{DIGEST}.json"), &provenance.to_string()).await;
+    }
+
+    fn invocation(deployment: &str) -> Value {
+        json!({"DeploymentId": deployment, "LifecycleEventHookExecutionId": format!("hook-{deployment}")})
+    }
+
+    fn reports(&self) -> Vec<shipgate_tests::Call> {
+        self.fleet.aws.calls_of("PutLifecycleEventHookExecutionStatus")
+    }
+}
+
+async fn run(deps: &Deps, payload: Value) -> deploy_hooks::CodeDeployOutcome {
+    match handle(deps, payload, deadline()).await.unwrap() {
+        Response::CodeDeploy(outcome) => outcome,
+        other => panic!("expected a CodeDeploy outcome, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn healthy_test_listener_succeeds() {
+    let hooks = Hooks::start(POLICY).await;
+    hooks.gate().await;
+    let listener = TestListener::start(ListenerMode::Healthy).await;
+    let deployment = hooks.deployment("AfterAllowTestTraffic").await;
+    let outcome = run(&hooks.deps(Some(&listener)), Hooks::invocation(&deployment)).await;
+    assert_eq!(
+        (outcome.status.as_str(), outcome.hook.as_str(), outcome.reported_now),
+        ("Succeeded", "AfterAllowTestTraffic", true),
+        "{:?}",
+        outcome.reasons
+    );
+    assert_eq!(listener.hits(), 1);
+    let reports = hooks.reports();
+    assert_eq!(reports.len(), 1);
+    assert_eq!(reports[0].params["status"], "Succeeded");
+    let events = hooks.fleet.events().await;
+    assert_eq!(events[0]["detail-type"], "Shipgate Hook Result");
+    assert_eq!(events[0]["detail"]["status"], "Succeeded");
+    assert_eq!(events[0]["detail"]["application"], "payments-api");
+}
+
+#[tokio::test]
+async fn failing_listener_fails_after_the_configured_attempts() {
+    let hooks = Hooks::start(POLICY).await;
+    hooks.gate().await;
+    let listener = TestListener::start(ListenerMode::Failing).await;
+    let deployment = hooks.deployment("AfterAllowTestTraffic").await;
+    let outcome = run(&hooks.deps(Some(&listener)), Hooks::invocation(&deployment)).await;
+    assert_eq!(outcome.status, "Failed");
+    assert_eq!(listener.hits(), 2, "attempts: 2");
+    assert_eq!(outcome.reasons, ["check GET /healthz failed after 2 attempt(s): status 500, expected 200"]);
+    assert_eq!(hooks.reports()[0].params["status"], "Failed");
+}
+
+#[tokio::test]
+async fn listener_that_never_answers_fails_within_the_check_timeout() {
+    let hooks = Hooks::start(&POLICY.replace("attempts: 2", "attempts: 1")).await;
+    hooks.gate().await;
+    let listener = TestListener::start(ListenerMode::Silent).await;
+    let deployment = hooks.deployment("AfterAllowTestTraffic").await;
+    let outcome = run(&hooks.deps(Some(&listener)), Hooks::invocation(&deployment)).await;
+    assert_eq!(outcome.status, "Failed");
+    assert_eq!(outcome.reasons, ["check GET /healthz failed after 1 attempt(s): timed out after 1s"]);
+}
+
+#[tokio::test]
+async fn ungated_digest_fails_without_calling_the_listener() {
+    let hooks = Hooks::start(POLICY).await;
+    let listener = TestListener::start(ListenerMode::Healthy).await;
+    for hook in ["BeforeInstall", "AfterAllowTestTraffic"] {
+        let deployment = hooks.deployment(hook).await;
+        let outcome = run(&hooks.deps(Some(&listener)), Hooks::invocation(&deployment)).await;
+        assert_eq!(outcome.status, "Failed", "{hook}");
+        assert!(outcome.reasons[0].contains("has no passing release-gate decision"), "{:?}", outcome.reasons);
+    }
+    assert_eq!(listener.hits(), 0);
+}
+
+#[tokio::test]
+async fn checks_run_only_at_their_hook() {
+    let hooks = Hooks::start(POLICY).await;
+    hooks.gate().await;
+    let listener = TestListener::start(ListenerMode::Failing).await;
+    for hook in ["BeforeInstall", "AfterInstall", "BeforeAllowTraffic", "AfterAllowTraffic"] {
+        let deployment = hooks.deployment(hook).await;
+        let outcome = run(&hooks.deps(Some(&listener)), Hooks::invocation(&deployment)).await;
+        assert_eq!((outcome.status.as_str(), outcome.hook.as_str()), ("Succeeded", hook));
+    }
+    assert_eq!(listener.hits(), 0);
+}
+
+#[tokio::test]
+async fn due_checks_without_a_configured_listener_fail() {
+    let hooks = Hooks::start(POLICY).await;
+    hooks.gate().await;
+    let deployment = hooks.deployment("AfterAllowTestTraffic").await;
+    let outcome = run(&hooks.deps(None), Hooks::invocation(&deployment)).await;
+    assert_eq!(outcome.status, "Failed");
+    assert!(outcome.reasons[0].contains("SHIPGATE_TEST_LISTENER_URL is not configured"));
+}
+
+#[tokio::test]
+async fn unknown_deployment_fails_with_a_clear_reason() {
+    let hooks = Hooks::start(POLICY).await;
+    let outcome = run(&hooks.deps(None), Hooks::invocation("d-NOSUCHDEP")).await;
+    assert_eq!(outcome.status, "Failed");
+    assert_eq!(outcome.reasons, ["CodeDeploy does not know deployment d-NOSUCHDEP"]);
+    assert!(!outcome.reported_now);
+    assert_eq!(hooks.reports()[0].outcome, "DeploymentDoesNotExistException", "the report was attempted");
+}
+
+#[tokio::test]
+async fn panic_in_a_check_still_reports_failed() {
+    let hooks = Hooks::start(POLICY).await;
+    let deployment = hooks.deployment("AfterAllowTestTraffic").await;
+    let deps = hooks.deps(None);
+    let outcome = run_hook(&deps, &deployment, "hook-panic", deadline(), async {
+        panic!("a check blew up");
+        #[allow(unreachable_code)]
+        deploy_hooks::Verdict {
+            status: shipgate_core::hooks::HookStatus::Succeeded,
+            hook: String::new(),
+            reasons: vec![],
+            digests: vec![],
+            repository: None,
+            owner: None,
+            application: None,
+            deployment_group: None,
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(outcome.status, "Failed");
+    assert!(outcome.reasons[0].contains("internal error: a check blew up"), "{:?}", outcome.reasons);
+    assert_eq!(hooks.reports()[0].params["status"], "Failed");
+}
+
+#[tokio::test(start_paused = true)]
+async fn slow_dependency_reports_before_the_deadline() {
+    use aws_sdk_codedeploy::operation::put_lifecycle_event_hook_execution_status::PutLifecycleEventHookExecutionStatusOutput;
+    use aws_sdk_eventbridge::operation::put_events::PutEventsOutput;
+    use aws_smithy_mocks::{RuleMode, mock, mock_client};
+    let report = mock!(aws_sdk_codedeploy::Client::put_lifecycle_event_hook_execution_status)
+        .match_requests(|r| {
+            r.deployment_id() == Some("d-SLOW") && r.status().is_some_and(|s| s.as_str() == "Failed")
+        })
+        .then_output(|| PutLifecycleEventHookExecutionStatusOutput::builder().build());
+    let emit = mock!(aws_sdk_eventbridge::Client::put_events)
+        .then_output(|| PutEventsOutput::builder().failed_entry_count(0).build());
+    // Every AWS call goes to mocks: with the clock paused, no real I/O may run.
+    let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::Config::builder().behavior_version_latest().build());
+    let deps = Deps {
+        codedeploy: mock_client!(aws_sdk_codedeploy, RuleMode::Sequential, [&report]),
+        ecs: aws_sdk_ecs::Client::from_conf(aws_sdk_ecs::Config::builder().behavior_version_latest().build()),
+        bucket: shipgate_aws::s3::Bucket::new(s3, "unused"),
+        bus: shipgate_aws::events::Bus::new(
+            mock_client!(aws_sdk_eventbridge, RuleMode::Sequential, [&emit]),
+            "shipgate",
+        ),
+        probe: None,
+        environment: None,
+    };
+    let budget = Deadline::from_remaining(Duration::from_secs(300), Duration::from_millis(2500));
+    let start = tokio::time::Instant::now();
+    let outcome = run_hook(&deps, "d-SLOW", "hook-slow", budget, async {
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        unreachable!("the dependency never answers in time")
+    })
+    .await
+    .unwrap();
+    assert_eq!(outcome.status, "Failed");
+    assert!(outcome.reasons[0].contains("ran out of time"));
+    assert_eq!(report.num_calls(), 1);
+    assert_eq!(start.elapsed(), Duration::from_secs(300) - Duration::from_millis(2500));
+}
+
+fn ecs_event() -> Value {
+    serde_json::from_str(include_str!("../../events/ecs-native-hook-post-test-traffic.json")).unwrap()
+}
+
+#[tokio::test]
+async fn ecs_native_hook_answers_in_the_response() {
+    let hooks = Hooks::start(POLICY).await;
+    hooks.gate().await;
+    let event = ecs_event();
+    let revision = event["executionDetails"]["targetServiceRevisionArn"].as_str().unwrap();
+    hooks.fleet.aws.control_post(
+        "/_shipgate/ecs/service-revisions",
+        &json!({"serviceRevisionArn": revision, "taskDefinition": hooks.task_definition}),
+    );
+    let listener = TestListener::start(ListenerMode::Healthy).await;
+    let response = handle(&hooks.deps(Some(&listener)), event.clone(), deadline()).await.unwrap();
+    assert_eq!(serde_json::to_value(&response).unwrap(), json!({"hookStatus": "SUCCEEDED"}));
+    assert_eq!(listener.hits(), 1, "POST_TEST_TRAFFIC_SHIFT runs the AfterAllowTestTraffic checks");
+
+    let failing = TestListener::start(ListenerMode::Failing).await;
+    let response = handle(&hooks.deps(Some(&failing)), event, deadline()).await.unwrap();
+    assert_eq!(serde_json::to_value(&response).unwrap(), json!({"hookStatus": "FAILED"}));
+    assert!(hooks.reports().is_empty(), "ECS hooks answer in the response, not through CodeDeploy");
+}
+
+#[tokio::test]
+async fn ecs_native_hook_of_an_ungated_image_fails() {
+    let hooks = Hooks::start(POLICY).await;
+    let event = ecs_event();
+    let revision = event["executionDetails"]["targetServiceRevisionArn"].as_str().unwrap();
+    hooks.fleet.aws.control_post(
+        "/_shipgate/ecs/service-revisions",
+        &json!({"serviceRevisionArn": revision, "taskDefinition": hooks.task_definition}),
+    );
+    let response = handle(&hooks.deps(None), event, deadline()).await.unwrap();
+    assert_eq!(serde_json::to_value(&response).unwrap()["hookStatus"], "FAILED");
+}
+
+#[tokio::test]
+async fn neither_kind_of_invocation_is_refused() {
+    let hooks = Hooks::start(POLICY).await;
+    let err = handle(&hooks.deps(None), json!({"hello": "world"}), deadline()).await.unwrap_err();
+    assert!(err.to_string().starts_with("invalid event: not a deployment hook invocation"), "{err}");
+}
