@@ -170,6 +170,47 @@ impl Emulator {
         format!("arn:aws:iam::{ACCOUNT}:role/{name}")
     }
 
+    /// Creates a pipeline with a Source and a Build stage (moto wants its
+    /// role to trust CodePipeline).
+    pub async fn create_pipeline(&self, name: &str) {
+        use aws_sdk_codepipeline::types::*;
+        let role_arn = self.create_service_role(&format!("{name}-role"), "codepipeline.amazonaws.com");
+        let action = |name: &str, category: ActionCategory, provider: &str| {
+            ActionDeclaration::builder()
+                .name(name)
+                .action_type_id(
+                    ActionTypeId::builder()
+                        .category(category)
+                        .owner(ActionOwner::Aws)
+                        .provider(provider)
+                        .version("1")
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+                .unwrap()
+        };
+        let stage = |name: &str, a: ActionDeclaration| {
+            StageDeclaration::builder().name(name).actions(a).build().unwrap()
+        };
+        let pipeline = PipelineDeclaration::builder()
+            .name(name)
+            .role_arn(role_arn)
+            .artifact_store(
+                ArtifactStore::builder().r#type(ArtifactStoreType::S3).location("artifacts").build().unwrap(),
+            )
+            .stages(stage("Source", action("Source", ActionCategory::Source, "CodeCommit")))
+            .stages(stage("Build", action("Build", ActionCategory::Build, "CodeBuild")))
+            .build()
+            .unwrap();
+        aws_sdk_codepipeline::Client::new(&self.sdk_config().await)
+            .create_pipeline()
+            .pipeline(pipeline)
+            .send()
+            .await
+            .unwrap();
+    }
+
     /// Reads moto's own model dump (`/moto-api/data.json`).
     pub fn moto_data(&self) -> Value {
         self.control("GET", "/moto-api/data.json", None)
@@ -459,6 +500,11 @@ impl Fleet {
         };
         let body = serde_json::to_string(&lkg).unwrap();
         self.put_config(&format!("policies/{scope}/appsec.lkg.json"), &body).await;
+    }
+
+    /// Creates a pipeline (see [`Emulator::create_pipeline`]).
+    pub async fn create_pipeline(&self, name: &str) {
+        self.aws.create_pipeline(name).await;
     }
 
     /// Creates an ECR repository.

@@ -238,7 +238,7 @@ async fn codepipeline_job_result_is_recorded_once_and_a_repeat_is_already_done()
 async fn codepipeline_start_is_idempotent_on_its_request_token() {
     let aws = Emulator::start();
     let c = clients(&aws).await;
-    create_pipeline(&aws, &c, "payments").await;
+    aws.create_pipeline("payments").await;
     let start = StartExecution {
         pipeline: "payments".into(),
         source_action: "Source".into(),
@@ -251,49 +251,6 @@ async fn codepipeline_start_is_idempotent_on_its_request_token() {
     assert_eq!(first, second);
     let outcomes: Vec<_> = aws.calls_of("StartPipelineExecution").into_iter().map(|c| c.outcome).collect();
     assert_eq!(outcomes, ["Started", "Duplicate"]);
-}
-
-async fn create_pipeline(aws: &Emulator, c: &Clients, name: &str) {
-    use aws_sdk_codepipeline::types::*;
-    let role_arn = aws.create_service_role("codepipeline", "codepipeline.amazonaws.com");
-    let action = |name: &str, category: ActionCategory, provider: &str| {
-        ActionDeclaration::builder()
-            .name(name)
-            .action_type_id(
-                ActionTypeId::builder()
-                    .category(category)
-                    .owner(ActionOwner::Aws)
-                    .provider(provider)
-                    .version("1")
-                    .build()
-                    .unwrap(),
-            )
-            .build()
-            .unwrap()
-    };
-    let pipeline = PipelineDeclaration::builder()
-        .name(name)
-        .role_arn(role_arn)
-        .artifact_store(
-            ArtifactStore::builder().r#type(ArtifactStoreType::S3).location("artifacts").build().unwrap(),
-        )
-        .stages(
-            StageDeclaration::builder()
-                .name("Source")
-                .actions(action("Source", ActionCategory::Source, "CodeCommit"))
-                .build()
-                .unwrap(),
-        )
-        .stages(
-            StageDeclaration::builder()
-                .name("Build")
-                .actions(action("Build", ActionCategory::Build, "CodeBuild"))
-                .build()
-                .unwrap(),
-        )
-        .build()
-        .unwrap();
-    c.codepipeline.create_pipeline().pipeline(pipeline).send().await.unwrap();
 }
 
 #[tokio::test]

@@ -251,7 +251,10 @@ async fn check_codedeploy(deps: &Deps, deployment_id: &str) -> Verdict {
     let deployment = match get_deployment(&deps.codedeploy, deployment_id).await {
         Ok(Some(d)) => d,
         Ok(None) => {
-            return Verdict::failed("unknown", format!("CodeDeploy does not know deployment {deployment_id}"));
+            return Verdict::failed(
+                "unknown",
+                format!("CodeDeploy does not know deployment {deployment_id}"),
+            );
         }
         Err(e) => return Verdict::failed("unknown", e.to_string()),
     };

@@ -1,4 +1,274 @@
-//! source-trigger: starts the right pipeline on a push (CodeCommit events, GitHub webhooks).
+//! source-trigger: start the right pipeline on a push, exactly once, and only
+//! for real pushes.
 //!
-//! Not built yet: issue #7 tracks it. Until then the binary refuses to start,
-//! so a deployment of it can never pass anything by accident.
+//! Two entry points, told apart by the payload: EventBridge `CodeCommit
+//! Repository State Change` events, and GitHub webhooks through a Lambda
+//! Function URL. A webhook's `X-Hub-Signature-256` is verified over the raw
+//! body before anything is parsed. Routes come from `routes.yaml` in the
+//! config bucket. Each start carries a `clientRequestToken` derived from
+//! (pipeline, commit), so a redelivered push starts nothing twice.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aws_lambda_events::eventbridge::EventBridgeEvent;
+use aws_lambda_events::lambda_function_urls::LambdaFunctionUrlRequest;
+use base64::Engine;
+use serde_json::{Value, json};
+use shipgate_aws::codepipeline::{StartExecution, start_execution};
+use shipgate_aws::env::{ConfigError, optional, required};
+use shipgate_aws::s3::Bucket;
+use shipgate_aws::{AwsError, Clients, SdkConfig};
+use shipgate_core::routes::{Matched, Push, Route, match_routes, parse_routes, request_token};
+use shipgate_core::triggers::CodeCommitReferenceChange;
+use shipgate_core::webhook::{GithubPush, WebhookSecret, verify_signature};
+use tracing::{info, instrument, warn};
+
+pub const ROUTES_KEY: &str = "routes.yaml";
+const ROUTES_TTL: Duration = Duration::from_secs(60);
+const ZERO_COMMIT: &str = "0000000000000000000000000000000000000000";
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub config_bucket: String,
+    pub webhook_secret_arn: Option<String>,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Ok(Self {
+            config_bucket: required("SHIPGATE_CONFIG_BUCKET")?,
+            webhook_secret_arn: optional("SHIPGATE_WEBHOOK_SECRET_ARN"),
+        })
+    }
+}
+
+#[derive(Debug)]
+pub struct Deps {
+    pub codepipeline: aws_sdk_codepipeline::Client,
+    pub bucket: Bucket,
+    /// Without a secret, every webhook is refused (401).
+    pub webhook_secret: Option<WebhookSecret>,
+    routes: Mutex<Option<(Instant, Arc<Vec<Route>>)>>,
+}
+
+impl Deps {
+    pub fn new(sdk: &SdkConfig, config: &Config, webhook_secret: Option<WebhookSecret>) -> Self {
+        let clients = Clients::new(sdk);
+        Self {
+            codepipeline: clients.codepipeline,
+            bucket: Bucket::new(clients.s3, &config.config_bucket),
+            webhook_secret,
+            routes: Mutex::new(None),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TriggerError {
+    #[error("invalid event: {0}")]
+    InvalidEvent(String),
+    #[error("routes.yaml is invalid: {0}")]
+    InvalidRoutes(String),
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+}
+
+impl From<TriggerError> for lambda_runtime::Diagnostic {
+    fn from(e: TriggerError) -> Self {
+        let error_type = match &e {
+            TriggerError::InvalidEvent(_) => "InvalidEvent",
+            TriggerError::InvalidRoutes(_) => "InvalidRoutes",
+            TriggerError::Aws(_) => "AwsError",
+        };
+        lambda_runtime::Diagnostic { error_type: error_type.into(), error_message: e.to_string() }
+    }
+}
+
+/// The Lambda handler: a Function URL request gets an HTTP response; a
+/// CodeCommit event gets a summary of what started.
+pub async fn handle(deps: &Deps, payload: Value) -> Result<Value, TriggerError> {
+    if payload.get("requestContext").is_some() && payload.get("headers").is_some() {
+        let request: LambdaFunctionUrlRequest = serde_json::from_value(payload)
+            .map_err(|e| TriggerError::InvalidEvent(format!("not a Function URL request: {e}")))?;
+        let response = handle_webhook(deps, &request).await;
+        return Ok(json!({
+            "statusCode": response.status,
+            "headers": {"content-type": "application/json"},
+            "body": response.body.to_string(),
+        }));
+    }
+    match payload.get("detail-type").and_then(Value::as_str) {
+        Some("CodeCommit Repository State Change") => {
+            let event: EventBridgeEvent<CodeCommitReferenceChange> =
+                serde_json::from_value(payload).map_err(|e| TriggerError::InvalidEvent(e.to_string()))?;
+            handle_codecommit(deps, &event.detail).await
+        }
+        other => Err(TriggerError::InvalidEvent(format!(
+            "expected a Function URL request or a CodeCommit Repository State Change, got detail-type {other:?}"
+        ))),
+    }
+}
+
+/// An HTTP answer to a webhook.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub body: Value,
+}
+
+fn answer(status: u16, body: Value) -> HttpResponse {
+    HttpResponse { status, body }
+}
+
+fn header<'a>(request: &'a LambdaFunctionUrlRequest, name: &str) -> Option<&'a str> {
+    request.headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// A GitHub webhook: verified first, parsed only after. The HTTP handler as
+/// a value, callable without a server.
+#[instrument(skip_all, fields(delivery))]
+pub async fn handle_webhook(deps: &Deps, request: &LambdaFunctionUrlRequest) -> HttpResponse {
+    tracing::Span::current().record("delivery", header(request, "x-github-delivery").unwrap_or_default());
+    let raw = request.body.as_deref().unwrap_or_default();
+    let body = if request.is_base64_encoded {
+        match base64::engine::general_purpose::STANDARD.decode(raw) {
+            Ok(bytes) => bytes,
+            Err(_) => return answer(400, json!({"error": "body is not valid base64"})),
+        }
+    } else {
+        raw.as_bytes().to_vec()
+    };
+    let Some(secret) = &deps.webhook_secret else {
+        warn!("webhook refused: no webhook secret is configured");
+        return answer(401, json!({"error": "webhooks are not configured"}));
+    };
+    if let Err(e) = verify_signature(secret, &body, header(request, "x-hub-signature-256")) {
+        warn!(reason = %e, "webhook refused");
+        return answer(401, json!({"error": e.to_string()}));
+    }
+    let event = header(request, "x-github-event").unwrap_or_default();
+    match event {
+        "ping" => return answer(200, json!({"message": "pong"})),
+        "push" => {}
+        other => return ignored(format!("event {other:?} is not a push")),
+    }
+    let push: GithubPush = match serde_json::from_slice(&body) {
+        Ok(p) => p,
+        Err(e) => return answer(400, json!({"error": format!("malformed push body: {e}")})),
+    };
+    let Some(branch) = push.reference.strip_prefix("refs/heads/") else {
+        return ignored(format!("{} is not a branch push", push.reference));
+    };
+    if push.deleted || push.after == ZERO_COMMIT {
+        return ignored(format!("branch {branch} was deleted"));
+    }
+    let push = Push {
+        repository: push.repository.full_name.clone(),
+        branch: branch.to_owned(),
+        commit: push.after.clone(),
+        pusher: push.pusher.as_ref().map(|p| p.name.clone()),
+        changed_paths: Some(push.changed_paths()),
+    };
+    match start_matching(deps, &push).await {
+        Ok(Started::Executions(executions)) => answer(200, json!({"started": executions})),
+        Ok(Started::Ignored(reason)) => ignored(reason),
+        Err(TriggerError::InvalidRoutes(e)) => {
+            answer(500, json!({"error": format!("routes.yaml is invalid: {e}")}))
+        }
+        Err(e) => answer(502, json!({"error": e.to_string()})),
+    }
+}
+
+fn ignored(reason: String) -> HttpResponse {
+    info!(%reason, "push ignored");
+    answer(202, json!({"ignored": reason}))
+}
+
+#[instrument(skip_all, fields(repository = %change.repository_name))]
+async fn handle_codecommit(deps: &Deps, change: &CodeCommitReferenceChange) -> Result<Value, TriggerError> {
+    let reason = match (change.event.as_str(), change.reference_type.as_str(), &change.commit_id) {
+        (_, "tag", _) => Some(format!("{} is a tag", change.reference_name)),
+        ("referenceDeleted", _, _) | (_, _, None) => {
+            Some(format!("branch {} was deleted", change.reference_name))
+        }
+        ("referenceCreated" | "referenceUpdated", "branch", Some(_)) => None,
+        (event, kind, _) => Some(format!("{event} of a {kind} is not a push")),
+    };
+    if let Some(reason) = reason {
+        info!(%reason, "push ignored");
+        return Ok(json!({"ignored": reason}));
+    }
+    let push = Push {
+        repository: change.repository_name.clone(),
+        branch: change.reference_name.clone(),
+        commit: change.commit_id.clone().unwrap_or_default(),
+        pusher: change.caller_user_arn.as_deref().and_then(|a| a.rsplit('/').next()).map(str::to_owned),
+        changed_paths: None,
+    };
+    Ok(match start_matching(deps, &push).await? {
+        Started::Executions(executions) => json!({"started": executions}),
+        Started::Ignored(reason) => {
+            info!(%reason, "push ignored");
+            json!({"ignored": reason})
+        }
+    })
+}
+
+enum Started {
+    Executions(Vec<Value>),
+    Ignored(String),
+}
+
+async fn start_matching(deps: &Deps, push: &Push) -> Result<Started, TriggerError> {
+    let Some(routes) = routes(deps).await? else {
+        return Ok(Started::Ignored(format!("no {ROUTES_KEY} in the config bucket")));
+    };
+    let matched = match match_routes(&routes, push) {
+        Matched::Routes(r) => r,
+        Matched::None(reason) => return Ok(Started::Ignored(reason)),
+    };
+    let mut started = Vec::new();
+    for route in matched {
+        let mut variables = vec![
+            ("commit".to_owned(), push.commit.clone()),
+            ("branch".to_owned(), push.branch.clone()),
+            ("repository".to_owned(), push.repository.clone()),
+        ];
+        if let Some(pusher) = &push.pusher {
+            variables.push(("pusher".to_owned(), pusher.clone()));
+        }
+        let start = StartExecution {
+            pipeline: route.pipeline.clone(),
+            source_action: route.source_action.clone(),
+            commit: push.commit.clone(),
+            variables,
+            client_request_token: request_token(&route.pipeline, &push.commit),
+        };
+        let execution_id = start_execution(&deps.codepipeline, &start).await?;
+        info!(pipeline = %route.pipeline, %execution_id, commit = %push.commit, "pipeline started");
+        started.push(json!({"pipeline": route.pipeline, "executionId": execution_id}));
+    }
+    Ok(Started::Executions(started))
+}
+
+/// The routes, read from the config bucket at most once a minute.
+async fn routes(deps: &Deps) -> Result<Option<Arc<Vec<Route>>>, TriggerError> {
+    if let Ok(cache) = deps.routes.lock()
+        && let Some((at, routes)) = cache.as_ref()
+        && at.elapsed() < ROUTES_TTL
+    {
+        return Ok(Some(routes.clone()));
+    }
+    let Some(object) = deps.bucket.get(ROUTES_KEY).await? else { return Ok(None) };
+    let text = String::from_utf8_lossy(&object.body);
+    let routes = Arc::new(parse_routes(&text).map_err(|invalid| {
+        TriggerError::InvalidRoutes(
+            invalid.errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "),
+        )
+    })?);
+    if let Ok(mut cache) = deps.routes.lock() {
+        *cache = Some((Instant::now(), routes.clone()));
+    }
+    Ok(Some(routes))
+}

@@ -1,6 +1,22 @@
-//! Lambda entry point for source-trigger.
+//! Lambda entry point: wiring only. The webhook secret is read once, here,
+//! from Secrets Manager (its ARN in SHIPGATE_WEBHOOK_SECRET_ARN); it never
+//! sits in a plain environment variable.
 
-fn main() -> std::process::ExitCode {
-    eprintln!("source-trigger is not built yet (issue #7); refusing to start");
-    std::process::ExitCode::FAILURE
+use lambda_runtime::{LambdaEvent, service_fn};
+use source_trigger::{Config, Deps, handle};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    shipgate_aws::telemetry::init();
+    let config = Config::from_env()?;
+    let sdk = shipgate_aws::load_sdk_config().await;
+    let secret = match &config.webhook_secret_arn {
+        Some(arn) => Some(shipgate_aws::secrets::webhook_secret(&sdk, arn).await?),
+        None => None,
+    };
+    let deps = &Deps::new(&sdk, &config, secret);
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| async move {
+        handle(deps, event.payload).await
+    }))
+    .await
 }

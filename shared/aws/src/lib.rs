@@ -18,6 +18,7 @@ pub mod events;
 pub mod policies;
 pub mod probe;
 pub mod s3;
+pub mod secrets;
 pub mod sns;
 pub mod telemetry;
 

@@ -444,19 +444,20 @@ fn checks(cx: &mut Cx, node: &Node, path: &str) -> Option<Vec<HttpCheck>> {
     Some(checks)
 }
 
-/// Collects diagnostics while walking the tree.
+/// Collects diagnostics while walking a YAML tree; shared by every document
+/// Shipgate validates (policies, routes).
 #[derive(Default)]
-struct Cx {
+pub(crate) struct Cx {
     errors: Vec<Diagnostic>,
     warnings: Vec<Diagnostic>,
 }
 
 impl Cx {
-    fn error(&mut self, mark: Mark, key: &str, message: String) {
+    pub(crate) fn error(&mut self, mark: Mark, key: &str, message: String) {
         self.errors.push(Diagnostic { line: mark.line, col: mark.col, key: key.to_owned(), message });
     }
 
-    fn into_invalid(mut self) -> Invalid {
+    pub(crate) fn into_invalid(mut self) -> Invalid {
         // Environment overlays re-walk the base; report each problem once.
         self.errors.sort();
         self.errors.dedup();
@@ -465,13 +466,13 @@ impl Cx {
         Invalid { errors: self.errors, warnings: self.warnings }
     }
 
-    fn type_error(&mut self, node: &Node, key: &str, expected: &str) {
+    pub(crate) fn type_error(&mut self, node: &Node, key: &str, expected: &str) {
         self.error(node.mark, key, format!("must be {expected}, got {}", node.kind()));
     }
 
     /// The entries of a mapping whose keys are strings, reporting unknown keys
     /// (when `known` is not empty) with the nearest known one, and duplicates.
-    fn mapping<'a>(
+    pub(crate) fn mapping<'a>(
         &mut self,
         node: &'a Node,
         path: &str,
@@ -507,7 +508,7 @@ impl Cx {
         out
     }
 
-    fn sequence<'a>(&mut self, node: &'a Node, path: &str) -> Option<&'a [Node]> {
+    pub(crate) fn sequence<'a>(&mut self, node: &'a Node, path: &str) -> Option<&'a [Node]> {
         match &node.value {
             Value::Seq(items) => Some(items),
             _ => {
@@ -517,7 +518,7 @@ impl Cx {
         }
     }
 
-    fn bool(&mut self, node: &Node, path: &str) -> Option<bool> {
+    pub(crate) fn bool(&mut self, node: &Node, path: &str) -> Option<bool> {
         match node.value {
             Value::Bool(b) => Some(b),
             _ => {
@@ -528,7 +529,7 @@ impl Cx {
     }
 
     /// A non-negative integer.
-    fn count(&mut self, node: &Node, path: &str) -> Option<u64> {
+    pub(crate) fn count(&mut self, node: &Node, path: &str) -> Option<u64> {
         match node.value {
             Value::Int(i) if i >= 0 => Some(i as u64),
             Value::Int(i) => {
@@ -542,7 +543,7 @@ impl Cx {
         }
     }
 
-    fn string(&mut self, node: &Node, path: &str) -> Option<String> {
+    pub(crate) fn string(&mut self, node: &Node, path: &str) -> Option<String> {
         match &node.value {
             Value::Str(s) => Some(s.clone()),
             _ => {
@@ -553,7 +554,7 @@ impl Cx {
     }
 
     /// A scalar read as text (an exception id of `12345` is an id).
-    fn text(&mut self, node: &Node, path: &str) -> Option<String> {
+    pub(crate) fn text(&mut self, node: &Node, path: &str) -> Option<String> {
         let text = node.scalar_text();
         if text.is_none() {
             self.type_error(node, path, "a string");
@@ -561,7 +562,7 @@ impl Cx {
         text
     }
 
-    fn strings_with_marks(&mut self, node: &Node, path: &str) -> Option<Vec<(String, Mark)>> {
+    pub(crate) fn strings_with_marks(&mut self, node: &Node, path: &str) -> Option<Vec<(String, Mark)>> {
         let items = self.sequence(node, path)?;
         let mut out = Vec::with_capacity(items.len());
         let mut ok = true;
@@ -574,11 +575,11 @@ impl Cx {
         ok.then_some(out)
     }
 
-    fn strings(&mut self, node: &Node, path: &str) -> Option<Vec<String>> {
+    pub(crate) fn strings(&mut self, node: &Node, path: &str) -> Option<Vec<String>> {
         self.strings_with_marks(node, path).map(|v| v.into_iter().map(|(s, _)| s).collect())
     }
 
-    fn globs(&mut self, node: &Node, path: &str) -> Option<Vec<String>> {
+    pub(crate) fn globs(&mut self, node: &Node, path: &str) -> Option<Vec<String>> {
         let items = self.strings_with_marks(node, path)?;
         let mut ok = true;
         for (i, (pattern, mark)) in items.iter().enumerate() {
@@ -590,7 +591,7 @@ impl Cx {
         ok.then(|| items.into_iter().map(|(s, _)| s).collect())
     }
 
-    fn duration(&mut self, node: &Node, path: &str) -> Option<Duration> {
+    pub(crate) fn duration(&mut self, node: &Node, path: &str) -> Option<Duration> {
         let parsed = node.as_str().and_then(Duration::parse);
         if parsed.is_none() {
             let got = node.scalar_text().map_or_else(|| node.kind().to_owned(), |t| format!("{t:?}"));
@@ -599,7 +600,7 @@ impl Cx {
         parsed
     }
 
-    fn date(&mut self, node: &Node, path: &str) -> Option<NaiveDate> {
+    pub(crate) fn date(&mut self, node: &Node, path: &str) -> Option<NaiveDate> {
         let parsed = node.as_str().and_then(|s| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok());
         if parsed.is_none() {
             let got = node.scalar_text().map_or_else(|| node.kind().to_owned(), |t| format!("{t:?}"));
@@ -608,7 +609,7 @@ impl Cx {
         parsed
     }
 
-    fn severity(&mut self, name: &str, mark: Mark, path: &str) -> Option<Severity> {
+    pub(crate) fn severity(&mut self, name: &str, mark: Mark, path: &str) -> Option<Severity> {
         let parsed = Severity::parse(name);
         if parsed.is_none() {
             let why = if ["UNDEFINED", "UNTRIAGED"].iter().any(|u| u.eq_ignore_ascii_case(name)) {
@@ -622,7 +623,7 @@ impl Cx {
         parsed
     }
 
-    fn keyword<T: Copy>(&mut self, node: &Node, path: &str, options: &[(&str, T)]) -> Option<T> {
+    pub(crate) fn keyword<T: Copy>(&mut self, node: &Node, path: &str, options: &[(&str, T)]) -> Option<T> {
         let found = node.as_str().and_then(|s| options.iter().find(|(name, _)| *name == s)).map(|(_, v)| *v);
         if found.is_none() {
             let names: Vec<_> = options.iter().map(|(n, _)| *n).collect();
@@ -632,11 +633,11 @@ impl Cx {
         found
     }
 
-    fn allowance(&mut self, node: &Node, path: &str) -> Option<Allowance> {
+    pub(crate) fn allowance(&mut self, node: &Node, path: &str) -> Option<Allowance> {
         self.keyword(node, path, &[("forbid", Allowance::Forbid), ("allow", Allowance::Allow)])
     }
 
-    fn requirement(&mut self, node: &Node, path: &str) -> Option<Requirement> {
+    pub(crate) fn requirement(&mut self, node: &Node, path: &str) -> Option<Requirement> {
         self.keyword(node, path, &[("require", Requirement::Require), ("ignore", Requirement::Ignore)])
     }
 
@@ -705,7 +706,7 @@ fn suggestion(word: &str, candidates: &[&str]) -> String {
 
 /// Where a mapping visibly starts: its first key (the parser marks a block
 /// mapping at its first `:`).
-fn start_mark(node: &Node) -> Mark {
+pub(crate) fn start_mark(node: &Node) -> Mark {
     match &node.value {
         Value::Map(entries) if !entries.is_empty() => entries[0].0.mark,
         _ => node.mark,
