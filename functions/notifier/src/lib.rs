@@ -1,4 +1,316 @@
-//! notifier: turns pipeline, deployment and Shipgate events into one SNS message per outcome.
+//! notifier: one clear SNS message per outcome, to the people and chat rooms
+//! that need it.
 //!
-//! Not built yet: issue #8 tracks it. Until then the binary refuses to start,
-//! so a deployment of it can never pass anything by accident.
+//! Inputs: CodePipeline execution and action state changes, CodeDeploy
+//! deployment state changes, every `Shipgate *` event, and a daily schedule
+//! that lists exceptions about to expire, per policy owner. Rendering is in
+//! `shipgate_core::notify`; this function picks which outcomes to send
+//! (`SHIPGATE_NOTIFY`) and sends each exactly once, whatever the redeliveries,
+//! with a conditional marker in S3.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use aws_lambda_events::eventbridge::EventBridgeEvent;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use shipgate_aws::env::{ConfigError, optional, required};
+use shipgate_aws::s3::{Bucket, Condition, PutOutcome};
+use shipgate_aws::sns::{Message as SnsMessage, Topic};
+use shipgate_aws::{AwsError, Clients, SdkConfig};
+use shipgate_core::events::{GATE_DECISION, HOOK_RESULT, POLICY_REJECTED, SCAN_VERDICT};
+use shipgate_core::lkg::{LastKnownGood, sha256_hex};
+use shipgate_core::notify::{
+    Category, Context, Expiring, Message, Outcome, expiring_exceptions, render, render_chat,
+};
+use shipgate_core::triggers::PipelineStateChange;
+use tracing::{info, instrument, warn};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Plain text for email (and anything else that reads text).
+    Email,
+    /// Amazon Q Developer in chat applications' custom-notification JSON.
+    Chat,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub config_bucket: String,
+    pub topic_arn: String,
+    pub categories: BTreeSet<Category>,
+    pub format: Format,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let categories = match optional("SHIPGATE_NOTIFY") {
+            None => Category::DEFAULTS.into_iter().collect(),
+            Some(list) => list
+                .split(',')
+                .filter(|w| !w.trim().is_empty())
+                .map(|w| {
+                    Category::parse(w).ok_or_else(|| ConfigError::Invalid {
+                        name: "SHIPGATE_NOTIFY",
+                        reason: format!(
+                            "unknown category {:?}; use failure, block, rollback, policy, expiring, recovery, success, action",
+                            w.trim()
+                        ),
+                    })
+                })
+                .collect::<Result<_, _>>()?,
+        };
+        let format = match optional("SHIPGATE_MESSAGE_FORMAT").as_deref() {
+            None | Some("email") => Format::Email,
+            Some("chat") => Format::Chat,
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    name: "SHIPGATE_MESSAGE_FORMAT",
+                    reason: format!("expected email or chat, got {other:?}"),
+                });
+            }
+        };
+        Ok(Self {
+            config_bucket: required("SHIPGATE_CONFIG_BUCKET")?,
+            topic_arn: required("SHIPGATE_TOPIC_ARN")?,
+            categories,
+            format,
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Deps {
+    pub bucket: Bucket,
+    pub topic: Topic,
+    pub categories: BTreeSet<Category>,
+    pub format: Format,
+}
+
+impl Deps {
+    pub fn new(sdk: &SdkConfig, config: &Config) -> Self {
+        let clients = Clients::new(sdk);
+        Self {
+            bucket: Bucket::new(clients.s3, &config.config_bucket),
+            topic: Topic::new(clients.sns, &config.topic_arn),
+            categories: config.categories.clone(),
+            format: config.format,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum NotifierError {
+    #[error("invalid event: {0}")]
+    InvalidEvent(String),
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+}
+
+impl From<NotifierError> for lambda_runtime::Diagnostic {
+    fn from(e: NotifierError) -> Self {
+        let error_type = match &e {
+            NotifierError::InvalidEvent(_) => "InvalidEvent",
+            NotifierError::Aws(_) => "AwsError",
+        };
+        lambda_runtime::Diagnostic { error_type: error_type.into(), error_message: e.to_string() }
+    }
+}
+
+/// What one invocation did, message by message.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Report {
+    /// Subjects of the messages published now.
+    pub sent: Vec<String>,
+    /// Why the rest were not.
+    pub skipped: Vec<String>,
+}
+
+#[instrument(skip_all, fields(detail_type))]
+pub async fn handle(deps: &Deps, payload: Value, now: DateTime<Utc>) -> Result<Report, NotifierError> {
+    let event: EventBridgeEvent<Value> =
+        serde_json::from_value(payload).map_err(|e| NotifierError::InvalidEvent(e.to_string()))?;
+    tracing::Span::current().record("detail_type", event.detail_type.as_str());
+    let cx = Context {
+        region: event.region.clone().unwrap_or_else(|| "us-east-1".into()),
+        account: event.account.clone().unwrap_or_default(),
+    };
+    let mut report = Report::default();
+    let outcomes = Box::pin(outcomes(deps, &event, now)).await?;
+    if outcomes.is_empty() {
+        report.skipped.push(format!("{} from {}: nothing to tell", event.detail_type, event.source));
+    }
+    for outcome in outcomes {
+        let Some(message) = render(&outcome, &cx) else {
+            report.skipped.push(format!("{}: not a final outcome", event.detail_type));
+            continue;
+        };
+        if !deps.categories.contains(&message.category) {
+            report.skipped.push(format!("{}: category {:?} is not sent", message.subject, message.category));
+            continue;
+        }
+        if Box::pin(send_once(deps, &message, now)).await? {
+            report.sent.push(message.subject.clone());
+        } else {
+            report.skipped.push(format!("{}: already sent", message.subject));
+        }
+    }
+    info!(sent = report.sent.len(), skipped = ?report.skipped, "notifications handled");
+    Ok(report)
+}
+
+fn detail<T: serde::de::DeserializeOwned>(event: &EventBridgeEvent<Value>) -> Result<T, NotifierError> {
+    serde_json::from_value(event.detail.clone())
+        .map_err(|e| NotifierError::InvalidEvent(format!("{} detail: {e}", event.detail_type)))
+}
+
+/// The outcomes an event stands for (none, one, or one per owner).
+async fn outcomes(
+    deps: &Deps,
+    event: &EventBridgeEvent<Value>,
+    now: DateTime<Utc>,
+) -> Result<Vec<Outcome>, NotifierError> {
+    Ok(match (event.source.as_str(), event.detail_type.as_str()) {
+        ("aws.codepipeline", "CodePipeline Pipeline Execution State Change") => {
+            let change: PipelineStateChange = detail(event)?;
+            let recovered = track_pipeline(deps, &change).await?;
+            vec![Outcome::Pipeline {
+                pipeline: change.pipeline,
+                execution_id: change.execution_id,
+                state: change.state,
+                recovered,
+            }]
+        }
+        ("aws.codepipeline", "CodePipeline Action Execution State Change") => {
+            let change: PipelineStateChange = detail(event)?;
+            vec![Outcome::Action {
+                pipeline: change.pipeline,
+                execution_id: change.execution_id,
+                stage: change.stage.unwrap_or_default(),
+                action: change.action.unwrap_or_default(),
+                state: change.state,
+                summary: change.execution_result.and_then(|r| r.summary),
+            }]
+        }
+        ("aws.codedeploy", "CodeDeploy Deployment State-change Notification") => {
+            let d: DeploymentChange = detail(event)?;
+            vec![Outcome::Deployment {
+                deployment_id: d.deployment_id,
+                application: d.application,
+                group: d.deployment_group,
+                state: d.state,
+                rollback_id: d.rollback_deployment_id,
+            }]
+        }
+        ("shipgate", SCAN_VERDICT) => vec![Outcome::ScanVerdict(detail(event)?)],
+        ("shipgate", GATE_DECISION) => vec![Outcome::GateDecision(detail(event)?)],
+        ("shipgate", HOOK_RESULT) => vec![Outcome::HookResult(detail(event)?)],
+        ("shipgate", POLICY_REJECTED) => vec![Outcome::PolicyRejected(detail(event)?)],
+        ("aws.events", "Scheduled Event") => expiring_digest(deps, now).await?,
+        _ => Vec::new(),
+    })
+}
+
+/// `CodeDeploy Deployment State-change Notification` detail.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct DeploymentChange {
+    deployment_id: String,
+    #[serde(default)]
+    application: Option<String>,
+    #[serde(default)]
+    deployment_group: Option<String>,
+    state: String,
+    #[serde(default)]
+    rollback_deployment_id: Option<String>,
+}
+
+/// Remembers each pipeline's last final state; true when this success
+/// follows a failure.
+async fn track_pipeline(deps: &Deps, change: &PipelineStateChange) -> Result<bool, NotifierError> {
+    #[derive(Debug, Serialize, Deserialize)]
+    struct Last {
+        state: String,
+        execution_id: String,
+    }
+    if !matches!(change.state.as_str(), "SUCCEEDED" | "FAILED") {
+        return Ok(false);
+    }
+    let key = format!("state/notifier/pipelines/{}.json", change.pipeline);
+    let last = deps.bucket.get_json::<Last>(&key).await?;
+    if last.as_ref().is_some_and(|l| l.execution_id == change.execution_id && l.state == change.state) {
+        // A redelivery: judge it as the first delivery was judged.
+        return Ok(false);
+    }
+    let recovered = change.state == "SUCCEEDED" && last.is_some_and(|l| l.state == "FAILED");
+    deps.bucket
+        .put_json(&key, &Last { state: change.state.clone(), execution_id: change.execution_id.clone() })
+        .await?;
+    Ok(recovered)
+}
+
+/// The daily digest: every accepted policy's exceptions that expire within
+/// its warning window, one outcome per owner.
+async fn expiring_digest(deps: &Deps, now: DateTime<Utc>) -> Result<Vec<Outcome>, NotifierError> {
+    let mut by_owner: BTreeMap<String, Vec<Expiring>> = BTreeMap::new();
+    for key in deps.bucket.list_keys("policies/").await? {
+        if !key.ends_with("appsec.lkg.json") {
+            continue;
+        }
+        let Some(lkg) = deps.bucket.get_json::<LastKnownGood>(&key).await? else {
+            warn!(%key, "unreadable last-known-good policy skipped");
+            continue;
+        };
+        let owner = lkg.document.policy.owner.clone().unwrap_or_else(|| "unowned policies".into());
+        let expiring = by_owner.entry(owner).or_default();
+        for policy in std::iter::once(&lkg.document.policy).chain(lkg.document.environments.values()) {
+            for e in expiring_exceptions(&key, policy, now) {
+                if !expiring.contains(&e) {
+                    expiring.push(e);
+                }
+            }
+        }
+    }
+    Ok(by_owner
+        .into_iter()
+        .filter(|(_, exceptions)| !exceptions.is_empty())
+        .map(|(owner, exceptions)| Outcome::ExpiringExceptions { owner, day: now.date_naive(), exceptions })
+        .collect())
+}
+
+/// The marker that makes a message go out once.
+#[derive(Debug, Serialize, Deserialize)]
+struct Sent {
+    key: String,
+    sent: bool,
+    claimed_at: DateTime<Utc>,
+}
+
+/// A claim older than this is taken over: its sender died before sending.
+const STALE_CLAIM: chrono::Duration = chrono::Duration::minutes(5);
+
+/// Publishes `message` unless it went out before. The first sender claims the
+/// outcome with a conditional write; a second delivery finds the claim.
+async fn send_once(deps: &Deps, message: &Message, now: DateTime<Utc>) -> Result<bool, NotifierError> {
+    let marker = format!("state/notifier/sent/{}.json", sha256_hex(message.dedupe_key.as_bytes()));
+    let claim = serde_json::to_vec(&Sent { key: message.dedupe_key.clone(), sent: false, claimed_at: now })
+        .map_err(|e| NotifierError::InvalidEvent(e.to_string()))?;
+    if deps.bucket.put(&marker, claim, "application/json", Condition::IfAbsent).await?
+        == PutOutcome::ConditionFailed
+    {
+        match deps.bucket.get_json::<Sent>(&marker).await? {
+            Some(existing) if existing.sent || now - existing.claimed_at < STALE_CLAIM => return Ok(false),
+            _ => warn!(key = %message.dedupe_key, "taking over a stale claim"),
+        }
+    }
+    let body = match deps.format {
+        Format::Email => message.body.clone(),
+        Format::Chat => render_chat(message),
+    };
+    let sns = SnsMessage { subject: message.subject.clone(), body, attributes: message.attributes.clone() };
+    deps.topic.publish(&sns).await?;
+    deps.bucket
+        .put_json(&marker, &Sent { key: message.dedupe_key.clone(), sent: true, claimed_at: now })
+        .await?;
+    Ok(true)
+}

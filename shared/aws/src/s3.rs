@@ -96,6 +96,28 @@ impl Bucket {
         Ok(Some(Object { body, etag, version_id }))
     }
 
+    /// Every key under `prefix`, all pages.
+    pub async fn list_keys(&self, prefix: &str) -> Result<Vec<String>, AwsError> {
+        let mut keys = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let output = self
+                .client
+                .list_objects_v2()
+                .bucket(&self.name)
+                .prefix(prefix)
+                .set_continuation_token(token.take())
+                .send()
+                .await
+                .map_err(aws_err(SERVICE, "ListObjectsV2"))?;
+            keys.extend(output.contents().iter().filter_map(|o| o.key().map(str::to_owned)));
+            match output.next_continuation_token() {
+                Some(next) if output.is_truncated() == Some(true) => token = Some(next.to_owned()),
+                _ => return Ok(keys),
+            }
+        }
+    }
+
     /// Reads the JSON document at `key`, lets `decide` return its replacement
     /// (or `None` to keep it), and writes that only if nobody wrote in
     /// between (`If-Match` on the ETag, `If-None-Match` when absent); on a

@@ -1,0 +1,225 @@
+//! notifier against the local AWS emulator: messages read back from SQS
+//! subscriptions of the SNS topic.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeSet;
+
+use aws_sdk_sqs::types::QueueAttributeName;
+use chrono::{DateTime, Utc};
+use notifier::{Config, Deps, Format, handle};
+use serde_json::{Value, json};
+use shipgate_core::notify::Category;
+use shipgate_tests::Fleet;
+
+fn now() -> DateTime<Utc> {
+    "2026-11-28T08:00:00Z".parse().unwrap()
+}
+
+fn sample(name: &str) -> Value {
+    let path = format!("{}/../events/{name}", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+struct Inbox {
+    sqs: aws_sdk_sqs::Client,
+    url: String,
+}
+
+impl Inbox {
+    /// Every message delivered so far (SNS envelopes).
+    async fn messages(&self) -> Vec<Value> {
+        let mut all = Vec::new();
+        loop {
+            let out = self
+                .sqs
+                .receive_message()
+                .queue_url(&self.url)
+                .max_number_of_messages(10)
+                .send()
+                .await
+                .unwrap();
+            let batch = out.messages.unwrap_or_default();
+            if batch.is_empty() {
+                return all;
+            }
+            for m in batch {
+                all.push(serde_json::from_str(m.body().unwrap()).unwrap());
+                self.sqs
+                    .delete_message()
+                    .queue_url(&self.url)
+                    .receipt_handle(m.receipt_handle().unwrap())
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+}
+
+struct Notifications {
+    fleet: Fleet,
+    topic_arn: String,
+}
+
+impl Notifications {
+    async fn start() -> Self {
+        let fleet = Fleet::start().await;
+        let sns = aws_sdk_sns::Client::new(&fleet.sdk);
+        let topic_arn =
+            sns.create_topic().name("shipgate-notifications").send().await.unwrap().topic_arn.unwrap();
+        Self { fleet, topic_arn }
+    }
+
+    /// A queue subscribed to the topic, with an optional filter policy.
+    async fn inbox(&self, name: &str, filter: Option<&str>) -> Inbox {
+        let sqs = aws_sdk_sqs::Client::new(&self.fleet.sdk);
+        let url = sqs.create_queue().queue_name(name).send().await.unwrap().queue_url.unwrap();
+        let attrs = sqs
+            .get_queue_attributes()
+            .queue_url(&url)
+            .attribute_names(QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .unwrap();
+        let arn = attrs.attributes.unwrap()[&QueueAttributeName::QueueArn].clone();
+        let sns = aws_sdk_sns::Client::new(&self.fleet.sdk);
+        let mut subscribe = sns.subscribe().topic_arn(&self.topic_arn).protocol("sqs").endpoint(arn);
+        if let Some(filter) = filter {
+            subscribe = subscribe.attributes("FilterPolicy", filter);
+        }
+        subscribe.send().await.unwrap();
+        Inbox { sqs, url }
+    }
+
+    fn deps(&self, format: Format) -> Deps {
+        let config = Config {
+            config_bucket: self.fleet.config.config_bucket.clone(),
+            topic_arn: self.topic_arn.clone(),
+            categories: Category::DEFAULTS.into_iter().collect::<BTreeSet<_>>(),
+            format,
+        };
+        Deps::new(&self.fleet.sdk, &config)
+    }
+}
+
+#[tokio::test]
+async fn failed_pipeline_execution_sends_one_message_with_its_attributes() {
+    let n = Notifications::start().await;
+    let inbox = n.inbox("all", None).await;
+    let report =
+        handle(&n.deps(Format::Email), sample("codepipeline-execution-failed.json"), now()).await.unwrap();
+    assert_eq!(report.sent, ["[Shipgate] Pipeline payments failed"]);
+    let messages = inbox.messages().await;
+    assert_eq!(messages.len(), 1);
+    let m = &messages[0];
+    assert_eq!(m["Subject"], "[Shipgate] Pipeline payments failed");
+    assert!(m["Message"].as_str().unwrap().contains(
+        "/codesuite/codepipeline/pipelines/payments/executions/8b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0"
+    ));
+    assert_eq!(m["MessageAttributes"]["event_type"]["Value"], "pipeline.failed");
+    assert_eq!(m["MessageAttributes"]["severity"]["Value"], "high");
+    assert_eq!(m["MessageAttributes"]["pipeline"]["Value"], "payments");
+}
+
+#[tokio::test]
+async fn the_same_event_three_times_sends_one_message() {
+    let n = Notifications::start().await;
+    let inbox = n.inbox("all", None).await;
+    let deps = n.deps(Format::Email);
+    let mut sent = 0;
+    for _ in 0..3 {
+        sent += handle(&deps, sample("codepipeline-execution-failed.json"), now()).await.unwrap().sent.len();
+    }
+    assert_eq!(sent, 1);
+    assert_eq!(inbox.messages().await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_severity_filter_policy_receives_only_what_it_asks_for() {
+    let n = Notifications::start().await;
+    let everything = n.inbox("everything", None).await;
+    let critical = n.inbox("critical-only", Some(r#"{"severity": ["critical"]}"#)).await;
+    let deps = n.deps(Format::Email);
+    handle(&deps, sample("codepipeline-execution-failed.json"), now()).await.unwrap();
+    handle(&deps, sample("codedeploy-deployment-failed.json"), now()).await.unwrap();
+    assert_eq!(everything.messages().await.len(), 2);
+    let received = critical.messages().await;
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0]["MessageAttributes"]["event_type"]["Value"], "deployment.failed");
+}
+
+#[tokio::test]
+async fn first_success_after_a_failure_is_sent_and_later_successes_are_not() {
+    let n = Notifications::start().await;
+    let inbox = n.inbox("all", None).await;
+    let deps = n.deps(Format::Email);
+    handle(&deps, sample("codepipeline-execution-succeeded.json"), now()).await.unwrap();
+    handle(&deps, sample("codepipeline-execution-failed.json"), now()).await.unwrap();
+    let recovered = handle(&deps, sample("codepipeline-execution-succeeded.json"), now()).await.unwrap();
+    assert_eq!(recovered.sent, ["[Shipgate] Pipeline payments is passing again"]);
+    let mut again = sample("codepipeline-execution-succeeded.json");
+    again["detail"]["execution-id"] = "another-execution".into();
+    assert!(handle(&deps, again, now()).await.unwrap().sent.is_empty());
+    let subjects: Vec<String> =
+        inbox.messages().await.iter().map(|m| m["Subject"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(
+        subjects,
+        ["[Shipgate] Pipeline payments failed", "[Shipgate] Pipeline payments is passing again"]
+    );
+}
+
+#[tokio::test]
+async fn shipgate_events_become_messages_and_passes_stay_quiet() {
+    let n = Notifications::start().await;
+    let inbox = n.inbox("all", None).await;
+    let deps = n.deps(Format::Email);
+    let rejected = json!({"version": "0", "id": "r1", "detail-type": "Shipgate Policy Rejected", "source": "shipgate",
+        "account": "123456789012", "time": "2026-11-28T08:00:00Z", "region": "us-east-1", "resources": [],
+        "detail": {"bucket": "shipgate-config", "key": "policies/payments-api/appsec.yaml", "version_id": "v2",
+            "owner": "team-payments", "errors": ["3:3: scan.tresholds: unknown key (did you mean 'thresholds'?)"], "warnings": []}});
+    assert_eq!(handle(&deps, rejected, now()).await.unwrap().sent.len(), 1);
+    let passed = json!({"version": "0", "id": "g1", "detail-type": "Shipgate Gate Decision", "source": "shipgate",
+        "account": "123456789012", "time": "2026-11-28T08:00:00Z", "region": "us-east-1", "resources": [],
+        "detail": {"decision_id": "dec-1", "pipeline": "payments", "execution_id": "e1", "decision": "PASS", "digests": [], "reasons": []}});
+    assert!(handle(&deps, passed, now()).await.unwrap().sent.is_empty(), "a pass is not news by default");
+    let messages = inbox.messages().await;
+    assert_eq!(messages.len(), 1);
+    assert!(messages[0]["Message"].as_str().unwrap().contains("3:3: scan.tresholds"));
+}
+
+#[tokio::test]
+async fn daily_schedule_reports_expiring_exceptions_once_per_owner() {
+    let n = Notifications::start().await;
+    let inbox = n.inbox("all", None).await;
+    n.fleet
+        .install_policy(
+            "payments-api",
+            "version: 1\nowner: team-payments\nscan:\n  exceptions:\n    - {id: CVE-2023-45853, package: zlib, expires: 2026-12-05, reason: r, ticket: SEC-1042}\n    - {id: CVE-2025-1, expires: 2027-06-01, reason: later}\n",
+        )
+        .await;
+    n.fleet.install_policy("default", "version: 1\nowner: platform\n").await;
+    let deps = n.deps(Format::Email);
+    let report = handle(&deps, sample("schedule-daily.json"), now()).await.unwrap();
+    assert_eq!(report.sent, ["[Shipgate] 1 policy exception of team-payments expire soon"]);
+    assert!(handle(&deps, sample("schedule-daily.json"), now()).await.unwrap().sent.is_empty(), "once a day");
+    let messages = inbox.messages().await;
+    assert_eq!(messages.len(), 1);
+    assert!(
+        messages[0]["Message"]
+            .as_str()
+            .unwrap()
+            .contains("CVE-2023-45853 in zlib: expires 2026-12-05 (7 days left")
+    );
+}
+
+#[tokio::test]
+async fn chat_format_sends_the_amazon_q_custom_notification() {
+    let n = Notifications::start().await;
+    let inbox = n.inbox("all", None).await;
+    handle(&n.deps(Format::Chat), sample("codedeploy-deployment-failed.json"), now()).await.unwrap();
+    let messages = inbox.messages().await;
+    let chat: Value = serde_json::from_str(messages[0]["Message"].as_str().unwrap()).unwrap();
+    assert_eq!((chat["version"].as_str(), chat["source"].as_str()), (Some("1.0"), Some("custom")));
+    assert!(chat["content"]["title"].as_str().unwrap().contains("payments-api"));
+}
