@@ -7,7 +7,9 @@ VENV  := .venv
 PY    := $(VENV)/bin/python3
 export SHIPGATE_PYTHON := $(abspath $(PY))
 
-.PHONY: test lint setup tools
+INFRA_VENV := .venv-infra
+
+.PHONY: test lint lint-infra setup tools infra-tools
 
 # The Python side: moto server for the local AWS emulator.
 setup: $(VENV)/.installed
@@ -26,3 +28,15 @@ test: setup tools
 lint:
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
+
+# cfn-lint and checkov on every template; a skipped checkov check carries its
+# reason in the template's Metadata.
+infra-tools: $(INFRA_VENV)/.installed
+$(INFRA_VENV)/.installed: infra/requirements.txt
+	python3 -m venv $(INFRA_VENV)
+	$(INFRA_VENV)/bin/pip install --quiet --disable-pip-version-check -r infra/requirements.txt
+	touch $@
+
+lint-infra: infra-tools
+	$(INFRA_VENV)/bin/cfn-lint infra/template.yaml infra/pipeline/template.yaml
+	$(INFRA_VENV)/bin/checkov -d infra --framework cloudformation --quiet --compact --skip-download

@@ -1,0 +1,309 @@
+//! The fleet template grants each function's role exactly the AWS actions
+//! its code calls: a new SDK call without its permission fails here, and so
+//! does a permission no code uses.
+//!
+//! The actions are found by reading the source: the SDK operations each
+//! adapter in `shared/aws` calls, which adapters each function uses (through
+//! its own code and other adapters), and the operations it calls directly.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use regex::Regex;
+use shipgate_core::yaml::{self, Node, Value};
+
+/// Every SDK operation Shipgate calls, and the IAM action it needs.
+const OPERATIONS: &[(&str, &str)] = &[
+    ("get_object", "s3:GetObject"),
+    ("put_object", "s3:PutObject"),
+    ("list_objects_v2", "s3:ListBucket"),
+    ("describe_image_scan_findings", "ecr:DescribeImageScanFindings"),
+    ("describe_images", "ecr:DescribeImages"),
+    ("describe_task_definition", "ecs:DescribeTaskDefinition"),
+    ("describe_service_revisions", "ecs:DescribeServiceRevisions"),
+    ("publish", "sns:Publish"),
+    ("put_events", "events:PutEvents"),
+    ("put_job_success_result", "codepipeline:PutJobSuccessResult"),
+    ("put_job_failure_result", "codepipeline:PutJobFailureResult"),
+    ("get_job_details", "codepipeline:GetJobDetails"),
+    ("start_pipeline_execution", "codepipeline:StartPipelineExecution"),
+    ("get_deployment", "codedeploy:GetDeployment"),
+    ("list_deployment_targets", "codedeploy:ListDeploymentTargets"),
+    ("get_deployment_target", "codedeploy:GetDeploymentTarget"),
+    ("put_lifecycle_event_hook_execution_status", "codedeploy:PutLifecycleEventHookExecutionStatus"),
+    ("get_secret_value", "secretsmanager:GetSecretValue"),
+];
+
+/// Adapters whose calls are not made with the function's role: the artifact
+/// reader signs with the CodePipeline job's own credentials.
+const NOT_THE_ROLE: &[&str] = &["artifacts::read_files"];
+
+/// Calls that look like SDK operations but are not.
+const NOT_OPERATIONS: &[&str] =
+    &["send", "builder", "build", "clone", "to_owned", "to_string", "as_str", "collect", "into_inner"];
+
+fn root() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// What one piece of code reaches: SDK operations, adapter items it calls.
+#[derive(Debug, Default)]
+struct Reach {
+    operations: BTreeSet<String>,
+    calls: BTreeSet<String>,
+}
+
+struct Scanner {
+    op: Regex,
+    chain: Regex,
+    bucket: Regex,
+    self_call: Regex,
+    free_call: Regex,
+    known_ops: BTreeSet<&'static str>,
+}
+
+impl Scanner {
+    fn new() -> Self {
+        Self {
+            op: Regex::new(r"\.([a-z][a-z0-9_]*)\(\)").unwrap(),
+            chain: Regex::new(r"(?s)\.([a-z][a-z0-9_]*)\(\)[^;{}]*?\.send\(\)").unwrap(),
+            bucket: Regex::new(r"bucket\s*\.\s*([a-z_0-9]+)(?:::<[^>]*>)?\(").unwrap(),
+            self_call: Regex::new(r"self\s*\.\s*([a-z_0-9]+)(?:::<[^>]*>)?\(").unwrap(),
+            free_call: Regex::new(r"\b([a-z_][a-z0-9_]*)\(").unwrap(),
+            known_ops: OPERATIONS.iter().map(|(op, _)| *op).collect(),
+        }
+    }
+
+    /// The reach of `code`; `owner` is the impl type for `self.` calls,
+    /// `free` the names of adapter free functions (`module::name` by name).
+    fn reach(&self, code: &str, owner: Option<&str>, free: &BTreeMap<String, String>) -> Reach {
+        let mut reach = Reach::default();
+        for c in self.op.captures_iter(code) {
+            if self.known_ops.contains(&c[1]) {
+                reach.operations.insert(c[1].to_owned());
+            }
+        }
+        for c in self.chain.captures_iter(code) {
+            let name = &c[1];
+            assert!(
+                self.known_ops.contains(name) || NOT_OPERATIONS.contains(&name),
+                "SDK operation {name} is called but has no IAM action in tests/tests/infra.rs OPERATIONS"
+            );
+        }
+        for c in self.bucket.captures_iter(code) {
+            reach.calls.insert(format!("Bucket::{}", &c[1]));
+        }
+        if code.contains("bus.put(") {
+            reach.calls.insert("Bus::put".into());
+        }
+        if code.contains("topic.publish(") {
+            reach.calls.insert("Topic::publish".into());
+        }
+        if let Some(owner) = owner {
+            for c in self.self_call.captures_iter(code) {
+                reach.calls.insert(format!("{owner}::{}", &c[1]));
+            }
+        }
+        for c in self.free_call.captures_iter(code) {
+            if let Some(qualified) = free.get(&c[1]) {
+                reach.calls.insert(qualified.clone());
+            }
+        }
+        reach
+    }
+}
+
+/// Every adapter item in shared/aws (`Type::method` or `module::function`)
+/// with its body.
+fn adapter_items() -> BTreeMap<String, (Option<String>, String)> {
+    let fn_line = Regex::new(r"^\s*(pub(\(crate\))? )?(async )?fn ([a-z_0-9]+)").unwrap();
+    let impl_line = Regex::new(r"^impl(<[^>]*>)? ([A-Z][A-Za-z]*)").unwrap();
+    let mut items = BTreeMap::new();
+    for entry in std::fs::read_dir(root().join("shared/aws/src")).unwrap() {
+        let path = entry.unwrap().path();
+        let module = path.file_stem().unwrap().to_string_lossy().into_owned();
+        let text = read(&path);
+        let text = text.split("#[cfg(test)]").next().unwrap_or_default();
+        let (mut current, mut owner, mut body) = (None::<String>, None::<String>, String::new());
+        let mut in_impl: Option<String> = None;
+        for line in text.lines() {
+            if let Some(c) = impl_line.captures(line) {
+                in_impl = Some(c[2].to_owned());
+            } else if line.starts_with('}') && !line.starts_with("})") {
+                in_impl = None;
+            }
+            if let Some(c) = fn_line.captures(line) {
+                if let Some(name) = current.take() {
+                    items.insert(name, (owner.take(), std::mem::take(&mut body)));
+                }
+                let fn_name = c[4].to_owned();
+                current = Some(match &in_impl {
+                    Some(t) => format!("{t}::{fn_name}"),
+                    None => format!("{module}::{fn_name}"),
+                });
+                owner = in_impl.clone();
+            }
+            body.push_str(line);
+            body.push('\n');
+        }
+        if let Some(name) = current {
+            items.insert(name, (owner, body));
+        }
+    }
+    items
+}
+
+/// IAM actions each function's code needs, by function directory name.
+fn actions_from_code() -> BTreeMap<String, BTreeSet<String>> {
+    let scanner = Scanner::new();
+    let items = adapter_items();
+    let free: BTreeMap<String, String> = items
+        .keys()
+        .filter(|k| !k.chars().next().unwrap().is_ascii_uppercase())
+        .map(|k| (k.rsplit("::").next().unwrap().to_owned(), k.clone()))
+        .collect();
+    let reach: BTreeMap<&String, Reach> = items
+        .iter()
+        .map(|(name, (owner, body))| (name, scanner.reach(body, owner.as_deref(), &free)))
+        .collect();
+    let action = |op: &str| OPERATIONS.iter().find(|(o, _)| *o == op).map(|(_, a)| (*a).to_owned()).unwrap();
+
+    let mut out = BTreeMap::new();
+    for function in
+        ["source-trigger", "policy-validator", "scan-gate", "release-gate", "deploy-hooks", "notifier"]
+    {
+        let dir = root().join("functions").join(function).join("src");
+        let code: String = ["lib.rs", "main.rs"].iter().map(|f| read(&dir.join(f))).collect();
+        let direct = scanner.reach(&code, None, &free);
+        let mut actions: BTreeSet<String> = direct.operations.iter().map(|o| action(o)).collect();
+        let mut pending: Vec<String> = direct.calls.into_iter().collect();
+        let mut seen = BTreeSet::new();
+        while let Some(item) = pending.pop() {
+            if !seen.insert(item.clone()) || NOT_THE_ROLE.contains(&item.as_str()) {
+                continue;
+            }
+            let Some(r) = reach.get(&item) else { continue };
+            actions.extend(r.operations.iter().map(|o| action(o)));
+            if item == "Bucket::get_version" {
+                actions.insert("s3:GetObjectVersion".into());
+            }
+            pending.extend(r.calls.iter().cloned());
+        }
+        out.insert(function.to_owned(), actions);
+    }
+    out
+}
+
+fn get<'a>(node: &'a Node, key: &str) -> Option<&'a Node> {
+    match &node.value {
+        Value::Map(entries) => entries.iter().find(|(k, _)| k.as_str() == Some(key)).map(|(_, v)| v),
+        _ => None,
+    }
+}
+
+fn strings(node: &Node) -> Vec<String> {
+    match &node.value {
+        Value::Seq(items) => items.iter().filter_map(Node::scalar_text).collect(),
+        _ => node.scalar_text().into_iter().collect(),
+    }
+}
+
+/// The Allow actions of each function's role in the template (KMS aside: the
+/// key is used by S3, SNS and logs on the function's behalf, not called).
+fn actions_in_template() -> BTreeMap<String, BTreeSet<String>> {
+    let template = yaml::parse(&read(&root().join("infra/template.yaml"))).unwrap();
+    let Value::Map(resources) = &get(&template, "Resources").unwrap().value else { panic!("no Resources") };
+    let mut out = BTreeMap::new();
+    for (_, resource) in resources {
+        if get(resource, "Type").and_then(Node::as_str) != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        let properties = get(resource, "Properties").unwrap();
+        let code_uri = get(properties, "CodeUri").and_then(Node::as_str).unwrap();
+        let function = code_uri.trim_end_matches('/').rsplit('/').next().unwrap().to_owned();
+        let mut actions = BTreeSet::new();
+        if let Some(Value::Seq(policies)) = get(properties, "Policies").map(|p| &p.value) {
+            for policy in policies {
+                let Some(Value::Seq(statements)) = get(policy, "Statement").map(|s| &s.value) else {
+                    continue;
+                };
+                for statement in statements {
+                    assert_eq!(get(statement, "Effect").and_then(Node::as_str), Some("Allow"));
+                    actions.extend(
+                        strings(get(statement, "Action").unwrap())
+                            .into_iter()
+                            .filter(|a| !a.starts_with("kms:")),
+                    );
+                }
+            }
+        }
+        out.insert(function, actions);
+    }
+    out
+}
+
+#[test]
+fn each_role_grants_exactly_the_actions_its_code_calls() {
+    let code = actions_from_code();
+    let template = actions_in_template();
+    assert_eq!(template.keys().collect::<Vec<_>>(), code.keys().collect::<Vec<_>>(), "one role per function");
+    for (function, needed) in &code {
+        let granted = &template[function];
+        let missing: Vec<_> = needed.difference(granted).collect();
+        let unused: Vec<_> = granted.difference(needed).collect();
+        assert!(
+            missing.is_empty() && unused.is_empty(),
+            "{function}: code calls {missing:?} without permission; role grants {unused:?} no code calls"
+        );
+    }
+}
+
+#[test]
+fn the_scanner_sees_calls_through_adapters() {
+    let code = actions_from_code();
+    // release-gate reaches S3 only through Bucket and load_policy, ECR only through adapters.
+    assert!(code["release-gate"].contains("ecr:DescribeImages"));
+    assert!(code["release-gate"].contains("codepipeline:GetJobDetails"), "a direct client call");
+    assert!(code["policy-validator"].contains("s3:GetObjectVersion"));
+    assert!(!code["source-trigger"].contains("s3:PutObject"), "source-trigger only reads");
+}
+
+#[test]
+fn star_resources_only_where_aws_allows_nothing_narrower() {
+    let text = read(&root().join("infra/template.yaml"));
+    let template = yaml::parse(&text).unwrap();
+    let Value::Map(resources) = &get(&template, "Resources").unwrap().value else { panic!() };
+    for (name, resource) in resources {
+        let Some(Value::Seq(policies)) =
+            get(resource, "Properties").and_then(|p| get(p, "Policies")).map(|p| &p.value)
+        else {
+            continue;
+        };
+        for policy in policies {
+            let Some(Value::Seq(statements)) = get(policy, "Statement").map(|s| &s.value) else { continue };
+            for statement in statements {
+                if get(statement, "Resource").and_then(Node::as_str) == Some("*") {
+                    let actions = strings(get(statement, "Action").unwrap());
+                    let allowed = [
+                        "codepipeline:PutJobSuccessResult",
+                        "codepipeline:PutJobFailureResult",
+                        "codepipeline:GetJobDetails",
+                        "ecs:DescribeTaskDefinition",
+                        "ecs:DescribeServiceRevisions",
+                    ];
+                    assert!(
+                        actions.iter().all(|a| allowed.contains(&a.as_str())),
+                        "{}: * for {actions:?}",
+                        name.as_str().unwrap()
+                    );
+                }
+            }
+        }
+    }
+}
