@@ -1,4 +1,5 @@
 # Shipgate's developer commands. Each target installs what it needs.
+#   make demo   - replay the workflow end to end on the local AWS emulator
 #   make test   - every test: unit, emulator integration, end to end
 #   make lint   - rustfmt and clippy, as CI runs them
 
@@ -6,10 +7,12 @@ SHELL := /bin/bash
 VENV  := .venv
 PY    := $(VENV)/bin/python3
 export SHIPGATE_PYTHON := $(abspath $(PY))
+# cargo-lambda lives in the virtual environment.
+export PATH := $(abspath $(VENV))/bin:$(PATH)
 
 INFRA_VENV := .venv-infra
 
-.PHONY: test lint lint-infra setup tools infra-tools
+.PHONY: demo test lint lint-infra setup tools infra-tools
 
 # The Python side: moto server for the local AWS emulator.
 setup: $(VENV)/.installed
@@ -21,6 +24,11 @@ $(VENV)/.installed: tests/emulator/requirements.txt
 # The cargo side: nextest runs each test in its own process.
 tools:
 	@cargo nextest --version >/dev/null 2>&1 || cargo install cargo-nextest --locked
+
+# The main job: the whole workflow replayed on this machine (local AWS emulator,
+# cargo-lambda's runtime emulator, the real function binaries).
+demo: setup
+	cargo run --quiet --locked -p shipgate-tests --bin shipgate-replay
 
 test: setup tools
 	cargo nextest run --workspace --locked $(if $(CI),--profile ci,)
@@ -37,6 +45,14 @@ $(INFRA_VENV)/.installed: infra/requirements.txt
 	$(INFRA_VENV)/bin/pip install --quiet --disable-pip-version-check -r infra/requirements.txt
 	touch $@
 
-lint-infra: infra-tools
+# SAM CLI pins its own cfn-lint, so it gets a virtual environment of its own.
+SAM_VENV := .venv-sam
+$(SAM_VENV)/.installed: infra/requirements-sam.txt
+	python3 -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install --quiet --disable-pip-version-check -r infra/requirements-sam.txt
+	touch $@
+
+lint-infra: infra-tools $(SAM_VENV)/.installed
 	$(INFRA_VENV)/bin/cfn-lint infra/template.yaml infra/pipeline/template.yaml
 	$(INFRA_VENV)/bin/checkov -d infra --framework cloudformation --quiet --compact --skip-download
+	SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam validate --lint -t infra/template.yaml --region us-east-1

@@ -10,6 +10,8 @@
 // A harness panics to fail the test that uses it; that is its error handling.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod replay;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
@@ -44,7 +46,8 @@ pub struct Call {
     pub outcome: String,
 }
 
-fn workspace_root() -> PathBuf {
+/// The repository's root directory.
+pub fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
@@ -248,6 +251,26 @@ impl Emulator {
         let (head, payload) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
         (head.lines().next().unwrap_or_default().to_owned(), payload.to_owned())
     }
+}
+
+/// `sha256=<hex HMAC-SHA256>` of `body`, as GitHub signs a webhook.
+pub fn github_signature(secret: &str, body: &str) -> String {
+    use hmac::{Hmac, KeyInit, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(body.as_bytes());
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// A zip archive of `(name, text)` files, as CodePipeline stores artifacts.
+pub fn zip_files(files: &[(&str, String)]) -> Vec<u8> {
+    let mut buffer = std::io::Cursor::new(Vec::new());
+    let mut writer = zip::ZipWriter::new(&mut buffer);
+    for (name, body) in files {
+        writer.start_file(*name, zip::write::SimpleFileOptions::default()).unwrap();
+        writer.write_all(body.as_bytes()).unwrap();
+    }
+    writer.finish().unwrap();
+    buffer.into_inner()
 }
 
 /// How a [`TestListener`] answers.

@@ -146,6 +146,7 @@ pub async fn run_job(
     deadline: Deadline,
     work: impl Future<Output = JobResult>,
 ) -> Result<Outcome, GateError> {
+    tracing::debug!(budget_ms = deadline.budget().as_millis() as u64, "deciding");
     let result = match deadline.run(work).await {
         Ok(result) => result,
         Err(interrupted) => {

@@ -34,12 +34,22 @@ pub struct Deadline {
 impl Deadline {
     /// From the Lambda context's deadline (milliseconds since the epoch),
     /// keeping `margin` back for reporting.
+    ///
+    /// Lambda sends the deadline as milliseconds since the epoch. cargo-lambda's
+    /// local runtime emulator sends the function's timeout instead (600000 for
+    /// ten minutes); a value before 2001 cannot be an epoch deadline, so it is
+    /// read as the time remaining.
     pub fn from_epoch_ms(deadline_ms: u64, margin: Duration) -> Self {
+        const YEAR_2001_MS: u64 = 978_307_200_000;
+        if deadline_ms < YEAR_2001_MS {
+            return Self::from_remaining(Duration::from_millis(deadline_ms), margin);
+        }
         let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
         Self::from_remaining(Duration::from_millis(deadline_ms.saturating_sub(now_ms)), margin)
     }
 
     pub fn from_context(ctx: &lambda_runtime::Context, margin: Duration) -> Self {
+        tracing::debug!(deadline_ms = ctx.deadline, "invocation deadline");
         Self::from_epoch_ms(ctx.deadline, margin)
     }
 
@@ -102,9 +112,16 @@ mod tests {
         assert_eq!(result, Err(Interrupted::Panicked("boom in the decision".into())));
     }
 
+    #[test]
+    fn a_relative_deadline_from_the_local_emulator_is_read_as_remaining_time() {
+        let deadline = Deadline::from_epoch_ms(600_000, Duration::from_secs(2));
+        assert_eq!(deadline.budget(), Duration::from_secs(598));
+    }
+
     #[tokio::test(start_paused = true)]
     async fn past_deadline_leaves_no_budget() {
-        let deadline = Deadline::from_epoch_ms(1_000, Duration::from_secs(2));
+        // An epoch deadline (2020) long gone.
+        let deadline = Deadline::from_epoch_ms(1_600_000_000_000, Duration::from_secs(2));
         assert_eq!(deadline.budget(), Duration::ZERO);
         assert!(deadline.run(tokio::time::sleep(Duration::from_millis(1))).await.is_err());
     }

@@ -1,0 +1,820 @@
+//! The local replay: Shipgate's workflow, end to end, on one machine.
+//!
+//! The real function binaries run under cargo-lambda's Lambda runtime
+//! emulator (`cargo lambda watch`) and talk to the local AWS emulator; the
+//! replay plays the part of AWS around them: it uploads policies, pushes
+//! commits, completes scans, runs the pipeline's gate action, walks the
+//! blue/green deployment through its hooks (with a real HTTP test listener),
+//! and delivers the state changes and Shipgate events to the notifier, in
+//! the order AWS would. Each story states what must happen; the replay
+//! passes only when every story ends as expected.
+
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::{ACCOUNT, CONFIG_BUCKET, EVENT_BUS, Fleet, ListenerMode, REGION, TestListener};
+
+const REPO: &str = "payments-api";
+const PIPELINE: &str = "payments";
+const CLEAN: &str = "sha256:c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1";
+const VULNERABLE: &str = "sha256:bad0bad0bad0bad0bad0bad0bad0bad0bad0bad0bad0bad0bad0bad0bad0bad0";
+const UNGATED: &str = "sha256:0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f";
+const WEBHOOK_SECRET: &str = "shipgate-local-webhook-secret";
+const FUNCTIONS: [&str; 6] =
+    ["source-trigger", "policy-validator", "scan-gate", "release-gate", "deploy-hooks", "notifier"];
+
+/// One invocation of one function, as it happened.
+#[derive(Debug, Clone)]
+pub struct Step {
+    pub story: &'static str,
+    pub function: &'static str,
+    pub input: String,
+    pub outcome: String,
+    pub elapsed: Duration,
+    pub ok: bool,
+}
+
+/// How a story ended.
+#[derive(Debug, Clone)]
+pub struct Story {
+    pub name: &'static str,
+    pub expected: &'static str,
+    pub ok: bool,
+}
+
+#[derive(Debug, Default)]
+pub struct Report {
+    pub steps: Vec<Step>,
+    pub stories: Vec<Story>,
+    /// SNS messages read back from the topic's subscription: (subject, severity).
+    pub notifications: Vec<(String, String)>,
+}
+
+impl Report {
+    pub fn passed(&self) -> bool {
+        !self.stories.is_empty() && self.stories.iter().all(|s| s.ok)
+    }
+}
+
+/// Where progress goes (the demo prints it; the test keeps it quiet).
+pub trait Progress {
+    fn say(&mut self, line: &str);
+}
+
+impl Progress for std::io::Stderr {
+    fn say(&mut self, line: &str) {
+        let _ = writeln!(self, "{line}");
+    }
+}
+
+/// Progress nobody reads.
+#[derive(Debug)]
+pub struct Quiet;
+
+impl Progress for Quiet {
+    fn say(&mut self, _: &str) {}
+}
+
+/// `cargo lambda watch` on 127.0.0.1, stopped (with everything it started) on drop.
+#[derive(Debug)]
+struct RuntimeEmulator {
+    child: Child,
+    port: u16,
+}
+
+impl RuntimeEmulator {
+    fn start(env: &BTreeMap<String, String>) -> Self {
+        use std::os::unix::process::CommandExt;
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let vars: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let child = Command::new(cargo_lambda())
+            .args([
+                "lambda",
+                "watch",
+                "--ignore-changes",
+                "--quiet",
+                "-A",
+                "127.0.0.1",
+                "-P",
+                &port.to_string(),
+            ])
+            .args(vars.iter().flat_map(|v| ["--env-var", v.as_str()]))
+            .current_dir(crate::workspace_root())
+            .stdin(Stdio::null())
+            .stdout(log())
+            .stderr(log())
+            // Its own process group, so stopping it stops the functions it runs.
+            .process_group(0)
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot start cargo lambda watch: {e}; `make setup` installs cargo-lambda")
+            });
+        let emulator = Self { child, port };
+        let ready = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                ready.elapsed() < Duration::from_secs(120),
+                "cargo lambda watch did not listen on 127.0.0.1:{port}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        emulator
+    }
+}
+
+impl Drop for RuntimeEmulator {
+    fn drop(&mut self) {
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
+        let _ = self.child.wait();
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).stderr(Stdio::null()).status();
+    }
+}
+
+/// Where the runtime emulator's output goes: `SHIPGATE_REPLAY_LOG`, else nowhere.
+fn log() -> Stdio {
+    match std::env::var_os("SHIPGATE_REPLAY_LOG") {
+        Some(path) => std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(path)
+            .map_or_else(|_| Stdio::null(), Stdio::from),
+        None => Stdio::null(),
+    }
+}
+
+/// The cargo that has the `lambda` subcommand: `.venv/bin` first.
+fn cargo_lambda() -> std::path::PathBuf {
+    let venv = crate::workspace_root().join(".venv/bin/cargo-lambda");
+    if venv.exists() { venv } else { "cargo-lambda".into() }
+}
+
+/// Invokes a function through the runtime emulator, as Lambda's Invoke API.
+async fn invoke(port: u16, function: &str, payload: &Value) -> Value {
+    use http_body_util::{BodyExt, Full};
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<Full<bytes::Bytes>>();
+    let request =
+        hyper::Request::post(format!("http://127.0.0.1:{port}/2015-03-31/functions/{function}/invocations"))
+            .header("content-type", "application/json")
+            .body(Full::new(bytes::Bytes::from(payload.to_string())))
+            .unwrap();
+    let response = client.request(request).await.unwrap_or_else(|e| panic!("invoking {function}: {e}"));
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    serde_json::from_slice(&body).unwrap_or_else(|_| json!({"raw": String::from_utf8_lossy(&body)}))
+}
+
+struct Replay<'p> {
+    fleet: Fleet,
+    runtime: RuntimeEmulator,
+    report: Report,
+    progress: &'p mut dyn Progress,
+    notifications_queue: String,
+    job_counter: u32,
+}
+
+/// Runs every story and returns what happened.
+pub async fn run(progress: &mut dyn Progress) -> Report {
+    progress.say("==> building the six functions (cargo build)");
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["build", "--quiet"])
+        .args(FUNCTIONS.iter().flat_map(|f| ["--bin", *f]))
+        .current_dir(crate::workspace_root())
+        .status()
+        .unwrap();
+    assert!(status.success(), "building the functions failed");
+
+    progress.say("==> starting the local AWS emulator (moto + Shipgate extensions) on 127.0.0.1");
+    let fleet = Fleet::start().await;
+    progress.say(&format!("    {}", fleet.aws.endpoint()));
+    let (topic_arn, notifications_queue, secret_arn) = provision(&fleet).await;
+    let listener = TestListener::start(ListenerMode::Healthy).await;
+
+    progress.say("==> starting cargo-lambda's Lambda runtime emulator on 127.0.0.1");
+    let env: BTreeMap<String, String> = [
+        ("AWS_ENDPOINT_URL", fleet.aws.endpoint().to_owned()),
+        ("AWS_REGION", REGION.to_owned()),
+        ("AWS_ACCESS_KEY_ID", "AKIDSHIPGATELOCAL".to_owned()),
+        ("AWS_SECRET_ACCESS_KEY", "shipgate-local".to_owned()),
+        ("SHIPGATE_CONFIG_BUCKET", CONFIG_BUCKET.to_owned()),
+        ("SHIPGATE_EVENT_BUS", EVENT_BUS.to_owned()),
+        ("SHIPGATE_TOPIC_ARN", topic_arn),
+        ("SHIPGATE_WEBHOOK_SECRET_ARN", secret_arn),
+        ("SHIPGATE_TEST_LISTENER_URL", listener.url.clone()),
+        ("SHIPGATE_CHECK_BACKOFF_MS", "50".to_owned()),
+        ("SHIPGATE_ENVIRONMENT", "prod".to_owned()),
+        ("RUST_LOG", std::env::var("SHIPGATE_REPLAY_RUST_LOG").unwrap_or_else(|_| "warn".to_owned())),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    let runtime = RuntimeEmulator::start(&env);
+    progress.say(&format!("    http://127.0.0.1:{}", runtime.port));
+
+    let mut replay =
+        Replay { fleet, runtime, report: Report::default(), progress, notifications_queue, job_counter: 0 };
+    replay.policy_story().await;
+    replay.blocked_release_story().await;
+    replay.release_story(&listener).await;
+    replay.ungated_deployment_story(&listener).await;
+    replay.notification_story().await;
+    replay.report
+}
+
+/// The AWS resources the workflow needs.
+async fn provision(fleet: &Fleet) -> (String, String, String) {
+    fleet.create_repository(REPO).await;
+    fleet.create_pipeline(PIPELINE).await;
+    fleet.put_config("routes.yaml", &format!(
+        "version: 1\nroutes:\n  - repository: \"acme/{REPO}\"\n    branches: [main]\n    paths: [\"src/**\", \"Cargo.*\"]\n    pipeline: {PIPELINE}\n"
+    )).await;
+    fleet.s3().create_bucket().bucket("codepipeline-artifacts-local").send().await.unwrap();
+    let secrets = aws_sdk_secretsmanager::Client::new(&fleet.sdk);
+    let secret_arn = secrets
+        .create_secret()
+        .name("shipgate/github-webhook")
+        .secret_string(WEBHOOK_SECRET)
+        .send()
+        .await
+        .unwrap()
+        .arn
+        .unwrap();
+    let sns = aws_sdk_sns::Client::new(&fleet.sdk);
+    let topic_arn =
+        sns.create_topic().name("shipgate-notifications").send().await.unwrap().topic_arn.unwrap();
+    let sqs = aws_sdk_sqs::Client::new(&fleet.sdk);
+    let queue = sqs.create_queue().queue_name("inbox").send().await.unwrap().queue_url.unwrap();
+    sns.subscribe()
+        .topic_arn(&topic_arn)
+        .protocol("sqs")
+        .endpoint(format!("arn:aws:sqs:{REGION}:{ACCOUNT}:inbox"))
+        .send()
+        .await
+        .unwrap();
+    let codedeploy = aws_sdk_codedeploy::Client::new(&fleet.sdk);
+    codedeploy
+        .create_application()
+        .application_name(REPO)
+        .compute_platform(aws_sdk_codedeploy::types::ComputePlatform::Ecs)
+        .send()
+        .await
+        .unwrap();
+    codedeploy
+        .create_deployment_group()
+        .application_name(REPO)
+        .deployment_group_name(format!("{REPO}-dg"))
+        .service_role_arn(format!("arn:aws:iam::{ACCOUNT}:role/codedeploy"))
+        .send()
+        .await
+        .unwrap();
+    (topic_arn, queue, secret_arn)
+}
+
+fn sample(name: &str) -> Value {
+    let path = crate::workspace_root().join("events").join(name);
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn image(digest: &str) -> String {
+    format!("{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{REPO}@{digest}")
+}
+
+fn eventbridge(source: &str, detail_type: &str, detail: Value) -> Value {
+    json!({"version": "0", "id": format!("replay-{}", &shipgate_core::lkg::sha256_hex(detail.to_string().as_bytes())[..16]), "detail-type": detail_type,
+        "source": source, "account": ACCOUNT, "time": chrono::Utc::now().to_rfc3339(), "region": REGION,
+        "resources": [], "detail": detail})
+}
+
+impl Replay<'_> {
+    /// Invokes `function` and records the step; `check` says whether the
+    /// outcome is the expected one and how to show it.
+    async fn step(
+        &mut self,
+        story: &'static str,
+        function: &'static str,
+        input: &str,
+        payload: &Value,
+        check: impl FnOnce(&Value) -> (bool, String),
+    ) -> Value {
+        let start = Instant::now();
+        let output = invoke(self.runtime.port, function, payload).await;
+        let elapsed = start.elapsed();
+        let (ok, outcome) = check(&output);
+        let outcome = if ok { outcome } else { format!("UNEXPECTED: {outcome} ({output})") };
+        self.progress.say(&format!(
+            "    {:<14} {:<46} {} ({} ms)",
+            function,
+            input,
+            outcome,
+            elapsed.as_millis()
+        ));
+        self.report.steps.push(Step { story, function, input: input.to_owned(), outcome, elapsed, ok });
+        output
+    }
+
+    /// Records what AWS (the emulator) saw, independently of what the
+    /// function said it did: a function that only claims success fails here.
+    fn verify(&mut self, story: &'static str, function: &'static str, what: String, ok: bool) {
+        let outcome =
+            if ok { format!("AWS shows {what}") } else { format!("UNEXPECTED: AWS does not show {what}") };
+        if !ok {
+            self.progress.say(&format!("    {function:<14} {outcome}"));
+        }
+        self.report.steps.push(Step {
+            story,
+            function,
+            input: "check against AWS".into(),
+            outcome,
+            elapsed: Duration::ZERO,
+            ok,
+        });
+    }
+
+    fn story(&mut self, name: &'static str, expected: &'static str) {
+        self.progress.say(&format!("\n--- {name}: {expected}"));
+    }
+
+    fn finish(&mut self, name: &'static str, expected: &'static str) {
+        let ok = self.report.steps.iter().filter(|s| s.story == name).all(|s| s.ok);
+        self.report.stories.push(Story { name, expected, ok });
+    }
+
+    async fn upload_policy(&mut self, story: &'static str, key: &str, yaml: &str, expect: &'static str) {
+        let version = self.fleet.put_config(key, yaml).await;
+        self.job_counter += 1;
+        let event = self.fleet.object_created(key, &version, &format!("{:020X}", self.job_counter));
+        self.step(story, "policy-validator", &format!("S3 Object Created {key}"), &event, |out| {
+            (out["outcome"] == expect, out["outcome"].as_str().unwrap_or("?").to_owned())
+        })
+        .await;
+        let lkg_key = key.replace("appsec.yaml", "appsec.lkg.json");
+        let lkg = self.fleet.get_json(&lkg_key).await.unwrap_or_default();
+        let current = lkg["source"]["version_id"] == version.as_str();
+        let ok = if expect == "accepted" { current } else { !current && !lkg.is_null() };
+        let what = if expect == "accepted" {
+            format!("{lkg_key} at the new version")
+        } else {
+            format!("{lkg_key} still at the previous version")
+        };
+        self.verify(story, "policy-validator", what, ok);
+    }
+
+    async fn policy_story(&mut self) {
+        const S: &str = "policy";
+        self.story(
+            S,
+            "a valid appsec.yaml becomes last-known-good; a broken one is rejected and changes nothing",
+        );
+        let policy = std::fs::read_to_string(crate::workspace_root().join("examples/appsec.yaml")).unwrap();
+        let key = format!("policies/{REPO}/appsec.yaml");
+        self.upload_policy(S, &key, &policy, "accepted").await;
+        let broken = policy.replace("thresholds:", "tresholds:");
+        self.upload_policy(S, &key, &broken, "rejected").await;
+        self.finish(
+            S,
+            "a valid appsec.yaml becomes last-known-good; a broken one is rejected and changes nothing",
+        );
+    }
+
+    async fn push(&mut self, story: &'static str, commit: &str) -> String {
+        let mut request = sample("github-push-main.json");
+        let mut body: Value = serde_json::from_str(request["body"].as_str().unwrap()).unwrap();
+        body["after"] = commit.into();
+        body["head_commit"]["id"] = commit.into();
+        let body = body.to_string();
+        request["headers"]["x-hub-signature-256"] = crate::github_signature(WEBHOOK_SECRET, &body).into();
+        request["body"] = body.into();
+        let out = self
+            .step(
+                story,
+                "source-trigger",
+                &format!("GitHub push {} to main", &commit[..8]),
+                &request,
+                |out| {
+                    let body: Value =
+                        serde_json::from_str(out["body"].as_str().unwrap_or("{}")).unwrap_or_default();
+                    (
+                        out["statusCode"] == 200,
+                        format!("{} started {}", out["statusCode"], body["started"][0]["pipeline"]),
+                    )
+                },
+            )
+            .await;
+        let body: Value = serde_json::from_str(out["body"].as_str().unwrap_or("{}")).unwrap_or_default();
+        let started = self.fleet.aws.calls_of("StartPipelineExecution").iter().any(|c| {
+            c.outcome == "Started"
+                && c.params["sourceRevisions"][0]["revisionValue"] == commit
+                && c.params["name"] == PIPELINE
+        });
+        self.verify(
+            story,
+            "source-trigger",
+            format!("an execution of {PIPELINE} at {}", &commit[..8]),
+            started,
+        );
+        body["started"][0]["executionId"].as_str().unwrap_or_default().to_owned()
+    }
+
+    async fn scan(
+        &mut self,
+        story: &'static str,
+        digest: &str,
+        tag: &str,
+        status: &str,
+        findings: Vec<Value>,
+        expect: &'static str,
+    ) {
+        self.fleet.aws.seed_scan(json!({"repositoryName": REPO, "imageDigest": digest, "status": status,
+            "completedAt": chrono::Utc::now().timestamp(), "findings": findings}));
+        if status != "COMPLETE" {
+            return;
+        }
+        let mut event = sample("ecr-scan-complete.json");
+        event["detail"]["image-digest"] = digest.into();
+        event["detail"]["image-tags"] = json!([tag]);
+        self.step(story, "scan-gate", &format!("ECR Image Scan {REPO}:{tag}"), &event, |out| {
+            (out["verdict"] == expect, format!("verdict {}", out["verdict"].as_str().unwrap_or("?")))
+        })
+        .await;
+        let record = self.fleet.get_json(&format!("verdicts/{REPO}/{digest}.json")).await.unwrap_or_default();
+        let stored = record["verdict"]["verdict"] == expect;
+        self.verify(story, "scan-gate", format!("a stored {expect} verdict for {REPO}:{tag}"), stored);
+    }
+
+    /// The Gate action: the build output, the job CodePipeline creates, and the invocation.
+    async fn gate(
+        &mut self,
+        story: &'static str,
+        execution_id: &str,
+        digest: &str,
+        continuation: Option<&str>,
+        expect: &'static str,
+        says: &'static str,
+    ) -> Value {
+        self.job_counter += 1;
+        let job_id = format!("job-{:04}", self.job_counter);
+        let key = format!("{PIPELINE}/BuildOutput/{job_id}.zip");
+        let taskdef = json!({"family": REPO, "networkMode": "awsvpc", "containerDefinitions": [{"name": "app",
+            "image": "<IMAGE1_NAME>", "user": "10001", "readonlyRootFilesystem": true,
+            "logConfiguration": {"logDriver": "awslogs"},
+            "secrets": [{"name": "DB_PASSWORD", "valueFrom": "arn:aws:secretsmanager:us-east-1:123456789012:secret:db"}]}]});
+        let zip = crate::zip_files(&[
+            ("imageDetail.json", json!({"ImageURI": image(digest)}).to_string()),
+            ("taskdef.json", taskdef.to_string()),
+        ]);
+        self.fleet
+            .s3()
+            .put_object()
+            .bucket("codepipeline-artifacts-local")
+            .key(&key)
+            .body(zip.into())
+            .send()
+            .await
+            .unwrap();
+        self.fleet.aws.control_post(
+            "/_shipgate/codepipeline/jobs",
+            &json!({"jobId": job_id, "pipelineName": PIPELINE, "pipelineExecutionId": execution_id}),
+        );
+        let mut event = sample("codepipeline-gate-job.json");
+        event["CodePipeline.job"]["id"] = job_id.clone().into();
+        event["CodePipeline.job"]["data"]["inputArtifacts"][0]["location"]["s3Location"] =
+            json!({"bucketName": "codepipeline-artifacts-local", "objectKey": key});
+        if let Some(token) = continuation {
+            event["CodePipeline.job"]["data"]["continuationToken"] = token.into();
+        }
+        let input = if continuation.is_some() { "Gate job (continued)" } else { "Gate job" };
+        let out = self
+            .step(story, "release-gate", &format!("{input} {job_id}"), &event, |out| {
+                let full = out["summary"].as_str().unwrap_or_default();
+                let summary: String = full.chars().take(60).collect();
+                (
+                    out["result"] == expect && full.contains(says),
+                    format!("{}: {summary}", out["result"].as_str().unwrap_or("?")),
+                )
+            })
+            .await;
+        let reports: Vec<crate::Call> = self
+            .fleet
+            .aws
+            .calls()
+            .into_iter()
+            .filter(|c| c.params["jobId"] == job_id.as_str() && c.action.starts_with("PutJob"))
+            .collect();
+        let reported = match (reports.as_slice(), expect) {
+            ([one], "failed") => one.action == "PutJobFailureResult",
+            ([one], "continue") => {
+                one.action == "PutJobSuccessResult" && one.params["continuationToken"].is_string()
+            }
+            ([one], _) => {
+                one.action == "PutJobSuccessResult" && one.params["outputVariables"]["IMAGE_DIGEST"] == digest
+            }
+            _ => false,
+        };
+        self.verify(story, "release-gate", format!("one {expect} result for {job_id}"), reported);
+        out
+    }
+
+    async fn blocked_release_story(&mut self) {
+        const S: &str = "blocked release";
+        const E: &str = "an image with a critical CVE is stopped at the gate";
+        self.story(S, E);
+        let execution = self.push(S, "1111111111111111111111111111111111111111").await;
+        let critical = json!({"name": "CVE-2024-3094", "severity": "CRITICAL", "attributes": [{"key": "package_name", "value": "xz-utils"}]});
+        self.scan(S, VULNERABLE, "1.4.1", "COMPLETE", vec![critical], "FAIL").await;
+        self.gate(S, &execution, VULNERABLE, None, "failed", "CVE-2024-3094").await;
+        let failed = eventbridge(
+            "aws.codepipeline",
+            "CodePipeline Pipeline Execution State Change",
+            json!({"pipeline": PIPELINE, "execution-id": execution, "state": "FAILED", "version": 1.0}),
+        );
+        self.step(S, "notifier", "Pipeline Execution FAILED", &failed, |out| {
+            (out["sent"].as_array().is_some_and(|s| s.len() == 1), format!("sent {}", out["sent"]))
+        })
+        .await;
+        self.finish(S, E);
+    }
+
+    async fn hook(
+        &mut self,
+        story: &'static str,
+        deployment: &str,
+        hook: &str,
+        expect: &'static str,
+        says: &'static str,
+    ) {
+        self.fleet.aws.control_post(
+            "/_shipgate/codedeploy/lifecycle",
+            &json!({"deploymentId": deployment, "currentHook": hook}),
+        );
+        let event = json!({"DeploymentId": deployment, "LifecycleEventHookExecutionId": format!("{deployment}-{hook}")});
+        self.step(story, "deploy-hooks", &format!("CodeDeploy hook {hook}"), &event, |out| {
+            let reason = out["reasons"]
+                .get(0)
+                .and_then(Value::as_str)
+                .map(|r| format!(": {}", r.chars().take(50).collect::<String>()))
+                .unwrap_or_default();
+            let said = out["reasons"].to_string().contains(says);
+            (
+                out["status"] == expect && out["hook"] == hook && out["reported_now"] == true && said,
+                format!("{}{reason}", out["status"].as_str().unwrap_or("?")),
+            )
+        })
+        .await;
+        let execution = format!("{deployment}-{hook}");
+        let reports: Vec<crate::Call> = self
+            .fleet
+            .aws
+            .calls_of("PutLifecycleEventHookExecutionStatus")
+            .into_iter()
+            .filter(|c| c.params["lifecycleEventHookExecutionId"] == execution.as_str())
+            .collect();
+        let ok = reports.len() == 1 && reports[0].params["status"] == expect;
+        self.verify(story, "deploy-hooks", format!("one {expect} status for {hook}"), ok);
+    }
+
+    /// A blue/green deployment of `digest`: its task definition and the CodeDeploy deployment.
+    async fn deployment(&mut self, digest: &str) -> String {
+        use aws_sdk_ecs::types::ContainerDefinition;
+        let ecs = aws_sdk_ecs::Client::new(&self.fleet.sdk);
+        let container = ContainerDefinition::builder().name("app").memory(512).image(image(digest)).build();
+        let td = ecs
+            .register_task_definition()
+            .family(REPO)
+            .container_definitions(container)
+            .send()
+            .await
+            .unwrap();
+        let td_arn = td.task_definition.unwrap().task_definition_arn.unwrap();
+        let appspec = format!(
+            "version: 0.0\nResources:\n  - TargetService:\n      Type: AWS::ECS::Service\n      Properties:\n        TaskDefinition: \"{td_arn}\"\n        LoadBalancerInfo: {{ContainerName: app, ContainerPort: 8080}}\n"
+        );
+        use aws_sdk_codedeploy::types::{AppSpecContent, RevisionLocation, RevisionLocationType};
+        let revision = RevisionLocation::builder()
+            .revision_type(RevisionLocationType::AppSpecContent)
+            .app_spec_content(AppSpecContent::builder().content(appspec).build())
+            .build();
+        aws_sdk_codedeploy::Client::new(&self.fleet.sdk)
+            .create_deployment()
+            .application_name(REPO)
+            .deployment_group_name(format!("{REPO}-dg"))
+            .revision(revision)
+            .send()
+            .await
+            .unwrap()
+            .deployment_id
+            .unwrap()
+    }
+
+    async fn release_story(&mut self, listener: &TestListener) {
+        const S: &str = "release";
+        const E: &str = "a clean image waits for its scan, passes the gate and the hooks, and deploys";
+        self.story(S, E);
+        let execution = self.push(S, "2222222222222222222222222222222222222222").await;
+        self.scan(S, CLEAN, "1.4.2", "IN_PROGRESS", vec![], "").await;
+        self.gate(S, &execution, CLEAN, None, "continue", "waiting for the scan").await;
+        let token = self
+            .fleet
+            .aws
+            .calls_of("PutJobSuccessResult")
+            .last()
+            .and_then(|c| c.params["continuationToken"].as_str().map(str::to_owned))
+            .unwrap_or_default();
+        let low = json!({"name": "CVE-2026-1001", "severity": "LOW", "attributes": [{"key": "package_name", "value": "tzdata"}]});
+        // Excepted by examples/appsec.yaml until 2027-01-31, with a reason and a ticket.
+        let excepted = json!({"name": "CVE-2023-45853", "severity": "CRITICAL", "attributes": [{"key": "package_name", "value": "zlib"}]});
+        self.scan(S, CLEAN, "1.4.2", "COMPLETE", vec![low, excepted], "PASS").await;
+        self.gate(S, &execution, CLEAN, Some(&token), "succeeded", "PASS").await;
+        let deployment = self.deployment(CLEAN).await;
+        let before = listener.hits();
+        self.hook(S, &deployment, "BeforeInstall", "Succeeded", "").await;
+        self.hook(S, &deployment, "AfterAllowTestTraffic", "Succeeded", "").await;
+        let checked = listener.hits() > before;
+        let succeeded = eventbridge(
+            "aws.codepipeline",
+            "CodePipeline Pipeline Execution State Change",
+            json!({"pipeline": PIPELINE, "execution-id": execution, "state": "SUCCEEDED", "version": 1.0}),
+        );
+        self.step(S, "notifier", "Pipeline Execution SUCCEEDED", &succeeded, |out| {
+            let sent = out["sent"].to_string();
+            (sent.contains("passing again"), format!("sent {sent}"))
+        })
+        .await;
+        if !checked {
+            self.report.steps.push(Step {
+                story: S,
+                function: "deploy-hooks",
+                input: "test listener".into(),
+                outcome: "UNEXPECTED: never called".into(),
+                elapsed: Duration::ZERO,
+                ok: false,
+            });
+        }
+        self.finish(S, E);
+    }
+
+    async fn ungated_deployment_story(&mut self, listener: &TestListener) {
+        const S: &str = "ungated deployment";
+        const E: &str = "a console deployment of an image that never passed the gate is stopped";
+        self.story(S, E);
+        let deployment = self.deployment(UNGATED).await;
+        let before = listener.hits();
+        self.hook(S, &deployment, "BeforeInstall", "Failed", "no passing release-gate decision").await;
+        self.hook(S, &deployment, "AfterAllowTestTraffic", "Failed", "no passing release-gate decision")
+            .await;
+        if listener.hits() != before {
+            self.report.steps.push(Step {
+                story: S,
+                function: "deploy-hooks",
+                input: "test listener".into(),
+                outcome: "UNEXPECTED: an ungated image was sent traffic".into(),
+                elapsed: Duration::ZERO,
+                ok: false,
+            });
+        }
+        let failed = eventbridge(
+            "aws.codedeploy",
+            "CodeDeploy Deployment State-change Notification",
+            json!({"deploymentId": deployment, "application": REPO, "deploymentGroup": format!("{REPO}-dg"), "state": "FAILURE"}),
+        );
+        self.step(S, "notifier", "Deployment FAILURE", &failed, |out| {
+            (out["sent"].as_array().is_some_and(|s| s.len() == 1), format!("sent {}", out["sent"]))
+        })
+        .await;
+        self.finish(S, E);
+    }
+
+    /// Delivers every Shipgate event the functions put on the bus to the
+    /// notifier (as the EventBridge rule would), then reads the topic.
+    async fn notification_story(&mut self) {
+        const S: &str = "notifications";
+        const E: &str = "blocks, rejections and the recovery reach SNS once each, with filterable attributes";
+        self.story(S, E);
+        let events = self.fleet.events().await;
+        let mut delivered = 0;
+        for event in &events {
+            let detail_type = event["detail-type"].as_str().unwrap_or_default().to_owned();
+            if detail_type == "Shipgate Policy Accepted" {
+                continue; // the notifier's rule does not route it
+            }
+            delivered += 1;
+            let input = detail_type.trim_start_matches("Shipgate ").to_owned();
+            self.step(S, "notifier", &input, event, |out| {
+                (out.get("sent").is_some(), format!("sent {}", out["sent"]))
+            })
+            .await;
+        }
+        // A redelivery of everything sends nothing new.
+        let mut repeated = 0;
+        for event in events.iter().filter(|e| e["detail-type"] != "Shipgate Policy Accepted") {
+            let out = invoke(self.runtime.port, "notifier", event).await;
+            repeated += out["sent"].as_array().map_or(0, Vec::len);
+        }
+        let sqs = aws_sdk_sqs::Client::new(&self.fleet.sdk);
+        loop {
+            let out = sqs
+                .receive_message()
+                .queue_url(&self.notifications_queue)
+                .max_number_of_messages(10)
+                .send()
+                .await
+                .unwrap();
+            let batch = out.messages.unwrap_or_default();
+            if batch.is_empty() {
+                break;
+            }
+            for m in batch {
+                let envelope: Value = serde_json::from_str(m.body().unwrap_or("{}")).unwrap_or_default();
+                let subject = envelope["Subject"].as_str().unwrap_or_default().to_owned();
+                let severity = envelope["MessageAttributes"]["severity"]["Value"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned();
+                self.report.notifications.push((subject, severity));
+                sqs.delete_message()
+                    .queue_url(&self.notifications_queue)
+                    .receipt_handle(m.receipt_handle().unwrap_or_default())
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }
+        let subjects: Vec<&str> = self.report.notifications.iter().map(|(s, _)| s.as_str()).collect();
+        let expected = [
+            "Policy policies/payments-api/appsec.yaml rejected",
+            "Image payments-api:1.4.1 fails its scan policy",
+            "Release of payments-api to prod blocked by Shipgate",
+            "Pipeline payments failed",
+            "Pipeline payments is passing again",
+            "Deployment of payments-api stopped at BeforeInstall",
+            "Deployment of payments-api stopped at AfterAllowTestTraffic",
+            "Deployment of payments-api (payments-api-dg) failed; rolling back",
+        ];
+        for want in expected {
+            let found = subjects.iter().filter(|s| s.contains(want)).count();
+            let ok = found == 1;
+            let outcome = if ok {
+                format!("received once: {want}")
+            } else {
+                format!("UNEXPECTED: {found} messages like {want:?}")
+            };
+            self.report.steps.push(Step {
+                story: S,
+                function: "sns",
+                input: "topic subscription".into(),
+                outcome,
+                elapsed: Duration::ZERO,
+                ok,
+            });
+        }
+        let ok = repeated == 0 && delivered > 0;
+        self.report.steps.push(Step {
+            story: S,
+            function: "notifier",
+            input: "every event again".into(),
+            outcome: if ok {
+                "nothing sent twice".into()
+            } else {
+                format!("UNEXPECTED: {repeated} duplicate messages")
+            },
+            elapsed: Duration::ZERO,
+            ok,
+        });
+        self.finish(S, E);
+    }
+}
+
+/// The report as people read it: the timeline, then one line per story.
+pub fn render(report: &Report) -> String {
+    let mut out = String::from("\nTimeline\n");
+    out.push_str(&format!("{:<20} {:<16} {:<46} {:>7}  {}\n", "story", "function", "input", "ms", "outcome"));
+    for s in &report.steps {
+        out.push_str(&format!(
+            "{:<20} {:<16} {:<46} {:>7}  {}\n",
+            s.story,
+            s.function,
+            s.input,
+            s.elapsed.as_millis(),
+            s.outcome
+        ));
+    }
+    out.push_str("\nNotifications received on the SNS subscription\n");
+    for (subject, severity) in &report.notifications {
+        out.push_str(&format!("  [{severity:<8}] {subject}\n"));
+    }
+    out.push_str("\nSummary\n");
+    for story in &report.stories {
+        out.push_str(&format!(
+            "  {:<6} {:<20} {}\n",
+            if story.ok { "ok" } else { "FAILED" },
+            story.name,
+            story.expected
+        ));
+    }
+    let passed = report.stories.iter().filter(|s| s.ok).count();
+    out.push_str(&format!("\n{passed} of {} stories ended as expected\n", report.stories.len()));
+    out
+}
