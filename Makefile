@@ -1,6 +1,7 @@
 # Shipgate's developer commands. Each target installs what it needs.
 #   make demo   - replay the workflow end to end on the local AWS emulator
 #   make test   - every test: unit, emulator integration, end to end
+#   make bench  - benchmarks, side by side with a Python baseline (bench/README.md)
 #   make lint   - rustfmt and clippy, as CI runs them
 
 SHELL := /bin/bash
@@ -12,7 +13,7 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 
 INFRA_VENV := .venv-infra
 
-.PHONY: demo test lint lint-infra setup tools infra-tools
+.PHONY: demo bench test lint lint-infra setup tools infra-tools
 
 # The Python side: moto server for the local AWS emulator.
 setup: $(VENV)/.installed
@@ -29,6 +30,16 @@ tools:
 # cargo-lambda's runtime emulator, the real function binaries).
 demo: setup
 	cargo run --quiet --locked -p shipgate-tests --bin shipgate-replay
+
+# Cold start, memory, warm latency and throughput against a Python + boto3
+# baseline, zip sizes, and the policy-engine figures: writes bench/README.md.
+FUNCTION_BINS := $(foreach f,source-trigger policy-validator scan-gate release-gate deploy-hooks notifier,--bin $(f))
+bench: setup
+	$(PY) -m pip install --quiet --disable-pip-version-check -r bench/requirements.txt
+	mkdir -p target
+	cargo bench --quiet -p shipgate-core --bench engine | sed -n '/^| what/,$$p' > target/bench-engine.md
+	cargo lambda build --release --compiler cargo --output-format zip $(FUNCTION_BINS)
+	cargo run --quiet --locked -p shipgate-tests --bin shipgate-bench
 
 test: setup tools
 	cargo nextest run --workspace --locked $(if $(CI),--profile ci,)

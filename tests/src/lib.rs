@@ -53,7 +53,7 @@ pub fn workspace_root() -> PathBuf {
 
 /// The Python that has moto: `SHIPGATE_PYTHON`, else the project's `.venv`,
 /// else `python3` from the PATH.
-fn python() -> PathBuf {
+pub fn python() -> PathBuf {
     if let Some(p) = std::env::var_os("SHIPGATE_PYTHON") {
         return PathBuf::from(p);
     }

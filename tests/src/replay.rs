@@ -232,7 +232,6 @@ async fn provision(fleet: &Fleet) -> (String, String, String) {
     fleet.put_config("routes.yaml", &format!(
         "version: 1\nroutes:\n  - repository: \"acme/{REPO}\"\n    branches: [main]\n    paths: [\"src/**\", \"Cargo.*\"]\n    pipeline: {PIPELINE}\n"
     )).await;
-    fleet.s3().create_bucket().bucket("codepipeline-artifacts-local").send().await.unwrap();
     let secrets = aws_sdk_secretsmanager::Client::new(&fleet.sdk);
     let secret_arn = secrets
         .create_secret()
@@ -287,6 +286,72 @@ fn eventbridge(source: &str, detail_type: &str, detail: Value) -> Value {
     json!({"version": "0", "id": format!("replay-{}", &shipgate_core::lkg::sha256_hex(detail.to_string().as_bytes())[..16]), "detail-type": detail_type,
         "source": source, "account": ACCOUNT, "time": chrono::Utc::now().to_rfc3339(), "region": REGION,
         "resources": [], "detail": detail})
+}
+
+/// A blue/green deployment of `digest`: its task definition, and the
+/// CodeDeploy deployment whose AppSpec names it.
+pub async fn deployment(fleet: &Fleet, digest: &str) -> String {
+    use aws_sdk_ecs::types::ContainerDefinition;
+    let ecs = aws_sdk_ecs::Client::new(&fleet.sdk);
+    let container = ContainerDefinition::builder().name("app").memory(512).image(image(digest)).build();
+    let td =
+        ecs.register_task_definition().family(REPO).container_definitions(container).send().await.unwrap();
+    let td_arn = td.task_definition.unwrap().task_definition_arn.unwrap();
+    let appspec = format!(
+        "version: 0.0\nResources:\n  - TargetService:\n      Type: AWS::ECS::Service\n      Properties:\n        TaskDefinition: \"{td_arn}\"\n        LoadBalancerInfo: {{ContainerName: app, ContainerPort: 8080}}\n"
+    );
+    use aws_sdk_codedeploy::types::{AppSpecContent, RevisionLocation, RevisionLocationType};
+    let revision = RevisionLocation::builder()
+        .revision_type(RevisionLocationType::AppSpecContent)
+        .app_spec_content(AppSpecContent::builder().content(appspec).build())
+        .build();
+    aws_sdk_codedeploy::Client::new(&fleet.sdk)
+        .create_deployment()
+        .application_name(REPO)
+        .deployment_group_name(format!("{REPO}-dg"))
+        .revision(revision)
+        .send()
+        .await
+        .unwrap()
+        .deployment_id
+        .unwrap()
+}
+
+/// The Gate action's invocation: the build output (imageDetail.json and a
+/// compliant taskdef.json) uploaded as CodePipeline would, the job seeded for
+/// GetJobDetails, and the `CodePipeline.job` event.
+pub async fn gate_job(
+    fleet: &Fleet,
+    job_id: &str,
+    execution_id: &str,
+    digest: &str,
+    continuation: Option<&str>,
+) -> Value {
+    const ARTIFACTS: &str = "codepipeline-artifacts-local";
+    // Absent on first use; already there after.
+    let _ = fleet.s3().create_bucket().bucket(ARTIFACTS).send().await;
+    let key = format!("{PIPELINE}/BuildOutput/{job_id}.zip");
+    let taskdef = json!({"family": REPO, "networkMode": "awsvpc", "containerDefinitions": [{"name": "app",
+        "image": "<IMAGE1_NAME>", "user": "10001", "readonlyRootFilesystem": true,
+        "logConfiguration": {"logDriver": "awslogs"},
+        "secrets": [{"name": "DB_PASSWORD", "valueFrom": "arn:aws:secretsmanager:us-east-1:123456789012:secret:db"}]}]});
+    let zip = crate::zip_files(&[
+        ("imageDetail.json", json!({"ImageURI": image(digest)}).to_string()),
+        ("taskdef.json", taskdef.to_string()),
+    ]);
+    fleet.s3().put_object().bucket(ARTIFACTS).key(&key).body(zip.into()).send().await.unwrap();
+    fleet.aws.control_post(
+        "/_shipgate/codepipeline/jobs",
+        &json!({"jobId": job_id, "pipelineName": PIPELINE, "pipelineExecutionId": execution_id}),
+    );
+    let mut event = sample("codepipeline-gate-job.json");
+    event["CodePipeline.job"]["id"] = job_id.into();
+    event["CodePipeline.job"]["data"]["inputArtifacts"][0]["location"]["s3Location"] =
+        json!({"bucketName": ARTIFACTS, "objectKey": key});
+    if let Some(token) = continuation {
+        event["CodePipeline.job"]["data"]["continuationToken"] = token.into();
+    }
+    event
 }
 
 impl Replay<'_> {
@@ -457,35 +522,7 @@ impl Replay<'_> {
     ) -> Value {
         self.job_counter += 1;
         let job_id = format!("job-{:04}", self.job_counter);
-        let key = format!("{PIPELINE}/BuildOutput/{job_id}.zip");
-        let taskdef = json!({"family": REPO, "networkMode": "awsvpc", "containerDefinitions": [{"name": "app",
-            "image": "<IMAGE1_NAME>", "user": "10001", "readonlyRootFilesystem": true,
-            "logConfiguration": {"logDriver": "awslogs"},
-            "secrets": [{"name": "DB_PASSWORD", "valueFrom": "arn:aws:secretsmanager:us-east-1:123456789012:secret:db"}]}]});
-        let zip = crate::zip_files(&[
-            ("imageDetail.json", json!({"ImageURI": image(digest)}).to_string()),
-            ("taskdef.json", taskdef.to_string()),
-        ]);
-        self.fleet
-            .s3()
-            .put_object()
-            .bucket("codepipeline-artifacts-local")
-            .key(&key)
-            .body(zip.into())
-            .send()
-            .await
-            .unwrap();
-        self.fleet.aws.control_post(
-            "/_shipgate/codepipeline/jobs",
-            &json!({"jobId": job_id, "pipelineName": PIPELINE, "pipelineExecutionId": execution_id}),
-        );
-        let mut event = sample("codepipeline-gate-job.json");
-        event["CodePipeline.job"]["id"] = job_id.clone().into();
-        event["CodePipeline.job"]["data"]["inputArtifacts"][0]["location"]["s3Location"] =
-            json!({"bucketName": "codepipeline-artifacts-local", "objectKey": key});
-        if let Some(token) = continuation {
-            event["CodePipeline.job"]["data"]["continuationToken"] = token.into();
-        }
+        let event = gate_job(&self.fleet, &job_id, execution_id, digest, continuation).await;
         let input = if continuation.is_some() { "Gate job (continued)" } else { "Gate job" };
         let out = self
             .step(story, "release-gate", &format!("{input} {job_id}"), &event, |out| {
@@ -576,39 +613,6 @@ impl Replay<'_> {
         self.verify(story, "deploy-hooks", format!("one {expect} status for {hook}"), ok);
     }
 
-    /// A blue/green deployment of `digest`: its task definition and the CodeDeploy deployment.
-    async fn deployment(&mut self, digest: &str) -> String {
-        use aws_sdk_ecs::types::ContainerDefinition;
-        let ecs = aws_sdk_ecs::Client::new(&self.fleet.sdk);
-        let container = ContainerDefinition::builder().name("app").memory(512).image(image(digest)).build();
-        let td = ecs
-            .register_task_definition()
-            .family(REPO)
-            .container_definitions(container)
-            .send()
-            .await
-            .unwrap();
-        let td_arn = td.task_definition.unwrap().task_definition_arn.unwrap();
-        let appspec = format!(
-            "version: 0.0\nResources:\n  - TargetService:\n      Type: AWS::ECS::Service\n      Properties:\n        TaskDefinition: \"{td_arn}\"\n        LoadBalancerInfo: {{ContainerName: app, ContainerPort: 8080}}\n"
-        );
-        use aws_sdk_codedeploy::types::{AppSpecContent, RevisionLocation, RevisionLocationType};
-        let revision = RevisionLocation::builder()
-            .revision_type(RevisionLocationType::AppSpecContent)
-            .app_spec_content(AppSpecContent::builder().content(appspec).build())
-            .build();
-        aws_sdk_codedeploy::Client::new(&self.fleet.sdk)
-            .create_deployment()
-            .application_name(REPO)
-            .deployment_group_name(format!("{REPO}-dg"))
-            .revision(revision)
-            .send()
-            .await
-            .unwrap()
-            .deployment_id
-            .unwrap()
-    }
-
     async fn release_story(&mut self, listener: &TestListener) {
         const S: &str = "release";
         const E: &str = "a clean image waits for its scan, passes the gate and the hooks, and deploys";
@@ -628,7 +632,7 @@ impl Replay<'_> {
         let excepted = json!({"name": "CVE-2023-45853", "severity": "CRITICAL", "attributes": [{"key": "package_name", "value": "zlib"}]});
         self.scan(S, CLEAN, "1.4.2", "COMPLETE", vec![low, excepted], "PASS").await;
         self.gate(S, &execution, CLEAN, Some(&token), "succeeded", "PASS").await;
-        let deployment = self.deployment(CLEAN).await;
+        let deployment = deployment(&self.fleet, CLEAN).await;
         let before = listener.hits();
         self.hook(S, &deployment, "BeforeInstall", "Succeeded", "").await;
         self.hook(S, &deployment, "AfterAllowTestTraffic", "Succeeded", "").await;
@@ -660,7 +664,7 @@ impl Replay<'_> {
         const S: &str = "ungated deployment";
         const E: &str = "a console deployment of an image that never passed the gate is stopped";
         self.story(S, E);
-        let deployment = self.deployment(UNGATED).await;
+        let deployment = deployment(&self.fleet, UNGATED).await;
         let before = listener.hits();
         self.hook(S, &deployment, "BeforeInstall", "Failed", "no passing release-gate decision").await;
         self.hook(S, &deployment, "AfterAllowTestTraffic", "Failed", "no passing release-gate decision")

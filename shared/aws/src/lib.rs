@@ -20,6 +20,7 @@ pub mod probe;
 pub mod s3;
 pub mod secrets;
 pub mod sns;
+pub mod startup;
 pub mod telemetry;
 
 pub use aws_config::SdkConfig;

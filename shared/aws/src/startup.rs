@@ -1,0 +1,33 @@
+//! Where a function's cold start goes: `main` marks each phase, and one log
+//! line reports them (`initialized`, with `phases` like
+//! `tracing=0.1ms config=0.0ms sdk=2.9ms clients=0.4ms`). The benchmark reads it.
+
+use std::time::{Duration, Instant};
+
+#[derive(Debug)]
+pub struct Startup {
+    last: Instant,
+    began: Instant,
+    phases: Vec<(&'static str, Duration)>,
+}
+
+impl Startup {
+    pub fn begin() -> Self {
+        let now = Instant::now();
+        Self { last: now, began: now, phases: Vec::new() }
+    }
+
+    /// Ends the current phase, naming it.
+    pub fn mark(&mut self, phase: &'static str) {
+        let now = Instant::now();
+        self.phases.push((phase, now - self.last));
+        self.last = now;
+    }
+
+    /// Logs the phases (at info: once per cold start, never per request).
+    pub fn report(self) {
+        let phases: Vec<String> =
+            self.phases.iter().map(|(name, d)| format!("{name}={:.1}ms", d.as_secs_f64() * 1000.0)).collect();
+        tracing::info!(init_ms = self.began.elapsed().as_secs_f64() * 1000.0, phases = %phases.join(" "), "initialized");
+    }
+}

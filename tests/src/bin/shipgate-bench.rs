@@ -1,0 +1,616 @@
+//! `make bench`: cold start, memory, warm latency, throughput and size of
+//! Shipgate's functions, side by side with a Python 3.11 + boto3 scan-gate,
+//! in one run on this machine. Writes `bench/README.md`.
+//!
+//! Each function's release binary (or the Python handler under awslambdaric)
+//! runs against a Lambda Runtime API stub on 127.0.0.1 and the local AWS
+//! emulator: init is the time from process start to its first request for
+//! work; first response, to its first answer; peak memory is the process's
+//! high-water mark (VmHWM) after that answer.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::{HashMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use shipgate_tests::{ACCOUNT, CONFIG_BUCKET, EVENT_BUS, Fleet, REGION, workspace_root};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::sync::Notify;
+
+const RUNS: usize = 10;
+const WARM: usize = 100;
+const THROUGHPUT: usize = 500;
+const FUNCTIONS: [&str; 6] =
+    ["source-trigger", "policy-validator", "scan-gate", "release-gate", "deploy-hooks", "notifier"];
+const TARGET: &str = "x86_64-unknown-linux-gnu";
+
+// --- The Lambda Runtime API stub --------------------------------------------
+
+#[derive(Default)]
+struct StubState {
+    queue: VecDeque<(String, Value)>,
+    first_next: Option<Instant>,
+    handed_out: HashMap<String, Instant>,
+    /// (request id, when handed out, when answered)
+    answers: Vec<(String, Instant, Instant, bool)>,
+}
+
+#[derive(Clone)]
+struct Stub {
+    state: Arc<Mutex<StubState>>,
+    work: Arc<Notify>,
+    answered: Arc<Notify>,
+    port: u16,
+}
+
+impl Stub {
+    async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let stub = Self { state: Arc::default(), work: Arc::default(), answered: Arc::default(), port };
+        let server = stub.clone();
+        tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                tokio::spawn(server.clone().serve(socket));
+            }
+        });
+        stub
+    }
+
+    fn push(&self, events: impl IntoIterator<Item = Value>) {
+        let mut state = self.state.lock().unwrap();
+        for event in events {
+            let id = format!("req-{}", state.queue.len() + state.answers.len() + state.handed_out.len());
+            state.queue.push_back((id, event));
+        }
+        drop(state);
+        self.work.notify_waiters();
+    }
+
+    async fn wait_answers(&self, n: usize) {
+        let deadline = Instant::now() + Duration::from_secs(300);
+        loop {
+            let notified = self.answered.notified();
+            if self.state.lock().unwrap().answers.len() >= n {
+                return;
+            }
+            assert!(Instant::now() < deadline, "the function did not answer {n} invocations");
+            let _ = tokio::time::timeout(Duration::from_millis(200), notified).await;
+        }
+    }
+
+    async fn serve(self, socket: tokio::net::TcpStream) {
+        let (read, mut write) = socket.into_split();
+        let mut reader = BufReader::new(read);
+        loop {
+            let mut request_line = String::new();
+            if reader.read_line(&mut request_line).await.unwrap_or(0) == 0 {
+                return;
+            }
+            let (mut length, mut chunked) = (0usize, false);
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).await.unwrap_or(0) == 0 {
+                    return;
+                }
+                let line = line.trim_end();
+                if line.is_empty() {
+                    break;
+                }
+                let lower = line.to_ascii_lowercase();
+                if let Some(v) = lower.strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+                if lower.starts_with("transfer-encoding:") && lower.contains("chunked") {
+                    chunked = true;
+                }
+            }
+            if chunked {
+                loop {
+                    let mut size = String::new();
+                    reader.read_line(&mut size).await.unwrap_or(0);
+                    let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+                    let mut chunk = vec![0; n + 2];
+                    reader.read_exact(&mut chunk).await.ok();
+                    if n == 0 {
+                        break;
+                    }
+                }
+            } else if length > 0 {
+                let mut body = vec![0; length];
+                reader.read_exact(&mut body).await.ok();
+            }
+            let path = request_line.split_whitespace().nth(1).unwrap_or_default().to_owned();
+            let response = if path.ends_with("/invocation/next") {
+                let (id, event) = self.next().await;
+                let deadline =
+                    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis()
+                        + 60_000;
+                let body = event.to_string();
+                format!(
+                    "HTTP/1.1 200 OK\r\nLambda-Runtime-Aws-Request-Id: {id}\r\nLambda-Runtime-Deadline-Ms: {deadline}\r\n\
+                     Lambda-Runtime-Invoked-Function-Arn: arn:aws:lambda:{REGION}:{ACCOUNT}:function:bench\r\n\
+                     Lambda-Runtime-Trace-Id: Root=1-00000000-000000000000000000000000\r\nContent-Type: application/json\r\n\
+                     Content-Length: {}\r\n\r\n{body}",
+                    body.len()
+                )
+            } else {
+                let ok = path.ends_with("/response");
+                if let Some(id) = path.split('/').nth(4) {
+                    let mut state = self.state.lock().unwrap();
+                    if let Some(sent) = state.handed_out.remove(id) {
+                        state.answers.push((id.to_owned(), sent, Instant::now(), ok));
+                    }
+                }
+                self.answered.notify_waiters();
+                "HTTP/1.1 202 Accepted\r\nContent-Length: 2\r\n\r\n{}".to_owned()
+            };
+            if write.write_all(response.as_bytes()).await.is_err() {
+                return;
+            }
+        }
+    }
+
+    async fn next(&self) -> (String, Value) {
+        loop {
+            let notified = self.work.notified();
+            {
+                let mut state = self.state.lock().unwrap();
+                state.first_next.get_or_insert_with(Instant::now);
+                if let Some((id, event)) = state.queue.pop_front() {
+                    state.handed_out.insert(id.clone(), Instant::now());
+                    return (id, event);
+                }
+            }
+            notified.await;
+        }
+    }
+}
+
+// --- Processes --------------------------------------------------------------
+
+struct Subject {
+    name: String,
+    program: PathBuf,
+    args: Vec<String>,
+    cwd: PathBuf,
+}
+
+fn env(fleet: &Fleet, stub: &Stub, extra: &[(&str, String)]) -> Vec<(String, String)> {
+    let mut vars: Vec<(String, String)> = [
+        ("AWS_LAMBDA_RUNTIME_API", format!("127.0.0.1:{}", stub.port)),
+        ("AWS_ENDPOINT_URL", fleet.aws.endpoint().to_owned()),
+        ("AWS_REGION", REGION.to_owned()),
+        ("AWS_DEFAULT_REGION", REGION.to_owned()),
+        ("AWS_ACCESS_KEY_ID", "AKIDBENCH".to_owned()),
+        ("AWS_SECRET_ACCESS_KEY", "bench".to_owned()),
+        ("AWS_LAMBDA_FUNCTION_NAME", "bench".to_owned()),
+        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256".to_owned()),
+        ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".to_owned()),
+        ("AWS_LAMBDA_LOG_FORMAT", "JSON".to_owned()),
+        ("SHIPGATE_CONFIG_BUCKET", CONFIG_BUCKET.to_owned()),
+        ("SHIPGATE_EVENT_BUS", EVENT_BUS.to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    vars.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
+    vars
+}
+
+fn spawn(subject: &Subject, vars: &[(String, String)]) -> Child {
+    Command::new(&subject.program)
+        .args(&subject.args)
+        .current_dir(&subject.cwd)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", subject.program.display()))
+}
+
+/// Peak resident memory of a running process, in KiB.
+fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+fn stop(mut child: Child) -> String {
+    let _ = child.kill();
+    let mut out = String::new();
+    if let Some(mut stdout) = child.stdout.take() {
+        use std::io::Read;
+        let _ = stdout.read_to_string(&mut out);
+    }
+    let _ = child.wait();
+    out
+}
+
+#[derive(Default, Clone)]
+struct Cold {
+    init: Vec<f64>,
+    first: Vec<f64>,
+    rss: Vec<f64>,
+    phases: Option<String>,
+}
+
+/// One cold start: a new process, one event, its first answer.
+async fn cold_start(
+    fleet: &Fleet,
+    subject: &Subject,
+    extra: &[(&str, String)],
+    event: Value,
+    into: &mut Cold,
+) {
+    let stub = Stub::start().await;
+    stub.push([event]);
+    let vars = env(fleet, &stub, extra);
+    let started = Instant::now();
+    let child = spawn(subject, &vars);
+    stub.wait_answers(1).await;
+    let rss = peak_rss_kib(child.id());
+    let output = stop(child);
+    let state = stub.state.lock().unwrap();
+    let first_next = state.first_next.unwrap();
+    let (_, _, answered, ok) = state.answers[0].clone();
+    assert!(ok, "{} answered its first invocation with an error: {output}", subject.name);
+    into.init.push((first_next - started).as_secs_f64() * 1000.0);
+    into.first.push((answered - started).as_secs_f64() * 1000.0);
+    into.rss.push(rss as f64 / 1024.0);
+    if into.phases.is_none() {
+        into.phases = output.lines().filter_map(|l| serde_json::from_str::<Value>(l).ok()).find_map(|v| {
+            (v["message"] == "initialized" || v["fields"]["message"] == "initialized").then(|| {
+                v["phases"].as_str().or(v["fields"]["phases"].as_str()).unwrap_or_default().to_owned()
+            })
+        });
+    }
+}
+
+/// Many events through one warm process: per-invocation handler times (ms)
+/// and the wall time for all of them.
+async fn warm(fleet: &Fleet, subject: &Subject, events: Vec<Value>) -> (Vec<f64>, f64) {
+    let stub = Stub::start().await;
+    let vars = env(fleet, &stub, &[]);
+    // One event to warm up, then the measured batch.
+    stub.push([events[0].clone()]);
+    let child = spawn(subject, &vars);
+    stub.wait_answers(1).await;
+    let n = events.len();
+    let start = Instant::now();
+    stub.push(events);
+    stub.wait_answers(n + 1).await;
+    let wall = start.elapsed().as_secs_f64();
+    stop(child);
+    let state = stub.state.lock().unwrap();
+    let times = state.answers[1..]
+        .iter()
+        .map(|(_, sent, answered, _)| (*answered - *sent).as_secs_f64() * 1000.0)
+        .collect();
+    (times, wall)
+}
+
+// --- Events -----------------------------------------------------------------
+
+fn digest(i: usize) -> String {
+    format!("sha256:{:064x}", i + 1)
+}
+
+fn scan_event(digest: &str) -> Value {
+    json!({"version": "0", "id": format!("scan-{digest}"), "detail-type": "ECR Image Scan", "source": "aws.ecr",
+        "account": ACCOUNT, "time": "2026-11-28T10:00:00Z", "region": REGION, "resources": [],
+        "detail": {"scan-status": "COMPLETE", "repository-name": "payments-api", "image-digest": digest,
+            "image-tags": ["1.4.2"], "finding-severity-counts": {"HIGH": 2}}})
+}
+
+fn seed_scan(fleet: &Fleet, digest: &str) {
+    let findings: Vec<Value> = (0..120)
+        .map(|i| (i, ["LOW", "MEDIUM", "HIGH", "INFORMATIONAL"][i % 4]))
+        .map(|(i, severity)| {
+            json!({"name": format!("CVE-2026-{i:04}"), "severity": severity,
+            "attributes": [{"key": "package_name", "value": format!("pkg-{}", i % 9)}]})
+        })
+        .collect();
+    fleet
+        .aws
+        .seed_scan(json!({"repositoryName": "payments-api", "imageDigest": digest, "status": "COMPLETE",
+        "completedAt": 1_795_860_000, "findings": findings}));
+}
+
+// --- Statistics and the report ----------------------------------------------
+
+fn median(v: &[f64]) -> f64 {
+    percentile(v, 50.0)
+}
+
+fn percentile(v: &[f64], p: f64) -> f64 {
+    let mut s = v.to_vec();
+    s.sort_by(|a, b| a.total_cmp(b));
+    if s.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((p / 100.0) * (s.len() - 1) as f64).round() as usize;
+    s[rank.min(s.len() - 1)]
+}
+
+fn range(v: &[f64]) -> String {
+    let min = v.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    format!("{:.1} ({:.1}–{:.1})", median(v), min, max)
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("model name").map(|m| m.trim_start_matches([' ', '\t', ':']).to_owned()))
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let memory = std::fs::read_to_string("/proc/meminfo")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:").map(|m| m.trim().to_owned()))
+        .unwrap_or_default();
+    let rustc = Command::new("rustc")
+        .arg("--version")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default();
+    format!(
+        "{cores} cores ({cpu}), {memory} memory, Linux x86_64; {rustc}; Python 3.11 + boto3 under awslambdaric"
+    )
+}
+
+fn binary(function: &str) -> PathBuf {
+    workspace_root().join("target").join(TARGET).join("release").join(function)
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let root = workspace_root();
+    for f in FUNCTIONS {
+        assert!(binary(f).exists(), "{} is missing: run `make bench`, which builds it", binary(f).display());
+    }
+    eprintln!("==> local AWS emulator");
+    let fleet = Fleet::start().await;
+    fleet.create_repository("payments-api").await;
+    fleet.create_pipeline("payments").await;
+    let policy = std::fs::read_to_string(root.join("examples/appsec.yaml"))
+        .unwrap()
+        .replace("fail_on_stale_exceptions: true", "fail_on_stale_exceptions: false");
+    fleet.install_policy("payments-api", &policy).await;
+    fleet.put_config("routes.yaml", "version: 1\nroutes:\n  - repository: payments-api\n    branches: [main]\n    pipeline: payments\n").await;
+    let sns = aws_sdk_sns::Client::new(&fleet.sdk);
+    let topic = sns.create_topic().name("bench").send().await.unwrap().topic_arn.unwrap();
+    let secrets = aws_sdk_secretsmanager::Client::new(&fleet.sdk);
+    let secret = secrets
+        .create_secret()
+        .name("bench-webhook")
+        .secret_string("bench-secret")
+        .send()
+        .await
+        .unwrap()
+        .arn
+        .unwrap();
+    let codedeploy = aws_sdk_codedeploy::Client::new(&fleet.sdk);
+    codedeploy
+        .create_application()
+        .application_name("payments-api")
+        .compute_platform(aws_sdk_codedeploy::types::ComputePlatform::Ecs)
+        .send()
+        .await
+        .unwrap();
+    codedeploy
+        .create_deployment_group()
+        .application_name("payments-api")
+        .deployment_group_name("payments-api-dg")
+        .service_role_arn(format!("arn:aws:iam::{ACCOUNT}:role/cd"))
+        .send()
+        .await
+        .unwrap();
+
+    let mut next_digest = 0;
+    let mut cold: Vec<(String, Cold)> = Vec::new();
+    for function in FUNCTIONS {
+        eprintln!("==> cold starts: {function}");
+        let subject =
+            Subject { name: function.to_owned(), program: binary(function), args: vec![], cwd: root.clone() };
+        let mut measured = Cold::default();
+        for run in 0..RUNS {
+            let (event, extra): (Value, Vec<(&str, String)>) = match function {
+                "scan-gate" => {
+                    let d = digest(next_digest);
+                    next_digest += 1;
+                    seed_scan(&fleet, &d);
+                    (scan_event(&d), vec![])
+                }
+                "source-trigger" => {
+                    let mut e: Value = serde_json::from_str(
+                        &std::fs::read_to_string(root.join("events/codecommit-push-main.json")).unwrap(),
+                    )
+                    .unwrap();
+                    e["detail"]["commitId"] = format!("{run:040x}").into();
+                    (e, vec![("SHIPGATE_WEBHOOK_SECRET_ARN", secret.clone())])
+                }
+                "policy-validator" => {
+                    let version = fleet.put_config("policies/payments-api/appsec.yaml", &policy).await;
+                    (
+                        fleet.object_created(
+                            "policies/payments-api/appsec.yaml",
+                            &version,
+                            &format!("{:020X}", run + 1),
+                        ),
+                        vec![],
+                    )
+                }
+                "release-gate" => {
+                    let d = digest(next_digest);
+                    next_digest += 1;
+                    seed_scan(&fleet, &d);
+                    (
+                        shipgate_tests::replay::gate_job(
+                            &fleet,
+                            &format!("bench-job-{run}"),
+                            "bench-exec",
+                            &d,
+                            None,
+                        )
+                        .await,
+                        vec![],
+                    )
+                }
+                "deploy-hooks" => {
+                    let d = digest(next_digest);
+                    next_digest += 1;
+                    let id = shipgate_tests::replay::deployment(&fleet, &d).await;
+                    fleet.aws.control_post(
+                        "/_shipgate/codedeploy/lifecycle",
+                        &json!({"deploymentId": id, "currentHook": "BeforeInstall"}),
+                    );
+                    (
+                        json!({"DeploymentId": id, "LifecycleEventHookExecutionId": format!("hook-{run}")}),
+                        vec![],
+                    )
+                }
+                _ => {
+                    let mut e: Value = serde_json::from_str(
+                        &std::fs::read_to_string(root.join("events/codepipeline-execution-failed.json"))
+                            .unwrap(),
+                    )
+                    .unwrap();
+                    e["detail"]["execution-id"] = format!("bench-{run}").into();
+                    (e, vec![("SHIPGATE_TOPIC_ARN", topic.clone())])
+                }
+            };
+            cold_start(&fleet, &subject, &extra, event, &mut measured).await;
+        }
+        cold.push((function.to_owned(), measured));
+    }
+
+    eprintln!("==> cold starts: Python scan-gate");
+    let python = Subject {
+        name: "python scan-gate".into(),
+        program: shipgate_tests::python(),
+        args: vec!["-m".into(), "awslambdaric".into(), "handler.handler".into()],
+        cwd: root.join("bench/python_scan_gate"),
+    };
+    let mut py_cold = Cold::default();
+    for _ in 0..RUNS {
+        let d = digest(next_digest);
+        next_digest += 1;
+        seed_scan(&fleet, &d);
+        cold_start(&fleet, &python, &[], scan_event(&d), &mut py_cold).await;
+    }
+
+    eprintln!("==> warm handler times and throughput (scan-gate, Rust and Python)");
+    let rust_scan =
+        Subject { name: "scan-gate".into(), program: binary("scan-gate"), args: vec![], cwd: root.clone() };
+    let mut batch = |n: usize, duplicates: usize| {
+        let unique: Vec<String> = (0..n - duplicates)
+            .map(|_| {
+                let d = digest(next_digest);
+                next_digest += 1;
+                seed_scan(&fleet, &d);
+                d
+            })
+            .collect();
+        let mut events: Vec<Value> = unique.iter().map(|d| scan_event(d)).collect();
+        for i in 0..duplicates {
+            events.insert((i * 5 + 3).min(events.len()), scan_event(&unique[i % unique.len()]));
+        }
+        events
+    };
+    let (rust_warm, _) = warm(&fleet, &rust_scan, batch(WARM, 0)).await;
+    let (py_warm, _) = warm(&fleet, &python, batch(WARM, 0)).await;
+    let (_, rust_wall) = warm(&fleet, &rust_scan, batch(THROUGHPUT, THROUGHPUT / 5)).await;
+    let (_, py_wall) = warm(&fleet, &python, batch(THROUGHPUT, THROUGHPUT / 5)).await;
+
+    let engine = std::fs::read_to_string(root.join("target/bench-engine.md"))
+        .unwrap_or_else(|_| "(run `make bench`)".into());
+    let scan_cold = cold.iter().find(|(f, _)| f == "scan-gate").map(|(_, c)| c.clone()).unwrap();
+    let mut md = String::new();
+    md.push_str("# Benchmarks\n\nRegenerated by `make bench` (which builds the release binaries and runs\n`cargo run --release -p shipgate-tests --bin shipgate-bench`). Do not edit by hand.\n\n");
+    md.push_str(&format!("Machine: {}.\n\n", machine()));
+    md.push_str(&format!(
+        "Every figure is the median over {RUNS} runs, with (min–max). Functions are the x86_64 release builds\n\
+         (`cargo lambda build --release --compiler cargo`): the aarch64 standard library that `--arm64`\n\
+         needs cannot be installed from this machine's registries, so Graviton figures are not measured here.\n\
+         Each process runs against a Lambda Runtime API stub on 127.0.0.1 and the local AWS emulator (moto)\n\
+         on 127.0.0.1, so first-response times include real HTTP round trips to the emulator.\n\n"
+    ));
+    md.push_str("## Cold start and memory\n\n| function | init (ms) | first response (ms) | peak RSS (MiB) | zip (MiB) | where init goes (first run) |\n| --- | ---: | ---: | ---: | ---: | --- |\n");
+    for (function, c) in &cold {
+        let zip = std::fs::metadata(root.join("target/lambda").join(function).join("bootstrap.zip"))
+            .map_or(f64::NAN, |m| m.len() as f64 / 1_048_576.0);
+        md.push_str(&format!(
+            "| {function} | {} | {} | {} | {zip:.1} | {} |\n",
+            range(&c.init),
+            range(&c.first),
+            range(&c.rss),
+            c.phases.clone().unwrap_or_default()
+        ));
+    }
+    md.push_str(&format!(
+        "| Python scan-gate (baseline) | {} | {} | {} | – | awslambdaric + boto3 import and 3 clients |\n\n",
+        range(&py_cold.init),
+        range(&py_cold.first),
+        range(&py_cold.rss)
+    ));
+    md.push_str("## scan-gate against the Python baseline\n\n| measure | Rust | Python | Rust / Python | target |\n| --- | ---: | ---: | ---: | --- |\n");
+    let ratio = |r: f64, p: f64| r / p;
+    md.push_str(&format!(
+        "| init (ms, median) | {:.1} | {:.1} | {:.3} | ≤ 10 ms and ≤ 0.05× |\n",
+        median(&scan_cold.init),
+        median(&py_cold.init),
+        ratio(median(&scan_cold.init), median(&py_cold.init))
+    ));
+    md.push_str(&format!(
+        "| first response (ms, median) | {:.1} | {:.1} | {:.3} | |\n",
+        median(&scan_cold.first),
+        median(&py_cold.first),
+        ratio(median(&scan_cold.first), median(&py_cold.first))
+    ));
+    md.push_str(&format!(
+        "| peak RSS (MiB, median) | {:.1} | {:.1} | {:.2} | ≤ 0.5× |\n",
+        median(&scan_cold.rss),
+        median(&py_cold.rss),
+        ratio(median(&scan_cold.rss), median(&py_cold.rss))
+    ));
+    md.push_str(&format!(
+        "| warm handler p50 (ms, {WARM} scans of 120 findings) | {:.2} | {:.2} | {:.2} | ≤ 0.5× |\n",
+        percentile(&rust_warm, 50.0),
+        percentile(&py_warm, 50.0),
+        ratio(percentile(&rust_warm, 50.0), percentile(&py_warm, 50.0))
+    ));
+    md.push_str(&format!(
+        "| warm handler p99 (ms) | {:.2} | {:.2} | {:.2} | |\n",
+        percentile(&rust_warm, 99.0),
+        percentile(&py_warm, 99.0),
+        ratio(percentile(&rust_warm, 99.0), percentile(&py_warm, 99.0))
+    ));
+    md.push_str(&format!(
+        "| throughput ({THROUGHPUT} events, 20% duplicates; events/s) | {:.0} | {:.0} | {:.2} | |\n\n",
+        THROUGHPUT as f64 / rust_wall,
+        THROUGHPUT as f64 / py_wall,
+        (THROUGHPUT as f64 / rust_wall) / (THROUGHPUT as f64 / py_wall)
+    ));
+    md.push_str("Warm handler time is from the Runtime API handing out an event to the function's answer:\nthe S3, ECR, EventBridge round trips to the emulator (the same calls in both) dominate it.\n\n");
+    md.push_str("## Policy engine (`cargo bench -p shipgate-core --bench engine`)\n\n");
+    md.push_str(&engine);
+    md.push('\n');
+    let out = root.join("bench/README.md");
+    std::fs::write(&out, &md).unwrap();
+    print!("{md}");
+    eprintln!("==> wrote {}", Path::new(&out).display());
+}
