@@ -253,6 +253,27 @@ impl Emulator {
     }
 }
 
+/// Every message waiting in an SQS queue (JSON bodies), deleting them.
+pub async fn drain_queue(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<Value> {
+    let mut messages = Vec::new();
+    loop {
+        let out = sqs.receive_message().queue_url(url).max_number_of_messages(10).send().await.unwrap();
+        let batch = out.messages.unwrap_or_default();
+        if batch.is_empty() {
+            return messages;
+        }
+        for m in batch {
+            messages.push(serde_json::from_str(m.body().unwrap_or("null")).unwrap_or(Value::Null));
+            sqs.delete_message()
+                .queue_url(url)
+                .receipt_handle(m.receipt_handle().unwrap_or_default())
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+}
+
 /// `sha256=<hex HMAC-SHA256>` of `body`, as GitHub signs a webhook.
 pub fn github_signature(secret: &str, body: &str) -> String {
     use hmac::{Hmac, KeyInit, Mac};
@@ -457,31 +478,7 @@ impl Fleet {
 
     /// Every event the bus delivered since the last call, in order.
     pub async fn events(&self) -> Vec<Value> {
-        let mut events = Vec::new();
-        loop {
-            let out = self
-                .sqs
-                .receive_message()
-                .queue_url(&self.events_queue)
-                .max_number_of_messages(10)
-                .send()
-                .await
-                .unwrap();
-            let batch = out.messages.unwrap_or_default();
-            if batch.is_empty() {
-                return events;
-            }
-            for m in batch {
-                events.push(serde_json::from_str(m.body().unwrap()).unwrap());
-                self.sqs
-                    .delete_message()
-                    .queue_url(&self.events_queue)
-                    .receipt_handle(m.receipt_handle().unwrap())
-                    .send()
-                    .await
-                    .unwrap();
-            }
-        }
+        drain_queue(&self.sqs, &self.events_queue).await
     }
 
     /// Puts an object in the config bucket; returns its version id.

@@ -718,33 +718,11 @@ impl Replay<'_> {
             repeated += out["sent"].as_array().map_or(0, Vec::len);
         }
         let sqs = aws_sdk_sqs::Client::new(&self.fleet.sdk);
-        loop {
-            let out = sqs
-                .receive_message()
-                .queue_url(&self.notifications_queue)
-                .max_number_of_messages(10)
-                .send()
-                .await
-                .unwrap();
-            let batch = out.messages.unwrap_or_default();
-            if batch.is_empty() {
-                break;
-            }
-            for m in batch {
-                let envelope: Value = serde_json::from_str(m.body().unwrap_or("{}")).unwrap_or_default();
-                let subject = envelope["Subject"].as_str().unwrap_or_default().to_owned();
-                let severity = envelope["MessageAttributes"]["severity"]["Value"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned();
-                self.report.notifications.push((subject, severity));
-                sqs.delete_message()
-                    .queue_url(&self.notifications_queue)
-                    .receipt_handle(m.receipt_handle().unwrap_or_default())
-                    .send()
-                    .await
-                    .unwrap();
-            }
+        for envelope in crate::drain_queue(&sqs, &self.notifications_queue).await {
+            let subject = envelope["Subject"].as_str().unwrap_or_default().to_owned();
+            let severity =
+                envelope["MessageAttributes"]["severity"]["Value"].as_str().unwrap_or_default().to_owned();
+            self.report.notifications.push((subject, severity));
         }
         let subjects: Vec<&str> = self.report.notifications.iter().map(|(s, _)| s.as_str()).collect();
         let expected = [

@@ -29,31 +29,7 @@ struct Inbox {
 impl Inbox {
     /// Every message delivered so far (SNS envelopes).
     async fn messages(&self) -> Vec<Value> {
-        let mut all = Vec::new();
-        loop {
-            let out = self
-                .sqs
-                .receive_message()
-                .queue_url(&self.url)
-                .max_number_of_messages(10)
-                .send()
-                .await
-                .unwrap();
-            let batch = out.messages.unwrap_or_default();
-            if batch.is_empty() {
-                return all;
-            }
-            for m in batch {
-                all.push(serde_json::from_str(m.body().unwrap()).unwrap());
-                self.sqs
-                    .delete_message()
-                    .queue_url(&self.url)
-                    .receipt_handle(m.receipt_handle().unwrap())
-                    .send()
-                    .await
-                    .unwrap();
-            }
-        }
+        shipgate_tests::drain_queue(&self.sqs, &self.url).await
     }
 }
 

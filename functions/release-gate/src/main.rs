@@ -2,21 +2,15 @@
 
 use lambda_runtime::{LambdaEvent, service_fn};
 use release_gate::{Config, Deps, handle};
-use shipgate_aws::Deadline;
+use shipgate_aws::{ConfigError, Deadline};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    let mut startup = shipgate_aws::startup::Startup::begin();
-    shipgate_aws::telemetry::init();
-    startup.mark("tracing");
-    let config = Config::from_env()?;
-    startup.mark("config");
-    let sdk = shipgate_aws::load_sdk_config().await;
-    startup.mark("sdk");
-    let deps = &Deps::new(&sdk, &config);
-    startup.mark("clients");
-    startup.report();
-    let margin = config.report_margin;
+    let (config, deps) = shipgate_aws::startup::init(Config::from_env, async |sdk, config| {
+        Ok::<_, ConfigError>(Deps::new(sdk, config))
+    })
+    .await?;
+    let (deps, margin) = (&deps, config.report_margin);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| async move {
         let deadline = Deadline::from_context(&event.context, margin);
         handle(deps, event.payload, deadline, chrono::Utc::now()).await

@@ -7,21 +7,15 @@ use source_trigger::{Config, Deps, handle};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    let mut startup = shipgate_aws::startup::Startup::begin();
-    shipgate_aws::telemetry::init();
-    startup.mark("tracing");
-    let config = Config::from_env()?;
-    startup.mark("config");
-    let sdk = shipgate_aws::load_sdk_config().await;
-    startup.mark("sdk");
-    let secret = match &config.webhook_secret_arn {
-        Some(arn) => Some(shipgate_aws::secrets::webhook_secret(&sdk, arn).await?),
-        None => None,
-    };
-    startup.mark("secret");
-    let deps = &Deps::new(&sdk, &config, secret);
-    startup.mark("clients");
-    startup.report();
+    let (_, deps) = shipgate_aws::startup::init(Config::from_env, async |sdk, config| {
+        let secret = match &config.webhook_secret_arn {
+            Some(arn) => Some(shipgate_aws::secrets::webhook_secret(sdk, arn).await?),
+            None => None,
+        };
+        Ok::<_, shipgate_aws::AwsError>(Deps::new(sdk, config, secret))
+    })
+    .await?;
+    let deps = &deps;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| async move {
         handle(deps, event.payload).await
     }))

@@ -31,3 +31,26 @@ impl Startup {
         tracing::info!(init_ms = self.began.elapsed().as_secs_f64() * 1000.0, phases = %phases.join(" "), "initialized");
     }
 }
+
+/// What every function's `main` does before it serves, in order: tracing,
+/// its configuration (an error names the variable), the AWS configuration
+/// loaded once, and its dependencies built once; then the phases are logged.
+pub async fn init<C, D, E>(
+    config: impl FnOnce() -> Result<C, crate::ConfigError>,
+    deps: impl AsyncFnOnce(&aws_config::SdkConfig, &C) -> Result<D, E>,
+) -> Result<(C, D), lambda_runtime::Error>
+where
+    E: Into<lambda_runtime::Error>,
+{
+    let mut startup = Startup::begin();
+    crate::telemetry::init();
+    startup.mark("tracing");
+    let config = config()?;
+    startup.mark("config");
+    let sdk = crate::load_sdk_config().await;
+    startup.mark("sdk");
+    let deps = deps(&sdk, &config).await.map_err(Into::into)?;
+    startup.mark("clients");
+    startup.report();
+    Ok((config, deps))
+}
