@@ -253,6 +253,21 @@ impl Emulator {
     }
 }
 
+/// Creates an SQS queue; returns its URL and ARN.
+pub async fn create_queue(sqs: &aws_sdk_sqs::Client, name: &str) -> (String, String) {
+    use aws_sdk_sqs::types::QueueAttributeName;
+    let url = sqs.create_queue().queue_name(name).send().await.unwrap().queue_url.unwrap();
+    let attrs = sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap();
+    let arn = attrs.attributes.unwrap()[&QueueAttributeName::QueueArn].clone();
+    (url, arn)
+}
+
 /// Every message waiting in an SQS queue (JSON bodies), deleting them.
 pub async fn drain_queue(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<Value> {
     let mut messages = Vec::new();

@@ -2,7 +2,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use aws_sdk_sqs::types::QueueAttributeName;
 use serde_json::{Value, json};
 use shipgate_aws::Clients;
 use shipgate_aws::codedeploy::{HookStatus, report_hook};
@@ -21,20 +20,6 @@ async fn clients(aws: &Emulator) -> Clients {
 
 async fn sqs(aws: &Emulator) -> aws_sdk_sqs::Client {
     aws_sdk_sqs::Client::new(&aws.sdk_config().await)
-}
-
-/// A queue and its ARN, with a policy open to SNS and EventBridge.
-async fn queue(sqs: &aws_sdk_sqs::Client, name: &str) -> (String, String) {
-    let url = sqs.create_queue().queue_name(name).send().await.unwrap().queue_url.unwrap();
-    let attrs = sqs
-        .get_queue_attributes()
-        .queue_url(&url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .unwrap();
-    let arn = attrs.attributes.unwrap()[&QueueAttributeName::QueueArn].clone();
-    (url, arn)
 }
 
 async fn receive_one(sqs: &aws_sdk_sqs::Client, url: &str) -> Value {
@@ -166,7 +151,7 @@ async fn sns_message_arrives_on_an_sqs_subscription_with_its_attributes() {
     let c = clients(&aws).await;
     let sqs = sqs(&aws).await;
     let topic_arn = c.sns.create_topic().name("shipgate").send().await.unwrap().topic_arn.unwrap();
-    let (url, queue_arn) = queue(&sqs, "inbox").await;
+    let (url, queue_arn) = shipgate_tests::create_queue(&sqs, "inbox").await;
     c.sns.subscribe().topic_arn(&topic_arn).protocol("sqs").endpoint(&queue_arn).send().await.unwrap();
 
     let message = Message {
@@ -189,7 +174,7 @@ async fn eventbridge_event_reaches_an_sqs_target() {
     let c = clients(&aws).await;
     let sqs = sqs(&aws).await;
     c.eventbridge.create_event_bus().name("shipgate").send().await.unwrap();
-    let (url, queue_arn) = queue(&sqs, "events").await;
+    let (url, queue_arn) = shipgate_tests::create_queue(&sqs, "events").await;
     c.eventbridge
         .put_rule()
         .name("all-shipgate")

@@ -5,7 +5,6 @@
 
 use std::collections::BTreeSet;
 
-use aws_sdk_sqs::types::QueueAttributeName;
 use chrono::{DateTime, Utc};
 use notifier::{Config, Deps, Format, handle};
 use serde_json::{Value, json};
@@ -50,15 +49,7 @@ impl Notifications {
     /// A queue subscribed to the topic, with an optional filter policy.
     async fn inbox(&self, name: &str, filter: Option<&str>) -> Inbox {
         let sqs = aws_sdk_sqs::Client::new(&self.fleet.sdk);
-        let url = sqs.create_queue().queue_name(name).send().await.unwrap().queue_url.unwrap();
-        let attrs = sqs
-            .get_queue_attributes()
-            .queue_url(&url)
-            .attribute_names(QueueAttributeName::QueueArn)
-            .send()
-            .await
-            .unwrap();
-        let arn = attrs.attributes.unwrap()[&QueueAttributeName::QueueArn].clone();
+        let (url, arn) = shipgate_tests::create_queue(&sqs, name).await;
         let sns = aws_sdk_sns::Client::new(&self.fleet.sdk);
         let mut subscribe = sns.subscribe().topic_arn(&self.topic_arn).protocol("sqs").endpoint(arn);
         if let Some(filter) = filter {

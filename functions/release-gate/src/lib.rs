@@ -579,15 +579,5 @@ fn unscannable(policy: &Policy, message: String) -> ScanVerdict {
 
 /// A scan that ECR has not started (or not yet recorded): pending.
 fn not_started() -> ScanVerdict {
-    ScanVerdict {
-        verdict: Verdict::Pending,
-        status: String::new(),
-        counts: Default::default(),
-        violations: vec![],
-        excepted: vec![],
-        not_fixable: 0,
-        expired_exceptions: vec![],
-        expiring_exceptions: vec![],
-        warnings: vec![],
-    }
+    ScanVerdict::empty(Verdict::Pending, "")
 }

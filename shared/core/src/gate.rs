@@ -443,17 +443,10 @@ mod tests {
             repository: "r".into(),
             digest: "sha256:4f4f4f4f4f4f4f4f".into(),
             source: "ecr".into(),
-            verdict: ScanVerdict {
+            verdict: ScanVerdict::empty(
                 verdict,
-                status: if verdict == Verdict::Pending { "IN_PROGRESS".into() } else { "COMPLETE".into() },
-                counts: Default::default(),
-                violations: vec![],
-                excepted: vec![],
-                not_fixable: 0,
-                expired_exceptions: vec![],
-                expiring_exceptions: vec![],
-                warnings: vec![],
-            },
+                if verdict == Verdict::Pending { "IN_PROGRESS" } else { "COMPLETE" },
+            ),
         }
     }
 

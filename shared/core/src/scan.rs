@@ -46,6 +46,23 @@ pub struct ScanVerdict {
     pub warnings: Vec<String>,
 }
 
+impl ScanVerdict {
+    /// A verdict with nothing counted, violated or excepted yet.
+    pub fn empty(verdict: Verdict, status: impl Into<String>) -> Self {
+        Self {
+            verdict,
+            status: status.into(),
+            counts: Severity::ALL.into_iter().map(|s| (s, 0)).collect(),
+            violations: Vec::new(),
+            excepted: Vec::new(),
+            not_fixable: 0,
+            expired_exceptions: Vec::new(),
+            expiring_exceptions: Vec::new(),
+            warnings: Vec::new(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ScanViolation {
     /// `threshold`, `stale_exception` or `scan_status`.
@@ -145,17 +162,7 @@ pub fn evaluate_scan(
 ) -> ScanVerdict {
     let scan = &policy.scan;
     let status = report.status().unwrap_or_default().to_owned();
-    let mut verdict = ScanVerdict {
-        verdict: Verdict::Pass,
-        status: status.clone(),
-        counts: Severity::ALL.into_iter().map(|s| (s, 0)).collect(),
-        violations: Vec::new(),
-        excepted: Vec::new(),
-        not_fixable: 0,
-        expired_exceptions: Vec::new(),
-        expiring_exceptions: Vec::new(),
-        warnings: Vec::new(),
-    };
+    let mut verdict = ScanVerdict::empty(Verdict::Pass, status.clone());
 
     // Exceptions that apply to this repository, split by whether they are in force.
     let window = policy.notifications.exception_expiry_warning.as_chrono();

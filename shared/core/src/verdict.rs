@@ -95,9 +95,6 @@ pub fn judge(
 /// The verdict when no policy applies: FAIL, saying so.
 pub fn no_policy(repository: &str, report: &ScanReport) -> ScanVerdict {
     ScanVerdict {
-        verdict: Verdict::Fail,
-        status: report.status().unwrap_or_default().to_owned(),
-        counts: Severity::ALL.into_iter().map(|s| (s, 0)).collect(),
         violations: vec![ScanViolation {
             rule: "no_policy".into(),
             severity: None,
@@ -106,11 +103,7 @@ pub fn no_policy(repository: &str, report: &ScanReport) -> ScanVerdict {
                  policies/default/appsec.yaml has been accepted"
             ),
         }],
-        excepted: Vec::new(),
-        not_fixable: 0,
-        expired_exceptions: Vec::new(),
-        expiring_exceptions: Vec::new(),
-        warnings: Vec::new(),
+        ..ScanVerdict::empty(Verdict::Fail, report.status().unwrap_or_default())
     }
 }
 
