@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use chrono::{DateTime, Utc};
-use policy_validator::{Config, Deps, Outcome, handle};
+use policy_validator::{Deps, Outcome, handle};
 use shipgate_tests::Fleet;
 
 const KEY: &str = "policies/payments-api/appsec.yaml";
@@ -14,7 +14,7 @@ fn now() -> DateTime<Utc> {
 }
 
 fn deps(fleet: &Fleet) -> Deps {
-    Deps::new(&fleet.sdk, &Config { fleet: fleet.config.clone() })
+    Deps::new(&fleet.sdk, &fleet.config)
 }
 
 fn detail_types(events: &[serde_json::Value]) -> Vec<&str> {

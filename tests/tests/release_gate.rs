@@ -2,7 +2,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::Write;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -34,17 +33,6 @@ fn compliant_taskdef() -> Value {
         "secrets": [{"name": "DB_PASSWORD", "valueFrom": "arn:aws:secretsmanager:us-east-1:123456789012:secret:db"}]}]})
 }
 
-fn zip(files: &[(&str, String)]) -> Vec<u8> {
-    let mut buffer = std::io::Cursor::new(Vec::new());
-    let mut w = zip::ZipWriter::new(&mut buffer);
-    for (name, body) in files {
-        w.start_file(*name, zip::write::SimpleFileOptions::default()).unwrap();
-        w.write_all(body.as_bytes()).unwrap();
-    }
-    w.finish().unwrap();
-    buffer.into_inner()
-}
-
 struct Gate {
     fleet: Fleet,
     deps: Deps,
@@ -64,7 +52,15 @@ impl Gate {
     }
 
     async fn artifact(&self, key: &str, files: &[(&str, String)]) {
-        self.fleet.s3().put_object().bucket(ARTIFACTS).key(key).body(zip(files).into()).send().await.unwrap();
+        self.fleet
+            .s3()
+            .put_object()
+            .bucket(ARTIFACTS)
+            .key(key)
+            .body(shipgate_tests::zip_files(files).into())
+            .send()
+            .await
+            .unwrap();
     }
 
     async fn standard_artifact(&self, key: &str, taskdef: Value) {

@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use chrono::{DateTime, Utc};
-use scan_gate::{Config, Deps, ScanGateError, handle};
+use scan_gate::{Deps, ScanGateError, handle};
 use serde_json::{Value, json};
 use shipgate_core::scan::Verdict;
 use shipgate_tests::{ACCOUNT, Fleet, REGION};
@@ -18,7 +18,7 @@ fn now() -> DateTime<Utc> {
 }
 
 fn deps(fleet: &Fleet) -> Deps {
-    Deps::new(&fleet.sdk, &Config { fleet: fleet.config.clone() })
+    Deps::new(&fleet.sdk, &fleet.config)
 }
 
 fn basic_event(status: &str) -> Value {

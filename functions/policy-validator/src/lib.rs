@@ -10,7 +10,6 @@
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use shipgate_aws::env::{ConfigError, FleetConfig};
 use shipgate_aws::events::Bus;
 use shipgate_aws::s3::{Bucket, Updated};
 use shipgate_aws::{AwsError, Clients};
@@ -19,16 +18,9 @@ use shipgate_core::lkg::{Judged, LastKnownGood, PolicySource, judge_upload, lkg_
 use shipgate_core::triggers::S3ObjectCreated;
 use tracing::{info, instrument, warn};
 
-#[derive(Debug, Clone)]
-pub struct Config {
-    pub fleet: FleetConfig,
-}
-
-impl Config {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Ok(Self { fleet: FleetConfig::from_env()? })
-    }
-}
+/// The function needs only what every Shipgate function has: the config
+/// bucket and the event bus.
+pub use shipgate_aws::env::FleetConfig as Config;
 
 /// What the handler talks to.
 #[derive(Debug, Clone)]
@@ -41,8 +33,8 @@ impl Deps {
     pub fn new(sdk: &shipgate_aws::SdkConfig, config: &Config) -> Self {
         let clients = Clients::new(sdk);
         Self {
-            bucket: Bucket::new(clients.s3, &config.fleet.config_bucket),
-            bus: Bus::new(clients.eventbridge, &config.fleet.event_bus),
+            bucket: Bucket::new(clients.s3, &config.config_bucket),
+            bus: Bus::new(clients.eventbridge, &config.event_bus),
         }
     }
 }

@@ -15,7 +15,6 @@ use aws_lambda_events::eventbridge::EventBridgeEvent;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use shipgate_aws::ecr::{ScanLookup, describe_scan};
-use shipgate_aws::env::{ConfigError, FleetConfig};
 use shipgate_aws::events::Bus;
 use shipgate_aws::policies::{PolicyLookup, load_policy};
 use shipgate_aws::s3::{Bucket, Updated};
@@ -27,16 +26,9 @@ use shipgate_core::triggers::ImageScanCompleted;
 use shipgate_core::verdict::{ScanVerdictEvent, VerdictRecord, judge, verdict_key};
 use tracing::{info, instrument, warn};
 
-#[derive(Debug, Clone)]
-pub struct Config {
-    pub fleet: FleetConfig,
-}
-
-impl Config {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Ok(Self { fleet: FleetConfig::from_env()? })
-    }
-}
+/// The function needs only what every Shipgate function has: the config
+/// bucket and the event bus.
+pub use shipgate_aws::env::FleetConfig as Config;
 
 #[derive(Debug, Clone)]
 pub struct Deps {
@@ -49,8 +41,8 @@ impl Deps {
     pub fn new(sdk: &shipgate_aws::SdkConfig, config: &Config) -> Self {
         let clients = Clients::new(sdk);
         Self {
-            bucket: Bucket::new(clients.s3, &config.fleet.config_bucket),
-            bus: Bus::new(clients.eventbridge, &config.fleet.event_bus),
+            bucket: Bucket::new(clients.s3, &config.config_bucket),
+            bus: Bus::new(clients.eventbridge, &config.event_bus),
             ecr: clients.ecr,
         }
     }

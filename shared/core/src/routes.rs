@@ -40,14 +40,7 @@ pub struct Push {
 const ROUTE_KEYS: &[&str] = &["repository", "branches", "paths", "pipeline", "source_action"];
 
 pub fn parse_routes(text: &str) -> Result<Vec<Route>, Invalid> {
-    let mut cx = Cx::default();
-    let root = match yaml::parse(text) {
-        Ok(root) => root,
-        Err(e) => {
-            cx.error(e.mark, "", format!("YAML syntax: {}", e.message));
-            return Err(cx.into_invalid());
-        }
-    };
+    let (mut cx, root) = Cx::read(text)?;
     let mut routes = Vec::new();
     let mut version_seen = false;
     for (key, _, value) in cx.mapping(&root, "", &["version", "routes"]) {

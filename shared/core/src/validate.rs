@@ -57,14 +57,7 @@ const MAX_ATTEMPTS: u64 = 10;
 /// Parses and validates a policy. `now` dates the warnings about expired and
 /// expiring exceptions; without it there are none.
 pub fn parse_policy(text: &str, now: Option<DateTime<Utc>>) -> Result<Parsed, Invalid> {
-    let mut cx = Cx::default();
-    let root = match yaml::parse(text) {
-        Ok(root) => root,
-        Err(e) => {
-            cx.error(e.mark, "", format!("YAML syntax: {}", e.message));
-            return Err(cx.into_invalid());
-        }
-    };
+    let (mut cx, root) = Cx::read(text)?;
     let mut base = Policy::default();
     let mut environments = BTreeMap::new();
     if let Value::Null = root.value {
@@ -453,6 +446,18 @@ pub(crate) struct Cx {
 }
 
 impl Cx {
+    /// Reads a YAML document to validate; a syntax error is the one error.
+    pub(crate) fn read(text: &str) -> Result<(Self, Node), Invalid> {
+        let mut cx = Cx::default();
+        match yaml::parse(text) {
+            Ok(root) => Ok((cx, root)),
+            Err(e) => {
+                cx.error(e.mark, "", format!("YAML syntax: {}", e.message));
+                Err(cx.into_invalid())
+            }
+        }
+    }
+
     pub(crate) fn error(&mut self, mark: Mark, key: &str, message: String) {
         self.errors.push(Diagnostic { line: mark.line, col: mark.col, key: key.to_owned(), message });
     }
