@@ -33,7 +33,7 @@ demo: setup
 
 # Cold start, memory, warm latency and throughput against a Python + boto3
 # baseline, zip sizes, and the policy-engine figures: writes bench/README.md.
-FUNCTION_BINS := $(foreach f,source-trigger policy-validator scan-gate release-gate deploy-hooks notifier,--bin $(f))
+FUNCTION_BINS := $(foreach f,$(notdir $(wildcard functions/*)),--bin $(f))
 bench: setup
 	$(PY) -m pip install --quiet --disable-pip-version-check -r bench/requirements.txt
 	mkdir -p target

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde_json::{Value, json};
-use shipgate_core::findings::ScanReport;
+use shipgate_core::findings::{ScanReport, ScanState};
 use shipgate_core::policy::{Policy, PolicyDocument, Severity, layer};
 use shipgate_core::rules::{Violation, check_task_definition};
 use shipgate_core::scan::{ScanVerdict, Verdict, evaluate_scan};
@@ -346,7 +346,7 @@ fn scan_text(policy: &Policy, repository: &str, v: &ScanVerdict) -> String {
         v.verdict.as_str(),
         if v.status.is_empty() { "status missing" } else { &v.status }
     );
-    if matches!(v.status.as_str(), "COMPLETE" | "ACTIVE") {
+    if ScanState::parse(&v.status).is_complete() {
         out.push_str("  severity        counted  allowed\n");
         for s in Severity::ALL {
             let counted = v.counts.get(&s).copied().unwrap_or(0);

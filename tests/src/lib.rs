@@ -24,6 +24,12 @@ use aws_credential_types::Credentials;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+/// The six functions, by crate and binary name: the one list the replay,
+/// the benchmark and the infra tests use. A test holds it equal to the
+/// folders under `functions/`, which is the list the Makefile builds.
+pub const FUNCTIONS: [&str; 6] =
+    ["source-trigger", "policy-validator", "scan-gate", "release-gate", "deploy-hooks", "notifier"];
+
 pub const REGION: &str = "us-east-1";
 pub const ACCOUNT: &str = "123456789012";
 const READY: &str = "SHIPGATE_EMULATOR_READY ";
@@ -123,12 +129,6 @@ impl Emulator {
             .await
     }
 
-    /// Like [`Self::sdk_config`], but failing fast: one attempt, no retries.
-    pub async fn sdk_config_without_retries(&self) -> SdkConfig {
-        let config = self.sdk_config().await;
-        config.into_builder().retry_config(aws_config::retry::RetryConfig::disabled()).build()
-    }
-
     /// Seeds one image's scan, served by `DescribeImageScanFindings`.
     pub fn seed_scan(&self, scan: Value) {
         self.control("POST", "/_shipgate/ecr/scan-findings", Some(&scan));
@@ -212,11 +212,6 @@ impl Emulator {
             .send()
             .await
             .unwrap();
-    }
-
-    /// Reads moto's own model dump (`/moto-api/data.json`).
-    pub fn moto_data(&self) -> Value {
-        self.control("GET", "/moto-api/data.json", None)
     }
 
     /// POSTs to the control API (seeding what the extension offers).

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::{ACCOUNT, CONFIG_BUCKET, EVENT_BUS, Fleet, ListenerMode, REGION, TestListener};
+use crate::{ACCOUNT, CONFIG_BUCKET, EVENT_BUS, FUNCTIONS, Fleet, ListenerMode, REGION, TestListener};
 
 const REPO: &str = "payments-api";
 const PIPELINE: &str = "payments";
@@ -24,8 +24,6 @@ const CLEAN: &str = "sha256:c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1
 const VULNERABLE: &str = "sha256:bad0bad0bad0bad0bad0bad0bad0bad0bad0bad0bad0bad0bad0bad0bad0bad0";
 const UNGATED: &str = "sha256:0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f";
 const WEBHOOK_SECRET: &str = "shipgate-local-webhook-secret";
-const FUNCTIONS: [&str; 6] =
-    ["source-trigger", "policy-validator", "scan-gate", "release-gate", "deploy-hooks", "notifier"];
 
 /// One invocation of one function, as it happened.
 #[derive(Debug, Clone)]

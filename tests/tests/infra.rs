@@ -175,9 +175,7 @@ fn actions_from_code() -> BTreeMap<String, BTreeSet<String>> {
     let action = |op: &str| OPERATIONS.iter().find(|(o, _)| *o == op).map(|(_, a)| (*a).to_owned()).unwrap();
 
     let mut out = BTreeMap::new();
-    for function in
-        ["source-trigger", "policy-validator", "scan-gate", "release-gate", "deploy-hooks", "notifier"]
-    {
+    for function in shipgate_tests::FUNCTIONS {
         let dir = root().join("functions").join(function).join("src");
         let code: String = ["lib.rs", "main.rs"].iter().map(|f| read(&dir.join(f))).collect();
         let direct = scanner.reach(&code, None, &free);
@@ -306,4 +304,16 @@ fn star_resources_only_where_aws_allows_nothing_narrower() {
             }
         }
     }
+}
+
+#[test]
+fn the_function_list_is_the_functions_folder() {
+    let mut folders: Vec<String> = std::fs::read_dir(root().join("functions"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    folders.sort();
+    let mut listed: Vec<String> = shipgate_tests::FUNCTIONS.iter().map(|f| (*f).to_owned()).collect();
+    listed.sort();
+    assert_eq!(listed, folders, "shipgate_tests::FUNCTIONS must name every folder under functions/");
 }

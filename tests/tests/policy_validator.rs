@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use chrono::{DateTime, Utc};
-use policy_validator::{Deps, Outcome, handle};
+use policy_validator::{Deps, Event, Outcome, handle};
 use shipgate_tests::Fleet;
 
 const KEY: &str = "policies/payments-api/appsec.yaml";
@@ -11,6 +11,11 @@ const LKG: &str = "policies/payments-api/appsec.lkg.json";
 
 fn now() -> DateTime<Utc> {
     "2026-11-28T09:31:00Z".parse().unwrap()
+}
+
+/// The event as the function receives it: decoded by `shipgate_aws::serve`.
+fn typed(payload: serde_json::Value) -> Event {
+    shipgate_aws::decode(payload).unwrap()
 }
 
 fn deps(fleet: &Fleet) -> Deps {
@@ -25,9 +30,10 @@ fn detail_types(events: &[serde_json::Value]) -> Vec<&str> {
 async fn valid_policy_becomes_last_known_good_and_is_announced() {
     let fleet = Fleet::start().await;
     let version = fleet.put_config(KEY, "version: 1\nowner: team-payments\n").await;
-    let outcome = handle(&deps(&fleet), fleet.object_created(KEY, &version, "0062E99A88DC407460"), now())
-        .await
-        .unwrap();
+    let outcome =
+        handle(&deps(&fleet), typed(fleet.object_created(KEY, &version, "0062E99A88DC407460")), now())
+            .await
+            .unwrap();
     assert_eq!(outcome, Outcome::Accepted { key: KEY.into(), lkg_key: LKG.into() });
 
     let lkg = fleet.get_json(LKG).await.unwrap();
@@ -46,11 +52,11 @@ async fn invalid_policy_is_rejected_with_every_error_and_the_previous_one_stays(
     let fleet = Fleet::start().await;
     let deps = deps(&fleet);
     let good = fleet.put_config(KEY, "version: 1\nowner: team-payments\n").await;
-    handle(&deps, fleet.object_created(KEY, &good, "01"), now()).await.unwrap();
+    handle(&deps, typed(fleet.object_created(KEY, &good, "01")), now()).await.unwrap();
     let before = fleet.get_json(LKG).await.unwrap();
 
     let bad = fleet.put_config(KEY, "version: 1\nscan:\n  tresholds: {HIGH: 1}\n  wait: 13h\n").await;
-    let outcome = handle(&deps, fleet.object_created(KEY, &bad, "02"), now()).await.unwrap();
+    let outcome = handle(&deps, typed(fleet.object_created(KEY, &bad, "02")), now()).await.unwrap();
     let Outcome::Rejected { errors, .. } = outcome else { panic!("{outcome:?}") };
     assert_eq!(
         errors,
@@ -73,11 +79,11 @@ async fn redelivered_event_changes_nothing_and_announces_nothing() {
     let deps = deps(&fleet);
     let version = fleet.put_config(KEY, "version: 1\n").await;
     let event = fleet.object_created(KEY, &version, "0A");
-    handle(&deps, event.clone(), now()).await.unwrap();
+    handle(&deps, typed(event.clone()), now()).await.unwrap();
     let lkg = fleet.get_json(LKG).await.unwrap();
     for _ in 0..2 {
         assert_eq!(
-            handle(&deps, event.clone(), now()).await.unwrap(),
+            handle(&deps, typed(event.clone()), now()).await.unwrap(),
             Outcome::AlreadyHandled { key: KEY.into() }
         );
     }
@@ -92,8 +98,10 @@ async fn older_upload_arriving_late_never_replaces_a_newer_one() {
     let v1 = fleet.put_config(KEY, "version: 1\nowner: first\n").await;
     let v2 = fleet.put_config(KEY, "version: 1\nowner: second\n").await;
     // EventBridge delivers the second upload first.
-    let second = handle(&deps, fleet.object_created(KEY, &v2, "0062E99A88DC407461"), now()).await.unwrap();
-    let first = handle(&deps, fleet.object_created(KEY, &v1, "0062E99A88DC407460"), now()).await.unwrap();
+    let second =
+        handle(&deps, typed(fleet.object_created(KEY, &v2, "0062E99A88DC407461")), now()).await.unwrap();
+    let first =
+        handle(&deps, typed(fleet.object_created(KEY, &v1, "0062E99A88DC407460")), now()).await.unwrap();
     assert!(matches!(second, Outcome::Accepted { .. }));
     assert_eq!(first, Outcome::Superseded { key: KEY.into() });
     let lkg = fleet.get_json(LKG).await.unwrap();
@@ -107,18 +115,18 @@ async fn other_keys_and_buckets_are_ignored() {
     let fleet = Fleet::start().await;
     let deps = deps(&fleet);
     let version = fleet.put_config("routes.yaml", "routes: []\n").await;
-    let outcome = handle(&deps, fleet.object_created("routes.yaml", &version, "01"), now()).await.unwrap();
+    let outcome =
+        handle(&deps, typed(fleet.object_created("routes.yaml", &version, "01")), now()).await.unwrap();
     assert!(matches!(outcome, Outcome::Ignored { .. }));
     let mut elsewhere = fleet.object_created(KEY, "v", "01");
     elsewhere["detail"]["bucket"]["name"] = "someone-elses-bucket".into();
-    assert!(matches!(handle(&deps, elsewhere, now()).await.unwrap(), Outcome::Ignored { .. }));
+    assert!(matches!(handle(&deps, typed(elsewhere), now()).await.unwrap(), Outcome::Ignored { .. }));
     assert!(fleet.events().await.is_empty());
 }
 
 #[tokio::test]
 async fn malformed_event_is_a_clear_error() {
-    let fleet = Fleet::start().await;
     let err =
-        handle(&deps(&fleet), serde_json::json!({"detail-type": "Object Created"}), now()).await.unwrap_err();
+        shipgate_aws::decode::<Event>(serde_json::json!({"detail-type": "Object Created"})).unwrap_err();
     assert!(err.to_string().starts_with("invalid event: missing field"), "{err}");
 }

@@ -182,7 +182,7 @@ async fn throttling_is_retried_and_a_persistent_server_error_fails_the_invocatio
         fleet.get_json(&format!("verdicts/{REPO}/{other}.json")).await.is_none(),
         "no verdict from a failure"
     );
-    let diagnostic: lambda_runtime::Diagnostic = err.into();
+    let diagnostic = shipgate_aws::lambda::diagnostic(&err);
     assert_eq!(diagnostic.error_type, "AwsError");
 }
 

@@ -26,15 +26,15 @@ use shipgate_aws::events::Bus;
 use shipgate_aws::policies::{PolicyLookup, load_policy};
 use shipgate_aws::probe::Probe;
 use shipgate_aws::s3::Bucket;
-use shipgate_aws::{AwsError, Clients, Deadline, SdkConfig};
+use shipgate_aws::{AwsError, Clients, Deadline, ErrorType, InvalidEvent, SdkConfig};
 use shipgate_core::events::HOOK_RESULT;
-use shipgate_core::gate::{Decision, DecisionRecord, EcrImage, short};
+use shipgate_core::gate::{Decision, DecisionRecord};
 use shipgate_core::hooks::{
     HookInvocation, HookResultEvent, HookStatus, Provenance, appspec_task_definition, hook_matches,
     provenance_key,
 };
+use shipgate_core::image::{EcrImage, is_pinned_digest, parse_image, short};
 use shipgate_core::policy::Policy;
-use shipgate_core::rules::{is_pinned_digest, parse_image};
 use shipgate_core::triggers::{EcsHookResponse, EcsLifecycleHook};
 use tracing::{info, instrument, warn};
 
@@ -97,8 +97,8 @@ impl Deps {
 
 #[derive(Debug, thiserror::Error)]
 pub enum HookError {
-    #[error("invalid event: {0}")]
-    InvalidEvent(String),
+    #[error(transparent)]
+    InvalidEvent(#[from] InvalidEvent),
     /// Reporting failed; Lambda's retry will check and report again.
     #[error("could not report hook {hook_execution_id} of {deployment_id}: {source}")]
     Report {
@@ -109,13 +109,12 @@ pub enum HookError {
     },
 }
 
-impl From<HookError> for lambda_runtime::Diagnostic {
-    fn from(e: HookError) -> Self {
-        let error_type = match &e {
-            HookError::InvalidEvent(_) => "InvalidEvent",
+impl ErrorType for HookError {
+    fn error_type(&self) -> &'static str {
+        match self {
+            HookError::InvalidEvent(e) => e.error_type(),
             HookError::Report { .. } => "ReportFailed",
-        };
-        lambda_runtime::Diagnostic { error_type: error_type.into(), error_message: e.to_string() }
+        }
     }
 }
 
@@ -173,7 +172,7 @@ pub async fn handle(
     payload: serde_json::Value,
     deadline: Deadline,
 ) -> Result<Response, HookError> {
-    match HookInvocation::from_payload(payload).map_err(HookError::InvalidEvent)? {
+    match HookInvocation::from_payload(payload).map_err(InvalidEvent)? {
         HookInvocation::CodeDeploy { deployment_id, hook_execution_id } => {
             tracing::Span::current().record("kind", "codedeploy");
             let work = Box::pin(check_codedeploy(deps, &deployment_id));
@@ -357,12 +356,8 @@ async fn check_task_definition(deps: &Deps, hook: &str, task_definition: &str) -
             verdict.owner = lkg.document.policy.owner.clone();
             lkg.document.for_environment(deps.environment.as_deref()).0.clone()
         }
-        Ok(PolicyLookup::Missing) => {
-            verdict.reasons.push(format!("no accepted policy for repository {repository}; failing closed"));
-            return verdict;
-        }
-        Ok(PolicyLookup::Corrupt { key, reason }) => {
-            verdict.reasons.push(format!("the policy {key} is unreadable ({reason}); failing closed"));
+        Ok(PolicyLookup::None(why)) => {
+            verdict.reasons.push(format!("{why}; failing closed"));
             return verdict;
         }
         Err(e) => {

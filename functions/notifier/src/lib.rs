@@ -17,11 +17,11 @@ use serde_json::Value;
 use shipgate_aws::env::{ConfigError, optional, required};
 use shipgate_aws::s3::{Bucket, Condition, PutOutcome};
 use shipgate_aws::sns::{Message as SnsMessage, Topic};
-use shipgate_aws::{AwsError, Clients, SdkConfig};
+use shipgate_aws::{AwsError, Clients, ErrorType, InvalidEvent, SdkConfig, decode};
 use shipgate_core::events::{GATE_DECISION, HOOK_RESULT, POLICY_REJECTED, SCAN_VERDICT};
 use shipgate_core::lkg::{LastKnownGood, sha256_hex};
 use shipgate_core::notify::{
-    Category, Context, Expiring, Message, Outcome, expiring_exceptions, render, render_chat,
+    Category, Context, Expiring, Message, Outcome, expiring_exceptions, render, render_chat, render_email,
 };
 use shipgate_core::triggers::PipelineStateChange;
 use tracing::{info, instrument, warn};
@@ -101,19 +101,18 @@ impl Deps {
 
 #[derive(Debug, thiserror::Error)]
 pub enum NotifierError {
-    #[error("invalid event: {0}")]
-    InvalidEvent(String),
+    #[error(transparent)]
+    InvalidEvent(#[from] InvalidEvent),
     #[error(transparent)]
     Aws(#[from] AwsError),
 }
 
-impl From<NotifierError> for lambda_runtime::Diagnostic {
-    fn from(e: NotifierError) -> Self {
-        let error_type = match &e {
-            NotifierError::InvalidEvent(_) => "InvalidEvent",
-            NotifierError::Aws(_) => "AwsError",
-        };
-        lambda_runtime::Diagnostic { error_type: error_type.into(), error_message: e.to_string() }
+impl ErrorType for NotifierError {
+    fn error_type(&self) -> &'static str {
+        match self {
+            NotifierError::InvalidEvent(e) => e.error_type(),
+            NotifierError::Aws(e) => e.error_type(),
+        }
     }
 }
 
@@ -128,8 +127,7 @@ pub struct Report {
 
 #[instrument(skip_all, fields(detail_type))]
 pub async fn handle(deps: &Deps, payload: Value, now: DateTime<Utc>) -> Result<Report, NotifierError> {
-    let event: EventBridgeEvent<Value> =
-        serde_json::from_value(payload).map_err(|e| NotifierError::InvalidEvent(e.to_string()))?;
+    let event: EventBridgeEvent<Value> = decode(payload)?;
     tracing::Span::current().record("detail_type", event.detail_type.as_str());
     let cx = Context {
         region: event.region.clone().unwrap_or_else(|| "us-east-1".into()),
@@ -160,8 +158,8 @@ pub async fn handle(deps: &Deps, payload: Value, now: DateTime<Utc>) -> Result<R
 }
 
 fn detail<T: serde::de::DeserializeOwned>(event: &EventBridgeEvent<Value>) -> Result<T, NotifierError> {
-    serde_json::from_value(event.detail.clone())
-        .map_err(|e| NotifierError::InvalidEvent(format!("{} detail: {e}", event.detail_type)))
+    decode(event.detail.clone())
+        .map_err(|e| InvalidEvent(format!("{} detail: {}", event.detail_type, e.0)).into())
 }
 
 /// The outcomes an event stands for (none, one, or one per owner).
@@ -294,7 +292,7 @@ const STALE_CLAIM: chrono::Duration = chrono::Duration::minutes(5);
 async fn send_once(deps: &Deps, message: &Message, now: DateTime<Utc>) -> Result<bool, NotifierError> {
     let marker = format!("state/notifier/sent/{}.json", sha256_hex(message.dedupe_key.as_bytes()));
     let claim = serde_json::to_vec(&Sent { key: message.dedupe_key.clone(), sent: false, claimed_at: now })
-        .map_err(|e| NotifierError::InvalidEvent(e.to_string()))?;
+        .map_err(|e| InvalidEvent(e.to_string()))?;
     if deps.bucket.put(&marker, claim, "application/json", Condition::IfAbsent).await?
         == PutOutcome::ConditionFailed
     {
@@ -304,7 +302,7 @@ async fn send_once(deps: &Deps, message: &Message, now: DateTime<Utc>) -> Result
         }
     }
     let body = match deps.format {
-        Format::Email => message.body.clone(),
+        Format::Email => render_email(message),
         Format::Chat => render_chat(message),
     };
     let sns = SnsMessage { subject: message.subject.clone(), body, attributes: message.attributes.clone() };

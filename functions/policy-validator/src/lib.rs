@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use shipgate_aws::events::Bus;
 use shipgate_aws::s3::{Bucket, Updated};
-use shipgate_aws::{AwsError, Clients};
+use shipgate_aws::{AwsError, Clients, ErrorType, InvalidEvent};
 use shipgate_core::events::{POLICY_ACCEPTED, POLICY_REJECTED, PolicyAccepted, PolicyRejected};
 use shipgate_core::lkg::{Judged, LastKnownGood, PolicySource, judge_upload, lkg_key};
 use shipgate_core::triggers::S3ObjectCreated;
@@ -41,22 +41,21 @@ impl Deps {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ValidatorError {
-    #[error("invalid event: {0}")]
-    InvalidEvent(String),
+    #[error(transparent)]
+    InvalidEvent(#[from] InvalidEvent),
     #[error(transparent)]
     Aws(#[from] AwsError),
     #[error("policy object {key} (version {version}) no longer exists")]
     ObjectGone { key: String, version: String },
 }
 
-impl From<ValidatorError> for lambda_runtime::Diagnostic {
-    fn from(e: ValidatorError) -> Self {
-        let error_type = match &e {
-            ValidatorError::InvalidEvent(_) => "InvalidEvent",
-            ValidatorError::Aws(_) => "AwsError",
+impl ErrorType for ValidatorError {
+    fn error_type(&self) -> &'static str {
+        match self {
+            ValidatorError::InvalidEvent(e) => e.error_type(),
+            ValidatorError::Aws(e) => e.error_type(),
             ValidatorError::ObjectGone { .. } => "ObjectGone",
-        };
-        lambda_runtime::Diagnostic { error_type: error_type.into(), error_message: e.to_string() }
+        }
     }
 }
 
@@ -93,14 +92,11 @@ struct Handled {
     announced: bool,
 }
 
+/// The one event the function receives: S3 `Object Created`, through EventBridge.
+pub type Event = EventBridgeEvent<S3ObjectCreated>;
+
 #[instrument(skip_all, fields(event_id))]
-pub async fn handle(
-    deps: &Deps,
-    payload: serde_json::Value,
-    now: DateTime<Utc>,
-) -> Result<Outcome, ValidatorError> {
-    let event: EventBridgeEvent<S3ObjectCreated> =
-        serde_json::from_value(payload).map_err(|e| ValidatorError::InvalidEvent(e.to_string()))?;
+pub async fn handle(deps: &Deps, event: Event, now: DateTime<Utc>) -> Result<Outcome, ValidatorError> {
     tracing::Span::current().record("event_id", event.id.as_deref().unwrap_or_default());
     let object = &event.detail.object;
     if event.detail.bucket.name != deps.bucket.name() {

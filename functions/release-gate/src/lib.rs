@@ -14,21 +14,22 @@ use std::time::Duration;
 use aws_lambda_events::codepipeline_job::CodePipelineJobEvent;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use shipgate_aws::artifacts::{ArtifactCredentials, ArtifactLocation, read_files};
+use shipgate_aws::artifacts::{ArtifactCredentials, ArtifactError, ArtifactLocation, read_files};
 use shipgate_aws::codepipeline::{JobResult, MAX_FAILURE_MESSAGE, Reported, report_job};
 use shipgate_aws::ecr::{ScanLookup, describe_scan, resolve_digest};
 use shipgate_aws::env::{ConfigError, FleetConfig, millis};
 use shipgate_aws::events::Bus;
-use shipgate_aws::policies::{PolicyLookup, load_policy};
+use shipgate_aws::policies::load_central_policy;
 use shipgate_aws::s3::Bucket;
-use shipgate_aws::{AwsError, Clients, Deadline, SdkConfig};
+use shipgate_aws::{AwsError, Clients, Deadline, ErrorType, InvalidEvent, SdkConfig, decode};
 use shipgate_core::events::GATE_DECISION;
 use shipgate_core::gate::{
-    Continuation, Decision, DecisionRecord, EcrImage, GateDecisionEvent, GateParameters, ImageDetail,
-    ImageScan, Judgement, combine, decision_id, failure_message, substitute_image_placeholders,
+    Continuation, Decision, DecisionRecord, GateDecisionEvent, GateParameters, ImageDetail, ImageScan,
+    Judgement, combine, decision_id, failure_message, substitute_image_placeholders,
 };
 use shipgate_core::hooks::{Provenance, provenance_key};
-use shipgate_core::lkg::LastKnownGood;
+use shipgate_core::image::EcrImage;
+use shipgate_core::lkg::{LastKnownGood, NoPolicy};
 use shipgate_core::policy::{Policy, layer};
 use shipgate_core::rules::check_task_definition;
 use shipgate_core::scan::{ScanVerdict, ScanViolation, Verdict, evaluate_scan};
@@ -81,8 +82,8 @@ impl Deps {
 #[derive(Debug, thiserror::Error)]
 pub enum GateError {
     /// Without a job id there is nothing to report to.
-    #[error("invalid event: {0}")]
-    InvalidEvent(String),
+    #[error(transparent)]
+    InvalidEvent(#[from] InvalidEvent),
     /// Reporting the result failed; Lambda's retry will decide and report again.
     #[error("could not report job {job_id}: {source}")]
     Report {
@@ -92,13 +93,12 @@ pub enum GateError {
     },
 }
 
-impl From<GateError> for lambda_runtime::Diagnostic {
-    fn from(e: GateError) -> Self {
-        let error_type = match &e {
-            GateError::InvalidEvent(_) => "InvalidEvent",
+impl ErrorType for GateError {
+    fn error_type(&self) -> &'static str {
+        match self {
+            GateError::InvalidEvent(e) => e.error_type(),
             GateError::Report { .. } => "ReportFailed",
-        };
-        lambda_runtime::Diagnostic { error_type: error_type.into(), error_message: e.to_string() }
+        }
     }
 }
 
@@ -126,9 +126,7 @@ pub async fn handle(
         .and_then(|v| v.as_str())
         .filter(|id| !id.is_empty())
         .ok_or_else(|| {
-            GateError::InvalidEvent(
-                "no CodePipeline.job.id: not a CodePipeline job, nothing to report to".into(),
-            )
+            InvalidEvent::new("no CodePipeline.job.id: not a CodePipeline job, nothing to report to")
         })?
         .to_owned();
     tracing::Span::current().record("job_id", job_id.as_str());
@@ -223,10 +221,10 @@ struct Basis {
 
 /// Decides the job and turns the decision into the result to report.
 async fn decide(deps: &Deps, job_id: &str, payload: serde_json::Value, now: DateTime<Utc>) -> JobResult {
-    let mut basis = Basis::default();
-    let (judgement, continuation) = match Box::pin(judge_job(deps, payload, now, &mut basis)).await {
+    let (basis, judged) = Box::pin(judge_job(deps, payload, now)).await;
+    let (judgement, continuation) = match judged {
         Ok(judged) => judged,
-        Err(reason) => (Judgement::refused(reason), None),
+        Err(refusal) => (Judgement::refused(refusal.to_string()), None),
     };
     if judgement.decision == Decision::Wait {
         let token = continuation.map_or_else(|| Continuation::start(now), Continuation::next).to_token();
@@ -343,153 +341,270 @@ async fn record_and_announce(
 
 const FILES: [&str; 3] = ["imageDetail.json", "taskdef.json", "appsec.yaml"];
 
-/// The judgement, or the reason the gate refuses to judge (fail closed).
+/// Why the gate refuses to judge a job. The job fails closed, with this as
+/// its reason.
+#[derive(Debug, thiserror::Error)]
+enum Refusal {
+    #[error("invalid CodePipeline job event: {0}")]
+    Event(String),
+    /// `UserParameters` or the continuation token is unusable (the message
+    /// names which).
+    #[error("{0}")]
+    Parameters(String),
+    #[error("the job carries no artifactCredentials")]
+    NoCredentials,
+    #[error("the action has no input artifact: give it the build output (imageDetail.json, taskdef.json)")]
+    NoInputArtifact,
+    #[error("input artifact {0} has no S3 location")]
+    NoArtifactLocation(String),
+    #[error("{file} is missing from the input artifact(s) {artifacts}")]
+    MissingFile { file: &'static str, artifacts: String },
+    /// `imageDetail.json` is unusable (the message says how).
+    #[error("{0}")]
+    ImageDetail(String),
+    #[error("imageDetail.json ImageURI {0} is not an ECR image; set UserParameters.repository")]
+    NotEcr(String),
+    #[error("ECR has no image {repository}:{tag}")]
+    NoSuchImage { repository: String, tag: String },
+    #[error(transparent)]
+    NoPolicy(#[from] NoPolicy),
+    #[error("the repository's appsec.yaml is invalid: {0}")]
+    RepositoryPolicy(String),
+    #[error("taskdef.json: {0}")]
+    TaskDefinition(String),
+    #[error(transparent)]
+    Artifact(#[from] ArtifactError),
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+}
+
+/// The job as the invoke event gives it.
+struct Job {
+    params: GateParameters,
+    continuation: Option<Continuation>,
+    credentials: ArtifactCredentials,
+    artifacts: Vec<ArtifactLocation>,
+}
+
+/// What the build produced, as read from the input artifacts.
+struct BuildOutput {
+    image_detail: ImageDetail,
+    taskdef: String,
+    repository_policy: Option<String>,
+}
+
+/// The image the build pushed, resolved to its digest.
+struct BuiltImage {
+    uri: String,
+    repository: String,
+    digest: String,
+}
+
+/// The policy in force for this release.
+struct ResolvedPolicy {
+    key: String,
+    lkg: LastKnownGood,
+    policy: Policy,
+}
+
+/// Judges the job in its steps: read the job, read the build output,
+/// resolve the image, resolve the policy, judge each container and image.
+/// The basis says what was known when it stopped, refusal or not.
 async fn judge_job(
     deps: &Deps,
     payload: serde_json::Value,
     now: DateTime<Utc>,
-    basis: &mut Basis,
-) -> Result<(Judgement, Option<Continuation>), String> {
-    let event: CodePipelineJobEvent =
-        serde_json::from_value(payload).map_err(|e| format!("invalid CodePipeline job event: {e}"))?;
-    let data = event.code_pipeline_job.data;
-    let params = GateParameters::parse(data.action_configuration.configuration.user_parameters.as_deref())?;
-    basis.environment = params.environment.clone();
-    let continuation = data.continuation_token.as_deref().map(Continuation::from_token).transpose()?;
+) -> (Basis, Result<(Judgement, Option<Continuation>), Refusal>) {
+    let mut basis = Basis::default();
+    let judged = async {
+        let job = read_job(payload)?;
+        basis.environment = job.params.environment.clone();
+        let output = read_build_output(deps, &job).await?;
+        basis.image = Some(output.image_detail.image_uri.trim().to_owned());
+        let image = resolve_image(deps, &job.params, &output, &mut basis).await?;
+        let resolved = resolve_policy(deps, &job.params, &image, &output, now, &mut basis).await?;
+        let judgement = judge_images(deps, &job, &output, &image, &resolved, &basis, now).await?;
+        Ok((judgement, job.continuation))
+    }
+    .await;
+    (basis, judged)
+}
 
-    // The build output, read with the job's own credentials.
+/// Step 1: the job's parameters, continuation and input artifacts.
+fn read_job(payload: serde_json::Value) -> Result<Job, Refusal> {
+    let event: CodePipelineJobEvent = decode(payload).map_err(|e| Refusal::Event(e.0))?;
+    let data = event.code_pipeline_job.data;
+    let params = GateParameters::parse(data.action_configuration.configuration.user_parameters.as_deref())
+        .map_err(Refusal::Parameters)?;
+    let continuation = data
+        .continuation_token
+        .as_deref()
+        .map(Continuation::from_token)
+        .transpose()
+        .map_err(Refusal::Parameters)?;
     let credentials = ArtifactCredentials {
         access_key_id: data.artifact_credentials.access_key_id.clone().unwrap_or_default(),
         secret_access_key: data.artifact_credentials.secret_access_key.clone().unwrap_or_default(),
         session_token: data.artifact_credentials.session_token.clone(),
     };
     if credentials.access_key_id.is_empty() || credentials.secret_access_key.is_empty() {
-        return Err("the job carries no artifactCredentials".into());
+        return Err(Refusal::NoCredentials);
     }
     if data.input_artifacts.is_empty() {
-        return Err(
-            "the action has no input artifact: give it the build output (imageDetail.json, taskdef.json)"
-                .into(),
-        );
+        return Err(Refusal::NoInputArtifact);
     }
+    let artifacts = data
+        .input_artifacts
+        .iter()
+        .map(|artifact| {
+            let name = artifact.name.clone().unwrap_or_else(|| "input".into());
+            let s3 = &artifact.location.s3_location;
+            match (s3.bucket_name.clone(), s3.object_key.clone()) {
+                (Some(bucket), Some(key)) => Ok(ArtifactLocation { name, bucket, key }),
+                _ => Err(Refusal::NoArtifactLocation(name)),
+            }
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(Job { params, continuation, credentials, artifacts })
+}
+
+/// Step 2: the build output, read with the job's own credentials. A file in
+/// an earlier artifact wins over the same file in a later one.
+async fn read_build_output(deps: &Deps, job: &Job) -> Result<BuildOutput, Refusal> {
     let mut files: BTreeMap<String, String> = BTreeMap::new();
-    let mut names = Vec::new();
-    for artifact in &data.input_artifacts {
-        let name = artifact.name.clone().unwrap_or_else(|| "input".into());
-        let s3 = &artifact.location.s3_location;
-        let (Some(bucket), Some(key)) = (s3.bucket_name.clone(), s3.object_key.clone()) else {
-            return Err(format!("input artifact {name} has no S3 location"));
-        };
-        let location = ArtifactLocation { name: name.clone(), bucket, key };
-        for (file, text) in
-            read_files(&deps.sdk, &credentials, &location, &FILES).await.map_err(|e| e.to_string())?
-        {
+    for location in &job.artifacts {
+        for (file, text) in read_files(&deps.sdk, &job.credentials, location, &FILES).await? {
             files.entry(file).or_insert(text);
         }
-        names.push(name);
     }
-    let missing = |file: &str| format!("{file} is missing from the input artifact(s) {}", names.join(", "));
-    let image_detail =
-        ImageDetail::parse(files.get("imageDetail.json").ok_or_else(|| missing("imageDetail.json"))?)?;
-    let taskdef_text = files.get("taskdef.json").ok_or_else(|| missing("taskdef.json"))?;
-    let image_uri = image_detail.image_uri.trim().to_owned();
-    basis.image = Some(image_uri.clone());
+    let mut take = |file: &'static str| {
+        files.remove(file).ok_or_else(|| Refusal::MissingFile {
+            file,
+            artifacts: job.artifacts.iter().map(|a| a.name.as_str()).collect::<Vec<_>>().join(", "),
+        })
+    };
+    let image_detail = ImageDetail::parse(&take("imageDetail.json")?).map_err(Refusal::ImageDetail)?;
+    let taskdef = take("taskdef.json")?;
+    Ok(BuildOutput { image_detail, taskdef, repository_policy: take("appsec.yaml").ok() })
+}
 
-    let ecr_image = EcrImage::parse(&image_uri);
+/// Step 3: the built image's repository and digest (a tag is resolved in ECR).
+async fn resolve_image(
+    deps: &Deps,
+    params: &GateParameters,
+    output: &BuildOutput,
+    basis: &mut Basis,
+) -> Result<BuiltImage, Refusal> {
+    let uri = output.image_detail.image_uri.trim().to_owned();
+    let ecr_image = EcrImage::parse(&uri);
     let repository = params
         .repository
         .clone()
         .or_else(|| ecr_image.as_ref().map(|i| i.repository.clone()))
-        .ok_or_else(|| {
-        format!("imageDetail.json ImageURI {image_uri} is not an ECR image; set UserParameters.repository")
-    })?;
+        .ok_or_else(|| Refusal::NotEcr(uri.clone()))?;
     basis.repository = Some(repository.clone());
-    let registry_id = ecr_image.as_ref().map(|i| i.registry_id.clone());
     let digest = match ecr_image.as_ref().and_then(|i| i.digest.clone()) {
         Some(d) => d,
         None => {
+            let registry_id = ecr_image.as_ref().map(|i| i.registry_id.as_str());
             let tag = ecr_image.as_ref().and_then(|i| i.tag.clone()).unwrap_or_else(|| "latest".into());
-            resolve_digest(&deps.ecr, registry_id.as_deref(), &repository, &tag)
-                .await
-                .map_err(|e| e.to_string())?
-                .ok_or_else(|| format!("ECR has no image {repository}:{tag}"))?
+            resolve_digest(&deps.ecr, registry_id, &repository, &tag)
+                .await?
+                .ok_or(Refusal::NoSuchImage { repository: repository.clone(), tag })?
         }
     };
     basis.digest = Some(digest.clone());
+    Ok(BuiltImage { uri, repository, digest })
+}
 
-    // The policy: the named central one (or the repository's, else the
-    // default), its environment overlay, and the repository's own file.
-    let (policy_key, lkg) = central_policy(deps, params.policy.as_deref(), &repository).await?;
-    basis.policy_key = Some(policy_key.clone());
+/// Step 4: the named central policy (or the repository's, else the
+/// default), its environment overlay, and the repository's own file.
+async fn resolve_policy(
+    deps: &Deps,
+    params: &GateParameters,
+    image: &BuiltImage,
+    output: &BuildOutput,
+    now: DateTime<Utc>,
+    basis: &mut Basis,
+) -> Result<ResolvedPolicy, Refusal> {
+    let lookup = load_central_policy(&deps.bucket, params.policy.as_deref(), &image.repository).await?;
+    let (key, lkg) = lookup.found()?;
+    basis.policy_key = Some(key.clone());
     basis.policy_sha256 = Some(lkg.sha256.clone());
     basis.owner = lkg.document.policy.owner.clone();
     let (central, found) = lkg.document.for_environment(params.environment.as_deref());
     if !found && let Some(env) = &params.environment {
-        basis
-            .notes
-            .push(format!("{policy_key} has no overlay for environment {env}; the base policy applied"));
+        basis.notes.push(format!("{key} has no overlay for environment {env}; the base policy applied"));
     }
-    let policy = match files.get("appsec.yaml") {
+    let policy = match &output.repository_policy {
         None => central.clone(),
         Some(text) => {
             let repo_doc = parse_policy(text, Some(now)).map_err(|invalid| {
                 let errors: Vec<String> = invalid.errors.iter().map(|d| format!("appsec.yaml:{d}")).collect();
-                format!("the repository's appsec.yaml is invalid: {}", errors.join("; "))
+                Refusal::RepositoryPolicy(errors.join("; "))
             })?;
             basis.repository_policy = true;
             let (repo_policy, _) = repo_doc.document.for_environment(params.environment.as_deref());
             layer(central, repo_policy)
         }
     };
+    Ok(ResolvedPolicy { key, lkg, policy })
+}
 
-    let taskdef = TaskDefinition::from_json(&substitute_image_placeholders(taskdef_text, &image_uri))
-        .map_err(|e| format!("taskdef.json: {e}"))?;
-    let violations = check_task_definition(&policy, &taskdef);
+/// Step 5: the task-definition rules, and each distinct ECR image's scan
+/// (the stored verdict when it is current, else straight from ECR).
+async fn judge_images(
+    deps: &Deps,
+    job: &Job,
+    output: &BuildOutput,
+    image: &BuiltImage,
+    resolved: &ResolvedPolicy,
+    basis: &Basis,
+    now: DateTime<Utc>,
+) -> Result<Judgement, Refusal> {
+    let policy = &resolved.policy;
+    let taskdef = TaskDefinition::from_json(&substitute_image_placeholders(&output.taskdef, &image.uri))
+        .map_err(|e| Refusal::TaskDefinition(e.to_string()))?;
+    let violations = check_task_definition(policy, &taskdef);
 
     let mut scans = Vec::new();
     let mut seen = BTreeSet::new();
     for container in &taskdef.container_definitions {
-        let image = container.image.trim();
-        let target = match EcrImage::parse(image) {
+        let reference = container.image.trim();
+        let target = match EcrImage::parse(reference) {
             None => None,
-            Some(i) if image == image_uri => Some((i.repository, Some(digest.clone()), i.registry_id)),
+            Some(i) if reference == image.uri => {
+                Some((i.repository, Some(image.digest.clone()), i.registry_id))
+            }
             Some(i) => Some((i.repository, i.digest, i.registry_id)),
         };
         let verdict = match &target {
-            None => unscannable(&policy, format!("image {image} is not in ECR, so it has no scan")),
+            None => unscannable(policy, format!("image {reference} is not in ECR, so it has no scan")),
             Some((_, None, _)) => unscannable(
-                &policy,
-                format!("image {image} is not pinned by digest, so its scan cannot be found"),
+                policy,
+                format!("image {reference} is not pinned by digest, so its scan cannot be found"),
             ),
             Some((repo, Some(d), registry)) => {
                 if !seen.insert((repo.clone(), d.clone())) {
                     continue;
                 }
-                let stored = stored_verdict(deps, repo, d, &policy_key, &lkg, basis)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                match stored {
-                    Some(verdict) => {
-                        scans.push(scan_of(container.name.clone(), image, repo, d, "verdict-store", verdict));
-                        continue;
-                    }
-                    None => match describe_scan(&deps.ecr, Some(registry), repo, d)
-                        .await
-                        .map_err(|e| e.to_string())?
-                    {
-                        ScanLookup::Found(report) => evaluate_scan(&policy, repo, &report, now),
-                        ScanLookup::NotFound => not_started(),
-                    },
+                if let Some(verdict) = stored_verdict(deps, repo, d, resolved, basis).await? {
+                    scans.push(scan_of(container.name.clone(), reference, repo, d, "verdict-store", verdict));
+                    continue;
+                }
+                match describe_scan(&deps.ecr, Some(registry), repo, d).await? {
+                    ScanLookup::Found(report) => evaluate_scan(policy, repo, &report, now),
+                    ScanLookup::NotFound => not_started(),
                 }
             }
         };
         let (repo, d) = match &target {
             Some((repo, Some(d), _)) => (repo.clone(), d.clone()),
-            _ => (String::new(), image.to_owned()),
+            _ => (String::new(), reference.to_owned()),
         };
-        scans.push(scan_of(container.name.clone(), image, &repo, &d, "ecr", verdict));
+        scans.push(scan_of(container.name.clone(), reference, &repo, &d, "ecr", verdict));
     }
-    Ok((combine(&policy, violations, scans, continuation, now), continuation))
+    Ok(combine(policy, violations, scans, job.continuation, now))
 }
 
 fn scan_of(
@@ -510,46 +625,13 @@ fn scan_of(
     }
 }
 
-async fn central_policy(
-    deps: &Deps,
-    named: Option<&str>,
-    repository: &str,
-) -> Result<(String, LastKnownGood), String> {
-    let scope = named.unwrap_or(repository);
-    let lookup = if named.is_some() {
-        let key = format!("policies/{scope}/appsec.lkg.json");
-        match deps.bucket.get(&key).await.map_err(|e| e.to_string())? {
-            None => PolicyLookup::Missing,
-            Some(o) => match serde_json::from_slice::<LastKnownGood>(&o.body) {
-                Ok(lkg) => PolicyLookup::Found { key, lkg: Box::new(lkg) },
-                Err(e) => PolicyLookup::Corrupt { key, reason: e.to_string() },
-            },
-        }
-    } else {
-        load_policy(&deps.bucket, repository).await.map_err(|e| e.to_string())?
-    };
-    match lookup {
-        PolicyLookup::Found { key, lkg } => Ok((key, *lkg)),
-        PolicyLookup::Missing if named.is_some() => {
-            Err(format!("policy {scope} has no accepted appsec.yaml (policies/{scope}/appsec.yaml)"))
-        }
-        PolicyLookup::Missing => Err(format!(
-            "no accepted policy for repository {repository}: neither policies/{repository}/appsec.yaml nor policies/default/appsec.yaml"
-        )),
-        PolicyLookup::Corrupt { key, reason } => {
-            Err(format!("the last-known-good policy {key} is unreadable: {reason}"))
-        }
-    }
-}
-
 /// The stored verdict, when it was judged under the policy in force now
 /// (same last-known-good, no repository policy) and is final.
 async fn stored_verdict(
     deps: &Deps,
     repository: &str,
     digest: &str,
-    policy_key: &str,
-    lkg: &LastKnownGood,
+    resolved: &ResolvedPolicy,
     basis: &Basis,
 ) -> Result<Option<ScanVerdict>, AwsError> {
     if basis.repository_policy {
@@ -558,8 +640,8 @@ async fn stored_verdict(
     let Some(record) = deps.bucket.get_json::<VerdictRecord>(&verdict_key(repository, digest)).await? else {
         return Ok(None);
     };
-    let current = record.policy_key.as_deref() == Some(policy_key)
-        && record.policy_sha256.as_deref() == Some(&lkg.sha256);
+    let current = record.policy_key.as_deref() == Some(resolved.key.as_str())
+        && record.policy_sha256.as_deref() == Some(&resolved.lkg.sha256);
     let verdict = record.for_environment(basis.environment.as_deref());
     Ok((current && verdict.verdict != Verdict::Pending).then(|| verdict.clone()))
 }

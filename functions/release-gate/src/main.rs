@@ -1,19 +1,17 @@
 //! Lambda entry point: wiring only.
 
-use lambda_runtime::{LambdaEvent, service_fn};
 use release_gate::{Config, Deps, handle};
-use shipgate_aws::{ConfigError, Deadline};
+use shipgate_aws::Deadline;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    let (config, deps) = shipgate_aws::startup::init(Config::from_env, async |sdk, config| {
-        Ok::<_, ConfigError>(Deps::new(sdk, config))
-    })
-    .await?;
-    let (deps, margin) = (&deps, config.report_margin);
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| async move {
-        let deadline = Deadline::from_context(&event.context, margin);
-        handle(deps, event.payload, deadline, chrono::Utc::now()).await
-    }))
+    shipgate_aws::serve(
+        Config::from_env,
+        async |sdk, config| Ok(Deps::new(sdk, config)),
+        async |deps, config, event| {
+            let deadline = Deadline::from_context(&event.context, config.report_margin);
+            handle(deps, event.payload, deadline, chrono::Utc::now()).await
+        },
+    )
     .await
 }

@@ -18,9 +18,9 @@ use shipgate_aws::ecr::{ScanLookup, describe_scan};
 use shipgate_aws::events::Bus;
 use shipgate_aws::policies::{PolicyLookup, load_policy};
 use shipgate_aws::s3::{Bucket, Updated};
-use shipgate_aws::{AwsError, Clients};
+use shipgate_aws::{AwsError, Clients, ErrorType, InvalidEvent, decode};
 use shipgate_core::events::SCAN_VERDICT;
-use shipgate_core::rules::is_pinned_digest;
+use shipgate_core::image::is_pinned_digest;
 use shipgate_core::scan::Verdict;
 use shipgate_core::triggers::ImageScanCompleted;
 use shipgate_core::verdict::{ScanVerdictEvent, VerdictRecord, judge, verdict_key};
@@ -50,8 +50,8 @@ impl Deps {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ScanGateError {
-    #[error("invalid event: {0}")]
-    InvalidEvent(String),
+    #[error(transparent)]
+    InvalidEvent(#[from] InvalidEvent),
     /// ECR has no scan for an image whose scan event arrived: its API is
     /// behind its events. Worth a retry.
     #[error("ECR has no scan yet for {repository}@{digest}")]
@@ -60,14 +60,13 @@ pub enum ScanGateError {
     Aws(#[from] AwsError),
 }
 
-impl From<ScanGateError> for lambda_runtime::Diagnostic {
-    fn from(e: ScanGateError) -> Self {
-        let error_type = match &e {
-            ScanGateError::InvalidEvent(_) => "InvalidEvent",
+impl ErrorType for ScanGateError {
+    fn error_type(&self) -> &'static str {
+        match self {
+            ScanGateError::InvalidEvent(e) => e.error_type(),
             ScanGateError::ScanNotFound { .. } => "ScanNotFound",
-            ScanGateError::Aws(_) => "AwsError",
-        };
-        lambda_runtime::Diagnostic { error_type: error_type.into(), error_message: e.to_string() }
+            ScanGateError::Aws(e) => e.error_type(),
+        }
     }
 }
 
@@ -89,12 +88,11 @@ pub async fn handle(
     payload: serde_json::Value,
     now: DateTime<Utc>,
 ) -> Result<Outcome, ScanGateError> {
-    let event: EventBridgeEvent<ImageScanCompleted> =
-        serde_json::from_value(payload).map_err(|e| ScanGateError::InvalidEvent(e.to_string()))?;
+    let event: EventBridgeEvent<ImageScanCompleted> = decode(payload)?;
     match (event.source.as_str(), event.detail_type.as_str()) {
         ("aws.ecr", "ECR Image Scan") | ("aws.inspector2", "Inspector2 Scan") => {}
         (source, detail_type) => {
-            return Err(ScanGateError::InvalidEvent(format!("not a scan event: {source} / {detail_type}")));
+            return Err(InvalidEvent(format!("not a scan event: {source} / {detail_type}")).into());
         }
     }
     let detail = &event.detail;
@@ -105,9 +103,7 @@ pub async fn handle(
     span.record("repository", repository.as_str());
     span.record("digest", digest.as_str());
     if !is_pinned_digest(&digest) {
-        return Err(ScanGateError::InvalidEvent(format!(
-            "detail.image-digest {digest:?} is not a sha256 digest"
-        )));
+        return Err(InvalidEvent(format!("detail.image-digest {digest:?} is not a sha256 digest")).into());
     }
     let event_time = event.time.unwrap_or(now);
 
@@ -122,9 +118,8 @@ pub async fn handle(
         PolicyLookup::Found { key, lkg } => {
             (Some((key.as_str(), lkg.as_ref())), lkg.document.policy.owner.clone())
         }
-        PolicyLookup::Missing => (None, None),
-        PolicyLookup::Corrupt { key, reason } => {
-            warn!(%key, %reason, "last-known-good policy is unreadable; failing closed");
+        PolicyLookup::None(why) => {
+            warn!(reason = %why, "no policy applies; failing closed");
             (None, None)
         }
     };

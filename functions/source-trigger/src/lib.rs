@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use shipgate_aws::codepipeline::{StartExecution, start_execution};
 use shipgate_aws::env::{ConfigError, optional, required};
 use shipgate_aws::s3::Bucket;
-use shipgate_aws::{AwsError, Clients, SdkConfig};
+use shipgate_aws::{AwsError, Clients, ErrorType, InvalidEvent, SdkConfig, decode};
 use shipgate_core::routes::{Matched, Push, Route, match_routes, parse_routes, request_token};
 use shipgate_core::triggers::CodeCommitReferenceChange;
 use shipgate_core::webhook::{GithubPush, WebhookSecret, verify_signature};
@@ -62,26 +62,35 @@ impl Deps {
             routes: Mutex::new(None),
         }
     }
+
+    /// The dependencies with the webhook secret, read once from Secrets
+    /// Manager when its ARN is configured.
+    pub async fn with_secret(sdk: &SdkConfig, config: &Config) -> Result<Self, lambda_runtime::Error> {
+        let secret = match &config.webhook_secret_arn {
+            Some(arn) => Some(shipgate_aws::secrets::webhook_secret(sdk, arn).await?),
+            None => None,
+        };
+        Ok(Self::new(sdk, config, secret))
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum TriggerError {
-    #[error("invalid event: {0}")]
-    InvalidEvent(String),
+    #[error(transparent)]
+    InvalidEvent(#[from] InvalidEvent),
     #[error("routes.yaml is invalid: {0}")]
     InvalidRoutes(String),
     #[error(transparent)]
     Aws(#[from] AwsError),
 }
 
-impl From<TriggerError> for lambda_runtime::Diagnostic {
-    fn from(e: TriggerError) -> Self {
-        let error_type = match &e {
-            TriggerError::InvalidEvent(_) => "InvalidEvent",
+impl ErrorType for TriggerError {
+    fn error_type(&self) -> &'static str {
+        match self {
+            TriggerError::InvalidEvent(e) => e.error_type(),
             TriggerError::InvalidRoutes(_) => "InvalidRoutes",
-            TriggerError::Aws(_) => "AwsError",
-        };
-        lambda_runtime::Diagnostic { error_type: error_type.into(), error_message: e.to_string() }
+            TriggerError::Aws(e) => e.error_type(),
+        }
     }
 }
 
@@ -89,8 +98,8 @@ impl From<TriggerError> for lambda_runtime::Diagnostic {
 /// CodeCommit event gets a summary of what started.
 pub async fn handle(deps: &Deps, payload: Value) -> Result<Value, TriggerError> {
     if payload.get("requestContext").is_some() && payload.get("headers").is_some() {
-        let request: LambdaFunctionUrlRequest = serde_json::from_value(payload)
-            .map_err(|e| TriggerError::InvalidEvent(format!("not a Function URL request: {e}")))?;
+        let request: LambdaFunctionUrlRequest =
+            decode(payload).map_err(|e| InvalidEvent(format!("not a Function URL request: {}", e.0)))?;
         let response = handle_webhook(deps, &request).await;
         return Ok(json!({
             "statusCode": response.status,
@@ -100,13 +109,12 @@ pub async fn handle(deps: &Deps, payload: Value) -> Result<Value, TriggerError> 
     }
     match payload.get("detail-type").and_then(Value::as_str) {
         Some("CodeCommit Repository State Change") => {
-            let event: EventBridgeEvent<CodeCommitReferenceChange> =
-                serde_json::from_value(payload).map_err(|e| TriggerError::InvalidEvent(e.to_string()))?;
+            let event: EventBridgeEvent<CodeCommitReferenceChange> = decode(payload)?;
             handle_codecommit(deps, &event.detail).await
         }
-        other => Err(TriggerError::InvalidEvent(format!(
+        other => Err(TriggerError::from(InvalidEvent(format!(
             "expected a Function URL request or a CodeCommit Repository State Change, got detail-type {other:?}"
-        ))),
+        )))),
     }
 }
 

@@ -70,3 +70,9 @@ where
 {
     move |err| AwsError::from_sdk(service, operation, err)
 }
+
+impl crate::lambda::ErrorType for AwsError {
+    fn error_type(&self) -> &'static str {
+        "AwsError"
+    }
+}

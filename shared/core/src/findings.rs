@@ -6,6 +6,41 @@
 use chrono::{DateTime, TimeZone, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
 
+/// What a scan status means for a gate: the one vocabulary of ECR's and
+/// Inspector's scan statuses. A status Shipgate does not know is kept as
+/// written, so messages can name it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScanState {
+    /// `COMPLETE` (basic scanning) or `ACTIVE` (enhanced): findings to judge.
+    Complete(&'static str),
+    /// `IN_PROGRESS` or `PENDING`: wait for it.
+    Running(&'static str),
+    /// Anything else (`FAILED`, `UNSUPPORTED_IMAGE`, `FINDINGS_UNAVAILABLE`,
+    /// `SCAN_ELIGIBILITY_EXPIRED`, `LIMIT_EXCEEDED`, ...), or no status at
+    /// all (empty): no completed scan to judge.
+    Unusable(String),
+}
+
+impl ScanState {
+    const COMPLETE: [&'static str; 2] = ["COMPLETE", "ACTIVE"];
+    const RUNNING: [&'static str; 2] = ["IN_PROGRESS", "PENDING"];
+
+    pub fn parse(status: &str) -> Self {
+        if let Some(s) = Self::COMPLETE.into_iter().find(|s| *s == status) {
+            ScanState::Complete(s)
+        } else if let Some(s) = Self::RUNNING.into_iter().find(|s| *s == status) {
+            ScanState::Running(s)
+        } else {
+            ScanState::Unusable(status.to_owned())
+        }
+    }
+
+    /// Whether the scan has findings to judge.
+    pub fn is_complete(&self) -> bool {
+        matches!(self, ScanState::Complete(_))
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ScanReport {
@@ -139,6 +174,10 @@ impl ScanReport {
 
     pub fn status(&self) -> Option<&str> {
         self.image_scan_status.as_ref().map(|s| s.status.as_str())
+    }
+
+    pub fn state(&self) -> ScanState {
+        ScanState::parse(self.status().unwrap_or_default())
     }
 
     pub fn completed_at(&self) -> Option<DateTime<Utc>> {

@@ -7,8 +7,9 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::image::short;
 use crate::policy::Policy;
-use crate::rules::{Violation, parse_image};
+use crate::rules::Violation;
 use crate::scan::{ExceptedFinding, ScanVerdict, Verdict};
 
 /// `UserParameters` of the Lambda invoke action, as JSON.
@@ -67,42 +68,6 @@ impl ImageDetail {
             return Err("imageDetail.json has an empty ImageURI".into());
         }
         Ok(detail)
-    }
-}
-
-/// An ECR image: `<account>.dkr.ecr.<region>.amazonaws.com/<repository>[:tag][@digest]`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EcrImage {
-    pub registry_id: String,
-    pub region: String,
-    pub repository: String,
-    pub tag: Option<String>,
-    pub digest: Option<String>,
-}
-
-impl EcrImage {
-    /// The ECR parts of an image reference, or `None` for another registry.
-    pub fn parse(image: &str) -> Option<Self> {
-        let r = parse_image(image);
-        let mut host = r.registry.split('.');
-        let (account, dkr, ecr, region) = (host.next()?, host.next()?, host.next()?, host.next()?);
-        let rest: Vec<&str> = host.collect();
-        let aws_domain = matches!(rest.as_slice(), ["amazonaws", "com"] | ["amazonaws", "com", "cn"]);
-        if dkr != "dkr"
-            || ecr != "ecr"
-            || !aws_domain
-            || account.len() != 12
-            || !account.bytes().all(|b| b.is_ascii_digit())
-        {
-            return None;
-        }
-        Some(Self {
-            registry_id: account.to_owned(),
-            region: region.to_owned(),
-            repository: r.repository.to_owned(),
-            tag: r.tag.map(str::to_owned),
-            digest: r.digest.map(str::to_owned),
-        })
     }
 }
 
@@ -192,6 +157,18 @@ pub enum Decision {
     Wait,
 }
 
+impl Decision {
+    /// The word in notification dedupe keys. Stored keys depend on it, so it
+    /// never changes, whatever the variant is called.
+    pub fn dedupe_word(self) -> &'static str {
+        match self {
+            Decision::Pass => "Pass",
+            Decision::Fail => "Fail",
+            Decision::Wait => "Wait",
+        }
+    }
+}
+
 /// The gate's judgement of one job.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Judgement {
@@ -262,12 +239,6 @@ pub fn combine(
         if waited >= limit { Decision::Fail } else { Decision::Wait }
     };
     Judgement { decision, reasons, violations, scans }
-}
-
-/// `sha256:4f4f4f4f4f4f` (the first 12 hex digits), for messages.
-pub fn short(digest: &str) -> &str {
-    let end = digest.char_indices().nth(19).map_or(digest.len(), |(i, _)| i);
-    &digest[..end]
 }
 
 /// The decision record: `decisions/<pipeline>/<execution-id>/<decision-id>.json`.
@@ -403,18 +374,6 @@ mod tests {
                 .unwrap_err()
                 .contains("UserParameters.policy")
         );
-    }
-
-    #[test]
-    fn ecr_images_are_recognised() {
-        let i = EcrImage::parse("123456789012.dkr.ecr.us-east-1.amazonaws.com/team/web@sha256:ab").unwrap();
-        assert_eq!(
-            (i.registry_id.as_str(), i.region.as_str(), i.repository.as_str()),
-            ("123456789012", "us-east-1", "team/web")
-        );
-        assert_eq!(i.digest.as_deref(), Some("sha256:ab"));
-        assert!(EcrImage::parse("nginx@sha256:ab").is_none());
-        assert!(EcrImage::parse("public.ecr.aws/nginx/nginx:1").is_none());
     }
 
     #[test]

@@ -5,6 +5,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::policy::HOOK_STAGES;
 use crate::triggers::EcsLifecycleHook;
 use crate::yaml::{self, Value};
 
@@ -81,22 +82,16 @@ pub fn appspec_task_definition(appspec: &str) -> Result<String, String> {
     Err("AppSpec names no TaskDefinition (Resources[].TargetService.Properties.TaskDefinition)".into())
 }
 
-/// CodeDeploy hook names and the ECS native lifecycle stages that play the
-/// same part, so one `deploy.checks` entry serves both kinds of deployment.
-const EQUIVALENT: &[(&str, &str)] = &[
-    ("BeforeInstall", "PRE_SCALE_UP"),
-    ("AfterInstall", "POST_SCALE_UP"),
-    ("AfterAllowTestTraffic", "POST_TEST_TRAFFIC_SHIFT"),
-    ("BeforeAllowTraffic", "PRE_PRODUCTION_TRAFFIC_SHIFT"),
-    ("AfterAllowTraffic", "POST_PRODUCTION_TRAFFIC_SHIFT"),
-];
-
-/// True when a check written for `check_hook` is due at `current`.
+/// True when a check written for `check_hook` is due at `current`: the same
+/// name, or the other kind's name for the same moment ([`HOOK_STAGES`]).
 pub fn hook_matches(check_hook: &str, current: &str) -> bool {
     check_hook == current
-        || EQUIVALENT
-            .iter()
-            .any(|(cd, ecs)| (check_hook == *cd && current == *ecs) || (check_hook == *ecs && current == *cd))
+        || HOOK_STAGES.iter().any(|stage| match *stage {
+            (Some(cd), Some(ecs)) => {
+                (check_hook == cd && current == ecs) || (check_hook == ecs && current == cd)
+            }
+            _ => false,
+        })
 }
 
 /// The index the release gate writes for every image digest it passes:
@@ -122,6 +117,18 @@ pub enum HookStatus {
     Failed,
     /// ECS native only: ask ECS to invoke again later.
     InProgress,
+}
+
+impl HookStatus {
+    /// The word in notification dedupe keys. Stored keys depend on it, so it
+    /// never changes, whatever the variant is called.
+    pub fn dedupe_word(self) -> &'static str {
+        match self {
+            HookStatus::Succeeded => "Succeeded",
+            HookStatus::Failed => "Failed",
+            HookStatus::InProgress => "InProgress",
+        }
+    }
 }
 
 /// The `Shipgate Hook Result` event's detail.

@@ -100,6 +100,28 @@ pub fn policy_lookup_keys(repository: &str) -> [String; 2] {
     [format!("policies/{repository}/appsec.lkg.json"), "policies/default/appsec.lkg.json".to_owned()]
 }
 
+/// Where a central policy named by a gate's parameters lives.
+pub fn named_policy_key(name: &str) -> String {
+    format!("policies/{name}/appsec.lkg.json")
+}
+
+/// Why no policy applies, in the one wording every function uses.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NoPolicy {
+    /// Neither the repository's policy nor the default has been accepted.
+    #[error(
+        "no accepted policy for repository {0}: neither policies/{0}/appsec.yaml nor policies/default/appsec.yaml has been accepted"
+    )]
+    ForRepository(String),
+    /// The policy a gate's parameters name has not been accepted.
+    #[error("policy {0} has no accepted appsec.yaml (policies/{0}/appsec.yaml)")]
+    Named(String),
+    /// The record exists but cannot be read. It is never skipped for the
+    /// default, which could loosen the repository's policy.
+    #[error("the last-known-good policy {key} is unreadable: {reason}")]
+    Unreadable { key: String, reason: String },
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -145,7 +167,11 @@ mod tests {
         assert_eq!(lkg.sha256, sha256_hex(yaml));
         assert_eq!(lkg.warnings.len(), 1);
         assert!(matches!(
-            judge_upload(b"\xff", source(None, "2026-11-28T00:00:00Z"), Utc::now()),
+            judge_upload(
+                b"\xff",
+                source(None, "2026-11-28T00:00:00Z"),
+                "2026-11-28T00:00:00Z".parse::<DateTime<Utc>>().unwrap()
+            ),
             Judged::Invalid { .. }
         ));
     }

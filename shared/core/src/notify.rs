@@ -11,8 +11,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::events::PolicyRejected;
-use crate::gate::{Decision, GateDecisionEvent, short};
+use crate::gate::{Decision, GateDecisionEvent};
 use crate::hooks::{HookResultEvent, HookStatus};
+use crate::image::short;
 use crate::scan::Verdict;
 use crate::verdict::ScanVerdictEvent;
 
@@ -132,20 +133,59 @@ pub struct Context {
     pub account: String,
 }
 
-/// A rendered notification.
+/// A notification as data: what happened, why, what to do next and where
+/// to look. Renderers turn it into email text ([`render_email`]) or the chat
+/// JSON ([`render_chat`]); a new format is one more renderer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Message {
     pub subject: String,
-    pub body: String,
+    /// What happened, a sentence (or a fact about it) a line.
+    pub headline: Vec<String>,
+    /// What the AWS resource itself said (an action's summary).
+    pub quote: Option<String>,
+    /// Why, when there is a reason to give.
+    pub reasons: Option<Listing>,
+    /// Facts that follow the reasons: counts, the policy and decision.
+    pub notes: Vec<String>,
+    /// What the reader should do; empty when nothing.
+    pub next_step: Vec<String>,
+    /// The console page to look at.
+    pub link: String,
     /// `event_type`, `severity`, and `pipeline` / `repository` when known.
     pub attributes: BTreeMap<String, String>,
     /// Unique per outcome: the same outcome delivered again has the same key.
     pub dedupe_key: String,
     pub category: Category,
     pub severity: Severity,
-    /// The console page to look at.
-    pub link: String,
 }
+
+/// A list under a heading, shown up to `limit` items.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listing {
+    /// `Why`, `Errors (line:col)`; `None` when the headline introduces it.
+    pub heading: Option<String>,
+    pub items: Vec<String>,
+    pub limit: Option<usize>,
+}
+
+impl Listing {
+    /// The reasons for an outcome: the top ten are shown.
+    fn reasons(heading: &str, items: &[String]) -> Option<Self> {
+        (!items.is_empty()).then(|| Listing {
+            heading: Some(heading.to_owned()),
+            items: items.to_vec(),
+            limit: Some(REASONS_SHOWN),
+        })
+    }
+
+    /// The items shown, and how many more there are.
+    fn shown(&self) -> (&[String], usize) {
+        let limit = self.limit.unwrap_or(self.items.len()).min(self.items.len());
+        (&self.items[..limit], self.items.len() - limit)
+    }
+}
+
+const REASONS_SHOWN: usize = 10;
 
 impl Outcome {
     /// `None` for states that are not worth a message at all (started,
@@ -189,8 +229,8 @@ impl Outcome {
     }
 }
 
-/// Renders an outcome as a plain-text message. `None` when the outcome is
-/// not worth a message ([`Outcome::category`]).
+/// Composes the message for an outcome. `None` when the outcome is not
+/// worth a message ([`Outcome::category`]).
 pub fn render(outcome: &Outcome, cx: &Context) -> Option<Message> {
     let category = outcome.category()?;
     let severity = match category {
@@ -199,303 +239,294 @@ pub fn render(outcome: &Outcome, cx: &Context) -> Option<Message> {
         Category::Policy | Category::Expiring => Severity::Medium,
         Category::Recovery | Category::Success | Category::Action => Severity::Info,
     };
-    let mut attributes = BTreeMap::new();
-    let mut body = String::new();
-    let (event_type, subject, link, dedupe_key);
-    match outcome {
+    let mut m = Message {
+        subject: String::new(),
+        headline: Vec::new(),
+        quote: None,
+        reasons: None,
+        notes: Vec::new(),
+        next_step: Vec::new(),
+        link: String::new(),
+        attributes: BTreeMap::new(),
+        dedupe_key: String::new(),
+        category,
+        severity,
+    };
+    let event_type = match outcome {
         Outcome::Pipeline { pipeline, execution_id, state, recovered } => {
-            link = pipeline_link(cx, pipeline, execution_id);
-            attributes.insert("pipeline".into(), pipeline.clone());
+            m.link = pipeline_link(cx, pipeline, execution_id);
+            m.attributes.insert("pipeline".into(), pipeline.clone());
+            m.dedupe_key = format!("pipeline/{pipeline}/{execution_id}/{state}");
             if state == "FAILED" {
-                event_type = "pipeline.failed";
-                subject = format!("Pipeline {} failed", name(pipeline, 60));
-                line(&mut body, &format!("The pipeline {pipeline} failed (execution {execution_id})."));
-                line(&mut body, "");
-                line(
-                    &mut body,
+                m.subject = format!("Pipeline {} failed", name(pipeline, 60));
+                m.headline = vec![format!("The pipeline {pipeline} failed (execution {execution_id}).")];
+                m.next_step = lines(&[
                     "What to do: open the execution, find the failed action and read its summary.",
-                );
-                line(
-                    &mut body,
                     "A Shipgate block says which policy rule stopped the release and how to fix it.",
-                );
+                ]);
+                "pipeline.failed"
             } else if *recovered {
-                event_type = "pipeline.recovered";
-                subject = format!("Pipeline {} is passing again", name(pipeline, 60));
-                line(
-                    &mut body,
-                    &format!(
-                        "The pipeline {pipeline} succeeded (execution {execution_id}) after a failed run."
-                    ),
-                );
-                line(&mut body, "");
-                line(&mut body, "Nothing to do.");
+                m.subject = format!("Pipeline {} is passing again", name(pipeline, 60));
+                m.headline = vec![format!(
+                    "The pipeline {pipeline} succeeded (execution {execution_id}) after a failed run."
+                )];
+                m.next_step = lines(&["Nothing to do."]);
+                "pipeline.recovered"
             } else {
-                event_type = "pipeline.succeeded";
-                subject = format!("Pipeline {} succeeded", name(pipeline, 60));
-                line(&mut body, &format!("The pipeline {pipeline} succeeded (execution {execution_id})."));
+                m.subject = format!("Pipeline {} succeeded", name(pipeline, 60));
+                m.headline = vec![format!("The pipeline {pipeline} succeeded (execution {execution_id}).")];
+                "pipeline.succeeded"
             }
-            dedupe_key = format!("pipeline/{pipeline}/{execution_id}/{state}");
         }
         Outcome::Action { pipeline, execution_id, stage, action, state, summary } => {
-            link = pipeline_link(cx, pipeline, execution_id);
-            attributes.insert("pipeline".into(), pipeline.clone());
+            m.link = pipeline_link(cx, pipeline, execution_id);
+            m.attributes.insert("pipeline".into(), pipeline.clone());
+            m.dedupe_key = format!("action/{pipeline}/{execution_id}/{stage}/{action}/{state}");
             let word = if state == "FAILED" { "failed" } else { "succeeded" };
-            event_type = if state == "FAILED" { "action.failed" } else { "action.succeeded" };
-            subject = format!("{} {word} in pipeline {}", name(action, 30), name(pipeline, 40));
-            line(
-                &mut body,
-                &format!(
-                    "The action {action} (stage {stage}) of pipeline {pipeline} {word} (execution {execution_id})."
-                ),
-            );
-            if let Some(summary) = summary.as_deref().filter(|s| !s.trim().is_empty()) {
-                line(&mut body, "");
-                line(&mut body, &format!("It said: {summary}"));
-            }
-            dedupe_key = format!("action/{pipeline}/{execution_id}/{stage}/{action}/{state}");
+            m.subject = format!("{} {word} in pipeline {}", name(action, 30), name(pipeline, 40));
+            m.headline = vec![format!(
+                "The action {action} (stage {stage}) of pipeline {pipeline} {word} (execution {execution_id})."
+            )];
+            m.quote = summary.as_deref().filter(|s| !s.trim().is_empty()).map(str::to_owned);
+            if state == "FAILED" { "action.failed" } else { "action.succeeded" }
         }
         Outcome::Deployment { deployment_id, application, group, state, rollback_id } => {
-            link = format!(
-                "https://{r}.console.aws.amazon.com/codesuite/codedeploy/deployments/{deployment_id}?region={r}",
-                r = cx.region
-            );
+            m.link = codedeploy_link(cx, deployment_id);
+            m.dedupe_key = format!("deployment/{deployment_id}/{state}");
             let what = match (application, group) {
                 (Some(a), Some(g)) => format!("{a} ({g})"),
                 (Some(a), None) => a.clone(),
                 _ => deployment_id.clone(),
             };
             if state == "SUCCESS" {
-                event_type = "deployment.succeeded";
-                subject = format!("Deployment of {} succeeded", name(&what, 60));
-                line(&mut body, &format!("Deployment {deployment_id} of {what} succeeded."));
+                m.subject = format!("Deployment of {} succeeded", name(&what, 60));
+                m.headline = vec![format!("Deployment {deployment_id} of {what} succeeded.")];
+                "deployment.succeeded"
             } else {
-                event_type = if state == "STOP" { "deployment.stopped" } else { "deployment.failed" };
                 let word = if state == "STOP" { "was stopped" } else { "failed" };
-                subject = format!("Deployment of {} {word}; rolling back", name(&what, 50));
-                line(&mut body, &format!("Deployment {deployment_id} of {what} {word}."));
-                match rollback_id {
-                    Some(r) => line(
-                        &mut body,
-                        &format!(
+                m.subject = format!("Deployment of {} {word}; rolling back", name(&what, 50));
+                m.headline = vec![
+                    format!("Deployment {deployment_id} of {what} {word}."),
+                    match rollback_id {
+                        Some(r) => format!(
                             "CodeDeploy is rolling back with deployment {r}; production keeps the previous version."
                         ),
-                    ),
-                    None => line(&mut body, "Production traffic stays on the previous version."),
-                }
-                line(&mut body, "");
-                line(
-                    &mut body,
+                        None => "Production traffic stays on the previous version.".to_owned(),
+                    },
+                ];
+                m.next_step = lines(&[
                     "What to do: open the deployment and read which lifecycle event failed. A Shipgate hook",
-                );
-                line(&mut body, "failure names the check or the missing gate decision.");
+                    "failure names the check or the missing gate decision.",
+                ]);
+                if state == "STOP" { "deployment.stopped" } else { "deployment.failed" }
             }
-            dedupe_key = format!("deployment/{deployment_id}/{state}");
         }
         Outcome::ScanVerdict(v) => {
-            link = ecr_link(cx, &v.repository, &v.digest);
-            attributes.insert("repository".into(), v.repository.clone());
-            let image = match v.image_tags.first() {
-                Some(tag) => format!("{}:{tag}", v.repository),
-                None => format!("{}@{}", v.repository, short(&v.digest)),
-            };
-            if v.verdict == Verdict::Fail {
-                event_type = "scan.failed";
-                subject = format!("Image {} fails its scan policy", name(&image, 60));
-                line(&mut body, &format!("The scan of {image} ({}) does not meet its policy.", v.digest));
-                reasons(&mut body, "Why", &v.reasons);
-                let counts: Vec<String> =
-                    v.counts.iter().filter(|(_, n)| **n > 0).map(|(s, n)| format!("{n} {s}")).collect();
-                if !counts.is_empty() {
-                    line(&mut body, &format!("Counted findings: {}.", counts.join(", ")));
-                }
-                if let Some(key) = &v.policy_key {
-                    line(&mut body, &format!("Policy: {key}."));
-                }
-                line(&mut body, "");
-                line(
-                    &mut body,
-                    "What to do: update the affected packages and rebuild, or, if a finding does not apply,",
-                );
-                line(&mut body, "add a time-limited exception with a reason to the policy.");
-            } else {
-                event_type = "scan.passed";
-                subject = format!("Image {} passes its scan policy", name(&image, 60));
-                line(&mut body, &format!("The scan of {image} ({}) meets its policy.", v.digest));
-            }
-            dedupe_key = format!(
+            m.link = ecr_link(cx, &v.repository, &v.digest);
+            m.attributes.insert("repository".into(), v.repository.clone());
+            m.dedupe_key = format!(
                 "scan/{}/{}/{}/{}",
                 v.repository,
                 v.digest,
                 v.scanned_at.timestamp(),
                 v.verdict.as_str()
             );
+            let image = match v.image_tags.first() {
+                Some(tag) => format!("{}:{tag}", v.repository),
+                None => format!("{}@{}", v.repository, short(&v.digest)),
+            };
+            if v.verdict == Verdict::Fail {
+                m.subject = format!("Image {} fails its scan policy", name(&image, 60));
+                m.headline = vec![format!("The scan of {image} ({}) does not meet its policy.", v.digest)];
+                m.reasons = Listing::reasons("Why", &v.reasons);
+                let counts: Vec<String> =
+                    v.counts.iter().filter(|(_, n)| **n > 0).map(|(s, n)| format!("{n} {s}")).collect();
+                if !counts.is_empty() {
+                    m.notes.push(format!("Counted findings: {}.", counts.join(", ")));
+                }
+                if let Some(key) = &v.policy_key {
+                    m.notes.push(format!("Policy: {key}."));
+                }
+                m.next_step = lines(&[
+                    "What to do: update the affected packages and rebuild, or, if a finding does not apply,",
+                    "add a time-limited exception with a reason to the policy.",
+                ]);
+                "scan.failed"
+            } else {
+                m.subject = format!("Image {} passes its scan policy", name(&image, 60));
+                m.headline = vec![format!("The scan of {image} ({}) meets its policy.", v.digest)];
+                "scan.passed"
+            }
         }
         Outcome::GateDecision(d) => {
-            link = pipeline_link(cx, &d.pipeline, &d.execution_id);
-            attributes.insert("pipeline".into(), d.pipeline.clone());
+            m.link = pipeline_link(cx, &d.pipeline, &d.execution_id);
+            m.attributes.insert("pipeline".into(), d.pipeline.clone());
             if let Some(r) = &d.repository {
-                attributes.insert("repository".into(), r.clone());
+                m.attributes.insert("repository".into(), r.clone());
+            }
+            m.dedupe_key = format!("gate/{}/{}", d.decision_id, d.decision.dedupe_word());
+            if let Some(key) = &d.policy_key {
+                m.notes.push(format!("Policy: {key}. Decision: {}.", d.decision_id));
             }
             let what = d.repository.clone().unwrap_or_else(|| d.pipeline.clone());
             let env = d.environment.as_deref().map(|e| format!(" to {e}")).unwrap_or_default();
             if d.decision == Decision::Fail {
-                event_type = "gate.blocked";
-                subject = format!("Release of {}{env} blocked by Shipgate", name(&what, 50));
-                line(
-                    &mut body,
-                    &format!(
-                        "Shipgate stopped the release of {what}{env} in pipeline {} (execution {}).",
-                        d.pipeline, d.execution_id
-                    ),
-                );
-                if let Some(image) = &d.image {
-                    line(&mut body, &format!("Image: {image}"));
-                }
-                reasons(&mut body, "Why", &d.reasons);
-                policy_line(&mut body, d);
-                line(&mut body, "");
-                line(
-                    &mut body,
+                m.subject = format!("Release of {}{env} blocked by Shipgate", name(&what, 50));
+                m.headline = vec![format!(
+                    "Shipgate stopped the release of {what}{env} in pipeline {} (execution {}).",
+                    d.pipeline, d.execution_id
+                )];
+                m.headline.extend(d.image.iter().map(|image| format!("Image: {image}")));
+                m.reasons = Listing::reasons("Why", &d.reasons);
+                m.next_step = lines(&[
                     "What to do: fix what is listed above and push again. Exceptions for findings that do not",
-                );
-                line(&mut body, "apply go in the policy, with a reason and an expiry date.");
+                    "apply go in the policy, with a reason and an expiry date.",
+                ]);
+                "gate.blocked"
             } else {
-                event_type = "gate.passed";
-                subject = format!("Release of {}{env} passed Shipgate", name(&what, 50));
-                line(
-                    &mut body,
-                    &format!(
-                        "Shipgate passed the release of {what}{env} in pipeline {} (execution {}).",
-                        d.pipeline, d.execution_id
-                    ),
-                );
-                policy_line(&mut body, d);
+                m.subject = format!("Release of {}{env} passed Shipgate", name(&what, 50));
+                m.headline = vec![format!(
+                    "Shipgate passed the release of {what}{env} in pipeline {} (execution {}).",
+                    d.pipeline, d.execution_id
+                )];
+                "gate.passed"
             }
-            dedupe_key = format!("gate/{}/{:?}", d.decision_id, d.decision);
         }
         Outcome::HookResult(h) => {
-            link = if h.kind == "codedeploy" {
-                format!(
-                    "https://{r}.console.aws.amazon.com/codesuite/codedeploy/deployments/{}?region={r}",
-                    h.deployment,
-                    r = cx.region
-                )
+            m.link = if h.kind == "codedeploy" {
+                codedeploy_link(cx, &h.deployment)
             } else {
                 format!("https://{r}.console.aws.amazon.com/ecs/v2/clusters?region={r}", r = cx.region)
             };
             if let Some(r) = &h.repository {
-                attributes.insert("repository".into(), r.clone());
+                m.attributes.insert("repository".into(), r.clone());
             }
+            m.dedupe_key = format!("hook/{}/{}/{}", h.deployment, h.hook, h.status.dedupe_word());
             let what = h
                 .application
                 .clone()
                 .or_else(|| h.repository.clone())
                 .unwrap_or_else(|| h.deployment.clone());
             if h.status == HookStatus::Failed {
-                event_type = "hook.failed";
-                subject = format!("Deployment of {} stopped at {}", name(&what, 50), name(&h.hook, 30));
-                line(
-                    &mut body,
-                    &format!(
-                        "Shipgate failed the {} hook of deployment {}, so it will not take production traffic.",
-                        h.hook, h.deployment
-                    ),
-                );
-                reasons(&mut body, "Why", &h.reasons);
-                line(&mut body, "");
-                line(
-                    &mut body,
+                m.subject = format!("Deployment of {} stopped at {}", name(&what, 50), name(&h.hook, 30));
+                m.headline = vec![format!(
+                    "Shipgate failed the {} hook of deployment {}, so it will not take production traffic.",
+                    h.hook, h.deployment
+                )];
+                m.reasons = Listing::reasons("Why", &h.reasons);
+                m.next_step = lines(&[
                     "What to do: an image without a gate decision must go through the pipeline; a failed check",
-                );
-                line(&mut body, "means the new version is not healthy on the test listener.");
+                    "means the new version is not healthy on the test listener.",
+                ]);
+                "hook.failed"
             } else {
-                event_type = "hook.succeeded";
-                subject = format!("Deployment of {} passed {}", name(&what, 50), name(&h.hook, 30));
-                line(
-                    &mut body,
-                    &format!("Shipgate passed the {} hook of deployment {}.", h.hook, h.deployment),
-                );
+                m.subject = format!("Deployment of {} passed {}", name(&what, 50), name(&h.hook, 30));
+                m.headline =
+                    vec![format!("Shipgate passed the {} hook of deployment {}.", h.hook, h.deployment)];
+                "hook.succeeded"
             }
-            dedupe_key = format!("hook/{}/{}/{:?}", h.deployment, h.hook, h.status);
         }
         Outcome::PolicyRejected(p) => {
-            link = format!(
+            m.link = format!(
                 "https://s3.console.aws.amazon.com/s3/object/{}?region={}&prefix={}",
                 p.bucket, cx.region, p.key
             );
-            event_type = "policy.rejected";
-            subject = format!("Policy {} rejected", name(&p.key, 70));
-            line(
-                &mut body,
-                &format!(
-                    "The policy file s3://{}/{} was rejected; the previous valid version stays in force.",
-                    p.bucket, p.key
-                ),
-            );
-            if let Some(v) = &p.version_id {
-                line(&mut body, &format!("Rejected version: {v}."));
-            }
-            reasons(&mut body, "Errors (line:col)", &p.errors);
-            line(&mut body, "");
-            line(
-                &mut body,
+            m.dedupe_key = format!("policy/{}/{}", p.key, p.version_id.as_deref().unwrap_or("latest"));
+            m.subject = format!("Policy {} rejected", name(&p.key, 70));
+            m.headline = vec![format!(
+                "The policy file s3://{}/{} was rejected; the previous valid version stays in force.",
+                p.bucket, p.key
+            )];
+            m.headline.extend(p.version_id.iter().map(|v| format!("Rejected version: {v}.")));
+            m.reasons = Listing::reasons("Errors (line:col)", &p.errors);
+            m.next_step = lines(&[
                 "What to do: fix the errors (`shipgate policy check appsec.yaml` shows them locally) and upload again.",
-            );
-            dedupe_key = format!("policy/{}/{}", p.key, p.version_id.as_deref().unwrap_or("latest"));
+            ]);
+            "policy.rejected"
         }
         Outcome::ExpiringExceptions { owner, day, exceptions } => {
-            link = "https://s3.console.aws.amazon.com/s3/buckets".to_owned();
-            event_type = "exceptions.expiring";
+            m.link = "https://s3.console.aws.amazon.com/s3/buckets".to_owned();
+            m.dedupe_key = format!("expiring/{owner}/{day}");
             let n = exceptions.len();
-            subject = format!(
+            m.subject = format!(
                 "{n} policy exception{} of {} expire soon",
                 if n == 1 { "" } else { "s" },
                 name(owner, 50)
             );
-            line(
-                &mut body,
-                &format!(
-                    "These exceptions owned by {owner} expire soon; after that the findings they cover block releases:"
-                ),
-            );
-            line(&mut body, "");
-            for e in exceptions {
-                let package = e.package.as_deref().map(|p| format!(" in {p}")).unwrap_or_default();
-                let ticket = e.ticket.as_deref().map(|t| format!(", ticket {t}")).unwrap_or_default();
-                let left = (e.expires - *day).num_days();
-                line(
-                    &mut body,
-                    &format!(
-                        "  - {}{package}: expires {} ({left} day{} left{ticket}), {}",
-                        e.id,
-                        e.expires,
-                        if left == 1 { "" } else { "s" },
-                        e.policy_key
-                    ),
-                );
-            }
-            line(&mut body, "");
-            line(
-                &mut body,
-                "What to do: fix the findings, or renew the exception with a new reason and date.",
-            );
-            dedupe_key = format!("expiring/{owner}/{day}");
+            m.headline = vec![format!(
+                "These exceptions owned by {owner} expire soon; after that the findings they cover block releases:"
+            )];
+            let items = exceptions
+                .iter()
+                .map(|e| {
+                    let package = e.package.as_deref().map(|p| format!(" in {p}")).unwrap_or_default();
+                    let ticket = e.ticket.as_deref().map(|t| format!(", ticket {t}")).unwrap_or_default();
+                    let left = (e.expires - *day).num_days();
+                    let days = if left == 1 { "" } else { "s" };
+                    format!(
+                        "{}{package}: expires {} ({left} day{days} left{ticket}), {}",
+                        e.id, e.expires, e.policy_key
+                    )
+                })
+                .collect();
+            m.reasons = Some(Listing { heading: None, items, limit: None });
+            m.next_step =
+                lines(&["What to do: fix the findings, or renew the exception with a new reason and date."]);
+            "exceptions.expiring"
         }
-    }
-    line(&mut body, "");
-    line(&mut body, &format!("Details: {link}"));
-    attributes.insert("event_type".into(), event_type.to_owned());
-    attributes.insert("severity".into(), severity.as_str().to_owned());
-    attributes.retain(|_, v| !v.trim().is_empty());
-    Some(Message { subject: subject_line(&subject), body, attributes, dedupe_key, category, severity, link })
+    };
+    m.subject = subject_line(&m.subject);
+    m.attributes.insert("event_type".into(), event_type.to_owned());
+    m.attributes.insert("severity".into(), severity.as_str().to_owned());
+    m.attributes.retain(|_, v| !v.trim().is_empty());
+    Some(m)
 }
 
-/// The same outcome as the custom-notification JSON that Amazon Q Developer
+fn lines(text: &[&str]) -> Vec<String> {
+    text.iter().map(|l| (*l).to_owned()).collect()
+}
+
+/// The message as the plain-text body of an email: its prose, then the link.
+pub fn render_email(message: &Message) -> String {
+    format!("{}\nDetails: {}\n", prose(message), message.link)
+}
+
+/// What happened, what the resource said, why, the facts and what to do, as
+/// plain text: every format's description.
+fn prose(message: &Message) -> String {
+    let mut body = String::new();
+    let mut line = |text: &str| {
+        let _ = writeln!(body, "{text}");
+    };
+    message.headline.iter().for_each(|l| line(l));
+    if let Some(quote) = &message.quote {
+        line("");
+        line(&format!("It said: {quote}"));
+    }
+    if let Some(listing) = &message.reasons {
+        line("");
+        if let Some(heading) = &listing.heading {
+            line(&format!("{heading}:"));
+        }
+        let (shown, more) = listing.shown();
+        shown.iter().for_each(|item| line(&format!("  - {item}")));
+        if more > 0 {
+            line(&format!("  - and {more} more"));
+        }
+    }
+    message.notes.iter().for_each(|l| line(l));
+    if !message.next_step.is_empty() {
+        line("");
+        message.next_step.iter().for_each(|l| line(l));
+    }
+    body
+}
+
+/// The same message as the custom-notification JSON that Amazon Q Developer
 /// in chat applications renders in Slack and Microsoft Teams.
 pub fn render_chat(message: &Message) -> String {
-    let description =
-        message.body.lines().filter(|l| !l.starts_with("Details: ")).collect::<Vec<_>>().join("\n");
+    // The link is a button in chat, not a line of text.
+    let description = prose(message);
     let keywords: Vec<&String> = [message.attributes.get("event_type"), message.attributes.get("severity")]
         .into_iter()
         .flatten()
@@ -518,30 +549,6 @@ pub fn render_chat(message: &Message) -> String {
         },
     });
     document.to_string()
-}
-
-fn policy_line(body: &mut String, d: &GateDecisionEvent) {
-    if let Some(key) = &d.policy_key {
-        line(body, &format!("Policy: {key}. Decision: {}.", d.decision_id));
-    }
-}
-
-fn line(body: &mut String, text: &str) {
-    let _ = writeln!(body, "{text}");
-}
-
-fn reasons(body: &mut String, heading: &str, reasons: &[String]) {
-    if reasons.is_empty() {
-        return;
-    }
-    line(body, "");
-    line(body, &format!("{heading}:"));
-    for r in reasons.iter().take(10) {
-        line(body, &format!("  - {r}"));
-    }
-    if reasons.len() > 10 {
-        line(body, &format!("  - and {} more", reasons.len() - 10));
-    }
 }
 
 /// A name shortened to `max` characters, keeping its start and its end
@@ -572,6 +579,13 @@ fn subject_line(subject: &str) -> String {
 fn pipeline_link(cx: &Context, pipeline: &str, execution_id: &str) -> String {
     format!(
         "https://{r}.console.aws.amazon.com/codesuite/codepipeline/pipelines/{pipeline}/executions/{execution_id}/timeline?region={r}",
+        r = cx.region
+    )
+}
+
+fn codedeploy_link(cx: &Context, deployment_id: &str) -> String {
+    format!(
+        "https://{r}.console.aws.amazon.com/codesuite/codedeploy/deployments/{deployment_id}?region={r}",
         r = cx.region
     )
 }

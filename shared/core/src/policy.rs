@@ -235,20 +235,25 @@ pub struct NotificationPolicy {
     pub exception_expiry_warning: Duration,
 }
 
-/// CodeDeploy ECS hooks and ECS native lifecycle stages a check may name.
-pub const HOOKS: &[&str] = &[
-    "BeforeInstall",
-    "AfterInstall",
-    "AfterAllowTestTraffic",
-    "BeforeAllowTraffic",
-    "AfterAllowTraffic",
-    "PRE_SCALE_UP",
-    "POST_SCALE_UP",
-    "TEST_TRAFFIC_SHIFT",
-    "POST_TEST_TRAFFIC_SHIFT",
-    "PRODUCTION_TRAFFIC_SHIFT",
-    "POST_PRODUCTION_TRAFFIC_SHIFT",
+/// The moments of a blue/green deployment a check may name: each CodeDeploy
+/// ECS hook beside the ECS native lifecycle stage that plays the same part
+/// (`None` where the other kind has no such moment), so one `deploy.checks`
+/// entry serves both kinds of deployment. The one list of hook names.
+pub const HOOK_STAGES: &[(Option<&str>, Option<&str>)] = &[
+    (Some("BeforeInstall"), Some("PRE_SCALE_UP")),
+    (Some("AfterInstall"), Some("POST_SCALE_UP")),
+    (None, Some("TEST_TRAFFIC_SHIFT")),
+    (Some("AfterAllowTestTraffic"), Some("POST_TEST_TRAFFIC_SHIFT")),
+    (Some("BeforeAllowTraffic"), Some("PRE_PRODUCTION_TRAFFIC_SHIFT")),
+    (None, Some("PRODUCTION_TRAFFIC_SHIFT")),
+    (Some("AfterAllowTraffic"), Some("POST_PRODUCTION_TRAFFIC_SHIFT")),
 ];
+
+/// Every hook name a check may name: CodeDeploy's, then ECS's.
+pub fn hook_names() -> Vec<&'static str> {
+    let codedeploy = HOOK_STAGES.iter().filter_map(|(cd, _)| *cd);
+    codedeploy.chain(HOOK_STAGES.iter().filter_map(|(_, ecs)| *ecs)).collect()
+}
 
 pub const DEFAULT_HOOK: &str = "AfterAllowTestTraffic";
 

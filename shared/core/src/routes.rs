@@ -14,8 +14,8 @@
 //! several). Validation reports every error with `line:col`, as for policies.
 
 use crate::glob::Glob;
-use crate::validate::{Cx, Invalid, start_mark};
 use crate::yaml::{self, Value};
+use crate::yaml_check::{Cx, Field, Invalid, start_mark};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Route {
@@ -37,7 +37,35 @@ pub struct Push {
     pub changed_paths: Option<Vec<String>>,
 }
 
-const ROUTE_KEYS: &[&str] = &["repository", "branches", "paths", "pipeline", "source_action"];
+/// A route as read so far: each key sets its own slot.
+struct RouteDraft {
+    repository: Option<Vec<String>>,
+    branches: Option<Vec<String>>,
+    paths: Vec<String>,
+    pipeline: Option<String>,
+    source_action: String,
+}
+
+const ROUTE: &[Field<RouteDraft>] = &[
+    Field {
+        key: "repository",
+        // One glob, checked as a one-item list so its errors read like the others.
+        set: |cx, r, v, path| {
+            r.repository = cx.globs(&yaml::Node { value: Value::Seq(vec![v.clone()]), mark: v.mark }, path);
+        },
+    },
+    Field { key: "branches", set: |cx, r, v, path| r.branches = cx.globs(v, path) },
+    Field { key: "paths", set: |cx, r, v, path| r.paths = cx.globs(v, path).unwrap_or_default() },
+    Field { key: "pipeline", set: |cx, r, v, path| r.pipeline = cx.string(v, path) },
+    Field {
+        key: "source_action",
+        set: |cx, r, v, path| {
+            if let Some(action) = cx.string(v, path) {
+                r.source_action = action;
+            }
+        },
+    },
+];
 
 pub fn parse_routes(text: &str) -> Result<Vec<Route>, Invalid> {
     let (mut cx, root) = Cx::read(text)?;
@@ -55,25 +83,18 @@ pub fn parse_routes(text: &str) -> Result<Vec<Route>, Invalid> {
         let Some(items) = cx.sequence(value, "routes") else { continue };
         for (i, item) in items.iter().enumerate() {
             let path = format!("routes[{i}]");
-            let entries = cx.mapping(item, &path, ROUTE_KEYS);
+            let mut draft = RouteDraft {
+                repository: None,
+                branches: None,
+                paths: Vec::new(),
+                pipeline: None,
+                source_action: "Source".to_owned(),
+            };
+            cx.fields(item, &path, ROUTE, &mut draft);
             if !matches!(item.value, Value::Map(_)) {
                 continue;
             }
-            let (mut repository, mut branches, mut paths, mut pipeline, mut source_action) =
-                (None, None, Vec::new(), None, "Source".to_owned());
-            for (k, _, v) in entries {
-                let key = format!("{path}.{k}");
-                match k {
-                    "repository" => {
-                        repository =
-                            cx.globs(&yaml::Node { value: Value::Seq(vec![v.clone()]), mark: v.mark }, &key)
-                    }
-                    "branches" => branches = cx.globs(v, &key),
-                    "paths" => paths = cx.globs(v, &key).unwrap_or_default(),
-                    "pipeline" => pipeline = cx.string(v, &key),
-                    _ => source_action = cx.string(v, &key).unwrap_or(source_action),
-                }
-            }
+            let RouteDraft { repository, branches, paths, pipeline, source_action } = draft;
             let mut complete = true;
             for (name, present) in [
                 ("repository", repository.is_some()),

@@ -7,9 +7,10 @@
 use serde::{Deserialize, Serialize};
 
 use crate::glob::Glob;
+use crate::image::{is_pinned_digest, parse_image};
 use crate::policy::{Allowance, Policy, Requirement, same_capability};
 use crate::taskdef::{ContainerDefinition, TaskDefinition};
-use crate::validate::compile_regex;
+use crate::yaml_check::compile_regex;
 
 /// Names the violations of task-level settings, which concern every container.
 pub const TASK_LEVEL: &str = "*";
@@ -23,43 +24,6 @@ pub struct Violation {
 
 fn violation(rule: &str, container: &str, message: String) -> Violation {
     Violation { rule: rule.to_owned(), container: container.to_owned(), message }
-}
-
-/// An image reference split into its parts.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ImageRef<'a> {
-    /// The registry host, with its port if any; Docker Hub is `docker.io`.
-    pub registry: &'a str,
-    pub repository: &'a str,
-    pub tag: Option<&'a str>,
-    pub digest: Option<&'a str>,
-}
-
-/// Parses `[registry/]repository[:tag][@digest]` as Docker does: the first
-/// path component is a registry when it has a `.` or a `:`, or is `localhost`.
-pub fn parse_image(image: &str) -> ImageRef<'_> {
-    let (name, digest) = match image.split_once('@') {
-        Some((n, d)) => (n, Some(d)),
-        None => (image, None),
-    };
-    let (registry, rest) = match name.split_once('/') {
-        Some((first, rest)) if first.contains('.') || first.contains(':') || first == "localhost" => {
-            (first, rest)
-        }
-        _ => ("docker.io", name),
-    };
-    let (repository, tag) = match rest.rsplit_once(':') {
-        Some((r, t)) if !t.contains('/') => (r, Some(t)),
-        _ => (rest, None),
-    };
-    ImageRef { registry, repository, tag, digest }
-}
-
-/// True for `sha256:` followed by 64 lower-case hex digits.
-pub fn is_pinned_digest(digest: &str) -> bool {
-    digest.strip_prefix("sha256:").is_some_and(|hex| {
-        hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    })
 }
 
 /// Every violation of the policy's task-definition and image rules, task-level
@@ -204,27 +168,6 @@ mod tests {
     use super::*;
 
     const DIGEST: &str = "sha256:4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f";
-
-    #[test]
-    fn image_references_parse_like_docker() {
-        let r = parse_image("nginx@sha256:abc");
-        assert_eq!((r.registry, r.repository, r.digest), ("docker.io", "nginx", Some("sha256:abc")));
-        let r = parse_image("123456789012.dkr.ecr.us-east-1.amazonaws.com/team/web:1.2");
-        assert_eq!(
-            (r.registry, r.repository, r.tag),
-            ("123456789012.dkr.ecr.us-east-1.amazonaws.com", "team/web", Some("1.2"))
-        );
-        let r = parse_image("localhost:5000/web");
-        assert_eq!((r.registry, r.repository, r.tag), ("localhost:5000", "web", None));
-        assert_eq!(parse_image("library/redis:7").registry, "docker.io");
-    }
-
-    #[test]
-    fn digests_must_be_full_sha256() {
-        assert!(is_pinned_digest(DIGEST));
-        assert!(!is_pinned_digest("sha256:abc"));
-        assert!(!is_pinned_digest(&DIGEST.to_uppercase()));
-    }
 
     fn td(json: &str) -> TaskDefinition {
         TaskDefinition::from_json(json).unwrap()

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::findings::ScanReport;
+use crate::findings::{ScanReport, ScanState};
 use crate::glob::Glob;
 use crate::policy::{Exception, Policy, Severity};
 
@@ -178,14 +178,14 @@ pub fn evaluate_scan(
         }
     }
 
-    match status.as_str() {
-        "COMPLETE" | "ACTIVE" => {}
-        "IN_PROGRESS" | "PENDING" => {
+    match report.state() {
+        ScanState::Complete(_) => {}
+        ScanState::Running(_) => {
             verdict.verdict = Verdict::Pending;
             return verdict;
         }
-        other => {
-            let shown = if other.is_empty() { "missing" } else { other };
+        ScanState::Unusable(other) => {
+            let shown = if other.is_empty() { "missing" } else { other.as_str() };
             let description = report
                 .image_scan_status
                 .as_ref()

@@ -3,37 +3,22 @@
 //! Every problem is reported, not just the first, each with the `line:col`
 //! of the offending node and the dotted path of the key it concerns:
 //! `4:3: scan.tresholds: unknown key (did you mean 'thresholds'?)`.
+//!
+//! Each section of the schema is one table of [`Field`]s: a key and the
+//! setter its value runs. The table is the list of known keys, so a key is
+//! added in one place, together with what it sets.
 
 use std::collections::BTreeMap;
-use std::fmt;
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use crate::glob::Glob;
 use crate::policy::{
-    Allowance, Duration, Exception, HOOKS, HttpCheck, Policy, PolicyDocument, Requirement, Severity,
+    Allowance, DeployPolicy, Duration, Exception, HttpCheck, ImagePolicy, NotificationPolicy, Policy,
+    PolicyDocument, Requirement, Severity, TaskDefinitionPolicy, hook_names,
 };
-use crate::yaml::{self, Mark, Node, Value};
-
-/// One finding about a policy file.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
-pub struct Diagnostic {
-    pub line: usize,
-    pub col: usize,
-    /// The dotted key path (`scan.thresholds.HIGH`); empty for the document.
-    pub key: String,
-    pub message: String,
-}
-
-impl fmt::Display for Diagnostic {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.key.is_empty() {
-            write!(f, "{}:{}: {}", self.line, self.col, self.message)
-        } else {
-            write!(f, "{}:{}: {}: {}", self.line, self.col, self.key, self.message)
-        }
-    }
-}
+use crate::yaml::{Mark, Node, Value};
+use crate::yaml_check::{Cx, Field, keys, start_mark, suggestion};
+pub use crate::yaml_check::{Diagnostic, Invalid, compile_regex};
 
 /// A valid policy, with its warnings.
 #[derive(Debug, Clone, PartialEq)]
@@ -42,111 +27,69 @@ pub struct Parsed {
     pub warnings: Vec<Diagnostic>,
 }
 
-/// An invalid policy: every error, and the warnings found on the way.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Invalid {
-    pub errors: Vec<Diagnostic>,
-    pub warnings: Vec<Diagnostic>,
-}
-
 const MIN_WAIT: Duration = Duration::minutes(1);
 const MAX_WAIT: Duration = Duration::hours(12);
 const MAX_CHECK_TIMEOUT: Duration = Duration::minutes(5);
 const MAX_ATTEMPTS: u64 = 10;
 
+/// The keys at the top of the file besides the sections.
+const VERSION: &str = "version";
+const ENVIRONMENTS: &str = "environments";
+
 /// Parses and validates a policy. `now` dates the warnings about expired and
 /// expiring exceptions; without it there are none.
 pub fn parse_policy(text: &str, now: Option<DateTime<Utc>>) -> Result<Parsed, Invalid> {
     let (mut cx, root) = Cx::read(text)?;
-    let mut base = Policy::default();
-    let mut environments = BTreeMap::new();
     if let Value::Null = root.value {
-        cx.error(root.mark, "version", "required: the policy is empty".into());
+        cx.error(root.mark, VERSION, "required: the policy is empty".into());
         return Err(cx.into_invalid());
     }
-    let entries = cx.mapping(&root, "", TOP_KEYS);
-    let mut version_seen = false;
-    for (key, key_node, value) in &entries {
-        match *key {
-            "version" => {
+    let known: Vec<&str> = [VERSION, ENVIRONMENTS].into_iter().chain(keys(SECTIONS)).collect();
+    let mut base = Target { policy: Policy::default(), mode: Mode::Replace };
+    let (mut version_seen, mut overlays) = (false, None);
+    for (key, _, value) in cx.mapping(&root, "", &known) {
+        match key {
+            VERSION => {
                 version_seen = true;
-                match value.value {
-                    Value::Int(1) => {}
-                    Value::Int(other) => cx.error(value.mark, "version", format!("must be 1, got {other}")),
-                    _ => cx.error(
-                        value.mark,
-                        "version",
-                        format!("must be the integer 1, got {}", value.kind()),
-                    ),
-                }
+                check_version(&mut cx, value);
             }
-            "environments" => {}
-            _ => apply_section(&mut cx, &mut base, key, value, Mode::Replace),
+            ENVIRONMENTS => overlays = Some(value),
+            section => cx.field(SECTIONS, section, value, section, &mut base),
         }
-        let _ = key_node;
     }
     if !version_seen && matches!(root.value, Value::Map(_)) {
-        cx.error(start_mark(&root), "version", "required key is missing (version: 1)".into());
+        cx.error(start_mark(&root), VERSION, "required key is missing (version: 1)".into());
     }
-    if let Some((_, _, envs)) = entries.iter().find(|(k, _, _)| *k == "environments") {
-        for (name, _, overlay) in cx.mapping(envs, "environments", &[]) {
-            let path = format!("environments.{name}");
-            let mut merged = base.clone();
-            if let Value::Map(entries) = &overlay.value {
-                for (k, _) in
-                    entries.iter().filter(|(k, _)| matches!(k.as_str(), Some("version" | "environments")))
-                {
-                    let key = format!("{path}.{}", k.as_str().unwrap_or_default());
-                    cx.error(k.mark, &key, "not allowed in an environment overlay".into());
+    let base = base.policy;
+    let mut environments = BTreeMap::new();
+    for (name, _, overlay) in overlays.map(|o| cx.mapping(o, ENVIRONMENTS, &[])).unwrap_or_default() {
+        let path = format!("{ENVIRONMENTS}.{name}");
+        let mut merged = Target { policy: base.clone(), mode: Mode::Merge };
+        for (key, key_node, value) in cx.mapping(overlay, &path, &known) {
+            let key_path = format!("{path}.{key}");
+            match key {
+                VERSION | ENVIRONMENTS => {
+                    cx.error(key_node.mark, &key_path, "not allowed in an environment overlay".into())
                 }
+                section => cx.field(SECTIONS, section, value, &key_path, &mut merged),
             }
-            for (key, _, value) in cx.mapping(overlay, &path, OVERLAY_KEYS) {
-                apply_section(&mut cx, &mut merged, key, value, Mode::Merge);
-            }
-            environments.insert(name.to_owned(), merged);
         }
+        environments.insert(name.to_owned(), merged.policy);
     }
     if let Some(now) = now {
-        cx.exception_warnings(&root, &base, &environments, now);
+        exception_warnings(&mut cx, &root, &base, &environments, now);
     }
-    if cx.errors.is_empty() {
-        let mut warnings = cx.warnings;
-        warnings.sort();
-        warnings.dedup();
-        Ok(Parsed { document: PolicyDocument { policy: base, environments }, warnings })
-    } else {
-        Err(cx.into_invalid())
-    }
+    let (document, warnings) = cx.into_result(PolicyDocument { policy: base, environments })?;
+    Ok(Parsed { document, warnings })
 }
 
-const TOP_KEYS: &[&str] =
-    &["version", "owner", "scan", "images", "task_definition", "deploy", "environments", "notifications"];
-const OVERLAY_KEYS: &[&str] = &["owner", "scan", "images", "task_definition", "deploy", "notifications"];
-const SCAN_KEYS: &[&str] = &[
-    "required",
-    "wait",
-    "thresholds",
-    "only_fixable",
-    "unknown_severity_as",
-    "fail_on_stale_exceptions",
-    "allow_repo_exceptions",
-    "exceptions",
-];
-const EXCEPTION_KEYS: &[&str] = &["id", "package", "repositories", "expires", "reason", "ticket"];
-const IMAGES_KEYS: &[&str] = &["allowed_registries", "require_digest"];
-const TASKDEF_KEYS: &[&str] = &[
-    "privileged",
-    "readonly_root_filesystem",
-    "non_root_user",
-    "host_namespaces",
-    "allowed_capabilities",
-    "forbid_env_names",
-    "secret_env_patterns",
-    "require_log_configuration",
-];
-const DEPLOY_KEYS: &[&str] = &["require_gate_decision", "checks"];
-const CHECK_KEYS: &[&str] = &["path", "expect_status", "timeout", "attempts", "hook"];
-const NOTIFICATION_KEYS: &[&str] = &["exception_expiry_warning"];
+fn check_version(cx: &mut Cx, value: &Node) {
+    match value.value {
+        Value::Int(1) => {}
+        Value::Int(other) => cx.error(value.mark, VERSION, format!("must be 1, got {other}")),
+        _ => cx.error(value.mark, VERSION, format!("must be the integer 1, got {}", value.kind())),
+    }
+}
 
 /// How a mapping-valued setting (`thresholds`) combines with what is there:
 /// the base file replaces the default; an environment overlay merges into
@@ -157,522 +100,362 @@ enum Mode {
     Merge,
 }
 
-fn apply_section(cx: &mut Cx, p: &mut Policy, key: &str, value: &Node, mode: Mode) {
-    match key {
-        "owner" => {
-            if let Some(owner) = cx.string(value, "owner") {
-                p.owner = Some(owner);
-            }
-        }
-        "scan" => apply_scan(cx, p, value, mode),
-        "images" => {
-            for (k, _, v) in cx.mapping(value, "images", IMAGES_KEYS) {
-                let path = format!("images.{k}");
-                match k {
-                    "allowed_registries" => {
-                        if let Some(globs) = cx.globs(v, &path) {
-                            p.images.allowed_registries = globs;
-                        }
-                    }
-                    _ => set(&mut p.images.require_digest, cx.bool(v, &path)),
-                }
-            }
-        }
-        "task_definition" => apply_task_definition(cx, p, value),
-        "deploy" => {
-            for (k, _, v) in cx.mapping(value, "deploy", DEPLOY_KEYS) {
-                let path = format!("deploy.{k}");
-                match k {
-                    "require_gate_decision" => set(&mut p.deploy.require_gate_decision, cx.bool(v, &path)),
-                    _ => {
-                        if let Some(checks) = checks(cx, v, &path) {
-                            p.deploy.checks = checks;
-                        }
-                    }
-                }
-            }
-        }
-        "notifications" => {
-            for (k, _, v) in cx.mapping(value, "notifications", NOTIFICATION_KEYS) {
-                let path = format!("notifications.{k}");
-                set(&mut p.notifications.exception_expiry_warning, cx.duration(v, &path));
-            }
-        }
-        _ => {}
-    }
+/// A policy being built, and how its settings combine with what is there.
+struct Target {
+    policy: Policy,
+    mode: Mode,
 }
 
+/// Sets `field` when the value was valid; an invalid one was reported.
 fn set<T>(field: &mut T, value: Option<T>) {
     if let Some(v) = value {
         *field = v;
     }
 }
 
-fn apply_scan(cx: &mut Cx, p: &mut Policy, node: &Node, mode: Mode) {
-    for (k, _, v) in cx.mapping(node, "scan", SCAN_KEYS) {
-        let path = format!("scan.{k}");
-        let s = &mut p.scan;
-        match k {
-            "required" => set(&mut s.required, cx.bool(v, &path)),
-            "wait" => {
-                if let Some(wait) = cx.duration(v, &path) {
-                    if wait < MIN_WAIT || wait > MAX_WAIT {
-                        cx.error(
-                            v.mark,
-                            &path,
-                            format!("must be between {MIN_WAIT} and {MAX_WAIT}, got {wait}"),
-                        );
-                    } else {
-                        s.wait = wait;
-                    }
+/// The sections: what the top of the file and an environment overlay set.
+const SECTIONS: &[Field<Target>] = &[
+    Field { key: "owner", set: |cx, t, v, path| set(&mut t.policy.owner, cx.string(v, path).map(Some)) },
+    Field { key: "scan", set: |cx, t, v, path| cx.fields(v, path, SCAN, t) },
+    Field { key: "images", set: |cx, t, v, path| cx.fields(v, path, IMAGES, &mut t.policy.images) },
+    Field {
+        key: "task_definition",
+        set: |cx, t, v, path| cx.fields(v, path, TASK_DEFINITION, &mut t.policy.task_definition),
+    },
+    Field { key: "deploy", set: |cx, t, v, path| cx.fields(v, path, DEPLOY, &mut t.policy.deploy) },
+    Field {
+        key: "notifications",
+        set: |cx, t, v, path| cx.fields(v, path, NOTIFICATIONS, &mut t.policy.notifications),
+    },
+];
+
+const SCAN: &[Field<Target>] = &[
+    Field { key: "required", set: |cx, t, v, path| set(&mut t.policy.scan.required, cx.bool(v, path)) },
+    Field {
+        key: "wait",
+        set: |cx, t, v, path| {
+            let wait = cx.duration(v, path).filter(|wait| {
+                let in_range = (MIN_WAIT..=MAX_WAIT).contains(wait);
+                if !in_range {
+                    cx.error(v.mark, path, format!("must be between {MIN_WAIT} and {MAX_WAIT}, got {wait}"));
+                }
+                in_range
+            });
+            set(&mut t.policy.scan.wait, wait);
+        },
+    },
+    Field {
+        key: "thresholds",
+        set: |cx, t, v, path| {
+            let thresholds = &mut t.policy.scan.thresholds;
+            if t.mode == Mode::Replace {
+                thresholds.clear();
+            }
+            for (name, key_node, limit) in cx.mapping(v, path, &[]) {
+                let key_path = format!("{path}.{name}");
+                let severity = severity(cx, name, key_node.mark, &key_path);
+                let limit = cx.count(limit, &key_path);
+                if let (Some(severity), Some(limit)) = (severity, limit) {
+                    thresholds.insert(severity, limit);
                 }
             }
-            "thresholds" => {
-                if mode == Mode::Replace {
-                    s.thresholds.clear();
-                }
-                for (name, key_node, limit) in cx.mapping(v, &path, &[]) {
-                    let key_path = format!("{path}.{name}");
-                    let severity = cx.severity(name, key_node.mark, &key_path);
-                    let limit = cx.count(limit, &key_path);
-                    if let (Some(severity), Some(limit)) = (severity, limit) {
-                        s.thresholds.insert(severity, limit);
-                    }
-                }
+        },
+    },
+    Field {
+        key: "only_fixable",
+        set: |cx, t, v, path| set(&mut t.policy.scan.only_fixable, cx.bool(v, path)),
+    },
+    Field {
+        key: "unknown_severity_as",
+        set: |cx, t, v, path| {
+            if let Some(name) = cx.string(v, path) {
+                set(&mut t.policy.scan.unknown_severity_as, severity(cx, &name, v.mark, path));
             }
-            "only_fixable" => set(&mut s.only_fixable, cx.bool(v, &path)),
-            "unknown_severity_as" => {
-                if let Some(name) = cx.string(v, &path) {
-                    set(&mut s.unknown_severity_as, cx.severity(&name, v.mark, &path));
-                }
+        },
+    },
+    Field {
+        key: "fail_on_stale_exceptions",
+        set: |cx, t, v, path| set(&mut t.policy.scan.fail_on_stale_exceptions, cx.bool(v, path)),
+    },
+    Field {
+        key: "allow_repo_exceptions",
+        set: |cx, t, v, path| set(&mut t.policy.scan.allow_repo_exceptions, cx.bool(v, path)),
+    },
+    Field {
+        key: "exceptions",
+        set: |cx, t, v, path| {
+            if let Some(list) = cx.sequence(v, path) {
+                t.policy.scan.exceptions = list
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, e)| exception(cx, e, &format!("{path}[{i}]")))
+                    .collect();
             }
-            "fail_on_stale_exceptions" => set(&mut s.fail_on_stale_exceptions, cx.bool(v, &path)),
-            "allow_repo_exceptions" => set(&mut s.allow_repo_exceptions, cx.bool(v, &path)),
-            _ => {
-                if let Some(list) = cx.sequence(v, &path) {
-                    s.exceptions = list
-                        .iter()
-                        .enumerate()
-                        .filter_map(|(i, e)| exception(cx, e, &format!("{path}[{i}]")))
-                        .collect();
-                }
-            }
-        }
-    }
+        },
+    },
+];
+
+/// An exception as read so far: each key sets its own slot; `complete`
+/// turns it into an [`Exception`] when nothing is missing or invalid.
+#[derive(Default)]
+struct ExceptionDraft {
+    id: Option<String>,
+    package: Option<String>,
+    repositories: Option<Vec<String>>,
+    expires: Option<NaiveDate>,
+    reason: Option<String>,
+    ticket: Option<String>,
+    invalid: bool,
 }
 
+const EXCEPTION: &[Field<ExceptionDraft>] = &[
+    Field { key: "id", set: |cx, e, v, path| e.id = cx.text(v, path) },
+    Field { key: "package", set: |cx, e, v, path| e.package = cx.text(v, path) },
+    Field {
+        key: "repositories",
+        set: |cx, e, v, path| {
+            e.repositories = cx.globs(v, path);
+            e.invalid |= e.repositories.is_none();
+        },
+    },
+    Field { key: "expires", set: |cx, e, v, path| e.expires = cx.date(v, path) },
+    Field { key: "reason", set: |cx, e, v, path| e.reason = cx.text(v, path) },
+    Field { key: "ticket", set: |cx, e, v, path| e.ticket = cx.text(v, path) },
+];
+
+/// The keys an exception must have.
+const EXCEPTION_REQUIRED: [&str; 3] = ["id", "expires", "reason"];
+
 fn exception(cx: &mut Cx, node: &Node, path: &str) -> Option<Exception> {
-    let entries = cx.mapping(node, path, EXCEPTION_KEYS);
+    let mut draft = ExceptionDraft::default();
+    cx.fields(node, path, EXCEPTION, &mut draft);
     if !matches!(node.value, Value::Map(_)) {
         return None;
     }
-    let (mut id, mut package, mut repositories, mut expires, mut reason, mut ticket) =
-        (None, None, Vec::new(), None, None, None);
-    let mut ok = true;
-    for (k, _, v) in entries {
-        let key = format!("{path}.{k}");
-        match k {
-            "id" => id = cx.text(v, &key),
-            "package" => package = cx.text(v, &key),
-            "repositories" => match cx.globs(v, &key) {
-                Some(globs) => repositories = globs,
-                None => ok = false,
-            },
-            "expires" => expires = cx.date(v, &key),
-            "reason" => reason = cx.text(v, &key),
-            _ => ticket = cx.text(v, &key),
-        }
-    }
-    for (name, present) in
-        [("id", id.is_some()), ("expires", expires.is_some()), ("reason", reason.is_some())]
-    {
-        let missing_key =
-            !matches!(&node.value, Value::Map(m) if m.iter().any(|(k, _)| k.as_str() == Some(name)));
-        if missing_key {
+    for name in EXCEPTION_REQUIRED {
+        if !has_key(node, name) {
             cx.error(start_mark(node), &format!("{path}.{name}"), "required key is missing".into());
         }
-        ok &= present;
     }
-    if let Some(r) = &reason
-        && r.trim().is_empty()
-    {
-        cx.error(start_mark(node), &format!("{path}.reason"), "must not be empty".into());
-        ok = false;
-    }
-    if let Some(i) = &id
-        && i.trim().is_empty()
-    {
-        cx.error(start_mark(node), &format!("{path}.id"), "must not be empty".into());
-        ok = false;
+    let mut ok = !draft.invalid && draft.id.is_some() && draft.expires.is_some() && draft.reason.is_some();
+    for (name, value) in [("reason", &draft.reason), ("id", &draft.id)] {
+        if value.as_deref().is_some_and(|s| s.trim().is_empty()) {
+            cx.error(start_mark(node), &format!("{path}.{name}"), "must not be empty".into());
+            ok = false;
+        }
     }
     if !ok {
         return None;
     }
     Some(Exception {
-        id: id?.trim().to_owned(),
-        package,
-        repositories,
-        expires: expires?,
-        reason: reason?,
-        ticket,
+        id: draft.id?.trim().to_owned(),
+        package: draft.package,
+        repositories: draft.repositories.unwrap_or_default(),
+        expires: draft.expires?,
+        reason: draft.reason?,
+        ticket: draft.ticket,
     })
 }
 
-fn apply_task_definition(cx: &mut Cx, p: &mut Policy, node: &Node) {
-    for (k, _, v) in cx.mapping(node, "task_definition", TASKDEF_KEYS) {
-        let path = format!("task_definition.{k}");
-        let t = &mut p.task_definition;
-        match k {
-            "privileged" => set(&mut t.privileged, cx.allowance(v, &path)),
-            "host_namespaces" => set(&mut t.host_namespaces, cx.allowance(v, &path)),
-            "readonly_root_filesystem" => set(&mut t.readonly_root_filesystem, cx.requirement(v, &path)),
-            "non_root_user" => set(&mut t.non_root_user, cx.requirement(v, &path)),
-            "allowed_capabilities" => set(&mut t.allowed_capabilities, cx.strings(v, &path)),
-            "forbid_env_names" => set(&mut t.forbid_env_names, cx.strings(v, &path)),
-            "secret_env_patterns" => {
-                if let Some(patterns) = cx.strings_with_marks(v, &path) {
-                    let mut valid = true;
-                    for (i, (pattern, mark)) in patterns.iter().enumerate() {
-                        if let Err(e) = compile_regex(pattern) {
-                            cx.error(
-                                *mark,
-                                &format!("{path}[{i}]"),
-                                format!("invalid regular expression: {e}"),
-                            );
-                            valid = false;
-                        }
-                    }
-                    if valid {
-                        t.secret_env_patterns = patterns.into_iter().map(|(p, _)| p).collect();
-                    }
+/// Whether a mapping node has `key`, valid or not.
+fn has_key(node: &Node, key: &str) -> bool {
+    matches!(&node.value, Value::Map(m) if m.iter().any(|(k, _)| k.as_str() == Some(key)))
+}
+
+const IMAGES: &[Field<ImagePolicy>] = &[
+    Field {
+        key: "allowed_registries",
+        set: |cx, i, v, path| set(&mut i.allowed_registries, cx.globs(v, path)),
+    },
+    Field { key: "require_digest", set: |cx, i, v, path| set(&mut i.require_digest, cx.bool(v, path)) },
+];
+
+const TASK_DEFINITION: &[Field<TaskDefinitionPolicy>] = &[
+    Field { key: "privileged", set: |cx, t, v, path| set(&mut t.privileged, allowance(cx, v, path)) },
+    Field {
+        key: "readonly_root_filesystem",
+        set: |cx, t, v, path| set(&mut t.readonly_root_filesystem, requirement(cx, v, path)),
+    },
+    Field { key: "non_root_user", set: |cx, t, v, path| set(&mut t.non_root_user, requirement(cx, v, path)) },
+    Field {
+        key: "host_namespaces",
+        set: |cx, t, v, path| set(&mut t.host_namespaces, allowance(cx, v, path)),
+    },
+    Field {
+        key: "allowed_capabilities",
+        set: |cx, t, v, path| set(&mut t.allowed_capabilities, cx.strings(v, path)),
+    },
+    Field {
+        key: "forbid_env_names",
+        set: |cx, t, v, path| set(&mut t.forbid_env_names, cx.strings(v, path)),
+    },
+    Field {
+        key: "secret_env_patterns",
+        set: |cx, t, v, path| {
+            let Some(patterns) = cx.strings_with_marks(v, path) else { return };
+            let mut valid = true;
+            for (i, (pattern, mark)) in patterns.iter().enumerate() {
+                if let Err(e) = compile_regex(pattern) {
+                    cx.error(*mark, &format!("{path}[{i}]"), format!("invalid regular expression: {e}"));
+                    valid = false;
                 }
             }
-            _ => set(&mut t.require_log_configuration, cx.bool(v, &path)),
-        }
-    }
+            if valid {
+                t.secret_env_patterns = patterns.into_iter().map(|(p, _)| p).collect();
+            }
+        },
+    },
+    Field {
+        key: "require_log_configuration",
+        set: |cx, t, v, path| set(&mut t.require_log_configuration, cx.bool(v, path)),
+    },
+];
+
+const DEPLOY: &[Field<DeployPolicy>] = &[
+    Field {
+        key: "require_gate_decision",
+        set: |cx, d, v, path| set(&mut d.require_gate_decision, cx.bool(v, path)),
+    },
+    Field { key: "checks", set: |cx, d, v, path| set(&mut d.checks, checks(cx, v, path)) },
+];
+
+const NOTIFICATIONS: &[Field<NotificationPolicy>] = &[Field {
+    key: "exception_expiry_warning",
+    set: |cx, n, v, path| set(&mut n.exception_expiry_warning, cx.duration(v, path)),
+}];
+
+/// An HTTP check as read so far; it counts only with a valid `path`.
+struct CheckDraft {
+    check: HttpCheck,
+    has_path: bool,
 }
 
-/// Compiles a policy regex with a size limit, so a pattern cannot make the
-/// evaluator slow or large.
-pub fn compile_regex(pattern: &str) -> Result<regex::Regex, String> {
-    regex::RegexBuilder::new(pattern).size_limit(1 << 20).build().map_err(|e| {
-        // The regex crate's message spans several lines; the last says what.
-        e.to_string().lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("invalid").trim().to_owned()
-    })
-}
+const CHECK: &[Field<CheckDraft>] = &[
+    Field {
+        key: "path",
+        set: |cx, c, v, path| {
+            let Some(p) = cx.string(v, path) else { return };
+            if p.starts_with('/') && !p.contains("://") && !p.chars().any(char::is_whitespace) {
+                c.check.path = p;
+                c.has_path = true;
+            } else {
+                cx.error(v.mark, path, format!("must be a path starting with '/', got {p:?}"));
+            }
+        },
+    },
+    Field {
+        key: "expect_status",
+        set: |cx, c, v, path| {
+            let Some(status) = cx.count(v, path) else { return };
+            match u16::try_from(status) {
+                Ok(status) if (100..=599).contains(&status) => c.check.expect_status = status,
+                _ => cx.error(v.mark, path, format!("must be an HTTP status (100-599), got {status}")),
+            }
+        },
+    },
+    Field {
+        key: "timeout",
+        set: |cx, c, v, path| {
+            let Some(t) = cx.duration(v, path) else { return };
+            if t.seconds == 0 || t > MAX_CHECK_TIMEOUT {
+                cx.error(v.mark, path, format!("must be between 1s and {MAX_CHECK_TIMEOUT}, got {t}"));
+            } else {
+                c.check.timeout = t;
+            }
+        },
+    },
+    Field {
+        key: "attempts",
+        set: |cx, c, v, path| {
+            let Some(n) = cx.count(v, path) else { return };
+            match u32::try_from(n) {
+                Ok(n) if (1..=MAX_ATTEMPTS).contains(&u64::from(n)) => c.check.attempts = n,
+                _ => cx.error(v.mark, path, format!("must be between 1 and {MAX_ATTEMPTS}, got {n}")),
+            }
+        },
+    },
+    Field {
+        key: "hook",
+        set: |cx, c, v, path| {
+            let Some(hook) = cx.string(v, path) else { return };
+            let hooks = hook_names();
+            if hooks.contains(&hook.as_str()) {
+                c.check.hook = hook;
+            } else {
+                let hint = suggestion(&hook, &hooks);
+                cx.error(v.mark, path, format!("unknown hook {hook:?}{hint}"));
+            }
+        },
+    },
+];
 
 fn checks(cx: &mut Cx, node: &Node, path: &str) -> Option<Vec<HttpCheck>> {
     let list = cx.sequence(node, path)?;
     let mut checks = Vec::new();
     for (i, item) in list.iter().enumerate() {
         let item_path = format!("{path}[{i}]");
-        let entries = cx.mapping(item, &item_path, CHECK_KEYS);
+        let mut draft = CheckDraft { check: HttpCheck::with_path(""), has_path: false };
+        cx.fields(item, &item_path, CHECK, &mut draft);
         if !matches!(item.value, Value::Map(_)) {
             continue;
         }
-        let mut check = HttpCheck::with_path("");
-        let mut has_path = false;
-        for (k, _, v) in entries {
-            let key = format!("{item_path}.{k}");
-            match k {
-                "path" => {
-                    if let Some(p) = cx.string(v, &key) {
-                        if p.starts_with('/') && !p.contains("://") && !p.chars().any(char::is_whitespace) {
-                            check.path = p;
-                            has_path = true;
-                        } else {
-                            cx.error(v.mark, &key, format!("must be a path starting with '/', got {p:?}"));
-                        }
-                    }
-                }
-                "expect_status" => {
-                    if let Some(status) = cx.count(v, &key) {
-                        if (100..=599).contains(&status) {
-                            check.expect_status = status as u16;
-                        } else {
-                            cx.error(v.mark, &key, format!("must be an HTTP status (100-599), got {status}"));
-                        }
-                    }
-                }
-                "timeout" => {
-                    if let Some(t) = cx.duration(v, &key) {
-                        if t.seconds == 0 || t > MAX_CHECK_TIMEOUT {
-                            cx.error(
-                                v.mark,
-                                &key,
-                                format!("must be between 1s and {MAX_CHECK_TIMEOUT}, got {t}"),
-                            );
-                        } else {
-                            check.timeout = t;
-                        }
-                    }
-                }
-                "attempts" => {
-                    if let Some(n) = cx.count(v, &key) {
-                        if (1..=MAX_ATTEMPTS).contains(&n) {
-                            check.attempts = n as u32;
-                        } else {
-                            cx.error(v.mark, &key, format!("must be between 1 and {MAX_ATTEMPTS}, got {n}"));
-                        }
-                    }
-                }
-                _ => {
-                    if let Some(hook) = cx.string(v, &key) {
-                        if HOOKS.contains(&hook.as_str()) {
-                            check.hook = hook;
-                        } else {
-                            let hint = suggestion(&hook, HOOKS);
-                            cx.error(v.mark, &key, format!("unknown hook {hook:?}{hint}"));
-                        }
-                    }
-                }
-            }
-        }
-        if has_path {
-            checks.push(check);
-        } else if !matches!(&item.value, Value::Map(m) if m.iter().any(|(k, _)| k.as_str() == Some("path"))) {
+        if draft.has_path {
+            checks.push(draft.check);
+        } else if !has_key(item, "path") {
             cx.error(start_mark(item), &format!("{item_path}.path"), "required key is missing".into());
         }
     }
     Some(checks)
 }
 
-/// Collects diagnostics while walking a YAML tree; shared by every document
-/// Shipgate validates (policies, routes).
-#[derive(Default)]
-pub(crate) struct Cx {
-    errors: Vec<Diagnostic>,
-    warnings: Vec<Diagnostic>,
+fn severity(cx: &mut Cx, name: &str, mark: Mark, path: &str) -> Option<Severity> {
+    let parsed = Severity::parse(name);
+    if parsed.is_none() {
+        let why = if ["UNDEFINED", "UNTRIAGED"].iter().any(|u| u.eq_ignore_ascii_case(name)) {
+            " (UNDEFINED and UNTRIAGED findings are counted as scan.unknown_severity_as)".to_owned()
+        } else {
+            let names: Vec<_> = Severity::ALL.iter().map(|s| s.as_str()).collect();
+            suggestion(&name.to_ascii_uppercase(), &names)
+        };
+        cx.error(mark, path, format!("unknown severity {name:?}{why}"));
+    }
+    parsed
 }
 
-impl Cx {
-    /// Reads a YAML document to validate; a syntax error is the one error.
-    pub(crate) fn read(text: &str) -> Result<(Self, Node), Invalid> {
-        let mut cx = Cx::default();
-        match yaml::parse(text) {
-            Ok(root) => Ok((cx, root)),
-            Err(e) => {
-                cx.error(e.mark, "", format!("YAML syntax: {}", e.message));
-                Err(cx.into_invalid())
-            }
-        }
-    }
+fn allowance(cx: &mut Cx, node: &Node, path: &str) -> Option<Allowance> {
+    cx.keyword(node, path, &[("forbid", Allowance::Forbid), ("allow", Allowance::Allow)])
+}
 
-    pub(crate) fn error(&mut self, mark: Mark, key: &str, message: String) {
-        self.errors.push(Diagnostic { line: mark.line, col: mark.col, key: key.to_owned(), message });
-    }
+fn requirement(cx: &mut Cx, node: &Node, path: &str) -> Option<Requirement> {
+    cx.keyword(node, path, &[("require", Requirement::Require), ("ignore", Requirement::Ignore)])
+}
 
-    pub(crate) fn into_invalid(mut self) -> Invalid {
-        // Environment overlays re-walk the base; report each problem once.
-        self.errors.sort();
-        self.errors.dedup();
-        self.warnings.sort();
-        self.warnings.dedup();
-        Invalid { errors: self.errors, warnings: self.warnings }
-    }
-
-    pub(crate) fn type_error(&mut self, node: &Node, key: &str, expected: &str) {
-        self.error(node.mark, key, format!("must be {expected}, got {}", node.kind()));
-    }
-
-    /// The entries of a mapping whose keys are strings, reporting unknown keys
-    /// (when `known` is not empty) with the nearest known one, and duplicates.
-    pub(crate) fn mapping<'a>(
-        &mut self,
-        node: &'a Node,
-        path: &str,
-        known: &[&str],
-    ) -> Vec<(&'a str, &'a Node, &'a Node)> {
-        let Value::Map(entries) = &node.value else {
-            if !(matches!(node.value, Value::Null) && path.is_empty()) {
-                self.type_error(node, path, "a mapping");
-            }
-            return Vec::new();
-        };
-        let mut out: Vec<(&'a str, &'a Node, &'a Node)> = Vec::new();
-        for (k, v) in entries {
-            let Some(name) = k.as_str() else {
-                self.error(k.mark, path, format!("keys must be strings, got {}", k.kind()));
-                continue;
-            };
-            let key_path = if path.is_empty() { name.to_owned() } else { format!("{path}.{name}") };
-            if out.iter().any(|(seen, _, _)| *seen == name) {
-                self.error(k.mark, &key_path, "duplicate key".into());
+/// Warnings for exceptions already expired or expiring within the window.
+fn exception_warnings(
+    cx: &mut Cx,
+    root: &Node,
+    base: &Policy,
+    environments: &BTreeMap<String, Policy>,
+    now: DateTime<Utc>,
+) {
+    let mut seen = std::collections::BTreeSet::new();
+    let policies = std::iter::once(base).chain(environments.values());
+    for policy in policies {
+        let window = policy.notifications.exception_expiry_warning.as_chrono();
+        for e in &policy.scan.exceptions {
+            if !seen.insert((e.id.clone(), e.expires, e.package.clone(), e.repositories.clone())) {
                 continue;
             }
-            if !known.is_empty() && !known.contains(&name) {
-                if matches!(name, "version" | "environments") && known == OVERLAY_KEYS {
-                    continue; // reported by the overlay check
-                }
-                let hint = suggestion(name, known);
-                self.error(k.mark, &key_path, format!("unknown key{hint}"));
-                continue;
-            }
-            out.push((name, k, v));
-        }
-        out
-    }
-
-    pub(crate) fn sequence<'a>(&mut self, node: &'a Node, path: &str) -> Option<&'a [Node]> {
-        match &node.value {
-            Value::Seq(items) => Some(items),
-            _ => {
-                self.type_error(node, path, "a list");
-                None
-            }
-        }
-    }
-
-    pub(crate) fn bool(&mut self, node: &Node, path: &str) -> Option<bool> {
-        match node.value {
-            Value::Bool(b) => Some(b),
-            _ => {
-                self.type_error(node, path, "true or false");
-                None
-            }
-        }
-    }
-
-    /// A non-negative integer.
-    pub(crate) fn count(&mut self, node: &Node, path: &str) -> Option<u64> {
-        match node.value {
-            Value::Int(i) if i >= 0 => Some(i as u64),
-            Value::Int(i) => {
-                self.error(node.mark, path, format!("must not be negative, got {i}"));
-                None
-            }
-            _ => {
-                self.type_error(node, path, "a non-negative integer");
-                None
-            }
-        }
-    }
-
-    pub(crate) fn string(&mut self, node: &Node, path: &str) -> Option<String> {
-        match &node.value {
-            Value::Str(s) => Some(s.clone()),
-            _ => {
-                self.type_error(node, path, "a string");
-                None
-            }
-        }
-    }
-
-    /// A scalar read as text (an exception id of `12345` is an id).
-    pub(crate) fn text(&mut self, node: &Node, path: &str) -> Option<String> {
-        let text = node.scalar_text();
-        if text.is_none() {
-            self.type_error(node, path, "a string");
-        }
-        text
-    }
-
-    pub(crate) fn strings_with_marks(&mut self, node: &Node, path: &str) -> Option<Vec<(String, Mark)>> {
-        let items = self.sequence(node, path)?;
-        let mut out = Vec::with_capacity(items.len());
-        let mut ok = true;
-        for (i, item) in items.iter().enumerate() {
-            match self.string(item, &format!("{path}[{i}]")) {
-                Some(s) => out.push((s, item.mark)),
-                None => ok = false,
-            }
-        }
-        ok.then_some(out)
-    }
-
-    pub(crate) fn strings(&mut self, node: &Node, path: &str) -> Option<Vec<String>> {
-        self.strings_with_marks(node, path).map(|v| v.into_iter().map(|(s, _)| s).collect())
-    }
-
-    pub(crate) fn globs(&mut self, node: &Node, path: &str) -> Option<Vec<String>> {
-        let items = self.strings_with_marks(node, path)?;
-        let mut ok = true;
-        for (i, (pattern, mark)) in items.iter().enumerate() {
-            if let Err(e) = Glob::new(pattern) {
-                self.error(*mark, &format!("{path}[{i}]"), e.to_string());
-                ok = false;
-            }
-        }
-        ok.then(|| items.into_iter().map(|(s, _)| s).collect())
-    }
-
-    pub(crate) fn duration(&mut self, node: &Node, path: &str) -> Option<Duration> {
-        let parsed = node.as_str().and_then(Duration::parse);
-        if parsed.is_none() {
-            let got = node.scalar_text().map_or_else(|| node.kind().to_owned(), |t| format!("{t:?}"));
-            self.error(node.mark, path, format!("must be a duration like 30s, 30m, 12h or 14d, got {got}"));
-        }
-        parsed
-    }
-
-    pub(crate) fn date(&mut self, node: &Node, path: &str) -> Option<NaiveDate> {
-        let parsed = node.as_str().and_then(|s| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok());
-        if parsed.is_none() {
-            let got = node.scalar_text().map_or_else(|| node.kind().to_owned(), |t| format!("{t:?}"));
-            self.error(node.mark, path, format!("must be a date like 2026-12-31, got {got}"));
-        }
-        parsed
-    }
-
-    pub(crate) fn severity(&mut self, name: &str, mark: Mark, path: &str) -> Option<Severity> {
-        let parsed = Severity::parse(name);
-        if parsed.is_none() {
-            let why = if ["UNDEFINED", "UNTRIAGED"].iter().any(|u| u.eq_ignore_ascii_case(name)) {
-                " (UNDEFINED and UNTRIAGED findings are counted as scan.unknown_severity_as)".to_owned()
+            let mark = find_exception_mark(root, &e.id).unwrap_or_else(|| start_mark(root));
+            let key = format!("scan.exceptions ({})", e.id);
+            let message = if e.is_expired(now) {
+                format!("expired on {}; it no longer applies", e.expires)
+            } else if e.expired_from() - now <= window {
+                format!("expires on {}, within the warning window", e.expires)
             } else {
-                let names: Vec<_> = Severity::ALL.iter().map(|s| s.as_str()).collect();
-                suggestion(&name.to_ascii_uppercase(), &names)
+                continue;
             };
-            self.error(mark, path, format!("unknown severity {name:?}{why}"));
-        }
-        parsed
-    }
-
-    pub(crate) fn keyword<T: Copy>(&mut self, node: &Node, path: &str, options: &[(&str, T)]) -> Option<T> {
-        let found = node.as_str().and_then(|s| options.iter().find(|(name, _)| *name == s)).map(|(_, v)| *v);
-        if found.is_none() {
-            let names: Vec<_> = options.iter().map(|(n, _)| *n).collect();
-            let got = node.scalar_text().map_or_else(|| node.kind().to_owned(), |t| format!("{t:?}"));
-            self.error(node.mark, path, format!("must be {}, got {got}", names.join(" or ")));
-        }
-        found
-    }
-
-    pub(crate) fn allowance(&mut self, node: &Node, path: &str) -> Option<Allowance> {
-        self.keyword(node, path, &[("forbid", Allowance::Forbid), ("allow", Allowance::Allow)])
-    }
-
-    pub(crate) fn requirement(&mut self, node: &Node, path: &str) -> Option<Requirement> {
-        self.keyword(node, path, &[("require", Requirement::Require), ("ignore", Requirement::Ignore)])
-    }
-
-    /// Warnings for exceptions already expired or expiring within the window.
-    fn exception_warnings(
-        &mut self,
-        root: &Node,
-        base: &Policy,
-        environments: &BTreeMap<String, Policy>,
-        now: DateTime<Utc>,
-    ) {
-        let mut seen = std::collections::BTreeSet::new();
-        let policies = std::iter::once(base).chain(environments.values());
-        for policy in policies {
-            let window = policy.notifications.exception_expiry_warning.as_chrono();
-            for e in &policy.scan.exceptions {
-                if !seen.insert((e.id.clone(), e.expires, e.package.clone(), e.repositories.clone())) {
-                    continue;
-                }
-                let mark = find_exception_mark(root, &e.id).unwrap_or_else(|| start_mark(root));
-                let key = format!("scan.exceptions ({})", e.id);
-                let message = if e.is_expired(now) {
-                    format!("expired on {}; it no longer applies", e.expires)
-                } else if e.expired_from() - now <= window {
-                    format!("expires on {}, within the warning window", e.expires)
-                } else {
-                    continue;
-                };
-                self.warnings.push(Diagnostic { line: mark.line, col: mark.col, key, message });
-            }
+            cx.warning(mark, &key, message);
         }
     }
 }
@@ -690,47 +473,6 @@ fn find_exception_mark(node: &Node, id: &str) -> Option<Mark> {
         Value::Seq(items) => items.iter().find_map(|i| find_exception_mark(i, id)),
         _ => None,
     }
-}
-
-/// ` (did you mean 'x'?)` with the nearest candidate by edit distance when
-/// it is close, else the list of candidates.
-fn suggestion(word: &str, candidates: &[&str]) -> String {
-    let word = word.to_ascii_lowercase();
-    let nearest = candidates
-        .iter()
-        .map(|c| (edit_distance(&word, &c.to_ascii_lowercase()), *c))
-        .min_by_key(|(d, _)| *d);
-    match nearest {
-        Some((distance, c)) if distance <= (word.chars().count() / 3).max(2) => {
-            format!(" (did you mean '{c}'?)")
-        }
-        Some(_) => format!(" (expected one of: {})", candidates.join(", ")),
-        None => String::new(),
-    }
-}
-
-/// Where a mapping visibly starts: its first key (the parser marks a block
-/// mapping at its first `:`).
-pub(crate) fn start_mark(node: &Node) -> Mark {
-    match &node.value {
-        Value::Map(entries) if !entries.is_empty() => entries[0].0.mark,
-        _ => node.mark,
-    }
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let cur = row[j + 1];
-            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
-            prev = cur;
-        }
-    }
-    row[b.len()]
 }
 
 #[cfg(test)]

@@ -98,10 +98,7 @@ pub fn no_policy(repository: &str, report: &ScanReport) -> ScanVerdict {
         violations: vec![ScanViolation {
             rule: "no_policy".into(),
             severity: None,
-            message: format!(
-                "no valid policy for repository {repository}: neither policies/{repository}/appsec.yaml nor \
-                 policies/default/appsec.yaml has been accepted"
-            ),
+            message: crate::lkg::NoPolicy::ForRepository(repository.to_owned()).to_string(),
         }],
         ..ScanVerdict::empty(Verdict::Fail, report.status().unwrap_or_default())
     }

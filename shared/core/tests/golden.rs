@@ -10,7 +10,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 use shipgate_core::events::PolicyRejected;
 use shipgate_core::gate::{Decision, GateDecisionEvent};
 use shipgate_core::hooks::{HookResultEvent, HookStatus};
-use shipgate_core::notify::{Context, Expiring, MAX_SUBJECT, Message, Outcome, render, render_chat};
+use shipgate_core::notify::{
+    Context, Expiring, MAX_SUBJECT, Message, Outcome, render, render_chat, render_email,
+};
 use shipgate_core::policy::Severity;
 use shipgate_core::scan::Verdict;
 use shipgate_core::verdict::ScanVerdictEvent;
@@ -126,7 +128,7 @@ fn cases() -> Vec<(&'static str, Outcome)> {
 
 fn as_text(m: &Message) -> String {
     let attributes: Vec<String> = m.attributes.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    format!("Subject: {}\nAttributes: {}\n\n{}", m.subject, attributes.join(", "), m.body)
+    format!("Subject: {}\nAttributes: {}\n\n{}", m.subject, attributes.join(", "), render_email(m))
 }
 
 #[test]
@@ -157,7 +159,8 @@ fn messages_read_as_a_person_would() {
         let Some(m) = render(&outcome, &cx()) else { panic!("{case} renders nothing") };
         assert!(m.subject.len() <= MAX_SUBJECT && m.subject.is_ascii(), "{case}: {}", m.subject);
         assert!(!m.subject.contains('\n'));
-        for l in m.body.lines() {
+        let body = render_email(&m);
+        for l in body.lines() {
             assert!(
                 !l.trim_end().ends_with(':')
                     || l.trim_start().starts_with("Why")
@@ -168,7 +171,7 @@ fn messages_read_as_a_person_would() {
             assert!(!l.contains("None") && !l.contains("null") && !l.contains("Some("), "{case}: {l:?}");
             assert!(!l.trim_start().starts_with('{') && !l.contains("\":"), "{case}: raw JSON: {l:?}");
         }
-        assert!(m.body.contains("Details: https://"), "{case}: no link");
+        assert!(body.contains("Details: https://"), "{case}: no link");
         assert!(m.attributes.values().all(|v| !v.is_empty()));
         assert!(m.attributes.contains_key("event_type") && m.attributes.contains_key("severity"));
         let chat: serde_json::Value = serde_json::from_str(&render_chat(&m)).unwrap_or_default();

@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use shipgate_tests::{ACCOUNT, CONFIG_BUCKET, EVENT_BUS, Fleet, REGION, workspace_root};
+use shipgate_tests::{ACCOUNT, CONFIG_BUCKET, EVENT_BUS, FUNCTIONS, Fleet, REGION, workspace_root};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::Notify;
 
@@ -29,8 +29,6 @@ fn scaled(n: usize) -> usize {
 const RUNS_DEFAULT: usize = 10;
 const WARM_DEFAULT: usize = 100;
 const THROUGHPUT_DEFAULT: usize = 500;
-const FUNCTIONS: [&str; 6] =
-    ["source-trigger", "policy-validator", "scan-gate", "release-gate", "deploy-hooks", "notifier"];
 const TARGET: &str = "x86_64-unknown-linux-gnu";
 
 // --- The Lambda Runtime API stub --------------------------------------------

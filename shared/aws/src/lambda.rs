@@ -1,0 +1,93 @@
+//! One way for every function to decode its event, fail, and serve.
+//!
+//! A function's `main` is one call to [`serve`]: its configuration, how to
+//! build its dependencies once, and its handler. `serve` decodes the payload
+//! into the handler's event type (a payload of another shape is an
+//! `InvalidEvent` naming the field), runs the handler, and maps its error to
+//! the stable Lambda error type the error declares ([`ErrorType`]).
+
+use std::fmt;
+
+use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// A payload that is not the event a function expects. The message names
+/// the field or the shape that was wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid event: {0}")]
+pub struct InvalidEvent(pub String);
+
+impl InvalidEvent {
+    pub fn new(message: impl Into<String>) -> Self {
+        Self(message.into())
+    }
+}
+
+/// Decodes a payload into an event type; the error names what was wrong.
+pub fn decode<T: DeserializeOwned>(payload: serde_json::Value) -> Result<T, InvalidEvent> {
+    serde_json::from_value(payload).map_err(|e| InvalidEvent(e.to_string()))
+}
+
+/// The stable, machine-readable name of an error, as Lambda reports it in
+/// `errorType` (alarms and dead-letter tooling match on it; the message is
+/// for people).
+pub trait ErrorType: fmt::Display {
+    fn error_type(&self) -> &'static str;
+}
+
+impl ErrorType for InvalidEvent {
+    fn error_type(&self) -> &'static str {
+        "InvalidEvent"
+    }
+}
+
+/// The Lambda error for a failed invocation.
+pub fn diagnostic(error: &impl ErrorType) -> Diagnostic {
+    Diagnostic { error_type: error.error_type().into(), error_message: error.to_string() }
+}
+
+/// A function's whole life: start-up (tracing, configuration, the SDK
+/// configuration and the dependencies, built once; see [`crate::startup`]),
+/// then one handler call per event, each event decoded into `T` first.
+pub async fn serve<C, D, T, R, Err>(
+    config: impl FnOnce() -> Result<C, crate::ConfigError>,
+    deps: impl AsyncFnOnce(&aws_config::SdkConfig, &C) -> Result<D, lambda_runtime::Error>,
+    handler: impl AsyncFn(&D, &C, LambdaEvent<T>) -> Result<R, Err>,
+) -> Result<(), lambda_runtime::Error>
+where
+    T: DeserializeOwned,
+    R: Serialize,
+    Err: ErrorType,
+{
+    let (config, deps) = crate::startup::init(config, deps).await?;
+    let (config, deps, handler) = (&config, &deps, &handler);
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| async move {
+        let LambdaEvent { payload, context } = event;
+        let payload = decode(payload).map_err(|e| diagnostic(&e))?;
+        // Boxed: handlers are deep futures, and a small one here keeps the
+        // runtime's own future (and the compiler's layout work) small.
+        Box::pin(handler(deps, config, LambdaEvent { payload, context })).await.map_err(|e| diagnostic(&e))
+    }))
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Event {
+        id: String,
+    }
+
+    #[test]
+    fn a_payload_of_another_shape_names_the_field() {
+        let err = decode::<Event>(serde_json::json!({"name": "x"})).unwrap_err();
+        assert_eq!(err.to_string(), "invalid event: missing field `id`");
+        let diagnostic = diagnostic(&err);
+        assert_eq!(diagnostic.error_type, "InvalidEvent");
+        assert_eq!(diagnostic.error_message, "invalid event: missing field `id`");
+    }
+}
