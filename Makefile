@@ -13,7 +13,7 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 
 INFRA_VENV := .venv-infra
 
-.PHONY: demo bench test lint lint-infra setup tools infra-tools
+.PHONY: demo bench test lint lint-infra setup tools infra-tools iam-mutants
 
 # The Python side: moto server for the local AWS emulator.
 setup: $(VENV)/.installed
@@ -43,6 +43,11 @@ bench: setup
 
 test: setup tools
 	cargo nextest run --workspace --locked $(if $(CI),--profile ci,)
+
+# Removes each statement of each function's role in turn and runs the tests
+# against it: every removal must fail a test. Slow (a run per statement); not in CI.
+iam-mutants: setup tools
+	$(PY) tests/emulator/iam_mutants.py
 
 lint:
 	cargo fmt --all --check

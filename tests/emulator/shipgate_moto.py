@@ -64,6 +64,9 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_ba
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
+import iam_enforcement
+import template_iam
+
 DEFAULT_PAGE = 100
 MAX_PAGE = 1000
 
@@ -355,6 +358,11 @@ def describe_image_scan_findings(self: ECRResponse) -> Any:
 
     basic = scan.get("findings", [])
     enhanced = scan.get("enhancedFindings", [])
+    if enhanced:
+        iam_enforcement.require(
+            self, "inspector2:ListFindings", "*",
+            "DescribeImageScanFindings of an image with enhanced findings also needs inspector2:ListFindings",
+        )
     # Both lists are paged as one sequence: basic findings first, then enhanced.
     everything = [("findings", f) for f in basic] + [("enhancedFindings", f) for f in enhanced]
     page = everything[start : start + max_results]
@@ -414,6 +422,7 @@ def control(request: Request) -> Response:
     if path == "/_shipgate/reset" and request.method == "POST":
         with STATE.lock:
             STATE.reset()
+        iam_enforcement.create_admin()
         return _json({"reset": True})
     if path == "/_shipgate/ecr/scan-findings" and request.method == "POST":
         body = request.get_json(force=True)
@@ -469,6 +478,40 @@ def control(request: Request) -> Response:
                 "taskDefinition": body["taskDefinition"],
             }
         return _json({"seeded": True})
+    if path == "/_shipgate/iam/functions" and request.method == "POST":
+        body = request.get_json(force=True)
+        try:
+            identities = template_iam.function_identities(
+                body.get("resources", {}), body.get("parameters", {}),
+                iam_enforcement.ACCOUNT, body.get("region", "us-east-1"),
+            )
+        except template_iam.UnresolvedReference as e:
+            return _json({"error": str(e)}, 400)
+        out = {}
+        for name, identity in identities.items():
+            keys = iam_enforcement.create_user(
+                f"shipgate-{name}", identity["policies"], identity["managedPolicyArns"]
+            )
+            out[name] = {**keys, "role": identity["role"], "policies": identity["policies"]}
+        return _json({"functions": out})
+    if path == "/_shipgate/iam/users" and request.method == "POST":
+        body = request.get_json(force=True)
+        if not body.get("name"):
+            return _json({"error": "missing name"}, 400)
+        return _json(iam_enforcement.create_user(
+            body["name"], body.get("policies", []), body.get("managedPolicyArns", []),
+            body.get("accessKeyId"), body.get("secretAccessKey"),
+        ))
+    if path == "/_shipgate/iam/service-roles" and request.method == "POST":
+        body = request.get_json(force=True)
+        if not body.get("name") or not body.get("principal"):
+            return _json({"error": "missing name or principal"}, 400)
+        return _json({"arn": iam_enforcement.create_service_role(body["name"], body["principal"])})
+    if path == "/_shipgate/iam/sessions" and request.method == "POST":
+        body = request.get_json(force=True)
+        if not body.get("name"):
+            return _json({"error": "missing name"}, 400)
+        return _json(iam_enforcement.create_session(body["name"], body.get("policies", [])))
     if path == "/_shipgate/requests" and request.method == "GET":
         with STATE.lock:
             return _json({"requests": list(STATE.requests)})
@@ -520,7 +563,35 @@ class ShipgateApp:
             if fault:
                 body = {"__type": fault["errorCode"], "message": "injected by the Shipgate emulator"}
                 return _json(body, fault["status"])(environ, start_response)
-        return self.moto(environ, start_response)
+        return self._moto_as_aws(environ, start_response, action)
+
+    def _moto_as_aws(self, environ: dict[str, Any], start_response: Any, action: str | None) -> Any:
+        """moto's answer, corrected where AWS answers differently (see iam_enforcement)."""
+        captured: dict[str, Any] = {}
+
+        def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            captured["status"], captured["headers"] = status, headers
+            return lambda _data: None
+
+        chunks = self.moto(environ, capture)
+        try:
+            body = b"".join(chunks)
+        finally:
+            if hasattr(chunks, "close"):
+                chunks.close()
+        status, headers = captured["status"], captured["headers"]
+        if iam_enforcement.missing_key_without_list_bucket(environ, status):
+            status = "403 Forbidden"
+            body = iam_enforcement.S3_ACCESS_DENIED if environ.get("REQUEST_METHOD") == "GET" else b""
+            headers = [("Content-Type", "application/xml")]
+        elif action and status.startswith("403") and body.lstrip().startswith(b"<"):
+            body = iam_enforcement.json_access_denied(body)
+            headers = [("Content-Type", "application/x-amz-json-1.1")]
+        headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
+        if environ.get("REQUEST_METHOD") != "HEAD" or not status.startswith("403"):
+            headers.append(("Content-Length", str(len(body))))
+        start_response(status, headers)
+        return [body]
 
 
 def _exit_when_stdin_closes(server: Any) -> None:
@@ -542,6 +613,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     install_extensions()
+    iam_enforcement.enable()
     # One line per request would drown the test output; errors still show.
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     server = make_server("127.0.0.1", args.port, ShipgateApp(), threaded=True)

@@ -12,6 +12,7 @@
 
 pub mod replay;
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
@@ -31,6 +32,9 @@ pub const FUNCTIONS: [&str; 6] =
     ["source-trigger", "policy-validator", "scan-gate", "release-gate", "deploy-hooks", "notifier"];
 
 pub const REGION: &str = "us-east-1";
+/// The emulator's administrator (`tests/emulator/iam_enforcement.py`).
+pub const ADMIN_KEY_ID: &str = "AKIASHIPGATEADMIN001";
+const ADMIN_SECRET: &str = "shipgate-local-admin-secret";
 pub const ACCOUNT: &str = "123456789012";
 const READY: &str = "SHIPGATE_EMULATOR_READY ";
 const START_TIMEOUT: Duration = Duration::from_secs(60);
@@ -55,6 +59,11 @@ pub struct Call {
 /// The repository's root directory.
 pub fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Where cargo puts build output: `CARGO_TARGET_DIR`, else `target/`.
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| workspace_root().join("target"), PathBuf::from)
 }
 
 /// The Python that has moto: `SHIPGATE_PYTHON`, else the project's `.venv`,
@@ -113,20 +122,11 @@ impl Emulator {
     }
 
     /// Shipgate's production SDK configuration (timeouts, retries), pointed
-    /// at the emulator with dummy credentials.
+    /// at the emulator as its administrator: for provisioning and for reading
+    /// back what happened. Functions run as their own identities
+    /// ([`Fleet::sdk_for`]).
     pub async fn sdk_config(&self) -> SdkConfig {
-        shipgate_aws::config_loader()
-            .endpoint_url(&self.endpoint)
-            .region(Region::new(REGION))
-            .credentials_provider(Credentials::new(
-                "AKIDSHIPGATETEST",
-                "shipgate-test-secret",
-                None,
-                None,
-                "test",
-            ))
-            .load()
-            .await
+        self.sdk_config_as(Credentials::new(ADMIN_KEY_ID, ADMIN_SECRET, None, None, "emulator-admin")).await
     }
 
     /// Seeds one image's scan, served by `DescribeImageScanFindings`.
@@ -152,25 +152,47 @@ impl Emulator {
     }
 
     /// Creates an IAM role that `principal` (`codepipeline.amazonaws.com`) may
-    /// assume, as moto's `CreatePipeline` insists, and returns its ARN. IAM is
-    /// reached through its query API, so no IAM SDK crate is built for tests.
+    /// assume, as moto's `CreatePipeline` insists, and returns its ARN.
     pub fn create_service_role(&self, name: &str, principal: &str) -> String {
-        let policy = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
-            "Principal": {"Service": principal}, "Action": "sts:AssumeRole"}]});
-        let form = format!(
-            "Action=CreateRole&Version=2010-05-08&RoleName={name}&AssumeRolePolicyDocument={}",
-            percent_encode(&policy.to_string())
-        );
-        let auth = "AWS4-HMAC-SHA256 Credential=AKIDSHIPGATETEST/20260101/us-east-1/iam/aws4_request, \
-                    SignedHeaders=host, Signature=0";
-        let (head, _) = self.http(
-            "POST",
-            "/",
-            &form,
-            &[("Content-Type", "application/x-www-form-urlencoded"), ("Authorization", auth)],
-        );
-        assert!(head.contains(" 200 "), "CreateRole: {head}");
-        format!("arn:aws:iam::{ACCOUNT}:role/{name}")
+        let body = json!({"name": name, "principal": principal});
+        self.control("POST", "/_shipgate/iam/service-roles", Some(&body))["arn"].as_str().unwrap().to_owned()
+    }
+
+    /// Temporary credentials (key, secret, session token) of a role holding
+    /// `policies`, as STS AssumeRole gives them: what CodePipeline hands a
+    /// job as its `artifactCredentials`.
+    pub fn session(&self, name: &str, policies: &[Value]) -> Credentials {
+        let body = json!({"name": name, "policies": policies});
+        let keys = self.control("POST", "/_shipgate/iam/sessions", Some(&body));
+        let field = |k: &str| keys[k].as_str().unwrap().to_owned();
+        Credentials::new(
+            field("accessKeyId"),
+            field("secretAccessKey"),
+            Some(field("sessionToken")),
+            None,
+            "emulator-session",
+        )
+    }
+
+    /// The SDK configuration of a new IAM user holding exactly `policies`:
+    /// how a test runs as an identity other than a function's role.
+    pub async fn sdk_config_with_policies(&self, name: &str, policies: &[Value]) -> SdkConfig {
+        let body = json!({"name": name, "policies": policies});
+        let keys = self.control("POST", "/_shipgate/iam/users", Some(&body));
+        let field = |k: &str| keys[k].as_str().unwrap().to_owned();
+        let credentials =
+            Credentials::new(field("accessKeyId"), field("secretAccessKey"), None, None, "user");
+        self.sdk_config_as(credentials).await
+    }
+
+    /// The SDK configuration of another identity, pointed at the emulator.
+    pub async fn sdk_config_as(&self, credentials: Credentials) -> SdkConfig {
+        shipgate_aws::config_loader()
+            .endpoint_url(&self.endpoint)
+            .region(Region::new(REGION))
+            .credentials_provider(credentials)
+            .load()
+            .await
     }
 
     /// Creates a pipeline with a Source and a Build stage (moto wants its
@@ -225,7 +247,7 @@ impl Emulator {
     }
 
     /// A JSON exchange with the control API.
-    fn control(&self, method: &str, path: &str, body: Option<&Value>) -> Value {
+    pub fn control(&self, method: &str, path: &str, body: Option<&Value>) -> Value {
         let body = body.map(Value::to_string).unwrap_or_default();
         let (head, payload) = self.http(method, path, &body, &[("Content-Type", "application/json")]);
         assert!(head.contains(" 200 "), "{method} {path}: {head}");
@@ -411,29 +433,65 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogCapture {
     }
 }
 
-fn percent_encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+/// What the template's logical ids stand for in the emulator: the values
+/// CloudFormation would substitute for `Ref` and `GetAtt` on deploy.
+fn template_resources(topic_arn: &str, secret_arn: &str) -> Value {
+    let arn = |service: &str, resource: &str| format!("arn:aws:{service}:{REGION}:{ACCOUNT}:{resource}");
+    let mut resources = json!({
+        "ConfigBucket": {"Ref": CONFIG_BUCKET, "Arn": format!("arn:aws:s3:::{CONFIG_BUCKET}")},
+        "ShipgateBus": {"Ref": EVENT_BUS, "Name": EVENT_BUS, "Arn": arn("events", &format!("event-bus/{EVENT_BUS}"))},
+        "NotificationTopic": {"Ref": topic_arn, "TopicArn": topic_arn, "TopicName": TOPIC},
+        "WebhookSecret": {"Ref": secret_arn, "Id": secret_arn},
+        "DeadLetterQueue": {
+            "Ref": format!("http://127.0.0.1/{ACCOUNT}/{DEAD_LETTER_QUEUE}"),
+            "Arn": arn("sqs", DEAD_LETTER_QUEUE),
+            "QueueName": DEAD_LETTER_QUEUE,
+        },
+        "ShipgateKey": {"Ref": KMS_KEY_ID, "Arn": arn("kms", &format!("key/{KMS_KEY_ID}")), "KeyId": KMS_KEY_ID},
+    });
+    for function in FUNCTIONS {
+        let logical: String =
+            function.split('-').map(|w| w[..1].to_uppercase() + &w[1..]).collect::<String>() + "Function";
+        resources[logical] = json!({"Ref": function, "Arn": arn("lambda", &format!("function:{function}"))});
+    }
+    resources
 }
 
-/// The resources every Shipgate function expects: the versioned config
-/// bucket, the Shipgate bus, and a queue that receives every event put on the
-/// bus (so tests read back what a function emitted).
+/// The fleet's resources as `infra/template.yaml` deploys them (the
+/// versioned config bucket, the Shipgate bus, the notification topic, the
+/// webhook secret, the dead-letter queue), a queue that receives every event
+/// put on the bus (so tests read back what a function emitted), and one
+/// identity per function holding exactly its role's policies from the
+/// template. `sdk` is the administrator's; a function runs as
+/// [`Fleet::sdk_for`] gives it.
 #[derive(Debug)]
 pub struct Fleet {
     pub aws: Emulator,
     pub sdk: SdkConfig,
     pub config: shipgate_aws::env::FleetConfig,
+    pub topic_arn: String,
+    pub webhook_secret_arn: String,
+    identities: BTreeMap<String, Identity>,
     sqs: aws_sdk_sqs::Client,
     events_queue: String,
 }
 
+/// A function's identity in the emulator: an IAM user holding exactly its
+/// role's policies.
+#[derive(Debug)]
+struct Identity {
+    credentials: Credentials,
+    policies: Vec<Value>,
+}
+
 pub const CONFIG_BUCKET: &str = "shipgate-config-test";
 pub const EVENT_BUS: &str = "shipgate";
+pub const TOPIC: &str = "shipgate-notifications";
+pub const WEBHOOK_SECRET_NAME: &str = "shipgate/github-webhook";
+/// The GitHub webhook secret the fleet's secret holds.
+pub const WEBHOOK_SECRET: &str = "shipgate-local-webhook-secret";
+const DEAD_LETTER_QUEUE: &str = "shipgate-dead-letters";
+const KMS_KEY_ID: &str = "00000000-0000-4000-8000-000000005409";
 
 impl Fleet {
     pub async fn start() -> Self {
@@ -479,7 +537,77 @@ impl Fleet {
             config_bucket: CONFIG_BUCKET.to_owned(),
             event_bus: EVENT_BUS.to_owned(),
         };
-        Self { aws, sdk, config, sqs, events_queue }
+        let topic_arn = aws_sdk_sns::Client::new(&sdk)
+            .create_topic()
+            .name(TOPIC)
+            .send()
+            .await
+            .unwrap()
+            .topic_arn
+            .unwrap();
+        let webhook_secret_arn = aws_sdk_secretsmanager::Client::new(&sdk)
+            .create_secret()
+            .name(WEBHOOK_SECRET_NAME)
+            .secret_string(WEBHOOK_SECRET)
+            .send()
+            .await
+            .unwrap()
+            .arn
+            .unwrap();
+        sqs.create_queue().queue_name(DEAD_LETTER_QUEUE).send().await.unwrap();
+        let resources = template_resources(&topic_arn, &webhook_secret_arn);
+        let identities = aws.control(
+            "POST",
+            "/_shipgate/iam/functions",
+            Some(&json!({"resources": resources, "region": REGION})),
+        )["functions"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(name, keys)| {
+                let field = |k: &str| keys[k].as_str().unwrap().to_owned();
+                let credentials =
+                    Credentials::new(field("accessKeyId"), field("secretAccessKey"), None, None, "role");
+                let policies = keys["policies"].as_array().cloned().unwrap_or_default();
+                (name.clone(), Identity { credentials, policies })
+            })
+            .collect();
+        Self { aws, sdk, config, topic_arn, webhook_secret_arn, identities, sqs, events_queue }
+    }
+
+    /// The SDK configuration `function` runs with: an identity holding
+    /// exactly its role's policies from `infra/template.yaml`, so a call the
+    /// template does not allow fails here as it would on AWS.
+    ///
+    /// # Panics
+    /// When the template has no function of that name.
+    pub async fn sdk_for(&self, function: &str) -> SdkConfig {
+        self.aws.sdk_config_as(self.identity(function).credentials.clone()).await
+    }
+
+    /// The policies `function`'s role holds, resolved as deployed.
+    pub fn policies_of(&self, function: &str) -> Vec<Value> {
+        self.identity(function).policies.clone()
+    }
+
+    fn identity(&self, function: &str) -> &Identity {
+        self.identities.get(function).unwrap_or_else(|| {
+            panic!("infra/template.yaml has no function {function} (it has {:?})", self.identities.keys())
+        })
+    }
+
+    /// A CodePipeline job's `artifactCredentials`: a session of a role that
+    /// may read `bucket`'s objects and nothing else, as CodePipeline hands one
+    /// to an action.
+    pub fn artifact_credentials(&self, bucket: &str) -> Credentials {
+        let policy = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject",
+            "Resource": format!("arn:aws:s3:::{bucket}/*")}]});
+        self.aws.session("codepipeline-artifacts", &[policy])
+    }
+
+    /// The access key `function` signs with, for the runtime emulator.
+    pub fn credentials_of(&self, function: &str) -> &Credentials {
+        &self.identity(function).credentials
     }
 
     pub fn s3(&self) -> aws_sdk_s3::Client {

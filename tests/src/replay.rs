@@ -16,14 +16,15 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::{ACCOUNT, CONFIG_BUCKET, EVENT_BUS, FUNCTIONS, Fleet, ListenerMode, REGION, TestListener};
+use crate::{
+    ACCOUNT, CONFIG_BUCKET, EVENT_BUS, FUNCTIONS, Fleet, ListenerMode, REGION, TestListener, WEBHOOK_SECRET,
+};
 
 const REPO: &str = "payments-api";
 const PIPELINE: &str = "payments";
 const CLEAN: &str = "sha256:c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1";
 const VULNERABLE: &str = "sha256:bad0bad0bad0bad0bad0bad0bad0bad0bad0bad0bad0bad0bad0bad0bad0bad0";
 const UNGATED: &str = "sha256:0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f";
-const WEBHOOK_SECRET: &str = "shipgate-local-webhook-secret";
 
 /// One invocation of one function, as it happened.
 #[derive(Debug, Clone)]
@@ -77,41 +78,45 @@ impl Progress for Quiet {
     fn say(&mut self, _: &str) {}
 }
 
-/// `cargo lambda watch` on 127.0.0.1, stopped (with everything it started) on drop.
+/// The Lambda runtime emulator: `cargo lambda watch --only-lambda-apis` on
+/// 127.0.0.1, serving the Runtime API to each function binary, which runs as
+/// Lambda runs it, in its own process with its own environment: its role's
+/// credentials (from the emulator, per `infra/template.yaml`) and the
+/// configuration the template gives it. Everything stops on drop.
 #[derive(Debug)]
-struct RuntimeEmulator {
-    child: Child,
-    port: u16,
+pub struct RuntimeEmulator {
+    watch: Child,
+    functions: Vec<Child>,
+    pub port: u16,
 }
 
 impl RuntimeEmulator {
-    fn start(env: &BTreeMap<String, String>) -> Self {
+    /// Starts the Runtime API, then each function with `env` and its own
+    /// access key.
+    pub fn start(fleet: &Fleet, env: &BTreeMap<String, String>) -> Self {
         use std::os::unix::process::CommandExt;
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let vars: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        let child = Command::new(cargo_lambda())
+        let watch = Command::new(cargo_lambda())
             .args([
                 "lambda",
                 "watch",
-                "--ignore-changes",
+                "--only-lambda-apis",
                 "--quiet",
                 "-A",
                 "127.0.0.1",
                 "-P",
                 &port.to_string(),
             ])
-            .args(vars.iter().flat_map(|v| ["--env-var", v.as_str()]))
             .current_dir(crate::workspace_root())
             .stdin(Stdio::null())
             .stdout(log())
             .stderr(log())
-            // Its own process group, so stopping it stops the functions it runs.
             .process_group(0)
             .spawn()
             .unwrap_or_else(|e| {
                 panic!("cannot start cargo lambda watch: {e}; `make setup` installs cargo-lambda")
             });
-        let emulator = Self { child, port };
+        let mut emulator = Self { watch, functions: Vec::new(), port };
         let ready = Instant::now();
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(
@@ -120,15 +125,38 @@ impl RuntimeEmulator {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
+        for function in FUNCTIONS {
+            let credentials = fleet.credentials_of(function);
+            let child = Command::new(crate::target_dir().join("debug").join(function))
+                .envs(env)
+                .env("AWS_ACCESS_KEY_ID", credentials.access_key_id())
+                .env("AWS_SECRET_ACCESS_KEY", credentials.secret_access_key())
+                .env("AWS_LAMBDA_RUNTIME_API", format!("http://127.0.0.1:{port}/.rt/{function}"))
+                .env("AWS_LAMBDA_FUNCTION_NAME", function)
+                .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
+                .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+                .stdin(Stdio::null())
+                .stdout(log())
+                .stderr(log())
+                .spawn()
+                .unwrap_or_else(|e| {
+                    panic!("cannot start {function}: {e}; it is built by `cargo build --bin {function}`")
+                });
+            emulator.functions.push(child);
+        }
         emulator
     }
 }
 
 impl Drop for RuntimeEmulator {
     fn drop(&mut self) {
-        let group = format!("-{}", self.child.id());
+        for child in &mut self.functions {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let group = format!("-{}", self.watch.id());
         let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
-        let _ = self.child.wait();
+        let _ = self.watch.wait();
         let _ = Command::new("kill").args(["-KILL", "--", &group]).stderr(Stdio::null()).status();
     }
 }
@@ -196,8 +224,6 @@ pub async fn run(progress: &mut dyn Progress) -> Report {
     let env: BTreeMap<String, String> = [
         ("AWS_ENDPOINT_URL", fleet.aws.endpoint().to_owned()),
         ("AWS_REGION", REGION.to_owned()),
-        ("AWS_ACCESS_KEY_ID", "AKIDSHIPGATELOCAL".to_owned()),
-        ("AWS_SECRET_ACCESS_KEY", "shipgate-local".to_owned()),
         ("SHIPGATE_CONFIG_BUCKET", CONFIG_BUCKET.to_owned()),
         ("SHIPGATE_EVENT_BUS", EVENT_BUS.to_owned()),
         ("SHIPGATE_TOPIC_ARN", topic_arn),
@@ -210,7 +236,7 @@ pub async fn run(progress: &mut dyn Progress) -> Report {
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
     .collect();
-    let runtime = RuntimeEmulator::start(&env);
+    let runtime = RuntimeEmulator::start(&fleet, &env);
     progress.say(&format!("    http://127.0.0.1:{}", runtime.port));
 
     let mut replay =
@@ -230,19 +256,8 @@ async fn provision(fleet: &Fleet) -> (String, String, String) {
     fleet.put_config("routes.yaml", &format!(
         "version: 1\nroutes:\n  - repository: \"acme/{REPO}\"\n    branches: [main]\n    paths: [\"src/**\", \"Cargo.*\"]\n    pipeline: {PIPELINE}\n"
     )).await;
-    let secrets = aws_sdk_secretsmanager::Client::new(&fleet.sdk);
-    let secret_arn = secrets
-        .create_secret()
-        .name("shipgate/github-webhook")
-        .secret_string(WEBHOOK_SECRET)
-        .send()
-        .await
-        .unwrap()
-        .arn
-        .unwrap();
+    let (topic_arn, secret_arn) = (fleet.topic_arn.clone(), fleet.webhook_secret_arn.clone());
     let sns = aws_sdk_sns::Client::new(&fleet.sdk);
-    let topic_arn =
-        sns.create_topic().name("shipgate-notifications").send().await.unwrap().topic_arn.unwrap();
     let sqs = aws_sdk_sqs::Client::new(&fleet.sdk);
     let queue = sqs.create_queue().queue_name("inbox").send().await.unwrap().queue_url.unwrap();
     sns.subscribe()
@@ -344,6 +359,12 @@ pub async fn gate_job(
     );
     let mut event = sample("codepipeline-gate-job.json");
     event["CodePipeline.job"]["id"] = job_id.into();
+    let credentials = fleet.artifact_credentials(ARTIFACTS);
+    event["CodePipeline.job"]["data"]["artifactCredentials"] = json!({
+        "accessKeyId": credentials.access_key_id(),
+        "secretAccessKey": credentials.secret_access_key(),
+        "sessionToken": credentials.session_token(),
+    });
     event["CodePipeline.job"]["data"]["inputArtifacts"][0]["location"]["s3Location"] =
         json!({"bucketName": ARTIFACTS, "objectKey": key});
     if let Some(token) = continuation {

@@ -45,7 +45,7 @@ impl Hooks {
         Self { fleet, task_definition }
     }
 
-    fn deps(&self, listener: Option<&TestListener>) -> Deps {
+    async fn deps(&self, listener: Option<&TestListener>) -> Deps {
         let config = Config {
             fleet: self.fleet.config.clone(),
             test_listener: listener.map(|l| l.url.clone()),
@@ -53,7 +53,7 @@ impl Hooks {
             report_margin: Duration::from_millis(2500),
             check_backoff: Duration::from_millis(10),
         };
-        Deps::new(&self.fleet.sdk, &config).unwrap()
+        Deps::new(&self.fleet.sdk_for("deploy-hooks").await, &config).unwrap()
     }
 
     /// A CodeDeploy ECS deployment of the task definition, at `hook`.
@@ -134,7 +134,7 @@ async fn healthy_test_listener_succeeds() {
     hooks.gate().await;
     let listener = TestListener::start(ListenerMode::Healthy).await;
     let deployment = hooks.deployment("AfterAllowTestTraffic").await;
-    let outcome = run(&hooks.deps(Some(&listener)), Hooks::invocation(&deployment)).await;
+    let outcome = run(&hooks.deps(Some(&listener)).await, Hooks::invocation(&deployment)).await;
     assert_eq!(
         (outcome.status.as_str(), outcome.hook.as_str(), outcome.reported_now),
         ("Succeeded", "AfterAllowTestTraffic", true),
@@ -157,7 +157,7 @@ async fn failing_listener_fails_after_the_configured_attempts() {
     hooks.gate().await;
     let listener = TestListener::start(ListenerMode::Failing).await;
     let deployment = hooks.deployment("AfterAllowTestTraffic").await;
-    let outcome = run(&hooks.deps(Some(&listener)), Hooks::invocation(&deployment)).await;
+    let outcome = run(&hooks.deps(Some(&listener)).await, Hooks::invocation(&deployment)).await;
     assert_eq!(outcome.status, "Failed");
     assert_eq!(listener.hits(), 2, "attempts: 2");
     assert_eq!(outcome.reasons, ["check GET /healthz failed after 2 attempt(s): status 500, expected 200"]);
@@ -170,7 +170,7 @@ async fn listener_that_never_answers_fails_within_the_check_timeout() {
     hooks.gate().await;
     let listener = TestListener::start(ListenerMode::Silent).await;
     let deployment = hooks.deployment("AfterAllowTestTraffic").await;
-    let outcome = run(&hooks.deps(Some(&listener)), Hooks::invocation(&deployment)).await;
+    let outcome = run(&hooks.deps(Some(&listener)).await, Hooks::invocation(&deployment)).await;
     assert_eq!(outcome.status, "Failed");
     assert_eq!(outcome.reasons, ["check GET /healthz failed after 1 attempt(s): timed out after 1s"]);
 }
@@ -181,7 +181,7 @@ async fn ungated_digest_fails_without_calling_the_listener() {
     let listener = TestListener::start(ListenerMode::Healthy).await;
     for hook in ["BeforeInstall", "AfterAllowTestTraffic"] {
         let deployment = hooks.deployment(hook).await;
-        let outcome = run(&hooks.deps(Some(&listener)), Hooks::invocation(&deployment)).await;
+        let outcome = run(&hooks.deps(Some(&listener)).await, Hooks::invocation(&deployment)).await;
         assert_eq!(outcome.status, "Failed", "{hook}");
         assert!(outcome.reasons[0].contains("has no passing release-gate decision"), "{:?}", outcome.reasons);
     }
@@ -195,7 +195,7 @@ async fn checks_run_only_at_their_hook() {
     let listener = TestListener::start(ListenerMode::Failing).await;
     for hook in ["BeforeInstall", "AfterInstall", "BeforeAllowTraffic", "AfterAllowTraffic"] {
         let deployment = hooks.deployment(hook).await;
-        let outcome = run(&hooks.deps(Some(&listener)), Hooks::invocation(&deployment)).await;
+        let outcome = run(&hooks.deps(Some(&listener)).await, Hooks::invocation(&deployment)).await;
         assert_eq!((outcome.status.as_str(), outcome.hook.as_str()), ("Succeeded", hook));
     }
     assert_eq!(listener.hits(), 0);
@@ -206,7 +206,7 @@ async fn due_checks_without_a_configured_listener_fail() {
     let hooks = Hooks::start(POLICY).await;
     hooks.gate().await;
     let deployment = hooks.deployment("AfterAllowTestTraffic").await;
-    let outcome = run(&hooks.deps(None), Hooks::invocation(&deployment)).await;
+    let outcome = run(&hooks.deps(None).await, Hooks::invocation(&deployment)).await;
     assert_eq!(outcome.status, "Failed");
     assert!(outcome.reasons[0].contains("SHIPGATE_TEST_LISTENER_URL is not configured"));
 }
@@ -214,7 +214,7 @@ async fn due_checks_without_a_configured_listener_fail() {
 #[tokio::test]
 async fn unknown_deployment_fails_with_a_clear_reason() {
     let hooks = Hooks::start(POLICY).await;
-    let outcome = run(&hooks.deps(None), Hooks::invocation("d-NOSUCHDEP")).await;
+    let outcome = run(&hooks.deps(None).await, Hooks::invocation("d-NOSUCHDEP")).await;
     assert_eq!(outcome.status, "Failed");
     assert_eq!(outcome.reasons, ["CodeDeploy does not know deployment d-NOSUCHDEP"]);
     assert!(!outcome.reported_now);
@@ -225,7 +225,7 @@ async fn unknown_deployment_fails_with_a_clear_reason() {
 async fn panic_in_a_check_still_reports_failed() {
     let hooks = Hooks::start(POLICY).await;
     let deployment = hooks.deployment("AfterAllowTestTraffic").await;
-    let deps = hooks.deps(None);
+    let deps = hooks.deps(None).await;
     let outcome = run_hook(&deps, &deployment, "hook-panic", deadline(), async {
         panic!("a check blew up");
         #[allow(unreachable_code)]
@@ -301,12 +301,12 @@ async fn ecs_native_hook_answers_in_the_response() {
         &json!({"serviceRevisionArn": revision, "taskDefinition": hooks.task_definition}),
     );
     let listener = TestListener::start(ListenerMode::Healthy).await;
-    let response = handle(&hooks.deps(Some(&listener)), event.clone(), deadline()).await.unwrap();
+    let response = handle(&hooks.deps(Some(&listener)).await, event.clone(), deadline()).await.unwrap();
     assert_eq!(serde_json::to_value(&response).unwrap(), json!({"hookStatus": "SUCCEEDED"}));
     assert_eq!(listener.hits(), 1, "POST_TEST_TRAFFIC_SHIFT runs the AfterAllowTestTraffic checks");
 
     let failing = TestListener::start(ListenerMode::Failing).await;
-    let response = handle(&hooks.deps(Some(&failing)), event, deadline()).await.unwrap();
+    let response = handle(&hooks.deps(Some(&failing)).await, event, deadline()).await.unwrap();
     assert_eq!(serde_json::to_value(&response).unwrap(), json!({"hookStatus": "FAILED"}));
     assert!(hooks.reports().is_empty(), "ECS hooks answer in the response, not through CodeDeploy");
 }
@@ -320,13 +320,13 @@ async fn ecs_native_hook_of_an_ungated_image_fails() {
         "/_shipgate/ecs/service-revisions",
         &json!({"serviceRevisionArn": revision, "taskDefinition": hooks.task_definition}),
     );
-    let response = handle(&hooks.deps(None), event, deadline()).await.unwrap();
+    let response = handle(&hooks.deps(None).await, event, deadline()).await.unwrap();
     assert_eq!(serde_json::to_value(&response).unwrap()["hookStatus"], "FAILED");
 }
 
 #[tokio::test]
 async fn neither_kind_of_invocation_is_refused() {
     let hooks = Hooks::start(POLICY).await;
-    let err = handle(&hooks.deps(None), json!({"hello": "world"}), deadline()).await.unwrap_err();
+    let err = handle(&hooks.deps(None).await, json!({"hello": "world"}), deadline()).await.unwrap_err();
     assert!(err.to_string().starts_with("invalid event: not a deployment hook invocation"), "{err}");
 }

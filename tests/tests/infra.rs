@@ -14,26 +14,32 @@ use std::path::Path;
 use regex::Regex;
 use shipgate_core::yaml::{self, Node, Value};
 
-/// Every SDK operation Shipgate calls, and the IAM action it needs.
-const OPERATIONS: &[(&str, &str)] = &[
-    ("get_object", "s3:GetObject"),
-    ("put_object", "s3:PutObject"),
-    ("list_objects_v2", "s3:ListBucket"),
-    ("describe_image_scan_findings", "ecr:DescribeImageScanFindings"),
-    ("describe_images", "ecr:DescribeImages"),
-    ("describe_task_definition", "ecs:DescribeTaskDefinition"),
-    ("describe_service_revisions", "ecs:DescribeServiceRevisions"),
-    ("publish", "sns:Publish"),
-    ("put_events", "events:PutEvents"),
-    ("put_job_success_result", "codepipeline:PutJobSuccessResult"),
-    ("put_job_failure_result", "codepipeline:PutJobFailureResult"),
-    ("get_job_details", "codepipeline:GetJobDetails"),
-    ("start_pipeline_execution", "codepipeline:StartPipelineExecution"),
-    ("get_deployment", "codedeploy:GetDeployment"),
-    ("list_deployment_targets", "codedeploy:ListDeploymentTargets"),
-    ("get_deployment_target", "codedeploy:GetDeploymentTarget"),
-    ("put_lifecycle_event_hook_execution_status", "codedeploy:PutLifecycleEventHookExecutionStatus"),
-    ("get_secret_value", "secretsmanager:GetSecretValue"),
+/// Every SDK operation Shipgate calls, and the IAM actions it needs: the
+/// operation's own, and those AWS checks besides. A GET of a missing key
+/// needs `s3:ListBucket` to be told 404 rather than 403 (and every first
+/// read is of a missing key); `DescribeImageScanFindings` of an image with
+/// enhanced findings needs `inspector2:ListFindings`. Whether the grants are
+/// enough is what the emulator, enforcing IAM, checks by running each
+/// function as its role; this table checks that no grant goes unused.
+const OPERATIONS: &[(&str, &[&str])] = &[
+    ("get_object", &["s3:GetObject", "s3:ListBucket"]),
+    ("put_object", &["s3:PutObject"]),
+    ("list_objects_v2", &["s3:ListBucket"]),
+    ("describe_image_scan_findings", &["ecr:DescribeImageScanFindings", "inspector2:ListFindings"]),
+    ("describe_images", &["ecr:DescribeImages"]),
+    ("describe_task_definition", &["ecs:DescribeTaskDefinition"]),
+    ("describe_service_revisions", &["ecs:DescribeServiceRevisions"]),
+    ("publish", &["sns:Publish"]),
+    ("put_events", &["events:PutEvents"]),
+    ("put_job_success_result", &["codepipeline:PutJobSuccessResult"]),
+    ("put_job_failure_result", &["codepipeline:PutJobFailureResult"]),
+    ("get_job_details", &["codepipeline:GetJobDetails"]),
+    ("start_pipeline_execution", &["codepipeline:StartPipelineExecution"]),
+    ("get_deployment", &["codedeploy:GetDeployment"]),
+    ("list_deployment_targets", &["codedeploy:ListDeploymentTargets"]),
+    ("get_deployment_target", &["codedeploy:GetDeploymentTarget"]),
+    ("put_lifecycle_event_hook_execution_status", &["codedeploy:PutLifecycleEventHookExecutionStatus"]),
+    ("get_secret_value", &["secretsmanager:GetSecretValue"]),
 ];
 
 /// Adapters whose calls are not made with the function's role: the artifact
@@ -172,14 +178,16 @@ fn actions_from_code() -> BTreeMap<String, BTreeSet<String>> {
         .iter()
         .map(|(name, (owner, body))| (name, scanner.reach(body, owner.as_deref(), &free)))
         .collect();
-    let action = |op: &str| OPERATIONS.iter().find(|(o, _)| *o == op).map(|(_, a)| (*a).to_owned()).unwrap();
+    let actions_of = |op: &str| {
+        OPERATIONS.iter().find(|(o, _)| *o == op).map(|(_, a)| a.iter().map(|a| (*a).to_owned())).unwrap()
+    };
 
     let mut out = BTreeMap::new();
     for function in shipgate_tests::FUNCTIONS {
         let dir = root().join("functions").join(function).join("src");
         let code: String = ["lib.rs", "main.rs"].iter().map(|f| read(&dir.join(f))).collect();
         let direct = scanner.reach(&code, None, &free);
-        let mut actions: BTreeSet<String> = direct.operations.iter().map(|o| action(o)).collect();
+        let mut actions: BTreeSet<String> = direct.operations.iter().flat_map(|o| actions_of(o)).collect();
         let mut pending: Vec<String> = direct.calls.into_iter().collect();
         let mut seen = BTreeSet::new();
         while let Some(item) = pending.pop() {
@@ -187,7 +195,7 @@ fn actions_from_code() -> BTreeMap<String, BTreeSet<String>> {
                 continue;
             }
             let Some(r) = reach.get(&item) else { continue };
-            actions.extend(r.operations.iter().map(|o| action(o)));
+            actions.extend(r.operations.iter().flat_map(|o| actions_of(o)));
             if item == "Bucket::get_version" {
                 actions.insert("s3:GetObjectVersion".into());
             }
@@ -293,7 +301,7 @@ fn star_resources_only_where_aws_allows_nothing_narrower() {
                         "codepipeline:PutJobFailureResult",
                         "codepipeline:GetJobDetails",
                         "ecs:DescribeTaskDefinition",
-                        "ecs:DescribeServiceRevisions",
+                        "inspector2:ListFindings",
                     ];
                     assert!(
                         actions.iter().all(|a| allowed.contains(&a.as_str())),

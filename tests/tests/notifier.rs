@@ -40,9 +40,7 @@ struct Notifications {
 impl Notifications {
     async fn start() -> Self {
         let fleet = Fleet::start().await;
-        let sns = aws_sdk_sns::Client::new(&fleet.sdk);
-        let topic_arn =
-            sns.create_topic().name("shipgate-notifications").send().await.unwrap().topic_arn.unwrap();
+        let topic_arn = fleet.topic_arn.clone();
         Self { fleet, topic_arn }
     }
 
@@ -59,14 +57,14 @@ impl Notifications {
         Inbox { sqs, url }
     }
 
-    fn deps(&self, format: Format) -> Deps {
+    async fn deps(&self, format: Format) -> Deps {
         let config = Config {
             config_bucket: self.fleet.config.config_bucket.clone(),
             topic_arn: self.topic_arn.clone(),
             categories: Category::DEFAULTS.into_iter().collect::<BTreeSet<_>>(),
             format,
         };
-        Deps::new(&self.fleet.sdk, &config)
+        Deps::new(&self.fleet.sdk_for("notifier").await, &config)
     }
 }
 
@@ -74,8 +72,9 @@ impl Notifications {
 async fn failed_pipeline_execution_sends_one_message_with_its_attributes() {
     let n = Notifications::start().await;
     let inbox = n.inbox("all", None).await;
-    let report =
-        handle(&n.deps(Format::Email), sample("codepipeline-execution-failed.json"), now()).await.unwrap();
+    let report = handle(&n.deps(Format::Email).await, sample("codepipeline-execution-failed.json"), now())
+        .await
+        .unwrap();
     assert_eq!(report.sent, ["[Shipgate] Pipeline payments failed"]);
     let messages = inbox.messages().await;
     assert_eq!(messages.len(), 1);
@@ -93,7 +92,7 @@ async fn failed_pipeline_execution_sends_one_message_with_its_attributes() {
 async fn the_same_event_three_times_sends_one_message() {
     let n = Notifications::start().await;
     let inbox = n.inbox("all", None).await;
-    let deps = n.deps(Format::Email);
+    let deps = n.deps(Format::Email).await;
     let mut sent = 0;
     for _ in 0..3 {
         sent += handle(&deps, sample("codepipeline-execution-failed.json"), now()).await.unwrap().sent.len();
@@ -107,7 +106,7 @@ async fn a_severity_filter_policy_receives_only_what_it_asks_for() {
     let n = Notifications::start().await;
     let everything = n.inbox("everything", None).await;
     let critical = n.inbox("critical-only", Some(r#"{"severity": ["critical"]}"#)).await;
-    let deps = n.deps(Format::Email);
+    let deps = n.deps(Format::Email).await;
     handle(&deps, sample("codepipeline-execution-failed.json"), now()).await.unwrap();
     handle(&deps, sample("codedeploy-deployment-failed.json"), now()).await.unwrap();
     assert_eq!(everything.messages().await.len(), 2);
@@ -120,7 +119,7 @@ async fn a_severity_filter_policy_receives_only_what_it_asks_for() {
 async fn first_success_after_a_failure_is_sent_and_later_successes_are_not() {
     let n = Notifications::start().await;
     let inbox = n.inbox("all", None).await;
-    let deps = n.deps(Format::Email);
+    let deps = n.deps(Format::Email).await;
     handle(&deps, sample("codepipeline-execution-succeeded.json"), now()).await.unwrap();
     handle(&deps, sample("codepipeline-execution-failed.json"), now()).await.unwrap();
     let recovered = handle(&deps, sample("codepipeline-execution-succeeded.json"), now()).await.unwrap();
@@ -140,7 +139,7 @@ async fn first_success_after_a_failure_is_sent_and_later_successes_are_not() {
 async fn shipgate_events_become_messages_and_passes_stay_quiet() {
     let n = Notifications::start().await;
     let inbox = n.inbox("all", None).await;
-    let deps = n.deps(Format::Email);
+    let deps = n.deps(Format::Email).await;
     let rejected = json!({"version": "0", "id": "r1", "detail-type": "Shipgate Policy Rejected", "source": "shipgate",
         "account": "123456789012", "time": "2026-11-28T08:00:00Z", "region": "us-east-1", "resources": [],
         "detail": {"bucket": "shipgate-config", "key": "policies/payments-api/appsec.yaml", "version_id": "v2",
@@ -166,7 +165,7 @@ async fn daily_schedule_reports_expiring_exceptions_once_per_owner() {
         )
         .await;
     n.fleet.install_policy("default", "version: 1\nowner: platform\n").await;
-    let deps = n.deps(Format::Email);
+    let deps = n.deps(Format::Email).await;
     let report = handle(&deps, sample("schedule-daily.json"), now()).await.unwrap();
     assert_eq!(report.sent, ["[Shipgate] 1 policy exception of team-payments expire soon"]);
     assert!(handle(&deps, sample("schedule-daily.json"), now()).await.unwrap().sent.is_empty(), "once a day");
@@ -184,7 +183,7 @@ async fn daily_schedule_reports_expiring_exceptions_once_per_owner() {
 async fn chat_format_sends_the_amazon_q_custom_notification() {
     let n = Notifications::start().await;
     let inbox = n.inbox("all", None).await;
-    handle(&n.deps(Format::Chat), sample("codedeploy-deployment-failed.json"), now()).await.unwrap();
+    handle(&n.deps(Format::Chat).await, sample("codedeploy-deployment-failed.json"), now()).await.unwrap();
     let messages = inbox.messages().await;
     let chat: Value = serde_json::from_str(messages[0]["Message"].as_str().unwrap()).unwrap();
     assert_eq!((chat["version"].as_str(), chat["source"].as_str()), (Some("1.0"), Some("custom")));

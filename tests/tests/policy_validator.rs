@@ -18,8 +18,8 @@ fn typed(payload: serde_json::Value) -> Event {
     shipgate_aws::decode(payload).unwrap()
 }
 
-fn deps(fleet: &Fleet) -> Deps {
-    Deps::new(&fleet.sdk, &fleet.config)
+async fn deps(fleet: &Fleet) -> Deps {
+    Deps::new(&fleet.sdk_for("policy-validator").await, &fleet.config)
 }
 
 fn detail_types(events: &[serde_json::Value]) -> Vec<&str> {
@@ -31,7 +31,7 @@ async fn valid_policy_becomes_last_known_good_and_is_announced() {
     let fleet = Fleet::start().await;
     let version = fleet.put_config(KEY, "version: 1\nowner: team-payments\n").await;
     let outcome =
-        handle(&deps(&fleet), typed(fleet.object_created(KEY, &version, "0062E99A88DC407460")), now())
+        handle(&deps(&fleet).await, typed(fleet.object_created(KEY, &version, "0062E99A88DC407460")), now())
             .await
             .unwrap();
     assert_eq!(outcome, Outcome::Accepted { key: KEY.into(), lkg_key: LKG.into() });
@@ -50,7 +50,7 @@ async fn valid_policy_becomes_last_known_good_and_is_announced() {
 #[tokio::test]
 async fn invalid_policy_is_rejected_with_every_error_and_the_previous_one_stays() {
     let fleet = Fleet::start().await;
-    let deps = deps(&fleet);
+    let deps = deps(&fleet).await;
     let good = fleet.put_config(KEY, "version: 1\nowner: team-payments\n").await;
     handle(&deps, typed(fleet.object_created(KEY, &good, "01")), now()).await.unwrap();
     let before = fleet.get_json(LKG).await.unwrap();
@@ -76,7 +76,7 @@ async fn invalid_policy_is_rejected_with_every_error_and_the_previous_one_stays(
 #[tokio::test]
 async fn redelivered_event_changes_nothing_and_announces_nothing() {
     let fleet = Fleet::start().await;
-    let deps = deps(&fleet);
+    let deps = deps(&fleet).await;
     let version = fleet.put_config(KEY, "version: 1\n").await;
     let event = fleet.object_created(KEY, &version, "0A");
     handle(&deps, typed(event.clone()), now()).await.unwrap();
@@ -94,7 +94,7 @@ async fn redelivered_event_changes_nothing_and_announces_nothing() {
 #[tokio::test]
 async fn older_upload_arriving_late_never_replaces_a_newer_one() {
     let fleet = Fleet::start().await;
-    let deps = deps(&fleet);
+    let deps = deps(&fleet).await;
     let v1 = fleet.put_config(KEY, "version: 1\nowner: first\n").await;
     let v2 = fleet.put_config(KEY, "version: 1\nowner: second\n").await;
     // EventBridge delivers the second upload first.
@@ -113,7 +113,7 @@ async fn older_upload_arriving_late_never_replaces_a_newer_one() {
 #[tokio::test]
 async fn other_keys_and_buckets_are_ignored() {
     let fleet = Fleet::start().await;
-    let deps = deps(&fleet);
+    let deps = deps(&fleet).await;
     let version = fleet.put_config("routes.yaml", "routes: []\n").await;
     let outcome =
         handle(&deps, typed(fleet.object_created("routes.yaml", &version, "01")), now()).await.unwrap();

@@ -14,9 +14,6 @@ use shipgate_tests::{ACCOUNT, Fleet, REGION};
 const REPO: &str = "payments-api";
 const DIGEST: &str = "sha256:4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f";
 const ARTIFACTS: &str = "codepipeline-artifacts-test";
-const ARTIFACT_KEY_ID: &str = "ASIAARTIFACTKEY00001";
-const ARTIFACT_SECRET: &str = "artifact/Secret+Key/never-in-logs-0123456789";
-const ARTIFACT_TOKEN: &str = "IQoJb3JpZ2luX2VjArtifactSessionTokenNeverInLogs==";
 
 fn now() -> DateTime<Utc> {
     "2026-11-28T12:00:00Z".parse().unwrap()
@@ -36,6 +33,9 @@ fn compliant_taskdef() -> Value {
 struct Gate {
     fleet: Fleet,
     deps: Deps,
+    /// The job's artifactCredentials: a session of a role that may read the
+    /// artifact bucket, as CodePipeline hands it to the action.
+    artifact: aws_credential_types::Credentials,
 }
 
 impl Gate {
@@ -45,10 +45,11 @@ impl Gate {
         fleet.install_policy(REPO, policy).await;
         fleet.s3().create_bucket().bucket(ARTIFACTS).send().await.unwrap();
         let deps = Deps::new(
-            &fleet.sdk,
+            &fleet.sdk_for("release-gate").await,
             &Config { fleet: fleet.config.clone(), report_margin: Duration::from_millis(2500) },
         );
-        Self { fleet, deps }
+        let artifact = fleet.artifact_credentials(ARTIFACTS);
+        Self { fleet, deps, artifact }
     }
 
     async fn artifact(&self, key: &str, files: &[(&str, String)]) {
@@ -85,8 +86,9 @@ impl Gate {
             "inputArtifacts": [{"name": "BuildOutput", "revision": null,
                 "location": {"type": "S3", "s3Location": {"bucketName": ARTIFACTS, "objectKey": artifact_key}}}],
             "outputArtifacts": [],
-            "artifactCredentials": {"accessKeyId": ARTIFACT_KEY_ID, "secretAccessKey": ARTIFACT_SECRET,
-                "sessionToken": ARTIFACT_TOKEN, "expirationTime": 1_795_861_800_000_i64}});
+            "artifactCredentials": {"accessKeyId": self.artifact.access_key_id(),
+                "secretAccessKey": self.artifact.secret_access_key(),
+                "sessionToken": self.artifact.session_token(), "expirationTime": 1_795_861_800_000_i64}});
         if let Some(token) = continuation {
             data["continuationToken"] = token.into();
         }
@@ -154,11 +156,11 @@ async fn artifact_is_read_with_the_jobs_credentials_only() {
         .filter(|r| r["method"] == "GET" && r["path"].as_str().unwrap().contains(ARTIFACTS))
         .collect();
     assert_eq!(artifact_reads.len(), 1);
-    assert_eq!(artifact_reads[0]["accessKeyId"], ARTIFACT_KEY_ID);
+    assert_eq!(artifact_reads[0]["accessKeyId"], gate.artifact.access_key_id());
     let config_reads =
         requests.iter().filter(|r| r["path"].as_str().unwrap().contains("shipgate-config-test"));
     assert!(
-        config_reads.into_iter().all(|r| r["accessKeyId"] != ARTIFACT_KEY_ID),
+        config_reads.into_iter().all(|r| r["accessKeyId"] != gate.artifact.access_key_id()),
         "the config bucket uses the role"
     );
 }
@@ -208,7 +210,7 @@ async fn pending_scan_continues_then_passes_on_the_next_invocation() {
     assert_eq!(first.result, "continue");
     let reports = gate.reports();
     let token = reports[0].params["continuationToken"].as_str().unwrap().to_owned();
-    assert!(token.len() <= 2048 && !token.contains(ARTIFACT_SECRET));
+    assert!(token.len() <= 2048 && !token.contains(gate.artifact.secret_access_key()));
     assert!(gate.fleet.events().await.is_empty(), "no decision yet");
 
     gate.seed_scan("COMPLETE", vec![]);
@@ -359,7 +361,9 @@ async fn logs_of_a_whole_job_contain_no_artifact_credentials() {
     assert_eq!(outcome.result, "succeeded");
     let text = logs.contents();
     assert!(text.contains("job reported"), "the capture works: {} bytes", text.len());
-    for secret in [ARTIFACT_SECRET, ARTIFACT_TOKEN, ARTIFACT_KEY_ID] {
+    let artifact = &gate.artifact;
+    for secret in [artifact.secret_access_key(), artifact.session_token().unwrap(), artifact.access_key_id()]
+    {
         let line = text.lines().find(|l| l.contains(secret)).unwrap_or_default();
         assert!(!text.contains(secret), "a credential reached the logs: {secret} in {line}");
     }

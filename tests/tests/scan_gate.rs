@@ -17,8 +17,8 @@ fn now() -> DateTime<Utc> {
     "2026-11-28T12:00:00Z".parse().unwrap()
 }
 
-fn deps(fleet: &Fleet) -> Deps {
-    Deps::new(&fleet.sdk, &fleet.config)
+async fn deps(fleet: &Fleet) -> Deps {
+    Deps::new(&fleet.sdk_for("scan-gate").await, &fleet.config)
 }
 
 fn basic_event(status: &str) -> Value {
@@ -53,7 +53,7 @@ async fn basic_scan_over_several_pages_is_judged_stored_and_announced() {
     fleet.aws.seed_scan(json!({"repositoryName": REPO, "imageDigest": DIGEST, "status": "COMPLETE",
         "completedAt": T1, "findings": findings(2500, "HIGH")}));
 
-    let outcome = handle(&deps(&fleet), basic_event("COMPLETE"), now()).await.unwrap();
+    let outcome = handle(&deps(&fleet).await, basic_event("COMPLETE"), now()).await.unwrap();
     assert_eq!((outcome.verdict, outcome.stored, outcome.announced), (Verdict::Fail, true, true));
     assert_eq!(fleet.aws.calls_of("DescribeImageScanFindings").len(), 3, "1000 + 1000 + 500");
 
@@ -83,7 +83,7 @@ async fn enhanced_scan_from_inspector_is_judged_with_the_repository_from_its_arn
         "detail": {"scan-status": "INITIAL_SCAN_COMPLETE", "repository-name": format!("arn:aws:ecr:{REGION}:{ACCOUNT}:repository/{REPO}"),
             "image-digest": DIGEST, "image-tags": [], "finding-severity-counts": {"CRITICAL": 1, "TOTAL": 2}}});
 
-    let outcome = handle(&deps(&fleet), event, now()).await.unwrap();
+    let outcome = handle(&deps(&fleet).await, event, now()).await.unwrap();
     assert_eq!(
         (outcome.repository.as_str(), outcome.verdict),
         (REPO, Verdict::Pass),
@@ -98,7 +98,7 @@ async fn enhanced_scan_from_inspector_is_judged_with_the_repository_from_its_arn
 async fn replayed_event_stores_one_verdict_and_announces_once() {
     let fleet = setup(Some("version: 1\n")).await;
     fleet.aws.seed_scan(json!({"repositoryName": REPO, "imageDigest": DIGEST, "status": "COMPLETE", "completedAt": T1, "findings": []}));
-    let deps = deps(&fleet);
+    let deps = deps(&fleet).await;
     let first = handle(&deps, basic_event("COMPLETE"), now()).await.unwrap();
     let record = fleet.get_json(&format!("verdicts/{REPO}/{DIGEST}.json")).await.unwrap();
     let later: DateTime<Utc> = "2026-11-28T12:05:00Z".parse().unwrap();
@@ -112,7 +112,7 @@ async fn replayed_event_stores_one_verdict_and_announces_once() {
 #[tokio::test]
 async fn older_scan_arriving_late_never_replaces_a_newer_verdict() {
     let fleet = setup(Some("version: 1\n")).await;
-    let deps = deps(&fleet);
+    let deps = deps(&fleet).await;
     // The rescan (T2, clean) is judged first ...
     fleet.aws.seed_scan(json!({"repositoryName": REPO, "imageDigest": DIGEST, "status": "COMPLETE", "completedAt": T2, "findings": []}));
     assert!(handle(&deps, basic_event("COMPLETE"), now()).await.unwrap().stored);
@@ -133,7 +133,7 @@ async fn unsupported_image_fails_with_the_status_in_the_reason() {
     let fleet = setup(Some("version: 1\n")).await;
     fleet.aws.seed_scan(json!({"repositoryName": REPO, "imageDigest": DIGEST, "status": "UNSUPPORTED_IMAGE",
         "description": "The operating system and/or package manager are not supported."}));
-    let outcome = handle(&deps(&fleet), basic_event("UNSUPPORTED_IMAGE"), now()).await.unwrap();
+    let outcome = handle(&deps(&fleet).await, basic_event("UNSUPPORTED_IMAGE"), now()).await.unwrap();
     assert_eq!(outcome.verdict, Verdict::Fail);
     let events = fleet.events().await;
     let reason = events[0]["detail"]["reasons"][0].as_str().unwrap();
@@ -144,7 +144,7 @@ async fn unsupported_image_fails_with_the_status_in_the_reason() {
 async fn repository_without_any_policy_fails_closed() {
     let fleet = setup(None).await;
     fleet.aws.seed_scan(json!({"repositoryName": REPO, "imageDigest": DIGEST, "status": "COMPLETE", "completedAt": T1, "findings": []}));
-    let outcome = handle(&deps(&fleet), basic_event("COMPLETE"), now()).await.unwrap();
+    let outcome = handle(&deps(&fleet).await, basic_event("COMPLETE"), now()).await.unwrap();
     assert_eq!(outcome.verdict, Verdict::Fail);
     let record = fleet.get_json(&format!("verdicts/{REPO}/{DIGEST}.json")).await.unwrap();
     assert_eq!(record["verdict"]["violations"][0]["rule"], "no_policy");
@@ -159,7 +159,7 @@ async fn default_policy_applies_when_the_repository_has_none() {
         json!({"repositoryName": REPO, "imageDigest": DIGEST, "status": "COMPLETE", "completedAt": T1,
         "findings": findings(3, "HIGH")}),
     );
-    let outcome = handle(&deps(&fleet), basic_event("COMPLETE"), now()).await.unwrap();
+    let outcome = handle(&deps(&fleet).await, basic_event("COMPLETE"), now()).await.unwrap();
     assert_eq!(outcome.verdict, Verdict::Pass);
 }
 
@@ -167,7 +167,7 @@ async fn default_policy_applies_when_the_repository_has_none() {
 async fn throttling_is_retried_and_a_persistent_server_error_fails_the_invocation() {
     let fleet = setup(Some("version: 1\n")).await;
     fleet.aws.seed_scan(json!({"repositoryName": REPO, "imageDigest": DIGEST, "status": "COMPLETE", "completedAt": T1, "findings": []}));
-    let deps = deps(&fleet);
+    let deps = deps(&fleet).await;
     fleet.aws.inject_fault("DescribeImageScanFindings", 400, "ThrottlingException", 1);
     assert_eq!(handle(&deps, basic_event("COMPLETE"), now()).await.unwrap().verdict, Verdict::Pass);
 
@@ -191,8 +191,8 @@ async fn not_a_scan_event_is_refused_clearly() {
     let fleet = setup(Some("version: 1\n")).await;
     let mut event = basic_event("COMPLETE");
     event["detail"]["image-digest"] = "latest".into();
-    let err = handle(&deps(&fleet), event, now()).await.unwrap_err();
+    let err = handle(&deps(&fleet).await, event, now()).await.unwrap_err();
     assert!(err.to_string().contains("detail.image-digest \"latest\""), "{err}");
-    let err = handle(&deps(&fleet), json!({"detail": {}}), now()).await.unwrap_err();
+    let err = handle(&deps(&fleet).await, json!({"detail": {}}), now()).await.unwrap_err();
     assert!(err.to_string().starts_with("invalid event:"), "{err}");
 }

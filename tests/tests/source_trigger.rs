@@ -10,7 +10,7 @@ use shipgate_tests::Fleet;
 use source_trigger::{Config, Deps, handle, handle_webhook};
 
 /// The secret the sample webhooks in events/ are signed with.
-const SECRET: &str = "shipgate-local-webhook-secret";
+const SECRET: &str = shipgate_tests::WEBHOOK_SECRET;
 const ROUTES: &str = "version: 1\nroutes:\n  - repository: \"acme/payments-*\"\n    branches: [main]\n    paths: [\"src/**\", \"Cargo.*\"]\n    pipeline: payments\n  - repository: payments-api\n    branches: [main, \"feature/*\"]\n    pipeline: payments\n";
 
 fn sample(name: &str) -> Value {
@@ -23,7 +23,7 @@ async fn setup() -> (Fleet, Deps) {
     fleet.create_pipeline("payments").await;
     fleet.put_config("routes.yaml", ROUTES).await;
     let config = Config { config_bucket: fleet.config.config_bucket.clone(), webhook_secret_arn: None };
-    let deps = Deps::new(&fleet.sdk, &config, Some(WebhookSecret::new(SECRET)));
+    let deps = Deps::new(&fleet.sdk_for("source-trigger").await, &config, Some(WebhookSecret::new(SECRET)));
     (fleet, deps)
 }
 
@@ -162,17 +162,9 @@ async fn function_url_answers_through_the_lambda_handler() {
 #[tokio::test]
 async fn webhook_secret_is_read_from_secrets_manager() {
     let fleet = Fleet::start().await;
-    let client = aws_sdk_secretsmanager::Client::new(&fleet.sdk);
-    let arn = client
-        .create_secret()
-        .name("shipgate/github-webhook")
-        .secret_string(SECRET)
-        .send()
-        .await
-        .unwrap()
-        .arn
-        .unwrap();
-    let secret = shipgate_aws::secrets::webhook_secret(&fleet.sdk, &arn).await.unwrap();
+    // The fleet's secret, read as source-trigger's role reads it.
+    let sdk = fleet.sdk_for("source-trigger").await;
+    let secret = shipgate_aws::secrets::webhook_secret(&sdk, &fleet.webhook_secret_arn).await.unwrap();
     assert_eq!(format!("{secret:?}"), "WebhookSecret(<redacted>)");
     let request = sample("github-ping.json");
     let body = request["body"].as_str().unwrap();

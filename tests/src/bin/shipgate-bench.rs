@@ -183,14 +183,18 @@ struct Subject {
     cwd: PathBuf,
 }
 
-fn env(fleet: &Fleet, stub: &Stub, extra: &[(&str, String)]) -> Vec<(String, String)> {
+/// The environment Lambda gives `subject`: its role's credentials (the
+/// Python baseline does scan-gate's work, so it runs as scan-gate).
+fn env(fleet: &Fleet, subject: &Subject, stub: &Stub, extra: &[(&str, String)]) -> Vec<(String, String)> {
+    let function = FUNCTIONS.iter().find(|f| subject.name.contains(**f)).copied().unwrap_or("scan-gate");
+    let credentials = fleet.credentials_of(function);
     let mut vars: Vec<(String, String)> = [
         ("AWS_LAMBDA_RUNTIME_API", format!("127.0.0.1:{}", stub.port)),
         ("AWS_ENDPOINT_URL", fleet.aws.endpoint().to_owned()),
         ("AWS_REGION", REGION.to_owned()),
         ("AWS_DEFAULT_REGION", REGION.to_owned()),
-        ("AWS_ACCESS_KEY_ID", "AKIDBENCH".to_owned()),
-        ("AWS_SECRET_ACCESS_KEY", "bench".to_owned()),
+        ("AWS_ACCESS_KEY_ID", credentials.access_key_id().to_owned()),
+        ("AWS_SECRET_ACCESS_KEY", credentials.secret_access_key().to_owned()),
         ("AWS_LAMBDA_FUNCTION_NAME", "bench".to_owned()),
         ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256".to_owned()),
         ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".to_owned()),
@@ -269,7 +273,7 @@ async fn cold_start(
 ) {
     let stub = Stub::start().await;
     stub.push([event]);
-    let vars = env(fleet, &stub, extra);
+    let vars = env(fleet, subject, &stub, extra);
     let started = Instant::now();
     let child = spawn(subject, &vars);
     stub.wait_answers(1).await;
@@ -295,7 +299,7 @@ async fn cold_start(
 /// and the wall time for all of them.
 async fn warm(fleet: &Fleet, subject: &Subject, events: Vec<Value>) -> (Vec<f64>, f64) {
     let stub = Stub::start().await;
-    let vars = env(fleet, &stub, &[]);
+    let vars = env(fleet, subject, &stub, &[]);
     // One event to warm up, then the measured batch.
     stub.push([events[0].clone()]);
     let child = spawn(subject, &vars);
@@ -405,18 +409,7 @@ async fn main() {
         .replace("fail_on_stale_exceptions: true", "fail_on_stale_exceptions: false");
     fleet.install_policy("payments-api", &policy).await;
     fleet.put_config("routes.yaml", "version: 1\nroutes:\n  - repository: payments-api\n    branches: [main]\n    pipeline: payments\n").await;
-    let sns = aws_sdk_sns::Client::new(&fleet.sdk);
-    let topic = sns.create_topic().name("bench").send().await.unwrap().topic_arn.unwrap();
-    let secrets = aws_sdk_secretsmanager::Client::new(&fleet.sdk);
-    let secret = secrets
-        .create_secret()
-        .name("bench-webhook")
-        .secret_string("bench-secret")
-        .send()
-        .await
-        .unwrap()
-        .arn
-        .unwrap();
+    let (topic, secret) = (fleet.topic_arn.clone(), fleet.webhook_secret_arn.clone());
     let codedeploy = aws_sdk_codedeploy::Client::new(&fleet.sdk);
     codedeploy
         .create_application()

@@ -1,0 +1,405 @@
+"""Make the local AWS say no where AWS says no.
+
+moto can authorise every call against the caller's identity policies
+(`INITIAL_NO_AUTH_ACTION_COUNT`), but on its own it differs from AWS in ways
+that would let a too-narrow template pass here and fail on AWS, or the
+reverse. This module teaches it what AWS does:
+
+* **Resources.** moto checks most services' calls against resource `*`, so a
+  grant on a specific ARN never matched and a grant on `*` always did. Each
+  call Shipgate makes is authorised against the ARN AWS authorises it
+  against (the "Resource types" column of the Service Authorization
+  Reference, https://docs.aws.amazon.com/service-authorization/latest/reference/).
+* **Conditions.** moto evaluates only `StringEquals` and treats a condition
+  that does not hold as an explicit deny. AWS evaluates the operators below,
+  and a statement whose condition does not hold simply does not apply
+  (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic.html).
+  `s3:prefix` is the context of `s3:ListBucket` (ListObjects' `prefix`).
+* **S3's missing key.** Without `s3:ListBucket` on the bucket, S3 answers a
+  GET or HEAD of a missing key with 403 AccessDenied, not 404 NoSuchKey
+  ("If you don't have the s3:ListBucket permission, Amazon S3 returns an HTTP
+  status code 403", https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html).
+  moto answers 404 either way.
+* **Enhanced findings.** With enhanced scanning, `DescribeImageScanFindings`
+  also needs `inspector2:ListFindings`
+  (https://docs.aws.amazon.com/AmazonECR/latest/userguide/image-scanning-enhanced.html,
+  "IAM permissions").
+* **Signatures** are not re-verified (see `_check_signature`): the caller
+  is identified by its access key, which must belong to a known identity.
+* **Denials on JSON services** come back from moto as an XML body, which no
+  SDK reads as an error code; they become `AccessDeniedException` JSON.
+
+Provisioning runs as an administrator created at start (`ADMIN_KEY_ID`);
+functions run as IAM users holding exactly their role's policies from
+`infra/template.yaml` (see `template_iam.py`). Users rather than roles:
+moto's AssumeRole crashes on a trust policy with only a `Service` principal,
+and a user's policies are evaluated the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlparse
+
+from moto import settings
+from moto.codedeploy.models import codedeploy_backends
+from moto.codedeploy.responses import CodeDeployResponse
+from moto.codepipeline.responses import CodePipelineResponse
+from moto.core.exceptions import JsonRESTError
+from moto.ecr.responses import ECRResponse
+from moto.ecs.responses import EC2ContainerServiceResponse
+from moto.events.responses import EventsHandler
+from moto.iam import access_control
+from moto.iam.models import Policy, iam_backends
+from moto.secretsmanager.models import secretsmanager_backends
+from moto.secretsmanager.responses import SecretsManagerResponse
+from moto.sns.responses import SNSResponse
+
+ACCOUNT = "123456789012"
+ADMIN_USER = "shipgate-admin"
+ADMIN_KEY_ID = "AKIASHIPGATEADMIN001"
+ADMIN_SECRET = "shipgate-local-admin-secret"
+ADMIN_POLICY = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+
+
+def enable() -> None:
+    """Every call from now on is authorised; installs AWS's rules above."""
+    settings.INITIAL_NO_AUTH_ACTION_COUNT = 0
+    access_control.IAMRequestBase.check_action_permitted = _check_action_permitted
+    access_control.IAMRequestBase.check_signature = _check_signature
+    for response_class, resolver in RESOURCES.items():
+        response_class._determine_resource = resolver
+    create_admin()
+
+
+def create_admin() -> None:
+    create_user(ADMIN_USER, [ADMIN_POLICY], [], ADMIN_KEY_ID, ADMIN_SECRET)
+
+
+def create_user(
+    name: str,
+    policies: list[dict[str, Any]],
+    managed_policy_arns: list[str],
+    access_key_id: str | None = None,
+    secret_access_key: str | None = None,
+) -> dict[str, str]:
+    """An IAM user holding `policies` inline and the managed policies moto
+    knows; its access key, fixed when given. Replaces a user of that name."""
+    backend = iam_backends[ACCOUNT]["aws"]
+    if name in backend.users:
+        user = backend.users.pop(name)
+        user.policies.clear()
+        user.access_keys.clear()
+    backend.create_user(region_name="us-east-1", user_name=name)
+    for i, policy in enumerate(policies):
+        # SAM writes inline policies without a Version, which IAM reads as
+        # 2008-10-17 (no policy variables: none are used); moto wants one.
+        backend.put_user_policy(name, f"policy{i}", json.dumps({"Version": "2012-10-17", **policy}))
+    known = {p.arn for p in backend.managed_policies.values()}
+    for arn in managed_policy_arns:
+        # Logging and tracing policies: Shipgate makes no such call here.
+        if arn in known:
+            backend.attach_user_policy(arn, name)
+    key = backend.create_access_key(name)
+    if access_key_id:
+        key.access_key_id = access_key_id
+    if secret_access_key:
+        key.secret_access_key = secret_access_key
+    return {"accessKeyId": key.access_key_id, "secretAccessKey": key.secret_access_key}
+
+
+# --- Evaluation -------------------------------------------------------------
+
+
+def _documents(policies: list[Any]) -> list[dict[str, Any]]:
+    out = []
+    for policy in policies:
+        if isinstance(policy, Policy):
+            version = next(v for v in policy.versions if v.is_default)
+            document = version.document
+        elif isinstance(policy, str):
+            document = policy
+        else:
+            document = policy["policy_document"]
+        out.append(json.loads(document) if isinstance(document, str) else document)
+    return out
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _wildcard(pattern: str, value: str, case_sensitive: bool = True) -> bool:
+    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.fullmatch(regex, value, 0 if case_sensitive else re.IGNORECASE) is not None
+
+
+OPERATORS = {
+    "StringEquals": lambda expected, actual: actual == expected,
+    "StringNotEquals": lambda expected, actual: actual != expected,
+    "StringLike": lambda expected, actual: _wildcard(expected, actual),
+    "StringNotLike": lambda expected, actual: not _wildcard(expected, actual),
+    "ArnEquals": lambda expected, actual: actual == expected,
+    "ArnLike": lambda expected, actual: _wildcard(expected, actual),
+}
+
+
+def _condition_holds(condition: dict[str, Any], context: dict[str, str]) -> bool:
+    for operator, entries in condition.items():
+        if_exists = operator.endswith("IfExists")
+        test = OPERATORS.get(operator.removesuffix("IfExists"))
+        if test is None:
+            # An operator this emulator does not know: the statement does not
+            # apply, so a grant that depends on it is never given by mistake.
+            return False
+        for key, expected in entries.items():
+            actual = context.get(key)
+            if actual is None:
+                if if_exists:
+                    continue
+                return False
+            negated = operator.startswith(("StringNot", "ArnNot"))
+            checks = [test(e, actual) for e in _as_list(expected)]
+            if not (all(checks) if negated else any(checks)):
+                return False
+    return True
+
+
+def evaluate(policies: list[Any], action: str, resource: str, context: dict[str, str]) -> str:
+    """`allow`, `deny` (an explicit Deny applies) or `implicit` (nothing allows)."""
+    allowed = False
+    for document in _documents(policies):
+        for statement in _as_list(document.get("Statement", [])):
+            if "NotAction" in statement:
+                concerned = not any(_wildcard(a, action, False) for a in _as_list(statement["NotAction"]))
+            else:
+                concerned = any(_wildcard(a, action, False) for a in _as_list(statement.get("Action", [])))
+            if not concerned:
+                continue
+            if "NotResource" in statement:
+                matches = not any(_wildcard(r, resource) for r in _as_list(statement["NotResource"]))
+            else:
+                matches = any(_wildcard(r, resource) for r in _as_list(statement.get("Resource", [])))
+            if not matches or not _condition_holds(statement.get("Condition", {}), context):
+                continue
+            if statement.get("Effect") == "Deny":
+                return "deny"
+            allowed = True
+    return "allow" if allowed else "implicit"
+
+
+def _request_context(action: str, path: str) -> dict[str, str]:
+    context: dict[str, str] = {}
+    if action == "s3:ListBucket":
+        query = parse_qs(urlparse(path).query)
+        context["s3:prefix"] = query.get("prefix", [""])[0]
+    return context
+
+
+def _check_signature(self: Any) -> None:
+    # moto recomputes a signature from a query string and a form body it has
+    # already decoded (`prefix=policies/`, SNS message attributes), so signed
+    # ListObjectsV2 and Publish calls mismatch. The signer under test is AWS's
+    # own SDK: the caller is identified by its access key (an unknown key is
+    # refused), and the signature is not verified again.
+    return
+
+
+def _check_action_permitted(self: Any, resource: str) -> None:
+    if self._action == "sts:GetCallerIdentity":
+        return
+    policies = self._access_key.collect_policies()
+    context = _request_context(self._action, self._path)
+    if evaluate(policies, self._action, resource, context) != "allow":
+        self._raise_access_denied()
+
+
+def caller_permitted(headers: Any, action: str, resource: str, context: dict[str, str]) -> bool:
+    """Whether the caller who signed `headers` may do `action` on `resource`."""
+    credential = headers.get("Authorization", "").partition("Credential=")[2].split("/", 1)[0]
+    try:
+        key = access_control.create_access_key(ACCOUNT, "aws", credential, dict(headers))
+    except access_control.CreateAccessKeyFailure:
+        return False
+    return evaluate(key.collect_policies(), action, resource, context) == "allow"
+
+
+def require(self: Any, action: str, resource: str, message: str) -> None:
+    """Refuses the current call with AccessDeniedException unless the caller
+    may also do `action` (for calls AWS authorises against two actions)."""
+    if settings.INITIAL_NO_AUTH_ACTION_COUNT == float("inf"):
+        return
+    if not caller_permitted(self.headers, action, resource, {}):
+        raise JsonRESTError("AccessDeniedException", message)
+
+
+# --- The resource each call is authorised against ----------------------------
+
+
+def _params(self: Any) -> dict[str, Any]:
+    try:
+        return json.loads(self.body or "{}")
+    except (TypeError, ValueError):
+        return {}
+
+
+def _arn(service: str, region: str, resource: str) -> str:
+    return f"arn:aws:{service}:{region}:{ACCOUNT}:{resource}"
+
+
+def _sns_resource(self: SNSResponse) -> str:
+    if self._get_action() == "Publish":
+        return self._get_param("TopicArn") or self._get_param("TargetArn") or "*"
+    return "*"
+
+
+def _events_resource(self: EventsHandler) -> str:
+    if self._get_action() == "PutEvents":
+        entries = _params(self).get("Entries") or [{}]
+        bus = entries[0].get("EventBusName") or "default"
+        return bus if bus.startswith("arn:") else _arn("events", self.region, f"event-bus/{bus}")
+    return "*"
+
+
+def _ecr_resource(self: ECRResponse) -> str:
+    params = _params(self)
+    repository = params.get("repositoryName")
+    if not repository:
+        return "*"
+    registry = params.get("registryId") or ACCOUNT
+    return f"arn:aws:ecr:{self.region}:{registry}:repository/{repository}"
+
+
+def _codepipeline_resource(self: CodePipelineResponse) -> str:
+    params = _params(self)
+    # The job APIs take no resource narrower than * (Service Authorization Reference).
+    name = params.get("name") or params.get("pipelineName")
+    return _arn("codepipeline", self.region, name) if name else "*"
+
+
+def _codedeploy_resource(self: CodeDeployResponse) -> str:
+    params = _params(self)
+    deployment_id = params.get("deploymentId")
+    if deployment_id:
+        deployment = codedeploy_backends[ACCOUNT][self.region].deployments.get(deployment_id)
+        if deployment is not None:
+            group = f"{deployment.application_name}/{deployment.deployment_group_name}"
+            return _arn("codedeploy", self.region, f"deploymentgroup:{group}")
+        return _arn("codedeploy", self.region, "deploymentgroup:*")
+    application = params.get("applicationName")
+    return _arn("codedeploy", self.region, f"application:{application}") if application else "*"
+
+
+def _ecs_resource(self: EC2ContainerServiceResponse) -> str:
+    # DescribeTaskDefinition supports no resource-level permission;
+    # DescribeServiceRevisions is authorised against the revision's ARN.
+    revisions = _params(self).get("serviceRevisionArns") or []
+    return revisions[0] if self._get_action() == "DescribeServiceRevisions" and revisions else "*"
+
+
+def _secrets_resource(self: SecretsManagerResponse) -> str:
+    secret_id = _params(self).get("SecretId")
+    if not secret_id:
+        return "*"
+    backend = secretsmanager_backends[ACCOUNT][self.region]
+    try:
+        return backend.get_secret_value(secret_id, None, None)["ARN"]
+    except Exception:  # noqa: BLE001 - an unknown secret: moto answers after authorisation
+        return secret_id if secret_id.startswith("arn:") else _arn("secretsmanager", self.region, f"secret:{secret_id}")
+
+
+RESOURCES = {
+    SNSResponse: _sns_resource,
+    EventsHandler: _events_resource,
+    ECRResponse: _ecr_resource,
+    CodePipelineResponse: _codepipeline_resource,
+    CodeDeployResponse: _codedeploy_resource,
+    EC2ContainerServiceResponse: _ecs_resource,
+    SecretsManagerResponse: _secrets_resource,
+}
+
+
+# --- Responses AWS gives and moto does not ----------------------------------
+
+
+def _s3_object(environ: dict[str, Any]) -> tuple[str, str] | None:
+    """(bucket, key) of a path-style S3 object request, signed for S3."""
+    if "/s3/aws4_request" not in environ.get("HTTP_AUTHORIZATION", ""):
+        return None
+    parts = environ.get("PATH_INFO", "").lstrip("/").split("/", 1)
+    if len(parts) != 2 or not parts[1]:
+        return None
+    return parts[0], parts[1]
+
+
+def missing_key_without_list_bucket(environ: dict[str, Any], status: str) -> bool:
+    """A GET or HEAD of a missing key by a caller who may not list it: S3
+    answers 403 AccessDenied, not 404."""
+    if environ.get("REQUEST_METHOD") not in ("GET", "HEAD") or not status.startswith("404"):
+        return False
+    target = _s3_object(environ)
+    if target is None:
+        return False
+    bucket, key = target
+    headers = {"Authorization": environ.get("HTTP_AUTHORIZATION", "")}
+    if "HTTP_X_AMZ_SECURITY_TOKEN" in environ:
+        headers["X-Amz-Security-Token"] = environ["HTTP_X_AMZ_SECURITY_TOKEN"]
+    return not caller_permitted(headers, "s3:ListBucket", f"arn:aws:s3:::{bucket}", {"s3:prefix": unquote(key)})
+
+
+S3_ACCESS_DENIED = (
+    b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code>'
+    b"<Message>Access Denied</Message></Error>"
+)
+
+
+def json_access_denied(body: bytes) -> bytes:
+    """moto's XML AccessDenied, as the JSON a JSON-protocol service sends."""
+    text = body.decode("utf-8", "replace")
+    message = re.search(r"<Message>(.*?)</Message>", text, re.S)
+    return json.dumps(
+        {"__type": "AccessDeniedException", "message": message.group(1) if message else "Access Denied"}
+    ).encode()
+
+
+def create_session(name: str, policies: list[dict[str, Any]]) -> dict[str, str]:
+    """Temporary credentials of a role holding `policies`, as STS AssumeRole
+    gives them (CodePipeline hands a job its artifact credentials this way)."""
+    from moto.sts.models import sts_backends
+
+    backend = iam_backends[ACCOUNT]["aws"]
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:user/{ADMIN_USER}"},
+                       "Action": "sts:AssumeRole"}],
+    }
+    if name not in {r.name for r in backend.roles.values()}:
+        backend.create_role(name, json.dumps(trust), "/", None, "", [], None)
+    for i, policy in enumerate(policies):
+        backend.put_role_policy(name, f"policy{i}", json.dumps(policy))
+    role = sts_backends[ACCOUNT]["aws"].assume_role(
+        region_name="us-east-1",
+        role_session_name=f"{name}-session",
+        role_arn=f"arn:aws:iam::{ACCOUNT}:role/{name}",
+        policy="",
+        duration=3600,
+        external_id="",
+    )
+    return {
+        "accessKeyId": role.access_key_id,
+        "secretAccessKey": role.secret_access_key,
+        "sessionToken": role.session_token,
+    }
+
+
+def create_service_role(name: str, principal: str) -> str:
+    """A role `principal` (`codepipeline.amazonaws.com`) may assume, which
+    moto's CreatePipeline insists on; its ARN."""
+    backend = iam_backends[ACCOUNT]["aws"]
+    trust = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": principal}, "Action": "sts:AssumeRole"}]}
+    if name not in {r.name for r in backend.roles.values()}:
+        backend.create_role(name, json.dumps(trust), "/", None, "", [], None)
+    return f"arn:aws:iam::{ACCOUNT}:role/{name}"

@@ -1,0 +1,78 @@
+"""Removing any one statement from any function's role must fail a test.
+
+For each `Sid` in each function's `Policies` in `infra/template.yaml`, writes
+a copy of the template without that statement, runs the integration tests
+against an emulator that reads the copy (`SHIPGATE_TEMPLATE`), and reports
+the statements whose removal no test noticed. The static check in
+`tests/tests/infra.rs` is left out: this asks whether running the functions
+as their roles notices. `make iam-mutants` runs it; it takes a while (one
+test run per statement), so CI does not.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "infra" / "template.yaml"
+FILTER = "not binary(infra) and not test(every_story_of_the_replay_ends_as_expected)"
+
+
+def statements(lines: list[str]) -> list[tuple[str, str, int, int]]:
+    """(function, sid, first line, end line) of every statement with a Sid
+    inside a function's Policies."""
+    out = []
+    function = None
+    for i, line in enumerate(lines):
+        m = re.match(r"^  (\w+Function):\s*$", line)
+        if m:
+            function = m.group(1)
+        elif re.match(r"^  \w", line):
+            function = None
+        m = re.match(r"^(\s+)- Sid: (\w+)", line)
+        if function and m:
+            indent = len(m.group(1))
+            end = i + 1
+            while end < len(lines):
+                stripped = lines[end].lstrip()
+                current = len(lines[end]) - len(stripped)
+                if stripped and (current < indent or (current == indent and stripped.startswith("- "))):
+                    break
+                if stripped.startswith("#") and current == indent:
+                    break
+                end += 1
+            out.append((function, m.group(2), i, end))
+    return out
+
+
+def main() -> int:
+    lines = TEMPLATE.read_text().splitlines(keepends=True)
+    survivors = []
+    found = statements(lines)
+    print(f"{len(found)} statements", flush=True)
+    for function, sid, start, end in found:
+        mutated = lines[:start] + lines[end:]
+        with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
+            f.writelines(mutated)
+        env = {**os.environ, "SHIPGATE_TEMPLATE": f.name}
+        result = subprocess.run(
+            ["cargo", "nextest", "run", "-p", "shipgate-tests", "--no-fail-fast", "-E", FILTER],
+            cwd=ROOT, env=env, capture_output=True, text=True,
+        )
+        os.unlink(f.name)
+        failed = sorted(set(re.findall(r"FAIL \[.*?\] \(.*?\) shipgate-tests::(\S+ \S+)", result.stdout + result.stderr)))
+        verdict = f"caught by {len(failed)}: {', '.join(failed[:3])}" if result.returncode else "SURVIVED"
+        print(f"{function:28} {sid:32} {verdict}", flush=True)
+        if not result.returncode:
+            survivors.append(f"{function}.{sid}")
+    print(f"\n{len(found) - len(survivors)} of {len(found)} removals caught; survivors: {survivors or 'none'}")
+    return 1 if survivors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
