@@ -403,3 +403,98 @@ def create_service_role(name: str, principal: str) -> str:
     if name not in {r.name for r in backend.roles.values()}:
         backend.create_role(name, json.dumps(trust), "/", None, "", [], None)
     return f"arn:aws:iam::{ACCOUNT}:role/{name}"
+
+
+# --- Customer managed keys ---------------------------------------------------
+#
+# Reading or writing data encrypted with a customer managed KMS key needs the
+# key as well as the data: S3 SSE-KMS ("you must have kms:Decrypt ... to
+# download, kms:GenerateDataKey to upload", https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingKMSEncryption.html),
+# Secrets Manager (kms:Decrypt for GetSecretValue with a customer managed key,
+# https://docs.aws.amazon.com/secretsmanager/latest/userguide/security-encryption.html),
+# SNS with server-side encryption (publishers need kms:GenerateDataKey* and
+# kms:Decrypt, https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html).
+# moto stores the key ids and checks none of it.
+
+
+def create_key(description: str) -> dict[str, str]:
+    from moto.kms.models import kms_backends
+
+    key = kms_backends[ACCOUNT]["us-east-1"].create_key(
+        None, "ENCRYPT_DECRYPT", "SYMMETRIC_DEFAULT", description, None
+    )
+    return {"keyId": key.id, "arn": key.arn}
+
+
+def _key_arn(key_id: str | None, region: str) -> str | None:
+    if not key_id:
+        return None
+    if key_id.startswith("arn:"):
+        return key_id
+    return _arn("kms", region, f"key/{key_id}")
+
+
+def kms_requirement(environ: dict[str, Any], action: str | None, body: bytes) -> tuple[list[str], str] | None:
+    """The KMS actions and key this request needs beyond its own permission,
+    or None. Only customer managed keys (a key id was given) count."""
+    from moto.s3.models import s3_backends
+    from moto.sns.models import sns_backends
+
+    method = environ.get("REQUEST_METHOD")
+    target = _s3_object(environ)
+    query = set(parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True))
+    # An object read or write: no subresource (?acl, ?tagging, ...), only the
+    # SDK's operation hint and a version.
+    if target and query <= {"x-id", "versionId"}:
+        bucket_name, key = target
+        backend = s3_backends[ACCOUNT]["aws"]
+        bucket = backend.buckets.get(bucket_name)
+        if bucket is None:
+            return None
+        if method == "PUT" and bucket.encryption:
+            default = bucket.encryption["Rule"]["ApplyServerSideEncryptionByDefault"]
+            arn = _key_arn(default.get("KMSMasterKeyID"), "us-east-1")
+            return (["kms:GenerateDataKey"], arn) if default.get("SSEAlgorithm") == "aws:kms" and arn else None
+        if method in ("GET", "HEAD"):
+            stored = bucket.keys.get(unquote(key))
+            if stored is not None and stored.encryption == "aws:kms":
+                arn = _key_arn(stored.kms_key_id, "us-east-1")
+                return (["kms:Decrypt"], arn) if arn else None
+        return None
+    if action == "GetSecretValue":
+        secret_id = json.loads(body or b"{}").get("SecretId", "")
+        backend = secretsmanager_backends[ACCOUNT]["us-east-1"]
+        if secret_id in backend.secrets:
+            arn = _key_arn(backend.secrets[secret_id].kms_key_id, "us-east-1")
+            return (["kms:Decrypt"], arn) if arn else None
+        return None
+    if method == "POST" and b"Action=Publish" in body:
+        params = parse_qs(body.decode("utf-8", "replace"))
+        topic_arn = (params.get("TopicArn") or [""])[0]
+        topics = sns_backends[ACCOUNT]["us-east-1"].topics
+        topic = topics.get(topic_arn)
+        arn = _key_arn(topic.kms_master_key_id, "us-east-1") if topic is not None else None
+        return (["kms:GenerateDataKey", "kms:Decrypt"], arn) if arn else None
+    return None
+
+
+def kms_refusal(environ: dict[str, Any], action: str | None, body: bytes) -> tuple[str, bytes, str] | None:
+    """(status, body, content type) refusing the request, when the caller
+    may not use the key its data is encrypted with."""
+    needed = kms_requirement(environ, action, body)
+    if needed is None:
+        return None
+    actions, key_arn = needed
+    headers = {"Authorization": environ.get("HTTP_AUTHORIZATION", "")}
+    missing = [a for a in actions if not caller_permitted(headers, a, key_arn, {})]
+    if not missing:
+        return None
+    message = f"not authorized to perform: {missing[0]} on resource: {key_arn}"
+    if _s3_object(environ):
+        text = f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code><Message>{message}</Message></Error>'
+        return "403 Forbidden", text.encode(), "application/xml"
+    if action:
+        return "400 Bad Request", json.dumps({"__type": "AccessDeniedException", "message": message}).encode(), \
+            "application/x-amz-json-1.1"
+    text = f"<ErrorResponse><Error><Type>Sender</Type><Code>KMSAccessDenied</Code><Message>{message}</Message></Error></ErrorResponse>"
+    return "400 Bad Request", text.encode(), "text/xml"

@@ -3,7 +3,8 @@
 For each `Sid` in each function's `Policies` in `infra/template.yaml`, writes
 a copy of the template without that statement, runs the integration tests
 against an emulator that reads the copy (`SHIPGATE_TEMPLATE`), and reports
-the statements whose removal no test noticed. The static check in
+the statements whose removal no test noticed. It runs the function's own
+integration tests and `tests/tests/iam.rs`; the static check in
 `tests/tests/infra.rs` is left out: this asks whether running the functions
 as their roles notices. `make iam-mutants` runs it; it takes a while (one
 test run per statement), so CI does not.
@@ -20,7 +21,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "infra" / "template.yaml"
-FILTER = "not binary(infra) and not test(every_story_of_the_replay_ends_as_expected)"
+def test_filter(function: str) -> str:
+    """The function's own integration tests and the IAM tests
+    (`ScanGateFunction` -> `binary(scan_gate)`)."""
+    name = re.sub(r"(?<!^)(?=[A-Z])", "_", function.removesuffix("Function")).lower()
+    return f"binary({name}) | binary(iam)"
 
 
 def statements(lines: list[str]) -> list[tuple[str, str, int, int]]:
@@ -61,7 +66,7 @@ def main() -> int:
             f.writelines(mutated)
         env = {**os.environ, "SHIPGATE_TEMPLATE": f.name}
         result = subprocess.run(
-            ["cargo", "nextest", "run", "-p", "shipgate-tests", "--no-fail-fast", "-E", FILTER],
+            ["cargo", "nextest", "run", "-p", "shipgate-tests", "--no-fail-fast", "-E", test_filter(function)],
             cwd=ROOT, env=env, capture_output=True, text=True,
         )
         os.unlink(f.name)

@@ -507,6 +507,9 @@ def control(request: Request) -> Response:
         if not body.get("name") or not body.get("principal"):
             return _json({"error": "missing name or principal"}, 400)
         return _json({"arn": iam_enforcement.create_service_role(body["name"], body["principal"])})
+    if path == "/_shipgate/kms/keys" and request.method == "POST":
+        body = request.get_json(force=True)
+        return _json(iam_enforcement.create_key(body.get("description", "")))
     if path == "/_shipgate/iam/sessions" and request.method == "POST":
         body = request.get_json(force=True)
         if not body.get("name"):
@@ -527,6 +530,18 @@ def control(request: Request) -> Response:
             )
         return _json({"armed": True})
     return _json({"error": f"no such control path {request.method} {path}"}, 404)
+
+
+def _read_body(environ: dict[str, Any]) -> bytes:
+    """The request body, read once and put back for moto."""
+    import io
+
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    if not length:
+        return b""
+    body = environ["wsgi.input"].read(length)
+    environ["wsgi.input"] = io.BytesIO(body)
+    return body
 
 
 def _target_action(environ: dict[str, Any]) -> str | None:
@@ -563,6 +578,12 @@ class ShipgateApp:
             if fault:
                 body = {"__type": fault["errorCode"], "message": "injected by the Shipgate emulator"}
                 return _json(body, fault["status"])(environ, start_response)
+        body = _read_body(environ)
+        refusal = iam_enforcement.kms_refusal(environ, action, body)
+        if refusal:
+            status, payload, content_type = refusal
+            start_response(status, [("Content-Type", content_type), ("Content-Length", str(len(payload)))])
+            return [payload]
         return self._moto_as_aws(environ, start_response, action)
 
     def _moto_as_aws(self, environ: dict[str, Any], start_response: Any, action: str | None) -> Any:

@@ -435,8 +435,9 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogCapture {
 
 /// What the template's logical ids stand for in the emulator: the values
 /// CloudFormation would substitute for `Ref` and `GetAtt` on deploy.
-fn template_resources(topic_arn: &str, secret_arn: &str) -> Value {
+fn template_resources(topic_arn: &str, secret_arn: &str, key_arn: &str) -> Value {
     let arn = |service: &str, resource: &str| format!("arn:aws:{service}:{REGION}:{ACCOUNT}:{resource}");
+    let key_id = key_arn.rsplit('/').next().unwrap_or(key_arn);
     let mut resources = json!({
         "ConfigBucket": {"Ref": CONFIG_BUCKET, "Arn": format!("arn:aws:s3:::{CONFIG_BUCKET}")},
         "ShipgateBus": {"Ref": EVENT_BUS, "Name": EVENT_BUS, "Arn": arn("events", &format!("event-bus/{EVENT_BUS}"))},
@@ -447,7 +448,7 @@ fn template_resources(topic_arn: &str, secret_arn: &str) -> Value {
             "Arn": arn("sqs", DEAD_LETTER_QUEUE),
             "QueueName": DEAD_LETTER_QUEUE,
         },
-        "ShipgateKey": {"Ref": KMS_KEY_ID, "Arn": arn("kms", &format!("key/{KMS_KEY_ID}")), "KeyId": KMS_KEY_ID},
+        "ShipgateKey": {"Ref": key_id, "Arn": key_arn, "KeyId": key_id},
     });
     for function in FUNCTIONS {
         let logical: String =
@@ -491,14 +492,36 @@ pub const WEBHOOK_SECRET_NAME: &str = "shipgate/github-webhook";
 /// The GitHub webhook secret the fleet's secret holds.
 pub const WEBHOOK_SECRET: &str = "shipgate-local-webhook-secret";
 const DEAD_LETTER_QUEUE: &str = "shipgate-dead-letters";
-const KMS_KEY_ID: &str = "00000000-0000-4000-8000-000000005409";
 
 impl Fleet {
     pub async fn start() -> Self {
         let aws = Emulator::start();
         let sdk = aws.sdk_config().await;
+        // The Shipgate key encrypts the bucket, the topic, the secret and the
+        // queue, as in the template, so using them needs the key too.
+        let key = aws.control("POST", "/_shipgate/kms/keys", Some(&json!({"description": "ShipgateKey"})));
+        let key_arn = key["arn"].as_str().unwrap().to_owned();
         let s3 = shipgate_aws::clients::s3(&sdk);
         s3.create_bucket().bucket(CONFIG_BUCKET).send().await.unwrap();
+        use aws_sdk_s3::types::{
+            ServerSideEncryption, ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration,
+            ServerSideEncryptionRule,
+        };
+        let by_default = ServerSideEncryptionByDefault::builder()
+            .sse_algorithm(ServerSideEncryption::AwsKms)
+            .kms_master_key_id(&key_arn)
+            .build()
+            .unwrap();
+        let rule =
+            ServerSideEncryptionRule::builder().apply_server_side_encryption_by_default(by_default).build();
+        s3.put_bucket_encryption()
+            .bucket(CONFIG_BUCKET)
+            .server_side_encryption_configuration(
+                ServerSideEncryptionConfiguration::builder().rules(rule).build().unwrap(),
+            )
+            .send()
+            .await
+            .unwrap();
         s3.put_bucket_versioning()
             .bucket(CONFIG_BUCKET)
             .versioning_configuration(
@@ -540,6 +563,7 @@ impl Fleet {
         let topic_arn = aws_sdk_sns::Client::new(&sdk)
             .create_topic()
             .name(TOPIC)
+            .attributes("KmsMasterKeyId", &key_arn)
             .send()
             .await
             .unwrap()
@@ -549,13 +573,19 @@ impl Fleet {
             .create_secret()
             .name(WEBHOOK_SECRET_NAME)
             .secret_string(WEBHOOK_SECRET)
+            .kms_key_id(&key_arn)
             .send()
             .await
             .unwrap()
             .arn
             .unwrap();
-        sqs.create_queue().queue_name(DEAD_LETTER_QUEUE).send().await.unwrap();
-        let resources = template_resources(&topic_arn, &webhook_secret_arn);
+        sqs.create_queue()
+            .queue_name(DEAD_LETTER_QUEUE)
+            .attributes(aws_sdk_sqs::types::QueueAttributeName::KmsMasterKeyId, &key_arn)
+            .send()
+            .await
+            .unwrap();
+        let resources = template_resources(&topic_arn, &webhook_secret_arn, &key_arn);
         let identities = aws.control(
             "POST",
             "/_shipgate/iam/functions",

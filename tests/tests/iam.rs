@@ -134,3 +134,40 @@ async fn every_function_learns_that_a_key_it_may_read_is_missing() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// The config bucket, the topic and the secret are encrypted with the
+/// Shipgate key, as in the template: reading them needs the key too.
+#[tokio::test]
+async fn data_under_the_shipgate_key_needs_the_key_too() {
+    let fleet = Fleet::start().await;
+    fleet.put_config("policies/web/appsec.yaml", "version: 1\n").await;
+    let read = statement("s3:GetObject", &format!("arn:aws:s3:::{CONFIG_BUCKET}/*"));
+    let without_key = fleet.aws.sdk_config_with_policies("no-key", &[read.clone()]).await;
+    let bucket = Bucket::new(aws_sdk_s3::Client::new(&without_key), CONFIG_BUCKET);
+    let err = bucket.get("policies/web/appsec.yaml").await.unwrap_err();
+    assert!(err.is_access_denied(), "{err}");
+    assert!(err.to_string().contains("kms:Decrypt"), "{err}");
+
+    let key_arn = fleet
+        .policies_of("scan-gate")
+        .iter()
+        .flat_map(|p| p["Statement"].as_array().cloned().unwrap_or_default())
+        .find(|s| s["Sid"] == "UseShipgateKey")
+        .map(|s| s["Resource"].as_str().unwrap().to_owned())
+        .unwrap();
+    let with_key =
+        fleet.aws.sdk_config_with_policies("with-key", &[read, statement("kms:Decrypt", &key_arn)]).await;
+    let bucket = Bucket::new(aws_sdk_s3::Client::new(&with_key), CONFIG_BUCKET);
+    assert!(bucket.get("policies/web/appsec.yaml").await.unwrap().is_some());
+
+    let secret_reader = fleet
+        .aws
+        .sdk_config_with_policies(
+            "secret-reader",
+            &[statement("secretsmanager:GetSecretValue", &fleet.webhook_secret_arn)],
+        )
+        .await;
+    let err =
+        shipgate_aws::secrets::webhook_secret(&secret_reader, &fleet.webhook_secret_arn).await.unwrap_err();
+    assert!(err.is_access_denied() && err.to_string().contains("kms:Decrypt"), "{err}");
+}

@@ -299,6 +299,40 @@ async fn no_policy_fails_closed() {
     );
 }
 
+/// A role the template forgot a permission in: AWS refuses the call, and the
+/// job fails naming the call and the permission, in one line.
+#[tokio::test]
+async fn a_refused_call_fails_the_job_naming_the_permission() {
+    let mut gate = Gate::start(POLICY).await;
+    let without_list_bucket: Vec<Value> = gate
+        .fleet
+        .policies_of("release-gate")
+        .into_iter()
+        .map(|mut policy| {
+            if let Some(statements) = policy["Statement"].as_array_mut() {
+                statements.retain(|s| s["Sid"] != "LearnWhichKeysAreMissing");
+            }
+            policy
+        })
+        .collect();
+    let sdk =
+        gate.fleet.aws.sdk_config_with_policies("release-gate-without-list", &without_list_bucket).await;
+    gate.deps = Deps::new(
+        &sdk,
+        &Config { fleet: gate.fleet.config.clone(), report_margin: Duration::from_millis(2500) },
+    );
+    gate.standard_artifact("a.zip", compliant_taskdef()).await;
+    gate.seed_scan("COMPLETE", vec![]);
+    let outcome = gate.run(gate.job("job-denied", "a.zip", PARAMS, None)).await;
+    assert_eq!(outcome.result, "failed");
+    let reported = gate.reports()[0].params["failureDetails"]["message"].as_str().unwrap().to_owned();
+    for text in [&outcome.summary, &reported] {
+        assert!(text.contains("S3 GetObject failed: AccessDenied"), "{text}");
+        assert!(text.contains("s3:ListBucket"), "{text}");
+        assert!(!text.contains('\n') && !text.contains("raw: Response"), "one line: {text}");
+    }
+}
+
 #[tokio::test]
 async fn panic_inside_the_decision_still_fails_the_job() {
     let gate = Gate::start(POLICY).await;
