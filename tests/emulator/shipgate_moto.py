@@ -476,6 +476,9 @@ def control(request: Request) -> Response:
                 "serviceArn": body.get("serviceArn", ""),
                 "clusterArn": body.get("clusterArn", ""),
                 "taskDefinition": body["taskDefinition"],
+                # What ECS resolved each container's image to when it created
+                # the revision: [{containerName, image, imageDigest}].
+                "containerImages": body.get("containerImages", []),
             }
         return _json({"seeded": True})
     if path == "/_shipgate/iam/functions" and request.method == "POST":

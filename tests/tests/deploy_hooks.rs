@@ -238,6 +238,7 @@ async fn panic_in_a_check_still_reports_failed() {
             owner: None,
             application: None,
             deployment_group: None,
+            rollback: false,
         }
     })
     .await
@@ -329,4 +330,65 @@ async fn neither_kind_of_invocation_is_refused() {
     let hooks = Hooks::start(POLICY).await;
     let err = handle(&hooks.deps(None).await, json!({"hello": "world"}), deadline()).await.unwrap_err();
     assert!(err.to_string().starts_with("invalid event: not a deployment hook invocation"), "{err}");
+}
+
+/// ECS resolves an image referenced by tag to a digest when it creates the
+/// service revision; that digest is what runs, so it is what must be gated.
+#[tokio::test]
+async fn ecs_native_provenance_uses_the_digest_the_service_revision_resolved() {
+    let hooks = Hooks::start(POLICY).await;
+    hooks.gate().await;
+    use aws_sdk_ecs::types::ContainerDefinition;
+    let tagged = ContainerDefinition::builder()
+        .name("app")
+        .memory(512)
+        .image(format!("{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{REPO}:1.4.1"))
+        .build();
+    let registered = aws_sdk_ecs::Client::new(&hooks.fleet.sdk)
+        .register_task_definition()
+        .family("payments-api")
+        .container_definitions(tagged)
+        .send()
+        .await
+        .unwrap();
+    let task_definition = registered.task_definition.unwrap().task_definition_arn.unwrap();
+    let event = ecs_event();
+    let revision = event["executionDetails"]["targetServiceRevisionArn"].as_str().unwrap();
+    let image = format!("{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{REPO}:1.4.1");
+    hooks.fleet.aws.control_post(
+        "/_shipgate/ecs/service-revisions",
+        &json!({"serviceRevisionArn": revision, "taskDefinition": task_definition,
+            "containerImages": [{"containerName": "app", "image": image, "imageDigest": DIGEST}]}),
+    );
+    let listener = TestListener::start(ListenerMode::Healthy).await;
+    let response = handle(&hooks.deps(Some(&listener)).await, event, deadline()).await.unwrap();
+    assert_eq!(serde_json::to_value(&response).unwrap()["hookStatus"], "SUCCEEDED");
+}
+
+/// On a rollback ECS re-invokes the traffic-shift hooks with the weights
+/// pointing back to the previous revision: answered SUCCEEDED at once, said
+/// in the hook-result event, whatever the checks would say.
+#[tokio::test]
+async fn ecs_native_rollback_is_never_blocked() {
+    let hooks = Hooks::start(POLICY).await;
+    let mut event = ecs_event();
+    let target = event["executionDetails"]["targetServiceRevisionArn"].as_str().unwrap().to_owned();
+    event["lifecycleStage"] = "PRODUCTION_TRAFFIC_SHIFT".into();
+    event["executionDetails"]["productionTrafficWeights"] = json!({target.clone(): 0,
+        "arn:aws:ecs:us-east-1:123456789012:service-revision/prod/payments-api/1": 100});
+    // Ungated, unknown to ECS and with a failing listener: every check would fail.
+    let failing = TestListener::start(ListenerMode::Failing).await;
+    let response = handle(&hooks.deps(Some(&failing)).await, event.clone(), deadline()).await.unwrap();
+    assert_eq!(serde_json::to_value(&response).unwrap()["hookStatus"], "SUCCEEDED");
+    assert_eq!(failing.hits(), 0);
+    let events = hooks.fleet.events().await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["detail"]["rollback"], true);
+    assert_eq!(events[0]["detail"]["status"], "Succeeded");
+
+    // The same stage moving traffic to the target is not a rollback.
+    event["executionDetails"]["productionTrafficWeights"] = json!({target: 100,
+        "arn:aws:ecs:us-east-1:123456789012:service-revision/prod/payments-api/1": 0});
+    let response = handle(&hooks.deps(Some(&failing)).await, event, deadline()).await.unwrap();
+    assert_eq!(serde_json::to_value(&response).unwrap()["hookStatus"], "FAILED");
 }

@@ -105,7 +105,7 @@ fn scan_events_parse_basic_and_enhanced() {
     assert_eq!(unsupported.detail.scan_status, "UNSUPPORTED_IMAGE");
     let enhanced: EventBridgeEvent<ImageScanCompleted> = parse("inspector2-scan.json");
     assert_eq!(enhanced.source, "aws.inspector2");
-    assert_eq!(enhanced.detail.repository(), "payments-api");
+    assert_eq!(enhanced.detail.repository(), Some("payments-api"));
 }
 
 #[test]
@@ -120,7 +120,11 @@ fn codepipeline_jobs_parse() {
             .unwrap();
     assert_eq!(params["environment"], "prod");
     let again: CodePipelineJobEvent = parse("codepipeline-gate-job-continuation.json");
-    assert!(again.code_pipeline_job.data.continuation_token.is_some());
+    let token = again.code_pipeline_job.data.continuation_token.unwrap();
+    assert!(
+        shipgate_core::gate::Continuation::from_token(&token).is_ok(),
+        "a token the gate itself made: {token}"
+    );
     let bad: CodePipelineJobEvent = parse("codepipeline-gate-job-bad-parameters.json");
     let raw = bad.code_pipeline_job.data.action_configuration.configuration.user_parameters.unwrap();
     assert!(serde_json::from_str::<serde_json::Value>(&raw).is_err(), "the sample is meant to be malformed");

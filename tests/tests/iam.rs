@@ -142,7 +142,7 @@ async fn data_under_the_shipgate_key_needs_the_key_too() {
     let fleet = Fleet::start().await;
     fleet.put_config("policies/web/appsec.yaml", "version: 1\n").await;
     let read = statement("s3:GetObject", &format!("arn:aws:s3:::{CONFIG_BUCKET}/*"));
-    let without_key = fleet.aws.sdk_config_with_policies("no-key", &[read.clone()]).await;
+    let without_key = fleet.aws.sdk_config_with_policies("no-key", std::slice::from_ref(&read)).await;
     let bucket = Bucket::new(aws_sdk_s3::Client::new(&without_key), CONFIG_BUCKET);
     let err = bucket.get("policies/web/appsec.yaml").await.unwrap_err();
     assert!(err.is_access_denied(), "{err}");

@@ -325,3 +325,25 @@ fn the_function_list_is_the_functions_folder() {
     listed.sort();
     assert_eq!(listed, folders, "shipgate_tests::FUNCTIONS must name every folder under functions/");
 }
+
+/// scan-gate hears only scans of the ECR repositories Shipgate covers:
+/// Inspector sends `Inspector2 Scan` for EC2 instances, Lambda functions and
+/// machine images too, with no repository.
+#[test]
+fn scan_rules_match_only_ecr_images_of_covered_repositories() {
+    let template = yaml::parse(&read(&root().join("infra/template.yaml"))).unwrap();
+    let function = get(get(&template, "Resources").unwrap(), "ScanGateFunction").unwrap();
+    let Value::Map(events) = &get(get(function, "Properties").unwrap(), "Events").unwrap().value else {
+        panic!("ScanGateFunction has no Events")
+    };
+    assert!(!events.is_empty());
+    for (name, event) in events {
+        let pattern = get(get(event, "Properties").unwrap(), "Pattern").unwrap();
+        let repository = get(pattern, "detail").and_then(|d| get(d, "repository-name"));
+        assert!(
+            repository.is_some(),
+            "{}: the rule must match detail.repository-name",
+            name.as_str().unwrap()
+        );
+    }
+}

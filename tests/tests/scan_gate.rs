@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use chrono::{DateTime, Utc};
-use scan_gate::{Deps, ScanGateError, handle};
+use scan_gate::{Deps, Handled, Outcome, ScanGateError, handle};
 use serde_json::{Value, json};
 use shipgate_core::scan::Verdict;
 use shipgate_tests::{ACCOUNT, Fleet, REGION};
@@ -19,6 +19,14 @@ fn now() -> DateTime<Utc> {
 
 async fn deps(fleet: &Fleet) -> Deps {
     Deps::new(&fleet.sdk_for("scan-gate").await, &fleet.config)
+}
+
+/// The outcome of an event that must be judged (not ignored).
+async fn judge(deps: &Deps, event: Value, now: DateTime<Utc>) -> Outcome {
+    match handle(deps, event, now).await.unwrap() {
+        Handled::Judged(outcome) => outcome,
+        Handled::Ignored { ignored } => panic!("ignored: {ignored}"),
+    }
 }
 
 fn basic_event(status: &str) -> Value {
@@ -53,7 +61,7 @@ async fn basic_scan_over_several_pages_is_judged_stored_and_announced() {
     fleet.aws.seed_scan(json!({"repositoryName": REPO, "imageDigest": DIGEST, "status": "COMPLETE",
         "completedAt": T1, "findings": findings(2500, "HIGH")}));
 
-    let outcome = handle(&deps(&fleet).await, basic_event("COMPLETE"), now()).await.unwrap();
+    let outcome = judge(&deps(&fleet).await, basic_event("COMPLETE"), now()).await;
     assert_eq!((outcome.verdict, outcome.stored, outcome.announced), (Verdict::Fail, true, true));
     assert_eq!(fleet.aws.calls_of("DescribeImageScanFindings").len(), 3, "1000 + 1000 + 500");
 
@@ -83,7 +91,7 @@ async fn enhanced_scan_from_inspector_is_judged_with_the_repository_from_its_arn
         "detail": {"scan-status": "INITIAL_SCAN_COMPLETE", "repository-name": format!("arn:aws:ecr:{REGION}:{ACCOUNT}:repository/{REPO}"),
             "image-digest": DIGEST, "image-tags": [], "finding-severity-counts": {"CRITICAL": 1, "TOTAL": 2}}});
 
-    let outcome = handle(&deps(&fleet).await, event, now()).await.unwrap();
+    let outcome = judge(&deps(&fleet).await, event, now()).await;
     assert_eq!(
         (outcome.repository.as_str(), outcome.verdict),
         (REPO, Verdict::Pass),
@@ -99,10 +107,10 @@ async fn replayed_event_stores_one_verdict_and_announces_once() {
     let fleet = setup(Some("version: 1\n")).await;
     fleet.aws.seed_scan(json!({"repositoryName": REPO, "imageDigest": DIGEST, "status": "COMPLETE", "completedAt": T1, "findings": []}));
     let deps = deps(&fleet).await;
-    let first = handle(&deps, basic_event("COMPLETE"), now()).await.unwrap();
+    let first = judge(&deps, basic_event("COMPLETE"), now()).await;
     let record = fleet.get_json(&format!("verdicts/{REPO}/{DIGEST}.json")).await.unwrap();
     let later: DateTime<Utc> = "2026-11-28T12:05:00Z".parse().unwrap();
-    let second = handle(&deps, basic_event("COMPLETE"), later).await.unwrap();
+    let second = judge(&deps, basic_event("COMPLETE"), later).await;
     assert_eq!((first.stored, first.announced), (true, true));
     assert_eq!((second.stored, second.announced), (false, false));
     assert_eq!(fleet.get_json(&format!("verdicts/{REPO}/{DIGEST}.json")).await.unwrap(), record);
@@ -115,13 +123,13 @@ async fn older_scan_arriving_late_never_replaces_a_newer_verdict() {
     let deps = deps(&fleet).await;
     // The rescan (T2, clean) is judged first ...
     fleet.aws.seed_scan(json!({"repositoryName": REPO, "imageDigest": DIGEST, "status": "COMPLETE", "completedAt": T2, "findings": []}));
-    assert!(handle(&deps, basic_event("COMPLETE"), now()).await.unwrap().stored);
+    assert!(judge(&deps, basic_event("COMPLETE"), now()).await.stored);
     // ... then the first scan's results (T1, one critical) come through late.
     fleet.aws.seed_scan(
         json!({"repositoryName": REPO, "imageDigest": DIGEST, "status": "COMPLETE", "completedAt": T1,
         "findings": findings(1, "CRITICAL")}),
     );
-    let late = handle(&deps, basic_event("COMPLETE"), now()).await.unwrap();
+    let late = judge(&deps, basic_event("COMPLETE"), now()).await;
     assert_eq!((late.stored, late.verdict), (false, Verdict::Pass));
     let record = fleet.get_json(&format!("verdicts/{REPO}/{DIGEST}.json")).await.unwrap();
     assert_eq!(record["scanned_at"], "2026-11-28T11:00:00Z");
@@ -133,7 +141,7 @@ async fn unsupported_image_fails_with_the_status_in_the_reason() {
     let fleet = setup(Some("version: 1\n")).await;
     fleet.aws.seed_scan(json!({"repositoryName": REPO, "imageDigest": DIGEST, "status": "UNSUPPORTED_IMAGE",
         "description": "The operating system and/or package manager are not supported."}));
-    let outcome = handle(&deps(&fleet).await, basic_event("UNSUPPORTED_IMAGE"), now()).await.unwrap();
+    let outcome = judge(&deps(&fleet).await, basic_event("UNSUPPORTED_IMAGE"), now()).await;
     assert_eq!(outcome.verdict, Verdict::Fail);
     let events = fleet.events().await;
     let reason = events[0]["detail"]["reasons"][0].as_str().unwrap();
@@ -144,7 +152,7 @@ async fn unsupported_image_fails_with_the_status_in_the_reason() {
 async fn repository_without_any_policy_fails_closed() {
     let fleet = setup(None).await;
     fleet.aws.seed_scan(json!({"repositoryName": REPO, "imageDigest": DIGEST, "status": "COMPLETE", "completedAt": T1, "findings": []}));
-    let outcome = handle(&deps(&fleet).await, basic_event("COMPLETE"), now()).await.unwrap();
+    let outcome = judge(&deps(&fleet).await, basic_event("COMPLETE"), now()).await;
     assert_eq!(outcome.verdict, Verdict::Fail);
     let record = fleet.get_json(&format!("verdicts/{REPO}/{DIGEST}.json")).await.unwrap();
     assert_eq!(record["verdict"]["violations"][0]["rule"], "no_policy");
@@ -159,7 +167,7 @@ async fn default_policy_applies_when_the_repository_has_none() {
         json!({"repositoryName": REPO, "imageDigest": DIGEST, "status": "COMPLETE", "completedAt": T1,
         "findings": findings(3, "HIGH")}),
     );
-    let outcome = handle(&deps(&fleet).await, basic_event("COMPLETE"), now()).await.unwrap();
+    let outcome = judge(&deps(&fleet).await, basic_event("COMPLETE"), now()).await;
     assert_eq!(outcome.verdict, Verdict::Pass);
 }
 
@@ -169,7 +177,7 @@ async fn throttling_is_retried_and_a_persistent_server_error_fails_the_invocatio
     fleet.aws.seed_scan(json!({"repositoryName": REPO, "imageDigest": DIGEST, "status": "COMPLETE", "completedAt": T1, "findings": []}));
     let deps = deps(&fleet).await;
     fleet.aws.inject_fault("DescribeImageScanFindings", 400, "ThrottlingException", 1);
-    assert_eq!(handle(&deps, basic_event("COMPLETE"), now()).await.unwrap().verdict, Verdict::Pass);
+    assert_eq!(judge(&deps, basic_event("COMPLETE"), now()).await.verdict, Verdict::Pass);
 
     let other = "sha256:5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e";
     let mut event = basic_event("COMPLETE");

@@ -14,13 +14,14 @@
 //!   test listener configured for the function (never a host from the event
 //!   or the policy).
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use shipgate_aws::codedeploy::{HookStatus as ReportStatus, current_hook, get_deployment, report_hook};
 use shipgate_aws::codepipeline::Reported;
-use shipgate_aws::ecs::{describe_task_definition, service_revision_task_definition};
+use shipgate_aws::ecs::{describe_task_definition, service_revision};
 use shipgate_aws::env::{ConfigError, FleetConfig, millis, optional};
 use shipgate_aws::events::Bus;
 use shipgate_aws::policies::{PolicyLookup, load_policy};
@@ -129,6 +130,8 @@ pub struct Verdict {
     pub owner: Option<String>,
     pub application: Option<String>,
     pub deployment_group: Option<String>,
+    /// ECS native: the invocation was a rollback, answered without checks.
+    pub rollback: bool,
 }
 
 impl Verdict {
@@ -142,6 +145,7 @@ impl Verdict {
             owner: None,
             application: None,
             deployment_group: None,
+            rollback: false,
         }
     }
 }
@@ -240,6 +244,7 @@ async fn announce(deps: &Deps, kind: &str, deployment: &str, verdict: &Verdict) 
         owner: verdict.owner.clone(),
         digests: verdict.digests.clone(),
         reasons: verdict.reasons.clone(),
+        rollback: verdict.rollback,
     };
     if let Err(e) = deps.bus.put(HOOK_RESULT, &[], &detail).await {
         warn!(error = %e, "could not emit the hook result");
@@ -277,7 +282,7 @@ async fn check_codedeploy(deps: &Deps, deployment_id: &str) -> Verdict {
         Ok(td) => td,
         Err(e) => return Verdict::failed(&hook, e),
     };
-    let mut verdict = check_task_definition(deps, &hook, &task_definition).await;
+    let mut verdict = check_task_definition(deps, &hook, &task_definition, &BTreeMap::new()).await;
     verdict.application = deployment.application;
     verdict.deployment_group = deployment.deployment_group;
     verdict
@@ -295,10 +300,29 @@ async fn run_ecs_hook(deps: &Deps, hook: &EcsLifecycleHook, deadline: Deadline) 
         .and_then(|v| v.as_u64())
         .unwrap_or(0);
     let stage = hook.lifecycle_stage.clone();
+    let deployment = hook.resource_arn.clone().unwrap_or_else(|| hook.execution_id.clone());
+    if hook.is_rollback() {
+        // Blocking a rollback would keep the broken revision serving.
+        let verdict = Verdict {
+            status: HookStatus::Succeeded,
+            rollback: true,
+            reasons: vec![format!(
+                "ECS is rolling back from this revision at {stage}; Shipgate never blocks a rollback"
+            )],
+            ..Verdict::failed(&stage, "")
+        };
+        info!(%deployment, hook = %stage, "rollback: answered SUCCEEDED without running checks");
+        announce(deps, "ecs", &deployment, &verdict).await;
+        return EcsHookResponse {
+            hook_status: "SUCCEEDED".into(),
+            call_back_delay: None,
+            hook_details: None,
+        };
+    }
     let work = Box::pin(async {
         let revision = &hook.execution_details.target_service_revision_arn;
-        match service_revision_task_definition(&deps.ecs, revision).await {
-            Ok(Some(td)) => check_task_definition(deps, &stage, &td).await,
+        match service_revision(&deps.ecs, revision).await {
+            Ok(Some(r)) => check_task_definition(deps, &stage, &r.task_definition, &r.image_digests).await,
             Ok(None) => Verdict::failed(&stage, format!("ECS does not know service revision {revision}")),
             Err(e) => Verdict::failed(&stage, e.to_string()),
         }
@@ -313,7 +337,6 @@ async fn run_ecs_hook(deps: &Deps, hook: &EcsLifecycleHook, deadline: Deadline) 
             Verdict::failed(&stage, format!("the hook could not decide ({interrupted}); failing closed"))
         }
     };
-    let deployment = hook.resource_arn.clone().unwrap_or_else(|| hook.execution_id.clone());
     info!(%deployment, hook = %verdict.hook, status = ?verdict.status, reasons = ?verdict.reasons, "ECS hook answered");
     announce(deps, "ecs", &deployment, &verdict).await;
     match verdict.status {
@@ -332,14 +355,31 @@ async fn run_ecs_hook(deps: &Deps, hook: &EcsLifecycleHook, deadline: Deadline) 
 }
 
 /// Provenance and HTTP checks for the task definition being deployed.
-async fn check_task_definition(deps: &Deps, hook: &str, task_definition: &str) -> Verdict {
+/// `resolved` holds the digests ECS resolved container images to (ECS native
+/// service revisions): those are what runs, whatever the image string says.
+async fn check_task_definition(
+    deps: &Deps,
+    hook: &str,
+    task_definition: &str,
+    resolved: &BTreeMap<String, String>,
+) -> Verdict {
     let td = match describe_task_definition(&deps.ecs, task_definition).await {
         Ok(td) => td,
         Err(e) => return Verdict::failed(hook, e.to_string()),
     };
     let images: Vec<String> = td.container_definitions.iter().map(|c| c.image.trim().to_owned()).collect();
-    let digests: Vec<String> =
-        images.iter().filter_map(|i| parse_image(i).digest.map(str::to_owned)).collect();
+    // (image as written, the digest it runs as)
+    let running: Vec<(String, Option<String>)> = td
+        .container_definitions
+        .iter()
+        .map(|c| {
+            let image = c.image.trim().to_owned();
+            let digest =
+                resolved.get(&c.name).cloned().or_else(|| parse_image(&image).digest.map(str::to_owned));
+            (image, digest)
+        })
+        .collect();
+    let digests: Vec<String> = running.iter().filter_map(|(_, d)| d.clone()).collect();
     let repository = images.iter().find_map(|i| EcrImage::parse(i)).map(|i| i.repository);
     let mut verdict =
         Verdict { digests: digests.clone(), repository: repository.clone(), ..Verdict::failed(hook, "") };
@@ -367,8 +407,8 @@ async fn check_task_definition(deps: &Deps, hook: &str, task_definition: &str) -
     };
 
     if policy.deploy.require_gate_decision {
-        for image in &images {
-            match parse_image(image).digest.filter(|d| is_pinned_digest(d)) {
+        for (image, digest) in &running {
+            match digest.as_deref().filter(|d| is_pinned_digest(d)) {
                 None => verdict.reasons.push(format!("image {image} is not pinned by digest, so its gate decision cannot be checked")),
                 Some(digest) => match gate_decision(deps, digest).await {
                     Ok(true) => {}

@@ -204,7 +204,10 @@ async fn outcomes(
         ("shipgate", GATE_DECISION) => vec![Outcome::GateDecision(detail(event)?)],
         ("shipgate", HOOK_RESULT) => vec![Outcome::HookResult(detail(event)?)],
         ("shipgate", POLICY_REJECTED) => vec![Outcome::PolicyRejected(detail(event)?)],
-        ("aws.events", "Scheduled Event") => expiring_digest(deps, now).await?,
+        // The daily schedule: EventBridge Scheduler (the template's
+        // `ScheduleV2`) sends source `aws.scheduler` and a string detail;
+        // a rule schedule sends `aws.events`.
+        ("aws.scheduler" | "aws.events", "Scheduled Event") => expiring_digest(deps, now).await?,
         _ => Vec::new(),
     })
 }

@@ -70,7 +70,16 @@ impl ErrorType for ScanGateError {
     }
 }
 
-/// What one invocation did.
+/// What one invocation did: judged an image's scan, or ignored an event that
+/// is not one (with why, in one log line and the answer).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Handled {
+    Judged(Outcome),
+    Ignored { ignored: String },
+}
+
+/// A judged scan.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Outcome {
     pub repository: String,
@@ -87,17 +96,30 @@ pub async fn handle(
     deps: &Deps,
     payload: serde_json::Value,
     now: DateTime<Utc>,
-) -> Result<Outcome, ScanGateError> {
-    let event: EventBridgeEvent<ImageScanCompleted> = decode(payload)?;
-    match (event.source.as_str(), event.detail_type.as_str()) {
-        ("aws.ecr", "ECR Image Scan") | ("aws.inspector2", "Inspector2 Scan") => {}
+) -> Result<Handled, ScanGateError> {
+    let kind =
+        (payload.get("source").and_then(|v| v.as_str()), payload.get("detail-type").and_then(|v| v.as_str()));
+    match kind {
+        (Some("aws.ecr"), Some("ECR Image Scan")) | (Some("aws.inspector2"), Some("Inspector2 Scan")) => {}
+        // Findings Inspector reports after the initial scan: nothing here judges them yet.
+        (Some("aws.inspector2"), Some("Inspector2 Finding")) => {
+            return Ok(ignore("an Inspector2 Finding is not a completed scan".into()));
+        }
         (source, detail_type) => {
+            let (source, detail_type) = (source.unwrap_or("?"), detail_type.unwrap_or("?"));
             return Err(InvalidEvent(format!("not a scan event: {source} / {detail_type}")).into());
         }
     }
+    let event: EventBridgeEvent<ImageScanCompleted> = decode(payload)?;
     let detail = &event.detail;
-    let repository = detail.repository().to_owned();
-    let digest = detail.image_digest.clone();
+    let Some((repository, digest)) = detail.image() else {
+        // Inspector scans EC2 instances, Lambda functions and machine images
+        // too, under the same detail-type; the rule narrows to ECR, but a
+        // wider rule must not fill the dead-letter queue.
+        let resources = event.resources.clone().unwrap_or_default().join(", ");
+        return Ok(ignore(format!("the scan of {resources} is not of an ECR image")));
+    };
+    let (repository, digest) = (repository.to_owned(), digest.to_owned());
     let span = tracing::Span::current();
     span.record("event_id", event.id.as_deref().unwrap_or_default());
     span.record("repository", repository.as_str());
@@ -144,7 +166,12 @@ pub async fn handle(
     let announced =
         if current.announced { false } else { announce(deps, &key, &current, &resources, owner).await? };
     info!(verdict = current.verdict.verdict.as_str(), stored, announced, "scan judged");
-    Ok(Outcome { repository, digest, verdict: current.verdict.verdict, stored, announced })
+    Ok(Handled::Judged(Outcome { repository, digest, verdict: current.verdict.verdict, stored, announced }))
+}
+
+fn ignore(reason: String) -> Handled {
+    info!(%reason, "ignored");
+    Handled::Ignored { ignored: reason }
 }
 
 /// Emits the verdict event, then marks the record announced (only if it is

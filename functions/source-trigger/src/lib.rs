@@ -21,7 +21,7 @@ use shipgate_aws::s3::Bucket;
 use shipgate_aws::{AwsError, Clients, ErrorType, InvalidEvent, SdkConfig, decode};
 use shipgate_core::routes::{Matched, Push, Route, match_routes, parse_routes, request_token};
 use shipgate_core::triggers::CodeCommitReferenceChange;
-use shipgate_core::webhook::{GithubPush, WebhookSecret, verify_signature};
+use shipgate_core::webhook::{GithubPush, WebhookSecret, delivery_json, verify_signature};
 use tracing::{info, instrument, warn};
 
 pub const ROUTES_KEY: &str = "routes.yaml";
@@ -161,7 +161,11 @@ pub async fn handle_webhook(deps: &Deps, request: &LambdaFunctionUrlRequest) -> 
         "push" => {}
         other => return ignored(format!("event {other:?} is not a push")),
     }
-    let push: GithubPush = match serde_json::from_slice(&body) {
+    let json = match delivery_json(header(request, "content-type"), &body) {
+        Ok(json) => json,
+        Err(e) => return answer(400, json!({"error": format!("malformed push body: {e}")})),
+    };
+    let push: GithubPush = match serde_json::from_slice(&json) {
         Ok(p) => p,
         Err(e) => return answer(400, json!({"error": format!("malformed push body: {e}")})),
     };
@@ -197,10 +201,11 @@ fn ignored(reason: String) -> HttpResponse {
 async fn handle_codecommit(deps: &Deps, change: &CodeCommitReferenceChange) -> Result<Value, TriggerError> {
     let reason = match (change.event.as_str(), change.reference_type.as_str(), &change.commit_id) {
         (_, "tag", _) => Some(format!("{} is a tag", change.reference_name)),
-        ("referenceDeleted", _, _) | (_, _, None) => {
+        ("referenceDeleted", _, _) | ("referenceCreated" | "referenceUpdated", _, None) => {
             Some(format!("branch {} was deleted", change.reference_name))
         }
         ("referenceCreated" | "referenceUpdated", "branch", Some(_)) => None,
+        (event, "", _) => Some(format!("{event} changes no branch")),
         (event, kind, _) => Some(format!("{event} of a {kind} is not a push")),
     };
     if let Some(reason) = reason {

@@ -32,18 +32,37 @@ pub async fn describe_task_definition(
     })
 }
 
-/// The task definition of an ECS service revision (ECS native blue/green).
-pub async fn service_revision_task_definition(
+/// An ECS service revision (ECS native blue/green): its task definition, and
+/// the digest ECS resolved each container's image to when it created the
+/// revision, which is what its tasks run even when the task definition
+/// names a tag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceRevision {
+    pub task_definition: String,
+    /// Container name -> resolved image digest.
+    pub image_digests: std::collections::BTreeMap<String, String>,
+}
+
+pub async fn service_revision(
     client: &aws_sdk_ecs::Client,
     revision_arn: &str,
-) -> Result<Option<String>, AwsError> {
+) -> Result<Option<ServiceRevision>, AwsError> {
     let output = client
         .describe_service_revisions()
         .service_revision_arns(revision_arn)
         .send()
         .await
         .map_err(aws_err("ECS", "DescribeServiceRevisions"))?;
-    Ok(output.service_revisions().first().and_then(|r| r.task_definition()).map(str::to_owned))
+    Ok(output.service_revisions().first().and_then(|r| {
+        Some(ServiceRevision {
+            task_definition: r.task_definition()?.to_owned(),
+            image_digests: r
+                .container_images()
+                .iter()
+                .filter_map(|c| Some((c.container_name()?.to_owned(), c.image_digest()?.to_owned())))
+                .collect(),
+        })
+    }))
 }
 
 fn container(c: &aws_sdk_ecs::types::ContainerDefinition) -> ContainerDefinition {

@@ -150,6 +150,9 @@ pub struct HookResultEvent {
     pub owner: Option<String>,
     pub digests: Vec<String>,
     pub reasons: Vec<String>,
+    /// ECS native: ECS was rolling back, and Shipgate answered without checks.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub rollback: bool,
 }
 
 #[cfg(test)]

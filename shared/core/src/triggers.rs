@@ -16,7 +16,11 @@ pub struct CodeCommitReferenceChange {
     /// `referenceCreated`, `referenceUpdated` or `referenceDeleted`.
     pub event: String,
     pub repository_name: String,
+    /// `branch` or `tag`; absent for events that change no reference
+    /// (`unreferencedMergeCommitCreated`).
+    #[serde(default)]
     pub reference_type: String,
+    #[serde(default)]
     pub reference_name: String,
     #[serde(default)]
     pub reference_full_name: Option<String>,
@@ -59,15 +63,18 @@ pub struct S3Object {
 }
 
 /// `ECR Image Scan` (basic) and `Inspector2 Scan` (enhanced) details. For
-/// Inspector, `repository-name` is the repository's ARN.
+/// Inspector, `repository-name` is the repository's ARN. Inspector sends the
+/// same detail-type for EC2 instances, Lambda functions and machine images,
+/// without a repository or digest
+/// (https://docs.aws.amazon.com/inspector/latest/user/eventbridge-integration.html).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ImageScanCompleted {
     #[serde(rename = "scan-status")]
     pub scan_status: String,
-    #[serde(rename = "repository-name")]
-    pub repository_name: String,
-    #[serde(rename = "image-digest")]
-    pub image_digest: String,
+    #[serde(default, rename = "repository-name")]
+    pub repository_name: Option<String>,
+    #[serde(default, rename = "image-digest")]
+    pub image_digest: Option<String>,
     #[serde(default, rename = "image-tags")]
     pub image_tags: Vec<String>,
     /// Missing severities mean zero.
@@ -77,12 +84,20 @@ pub struct ImageScanCompleted {
 
 impl ImageScanCompleted {
     /// The repository's name, whether the event carried a name or an ARN
-    /// (`arn:aws:ecr:REGION:ACCOUNT:repository/NAME`, where NAME may hold `/`).
-    pub fn repository(&self) -> &str {
-        match self.repository_name.split_once(":repository/") {
-            Some((prefix, name)) if prefix.starts_with("arn:") => name,
-            _ => &self.repository_name,
-        }
+    /// (`arn:aws:ecr:REGION:ACCOUNT:repository/NAME`, where NAME may hold `/`);
+    /// `None` when the scan is not of an ECR image.
+    pub fn repository(&self) -> Option<&str> {
+        let name = self.repository_name.as_deref()?;
+        Some(match name.split_once(":repository/") {
+            Some((prefix, repository)) if prefix.starts_with("arn:") => repository,
+            _ => name,
+        })
+    }
+
+    /// The ECR image scanned, as (repository, digest); `None` for a scan of
+    /// another kind of resource.
+    pub fn image(&self) -> Option<(&str, &str)> {
+        Some((self.repository()?, self.image_digest.as_deref()?))
     }
 }
 
@@ -135,6 +150,25 @@ pub struct EcsExecutionDetails {
     pub production_traffic_weights: BTreeMap<String, f64>,
 }
 
+impl EcsLifecycleHook {
+    /// Whether ECS is rolling back: on a rollback it re-invokes the
+    /// TEST_TRAFFIC_SHIFT and PRODUCTION_TRAFFIC_SHIFT hooks with the same
+    /// (green) target revision and the traffic weights pointing back to the
+    /// previous revision
+    /// (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/lambda-lifecycle-hooks.html).
+    pub fn is_rollback(&self) -> bool {
+        let weights = match self.lifecycle_stage.as_str() {
+            "TEST_TRAFFIC_SHIFT" => &self.execution_details.test_traffic_weights,
+            "PRODUCTION_TRAFFIC_SHIFT" => &self.execution_details.production_traffic_weights,
+            _ => return false,
+        };
+        let target = &self.execution_details.target_service_revision_arn;
+        let to_target = weights.get(target).copied().unwrap_or(0.0);
+        let elsewhere: f64 = weights.iter().filter(|(revision, _)| *revision != target).map(|(_, w)| w).sum();
+        to_target == 0.0 && elsewhere > 0.0
+    }
+}
+
 /// What an ECS native hook answers.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -154,8 +188,8 @@ mod tests {
     fn scan(repository_name: &str) -> ImageScanCompleted {
         ImageScanCompleted {
             scan_status: "COMPLETE".into(),
-            repository_name: repository_name.into(),
-            image_digest: "sha256:00".into(),
+            repository_name: Some(repository_name.into()),
+            image_digest: Some("sha256:00".into()),
             image_tags: vec![],
             finding_severity_counts: BTreeMap::new(),
         }
@@ -163,10 +197,12 @@ mod tests {
 
     #[test]
     fn repository_is_read_from_a_name_or_an_arn() {
-        assert_eq!(scan("payments-api").repository(), "payments-api");
+        assert_eq!(scan("payments-api").repository(), Some("payments-api"));
         assert_eq!(
             scan("arn:aws:ecr:us-east-1:123456789012:repository/team/payments-api").repository(),
-            "team/payments-api"
+            Some("team/payments-api")
         );
+        let ec2 = ImageScanCompleted { repository_name: None, image_digest: None, ..scan("x") };
+        assert_eq!(ec2.image(), None);
     }
 }

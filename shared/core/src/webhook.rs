@@ -103,9 +103,60 @@ impl GithubPush {
     }
 }
 
+/// The JSON document a (verified) webhook delivery carries. GitHub sends it
+/// as the body with content type `json`, and as the form field `payload` with
+/// content type `form` (`application/x-www-form-urlencoded`, the default for
+/// webhooks created through GitHub's API:
+/// https://docs.github.com/en/webhooks/webhook-events-and-payloads#delivery-headers).
+/// The signature is always over the raw body, so this runs after it is checked.
+pub fn delivery_json(content_type: Option<&str>, body: &[u8]) -> Result<Vec<u8>, String> {
+    let media_type = content_type.unwrap_or_default().split(';').next().unwrap_or_default().trim();
+    if !media_type.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
+        return Ok(body.to_vec());
+    }
+    let text = std::str::from_utf8(body).map_err(|_| "form body is not UTF-8".to_owned())?;
+    let payload = text
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("payload="))
+        .ok_or_else(|| "form body has no payload field".to_owned())?;
+    form_decode(payload)
+}
+
+/// `application/x-www-form-urlencoded` decoding: `+` is a space, `%XX` a byte.
+fn form_decode(text: &str) -> Result<Vec<u8>, String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = bytes.get(i + 1..i + 3).ok_or("truncated %-escape in the payload field")?;
+                let hex = std::str::from_utf8(hex).map_err(|_| "invalid %-escape in the payload field")?;
+                out.push(u8::from_str_radix(hex, 16).map_err(|_| "invalid %-escape in the payload field")?);
+                i += 2;
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_form_delivery_carries_its_json_in_the_payload_field() {
+        let form = b"payload=%7B%22ref%22%3A%22refs%2Fheads%2Fmain%22%2C%22a%22%3A%22x+y%22%7D";
+        let json = delivery_json(Some("application/x-www-form-urlencoded"), form).unwrap();
+        assert_eq!(json, br#"{"ref":"refs/heads/main","a":"x y"}"#);
+        assert_eq!(delivery_json(Some("application/json"), b"{}").unwrap(), b"{}");
+        assert_eq!(delivery_json(None, b"{}").unwrap(), b"{}");
+        assert!(delivery_json(Some("application/x-www-form-urlencoded"), b"other=1").is_err());
+        assert!(delivery_json(Some("application/x-www-form-urlencoded"), b"payload=%7").is_err());
+    }
 
     #[test]
     fn githubs_published_test_vector_passes() {

@@ -99,6 +99,7 @@ fn cases() -> Vec<(&'static str, Outcome)> {
                 owner: Some("team-payments".into()),
                 digests: vec![DIGEST.into()],
                 reasons: vec!["image sha256:4f4f4f4f4f4f has no passing release-gate decision (was it deployed without the pipeline?)".into()],
+                rollback: false,
             }),
         ),
         (
