@@ -90,6 +90,8 @@ class State:
         # deployment id -> the ECS target's lifecycle events (seeded by tests:
         # CodeDeploy moves a deployment through them)
         self.targets: dict[str, list[dict[str, str]]] = {}
+        # failed deployment id -> the rollback deployment CodeDeploy started
+        self.rollbacks: dict[str, str] = {}
         # service revision ARN -> task definition ARN (seeded by tests)
         self.service_revisions: dict[str, dict[str, str]] = {}
         # job id -> jobDetails (seeded by tests: CodePipeline creates jobs)
@@ -267,6 +269,18 @@ def get_deployment(self: CodeDeployResponse) -> str:
     for key in ("createTime", "startTime", "completeTime"):
         if key in info:
             info[key] = _epoch(info[key])
+    # A rollback, as CodeDeploy records one: the failed deployment names its
+    # rollback, and the rollback (created by CodeDeploy) names what it undoes.
+    deployment_id = info.get("deploymentId", "")
+    with STATE.lock:
+        rolled_back_by = STATE.rollbacks.get(deployment_id)
+        rolls_back = next((d for d, r in STATE.rollbacks.items() if r == deployment_id), None)
+    if rolled_back_by:
+        info["rollbackInfo"] = {"rollbackDeploymentId": rolled_back_by,
+                                "rollbackMessage": f"Deployment {deployment_id} failed; rolled back by {rolled_back_by}"}
+    if rolls_back:
+        info["creator"] = "codeDeployRollback"
+        info["rollbackInfo"] = {"rollbackTriggeringDeploymentId": rolls_back}
     return json.dumps(body)
 
 
@@ -464,6 +478,13 @@ def control(request: Request) -> Response:
                   for i, name in enumerate(ECS_HOOKS)]
         with STATE.lock:
             STATE.targets[body["deploymentId"]] = events
+        return _json({"seeded": True})
+    if path == "/_shipgate/codedeploy/rollbacks" and request.method == "POST":
+        body = request.get_json(force=True)
+        if not body.get("deploymentId") or not body.get("rollbackDeploymentId"):
+            return _json({"error": "need deploymentId and rollbackDeploymentId"}, 400)
+        with STATE.lock:
+            STATE.rollbacks[body["deploymentId"]] = body["rollbackDeploymentId"]
         return _json({"seeded": True})
     if path == "/_shipgate/ecs/service-revisions" and request.method == "POST":
         body = request.get_json(force=True)

@@ -189,3 +189,53 @@ async fn chat_format_sends_the_amazon_q_custom_notification() {
     assert_eq!((chat["version"].as_str(), chat["source"].as_str()), (Some("1.0"), Some("custom")));
     assert!(chat["content"]["title"].as_str().unwrap().contains("payments-api"));
 }
+
+/// CodeDeploy's state-change events do not say whether a rollback is
+/// involved; the deployment's rollbackInfo does, and the messages say it.
+#[tokio::test]
+async fn a_rollback_is_recognised_from_the_deployment_not_the_event() {
+    let n = Notifications::start().await;
+    let inbox = n.inbox("all", None).await;
+    let codedeploy = aws_sdk_codedeploy::Client::new(&n.fleet.sdk);
+    codedeploy
+        .create_application()
+        .application_name("payments-api")
+        .compute_platform(aws_sdk_codedeploy::types::ComputePlatform::Ecs)
+        .send()
+        .await
+        .unwrap();
+    codedeploy
+        .create_deployment_group()
+        .application_name("payments-api")
+        .deployment_group_name("payments-api-dg")
+        .service_role_arn("arn:aws:iam::123456789012:role/codedeploy")
+        .send()
+        .await
+        .unwrap();
+    let deploy = || {
+        codedeploy
+            .create_deployment()
+            .application_name("payments-api")
+            .deployment_group_name("payments-api-dg")
+            .send()
+    };
+    let failed = deploy().await.unwrap().deployment_id.unwrap();
+    let rollback = deploy().await.unwrap().deployment_id.unwrap();
+    n.fleet.aws.control_post(
+        "/_shipgate/codedeploy/rollbacks",
+        &json!({"deploymentId": failed, "rollbackDeploymentId": rollback}),
+    );
+    let deps = n.deps(Format::Email).await;
+    let mut event = sample("codedeploy-deployment-failed.json");
+    event["detail"]["deploymentId"] = failed.clone().into();
+    handle(&deps, event.clone(), now()).await.unwrap();
+    event["detail"]["deploymentId"] = rollback.clone().into();
+    event["detail"]["state"] = "SUCCESS".into();
+    let report = handle(&deps, event, now()).await.unwrap();
+    assert_eq!(report.sent, ["[Shipgate] Rollback of payments-api (payments-api-dg) completed"]);
+    let messages = inbox.messages().await;
+    assert_eq!(messages.len(), 2);
+    let body = messages[0]["Message"].as_str().unwrap();
+    assert!(body.contains(&format!("CodeDeploy is rolling back with deployment {rollback}")), "{body}");
+    assert_eq!(messages[1]["MessageAttributes"]["event_type"]["Value"], "deployment.rolled_back");
+}

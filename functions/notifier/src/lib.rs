@@ -14,6 +14,7 @@ use aws_lambda_events::eventbridge::EventBridgeEvent;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use shipgate_aws::codedeploy::get_deployment;
 use shipgate_aws::env::{ConfigError, optional, required};
 use shipgate_aws::s3::{Bucket, Condition, PutOutcome};
 use shipgate_aws::sns::{Message as SnsMessage, Topic};
@@ -83,6 +84,8 @@ impl Config {
 pub struct Deps {
     pub bucket: Bucket,
     pub topic: Topic,
+    /// To learn whether a deployment was rolled back, or is a rollback.
+    pub codedeploy: aws_sdk_codedeploy::Client,
     pub categories: BTreeSet<Category>,
     pub format: Format,
 }
@@ -93,6 +96,7 @@ impl Deps {
         Self {
             bucket: Bucket::new(clients.s3, &config.config_bucket),
             topic: Topic::new(clients.sns, &config.topic_arn),
+            codedeploy: clients.codedeploy,
             categories: config.categories.clone(),
             format: config.format,
         }
@@ -192,12 +196,22 @@ async fn outcomes(
         }
         ("aws.codedeploy", "CodeDeploy Deployment State-change Notification") => {
             let d: DeploymentChange = detail(event)?;
+            // The event does not say whether a rollback is involved; the
+            // deployment's rollbackInfo does.
+            let deployment = match get_deployment(&deps.codedeploy, &d.deployment_id).await {
+                Ok(found) => found,
+                Err(e) => {
+                    warn!(error = %e, "could not read the deployment's rollback; telling without it");
+                    None
+                }
+            };
             vec![Outcome::Deployment {
                 deployment_id: d.deployment_id,
                 application: d.application,
                 group: d.deployment_group,
                 state: d.state,
-                rollback_id: d.rollback_deployment_id,
+                rollback_id: deployment.as_ref().and_then(|d| d.rolled_back_by.clone()),
+                rolls_back: deployment.and_then(|d| d.rolls_back),
             }]
         }
         ("shipgate", SCAN_VERDICT) => vec![Outcome::ScanVerdict(detail(event)?)],
@@ -222,8 +236,6 @@ struct DeploymentChange {
     #[serde(default)]
     deployment_group: Option<String>,
     state: String,
-    #[serde(default)]
-    rollback_deployment_id: Option<String>,
 }
 
 /// Remembers each pipeline's last final state; true when this success

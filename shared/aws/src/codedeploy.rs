@@ -19,6 +19,10 @@ pub struct Deployment {
     pub deployment_group: Option<String>,
     /// The AppSpec (YAML or JSON), for `AppSpecContent` revisions.
     pub appspec: Option<String>,
+    /// The rollback deployment this one's failure started (`rollbackInfo`).
+    pub rolled_back_by: Option<String>,
+    /// The deployment this one rolls back, when it is a rollback.
+    pub rolls_back: Option<String>,
 }
 
 /// The deployment, or `None` when CodeDeploy does not know it.
@@ -35,10 +39,13 @@ pub async fn get_deployment(
         Err(e) => return Err(aws_err("CodeDeploy", "GetDeployment")(e)),
     };
     let info = output.deployment_info;
+    let rollback = info.as_ref().and_then(|i| i.rollback_info.as_ref());
     Ok(Some(Deployment {
         id: id.to_owned(),
         application: info.as_ref().and_then(|i| i.application_name.clone()),
         deployment_group: info.as_ref().and_then(|i| i.deployment_group_name.clone()),
+        rolled_back_by: rollback.and_then(|r| r.rollback_deployment_id.clone()),
+        rolls_back: rollback.and_then(|r| r.rollback_triggering_deployment_id.clone()),
         appspec: info.and_then(|i| i.revision).and_then(|r| r.app_spec_content).and_then(|c| c.content),
     }))
 }

@@ -45,7 +45,10 @@ pub enum Outcome {
         application: Option<String>,
         group: Option<String>,
         state: String,
+        /// The rollback deployment this one's failure started, if any.
         rollback_id: Option<String>,
+        /// The deployment this one rolled back, when it is a rollback.
+        rolls_back: Option<String>,
     },
     ScanVerdict(ScanVerdictEvent),
     GateDecision(GateDecisionEvent),
@@ -202,8 +205,9 @@ impl Outcome {
                 "FAILED" | "SUCCEEDED" => Category::Action,
                 _ => return None,
             },
-            Outcome::Deployment { state, .. } => match state.as_str() {
+            Outcome::Deployment { state, rolls_back, .. } => match state.as_str() {
                 "FAILURE" | "STOP" => Category::Rollback,
+                "SUCCESS" if rolls_back.is_some() => Category::Rollback,
                 "SUCCESS" => Category::Success,
                 _ => return None,
             },
@@ -290,7 +294,7 @@ pub fn render(outcome: &Outcome, cx: &Context) -> Option<Message> {
             m.quote = summary.as_deref().filter(|s| !s.trim().is_empty()).map(str::to_owned);
             if state == "FAILED" { "action.failed" } else { "action.succeeded" }
         }
-        Outcome::Deployment { deployment_id, application, group, state, rollback_id } => {
+        Outcome::Deployment { deployment_id, application, group, state, rollback_id, rolls_back } => {
             m.link = codedeploy_link(cx, deployment_id);
             m.dedupe_key = format!("deployment/{deployment_id}/{state}");
             let what = match (application, group) {
@@ -298,7 +302,20 @@ pub fn render(outcome: &Outcome, cx: &Context) -> Option<Message> {
                 (Some(a), None) => a.clone(),
                 _ => deployment_id.clone(),
             };
-            if state == "SUCCESS" {
+            if let (true, Some(failed)) = (state == "SUCCESS", rolls_back) {
+                m.subject = format!("Rollback of {} completed", name(&what, 60));
+                m.headline = vec![
+                    format!(
+                        "Deployment {deployment_id} rolled {what} back after deployment {failed} failed."
+                    ),
+                    "Production runs the previous version again.".to_owned(),
+                ];
+                m.next_step = lines(&[
+                    "What to do: read why the failed deployment stopped (its lifecycle events, and a Shipgate",
+                    "hook failure if there is one), fix it, and release again through the pipeline.",
+                ]);
+                "deployment.rolled_back"
+            } else if state == "SUCCESS" {
                 m.subject = format!("Deployment of {} succeeded", name(&what, 60));
                 m.headline = vec![format!("Deployment {deployment_id} of {what} succeeded.")];
                 "deployment.succeeded"

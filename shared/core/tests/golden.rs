@@ -52,6 +52,18 @@ fn cases() -> Vec<(&'static str, Outcome)> {
                 group: Some("payments-api-dg".into()),
                 state: "FAILURE".into(),
                 rollback_id: Some("d-R9B8C7D6E".into()),
+                rolls_back: None,
+            },
+        ),
+        (
+            "deployment-rolled-back",
+            Outcome::Deployment {
+                deployment_id: "d-R9B8C7D6E".into(),
+                application: Some("payments-api".into()),
+                group: Some("payments-api-dg".into()),
+                state: "SUCCESS".into(),
+                rollback_id: None,
+                rolls_back: Some("d-A1B2C3D4E".into()),
             },
         ),
         (
