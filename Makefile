@@ -1,6 +1,7 @@
 # Shipgate's developer commands. Each target installs what it needs.
 #   make demo   - replay the workflow end to end on the local AWS emulator
 #   make test   - every test: unit, emulator integration, end to end
+#   make local  - the emulator and the six functions, running, to invoke any event by hand
 #   make bench  - benchmarks, side by side with a Python baseline (bench/README.md)
 #   make lint   - rustfmt and clippy, as CI runs them
 
@@ -13,7 +14,7 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 
 INFRA_VENV := .venv-infra
 
-.PHONY: demo bench test lint lint-infra setup tools infra-tools iam-mutants
+.PHONY: demo local bench test lint lint-infra setup tools infra-tools iam-mutants
 
 # The Python side: moto server for the local AWS emulator.
 setup: $(VENV)/.installed
@@ -29,7 +30,12 @@ tools:
 # The main job: the whole workflow replayed on this machine (local AWS emulator,
 # cargo-lambda's runtime emulator, the real function binaries).
 demo: setup
-	cargo run --quiet --locked -p shipgate-tests --bin shipgate-replay
+	cargo run --locked -p shipgate-tests --bin shipgate-replay
+
+# The local AWS emulator and the six functions, left running until Ctrl-C:
+# prints one `cargo lambda invoke` line per function to try any event by hand.
+local: setup
+	cargo run --locked -p shipgate-tests --bin shipgate-local
 
 # Cold start, memory, warm latency and throughput against a Python + boto3
 # baseline, zip sizes, and the policy-engine figures: writes bench/README.md.

@@ -364,9 +364,11 @@ def json_access_denied(body: bytes) -> bytes:
     ).encode()
 
 
-def create_session(name: str, policies: list[dict[str, Any]]) -> dict[str, str]:
+def create_session(name: str, policies: list[dict[str, Any]], fixed: dict[str, str] | None = None) -> dict[str, str]:
     """Temporary credentials of a role holding `policies`, as STS AssumeRole
-    gives them (CodePipeline hands a job its artifact credentials this way)."""
+    gives them (CodePipeline hands a job its artifact credentials this way);
+    `fixed` keys (accessKeyId, secretAccessKey, sessionToken) replace the
+    generated ones, so a sample event's credentials can be made real."""
     from moto.sts.models import sts_backends
 
     backend = iam_backends[ACCOUNT]["aws"]
@@ -387,6 +389,10 @@ def create_session(name: str, policies: list[dict[str, Any]]) -> dict[str, str]:
         duration=3600,
         external_id="",
     )
+    if fixed:
+        role.access_key_id = fixed.get("accessKeyId", role.access_key_id)
+        role.secret_access_key = fixed.get("secretAccessKey", role.secret_access_key)
+        role.session_token = fixed.get("sessionToken", role.session_token)
     return {
         "accessKeyId": role.access_key_id,
         "secretAccessKey": role.secret_access_key,

@@ -538,7 +538,7 @@ def control(request: Request) -> Response:
         body = request.get_json(force=True)
         if not body.get("name"):
             return _json({"error": "missing name"}, 400)
-        return _json(iam_enforcement.create_session(body["name"], body.get("policies", [])))
+        return _json(iam_enforcement.create_session(body["name"], body.get("policies", []), body.get("fixed")))
     if path == "/_shipgate/requests" and request.method == "GET":
         with STATE.lock:
             return _json({"requests": list(STATE.requests)})

@@ -10,6 +10,7 @@
 // A harness panics to fail the test that uses it; that is its error handling.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod local;
 pub mod replay;
 
 use std::collections::BTreeMap;
@@ -485,7 +486,9 @@ struct Identity {
     policies: Vec<Value>,
 }
 
-pub const CONFIG_BUCKET: &str = "shipgate-config-test";
+/// The config bucket: named as `events/` names it, so every sample payload
+/// meets the emulator's resources.
+pub const CONFIG_BUCKET: &str = "shipgate-config-123456789012";
 pub const EVENT_BUS: &str = "shipgate";
 pub const TOPIC: &str = "shipgate-notifications";
 pub const WEBHOOK_SECRET_NAME: &str = "shipgate/github-webhook";

@@ -203,24 +203,40 @@ struct Replay<'p> {
     job_counter: u32,
 }
 
-/// Runs every story and returns what happened.
-pub async fn run(progress: &mut dyn Progress) -> Report {
+/// The local AWS and Lambda as the demo runs them: the emulator provisioned
+/// (the template's resources, each function's role, the demo's repository,
+/// pipeline, routes, CodeDeploy application and an SNS subscription), a
+/// healthy test listener, and the six function binaries served by the
+/// runtime emulator. Dropping it stops everything.
+#[derive(Debug)]
+pub struct LocalFleet {
+    pub fleet: Fleet,
+    pub runtime: RuntimeEmulator,
+    pub listener: TestListener,
+    /// The SQS queue subscribed to the notification topic.
+    pub notifications_queue: String,
+}
+
+/// Builds the functions and starts the local fleet, saying what it does.
+pub async fn start(progress: &mut dyn Progress) -> LocalFleet {
     progress.say("==> building the six functions (cargo build)");
     let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args(["build", "--quiet"])
+        .args(["build"])
         .args(FUNCTIONS.iter().flat_map(|f| ["--bin", *f]))
         .current_dir(crate::workspace_root())
         .status()
         .unwrap();
     assert!(status.success(), "building the functions failed");
 
-    progress.say("==> starting the local AWS emulator (moto + Shipgate extensions) on 127.0.0.1");
+    progress
+        .say("==> starting the local AWS emulator (moto + Shipgate extensions, enforcing IAM) on 127.0.0.1");
     let fleet = Fleet::start().await;
     progress.say(&format!("    {}", fleet.aws.endpoint()));
     let (topic_arn, notifications_queue, secret_arn) = provision(&fleet).await;
     let listener = TestListener::start(ListenerMode::Healthy).await;
 
-    progress.say("==> starting cargo-lambda's Lambda runtime emulator on 127.0.0.1");
+    progress
+        .say("==> starting cargo-lambda's Lambda runtime emulator on 127.0.0.1, each function as its role");
     let env: BTreeMap<String, String> = [
         ("AWS_ENDPOINT_URL", fleet.aws.endpoint().to_owned()),
         ("AWS_REGION", REGION.to_owned()),
@@ -238,7 +254,12 @@ pub async fn run(progress: &mut dyn Progress) -> Report {
     .collect();
     let runtime = RuntimeEmulator::start(&fleet, &env);
     progress.say(&format!("    http://127.0.0.1:{}", runtime.port));
+    LocalFleet { fleet, runtime, listener, notifications_queue }
+}
 
+/// Runs every story and returns what happened.
+pub async fn run(progress: &mut dyn Progress) -> Report {
+    let LocalFleet { fleet, runtime, listener, notifications_queue } = start(progress).await;
     let mut replay =
         Replay { fleet, runtime, report: Report::default(), progress, notifications_queue, job_counter: 0 };
     replay.policy_story().await;
@@ -246,6 +267,8 @@ pub async fn run(progress: &mut dyn Progress) -> Report {
     replay.release_story(&listener).await;
     replay.ungated_deployment_story(&listener).await;
     replay.notification_story().await;
+    replay.daily_digest_story().await;
+    replay.ecs_rollback_story().await;
     replay.report
 }
 
@@ -707,6 +730,91 @@ impl Replay<'_> {
             (out["sent"].as_array().is_some_and(|s| s.len() == 1), format!("sent {}", out["sent"]))
         })
         .await;
+        self.finish(S, E);
+    }
+
+    /// The daily digest, driven by EventBridge Scheduler's own payload (what
+    /// the template's ScheduleV2 delivers): an exception a week from its end
+    /// reaches its owner once.
+    async fn daily_digest_story(&mut self) {
+        const S: &str = "daily digest";
+        const E: &str = "the Scheduler's daily event tells an owner once about an exception about to expire";
+        self.story(S, E);
+        // The notifier runs on the wall clock; the exception ends a week from today.
+        let expires = (chrono::Utc::now() + chrono::Duration::days(7)).date_naive();
+        let policy = format!(
+            "version: 1\nowner: team-checkout\nscan:\n  exceptions:\n    - {{id: CVE-2026-7777, package: openssl, expires: {expires}, reason: not reachable, ticket: SEC-77}}\n"
+        );
+        self.upload_policy(S, "policies/checkout-api/appsec.yaml", &policy, "accepted").await;
+        let scheduled =
+            sample("aws/eventbridge-scheduler-default-notification.aws-lambda-dotnet-issue-1864.json");
+        let sent_now = |out: &Value| out["sent"].as_array().map_or(0, Vec::len);
+        let out = self
+            .step(S, "notifier", "Scheduler Scheduled Event (aws.scheduler)", &scheduled, |out| {
+                let sent = out["sent"].to_string();
+                (sent.contains("team-checkout expire soon"), format!("sent {sent}"))
+            })
+            .await;
+        let first = sent_now(&out);
+        let again = invoke(self.runtime.port, "notifier", &scheduled).await;
+        let sqs = aws_sdk_sqs::Client::new(&self.fleet.sdk);
+        let received: Vec<Value> = crate::drain_queue(&sqs, &self.notifications_queue).await;
+        let digests = received
+            .iter()
+            .filter(|m| m["Subject"].as_str().is_some_and(|s| s.contains("team-checkout expire soon")))
+            .count();
+        let names_it =
+            received.iter().any(|m| m["Message"].as_str().is_some_and(|b| b.contains("CVE-2026-7777")));
+        self.verify(
+            S,
+            "notifier",
+            format!(
+                "one digest for team-checkout naming CVE-2026-7777 (first run sent {first}, the second {})",
+                sent_now(&again)
+            ),
+            digests == 1 && names_it && sent_now(&again) == 0,
+        );
+        self.finish(S, E);
+    }
+
+    /// An ECS native blue/green deployment rolling back: ECS re-invokes the
+    /// traffic-shift hook with the weights pointing back to blue, and
+    /// deploy-hooks answers SUCCEEDED at once, even for a revision whose
+    /// checks fail.
+    async fn ecs_rollback_story(&mut self) {
+        const S: &str = "ECS rollback";
+        const E: &str = "an ECS native rollback is never blocked, while the same revision going forward is";
+        self.story(S, E);
+        let rollback = sample("aws/ecs-native-hook-production-traffic-shift-rollback.aws-ecs-docs.json");
+        let revision =
+            rollback["executionDetails"]["targetServiceRevisionArn"].as_str().unwrap_or_default().to_owned();
+        let _ = deployment(&self.fleet, UNGATED).await;
+        let ecs = aws_sdk_ecs::Client::new(&self.fleet.sdk);
+        let listed = ecs.list_task_definitions().family_prefix(REPO).send().await.unwrap();
+        let task_definition = listed.task_definition_arns().last().cloned().unwrap_or_default();
+        self.fleet.aws.control_post(
+            "/_shipgate/ecs/service-revisions",
+            &json!({"serviceRevisionArn": revision, "taskDefinition": task_definition}),
+        );
+        let mut forward = rollback.clone();
+        forward["lifecycleStage"] = "POST_TEST_TRAFFIC_SHIFT".into();
+        forward["executionDetails"]["productionTrafficWeights"] = json!({});
+        self.step(S, "deploy-hooks", "ECS POST_TEST_TRAFFIC_SHIFT (ungated image)", &forward, |out| {
+            (out["hookStatus"] == "FAILED", format!("{}", out["hookStatus"]))
+        })
+        .await;
+        let _ = self.fleet.events().await;
+        self.step(S, "deploy-hooks", "ECS PRODUCTION_TRAFFIC_SHIFT, back to blue", &rollback, |out| {
+            (out["hookStatus"] == "SUCCEEDED", format!("{} without checks", out["hookStatus"]))
+        })
+        .await;
+        let said = self
+            .fleet
+            .events()
+            .await
+            .iter()
+            .any(|e| e["detail-type"] == "Shipgate Hook Result" && e["detail"]["rollback"] == true);
+        self.verify(S, "deploy-hooks", "a Shipgate Hook Result marked as a rollback".into(), said);
         self.finish(S, E);
     }
 

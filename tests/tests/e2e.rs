@@ -14,7 +14,18 @@ async fn every_story_of_the_replay_ends_as_expected() {
     let text = render(&report);
     assert!(report.passed(), "{text}");
     let stories: Vec<&str> = report.stories.iter().map(|s| s.name).collect();
-    assert_eq!(stories, ["policy", "blocked release", "release", "ungated deployment", "notifications"]);
+    assert_eq!(
+        stories,
+        [
+            "policy",
+            "blocked release",
+            "release",
+            "ungated deployment",
+            "notifications",
+            "daily digest",
+            "ECS rollback"
+        ]
+    );
     assert!(
         report.steps.iter().any(|s| s.function == "release-gate" && s.outcome.starts_with("continue")),
         "{text}"

@@ -158,7 +158,7 @@ async fn artifact_is_read_with_the_jobs_credentials_only() {
     assert_eq!(artifact_reads.len(), 1);
     assert_eq!(artifact_reads[0]["accessKeyId"], gate.artifact.access_key_id());
     let config_reads =
-        requests.iter().filter(|r| r["path"].as_str().unwrap().contains("shipgate-config-test"));
+        requests.iter().filter(|r| r["path"].as_str().unwrap().contains(shipgate_tests::CONFIG_BUCKET));
     assert!(
         config_reads.into_iter().all(|r| r["accessKeyId"] != gate.artifact.access_key_id()),
         "the config bucket uses the role"

@@ -1,0 +1,16 @@
+//! `make local`: the local AWS emulator and the six functions, running until
+//! Ctrl-C, for trying any event by hand with `cargo lambda invoke`.
+
+use shipgate_tests::local::{instructions, seed_samples};
+use shipgate_tests::replay::start;
+
+#[tokio::main]
+async fn main() {
+    let mut progress = std::io::stderr();
+    let local = start(&mut progress).await;
+    let samples = seed_samples(&local).await;
+    println!("{}", instructions(&local, &samples));
+    let _ = tokio::signal::ctrl_c().await;
+    eprintln!("==> stopping the functions, the runtime emulator and the AWS emulator");
+    drop(local);
+}
