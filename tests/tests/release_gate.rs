@@ -165,6 +165,21 @@ async fn artifact_is_read_with_the_jobs_credentials_only() {
     );
 }
 
+/// With enhanced scanning, the gate reads Inspector's findings through ECR
+/// (which needs inspector2:ListFindings as well) and judges them.
+#[tokio::test]
+async fn enhanced_findings_read_straight_from_ecr_are_judged() {
+    let gate = Gate::start(POLICY).await;
+    gate.standard_artifact("a.zip", compliant_taskdef()).await;
+    gate.fleet.aws.seed_scan(json!({"repositoryName": REPO, "imageDigest": DIGEST, "status": "ACTIVE",
+        "completedAt": 1_795_860_000, "enhancedFindings": [{"severity": "CRITICAL", "status": "ACTIVE",
+            "packageVulnerabilityDetails": {"vulnerabilityId": "CVE-2024-6387",
+                "vulnerablePackages": [{"name": "openssh", "version": "9.6"}]}}]}));
+    let outcome = gate.run(gate.job("job-enhanced", "a.zip", PARAMS, None)).await;
+    assert_eq!(outcome.result, "failed", "{}", outcome.summary);
+    assert!(outcome.summary.contains("CVE-2024-6387"), "{}", outcome.summary);
+}
+
 #[tokio::test]
 async fn critical_cve_fails_the_job_naming_it() {
     let gate = Gate::start(POLICY).await;
