@@ -275,10 +275,14 @@ fn load_policy(args: &PolicyArgs) -> Result<(Policy, Vec<String>), Unusable> {
                 return Err(Unusable(format!("invalid policy:\n{}", errors.join("\n"))));
             }
         };
-        let (policy, found) = doc.for_environment(args.environment.as_deref());
-        if !found && let Some(env) = &args.environment {
+        let policy = doc
+            .environment(args.environment.as_deref())
+            .map_err(|unknown| Unusable(format!("{}: {unknown}", path.display())))?;
+        if let Some(env) = &args.environment
+            && doc.environments.is_empty()
+        {
             warnings.push(format!(
-                "{}: no overlay for environment {env:?}; using the base policy",
+                "{}: defines no environments; using the base policy for {env:?}",
                 path.display()
             ));
         }

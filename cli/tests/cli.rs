@@ -189,10 +189,14 @@ fn environment_overlay_applies_and_an_unknown_one_warns() {
         ])
     };
     assert_eq!(args("prod").code, 1);
-    let staging = args("staging");
-    assert_eq!(staging.code, 0);
+    assert_eq!(args(" prod ").code, 1, "surrounding whitespace is not part of the name");
+    // A typo must not fall back to the looser base policy.
+    let typo = args("prd");
+    assert_eq!(typo.code, 2);
     assert!(
-        staging.json()["warnings"][0].as_str().unwrap().contains("no overlay for environment \"staging\"")
+        typo.stderr.contains("environment \"prd\" is not one the policy defines (prod)"),
+        "{}",
+        typo.stderr
     );
 }
 

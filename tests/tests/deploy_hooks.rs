@@ -392,3 +392,24 @@ async fn ecs_native_rollback_is_never_blocked() {
     let response = handle(&hooks.deps(Some(&failing)).await, event, deadline()).await.unwrap();
     assert_eq!(serde_json::to_value(&response).unwrap()["hookStatus"], "FAILED");
 }
+
+/// A hook configured for an environment the policy does not define fails
+/// closed, naming the ones it does; it never falls back to the base policy.
+#[tokio::test]
+async fn an_environment_the_policy_does_not_define_fails_the_hook() {
+    let policy = format!("{POLICY}environments:\n  prod: {{deploy: {{require_gate_decision: true}}}}\n");
+    let hooks = Hooks::start(&policy).await;
+    hooks.gate().await;
+    let listener = TestListener::start(ListenerMode::Healthy).await;
+    let deployment = hooks.deployment("AfterAllowTestTraffic").await;
+    let mut deps = hooks.deps(Some(&listener)).await;
+    deps.environment = Some("prd".into());
+    let outcome = run(&deps, Hooks::invocation(&deployment)).await;
+    assert_eq!(outcome.status, "Failed");
+    assert!(
+        outcome.reasons[0].contains("environment \"prd\" is not one the policy defines (prod)"),
+        "{:?}",
+        outcome.reasons
+    );
+    assert_eq!(listener.hits(), 0);
+}

@@ -314,6 +314,21 @@ async fn no_policy_fails_closed() {
     );
 }
 
+/// A typo in the environment must not loosen the policy to the base one.
+#[tokio::test]
+async fn an_environment_the_policy_does_not_define_fails_the_job() {
+    let gate = Gate::start(POLICY).await;
+    gate.standard_artifact("a.zip", compliant_taskdef()).await;
+    gate.seed_scan("COMPLETE", vec![]);
+    let outcome = gate.run(gate.job("job-typo", "a.zip", r#"{"environment":"prd"}"#, None)).await;
+    assert_eq!(outcome.result, "failed");
+    assert!(
+        outcome.summary.contains("environment \"prd\" is not one the policy defines (prod)"),
+        "{}",
+        outcome.summary
+    );
+}
+
 /// A role the template forgot a permission in: AWS refuses the call, and the
 /// job fails naming the call and the permission, in one line.
 #[tokio::test]

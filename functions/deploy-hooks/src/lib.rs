@@ -394,7 +394,13 @@ async fn check_task_definition(
     let policy = match load_policy(&deps.bucket, &repository).await {
         Ok(PolicyLookup::Found { lkg, .. }) => {
             verdict.owner = lkg.document.policy.owner.clone();
-            lkg.document.for_environment(deps.environment.as_deref()).0.clone()
+            match lkg.document.environment(deps.environment.as_deref()) {
+                Ok(policy) => policy.clone(),
+                Err(unknown) => {
+                    verdict.reasons.push(unknown.to_string());
+                    return verdict;
+                }
+            }
         }
         Ok(PolicyLookup::None(why)) => {
             verdict.reasons.push(format!("{why}; failing closed"));

@@ -30,7 +30,7 @@ use shipgate_core::gate::{
 use shipgate_core::hooks::{Provenance, provenance_key};
 use shipgate_core::image::EcrImage;
 use shipgate_core::lkg::{LastKnownGood, NoPolicy};
-use shipgate_core::policy::{Policy, layer};
+use shipgate_core::policy::{Policy, UnknownEnvironment, layer};
 use shipgate_core::rules::check_task_definition;
 use shipgate_core::scan::{ScanVerdict, ScanViolation, Verdict, evaluate_scan};
 use shipgate_core::taskdef::TaskDefinition;
@@ -368,6 +368,8 @@ enum Refusal {
     NoSuchImage { repository: String, tag: String },
     #[error(transparent)]
     NoPolicy(#[from] NoPolicy),
+    #[error(transparent)]
+    UnknownEnvironment(#[from] UnknownEnvironment),
     #[error("the repository's appsec.yaml is invalid: {0}")]
     RepositoryPolicy(String),
     #[error("taskdef.json: {0}")]
@@ -532,9 +534,11 @@ async fn resolve_policy(
     basis.policy_key = Some(key.clone());
     basis.policy_sha256 = Some(lkg.sha256.clone());
     basis.owner = lkg.document.policy.owner.clone();
-    let (central, found) = lkg.document.for_environment(params.environment.as_deref());
-    if !found && let Some(env) = &params.environment {
-        basis.notes.push(format!("{key} has no overlay for environment {env}; the base policy applied"));
+    let central = lkg.document.environment(params.environment.as_deref())?;
+    if let Some(env) = &params.environment
+        && lkg.document.environments.is_empty()
+    {
+        basis.notes.push(format!("{key} defines no environments; the base policy applied for {env}"));
     }
     let policy = match &output.repository_policy {
         None => central.clone(),

@@ -60,6 +60,15 @@ pub async fn describe_scan(
                 description: s.description().map(str::to_owned),
             }),
             image_scan_findings: output.image_scan_findings().map(|f| ImageScanFindings {
+                finding_severity_counts: f
+                    .finding_severity_counts()
+                    .map(|counts| {
+                        counts
+                            .iter()
+                            .map(|(s, n)| (s.as_str().to_owned(), u64::try_from(*n).unwrap_or(0)))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
                 findings: f.findings().iter().map(basic).collect(),
                 enhanced_findings: f.enhanced_findings().iter().map(enhanced).collect(),
                 image_scan_completed_at: f.image_scan_completed_at().and_then(to_chrono),

@@ -18,8 +18,10 @@ pub fn required(name: &'static str) -> Result<String, ConfigError> {
 }
 
 /// An optional variable: unset and empty are both `None`.
+/// An optional variable: unset and empty are both `None`; surrounding
+/// whitespace is not part of the value (`"prod "` is `prod`).
 pub fn optional(name: &'static str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+    std::env::var(name).ok().map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
 }
 
 /// A duration in milliseconds, with a default when unset.

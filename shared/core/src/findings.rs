@@ -74,6 +74,11 @@ pub struct ScanStatus {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ImageScanFindings {
+    /// How many findings ECR says the scan has, by severity: the list must
+    /// hold that many, or the scan is unusable (pages ended early, or the
+    /// list was left out).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub finding_severity_counts: std::collections::BTreeMap<String, u64>,
     #[serde(default)]
     pub findings: Vec<BasicFinding>,
     #[serde(default)]
@@ -182,6 +187,14 @@ impl ScanReport {
 
     pub fn completed_at(&self) -> Option<DateTime<Utc>> {
         self.image_scan_findings.as_ref().and_then(|f| f.image_scan_completed_at)
+    }
+
+    /// When ECR counts more findings than the report lists: (counted, listed).
+    pub fn missing_findings(&self) -> Option<(u64, u64)> {
+        let f = self.image_scan_findings.as_ref()?;
+        let counted: u64 = f.finding_severity_counts.values().sum();
+        let listed = (f.findings.len() + f.enhanced_findings.len()) as u64;
+        (counted > listed).then_some((counted, listed))
     }
 }
 

@@ -84,8 +84,13 @@ impl Duration {
         number.checked_mul(factor).map(Self::seconds)
     }
 
+    /// As a chrono duration, saturating at chrono's largest (which is far
+    /// below `u64::MAX` seconds) rather than panicking.
     pub fn as_chrono(self) -> chrono::Duration {
-        chrono::Duration::seconds(self.seconds.min(i64::MAX as u64) as i64)
+        i64::try_from(self.seconds)
+            .ok()
+            .and_then(chrono::Duration::try_seconds)
+            .unwrap_or(chrono::Duration::MAX)
     }
 }
 
@@ -318,7 +323,32 @@ pub struct PolicyDocument {
     pub environments: BTreeMap<String, Policy>,
 }
 
+/// A release or hook asked for an environment the policy does not define.
+/// (Tested in `validate`, where documents are parsed.)
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("environment {requested:?} is not one the policy defines ({}); failing closed", known.join(", "))]
+pub struct UnknownEnvironment {
+    pub requested: String,
+    pub known: Vec<String>,
+}
+
 impl PolicyDocument {
+    /// The policy a release or hook for `requested` must meet: the base
+    /// policy when none is asked for or the policy defines no environments,
+    /// the environment's overlay when it defines that one, and otherwise a
+    /// refusal: a typo (`prd`) must not fall back to the looser base.
+    /// Surrounding whitespace in the name is ignored.
+    pub fn environment(&self, requested: Option<&str>) -> Result<&Policy, UnknownEnvironment> {
+        let Some(name) = requested.map(str::trim).filter(|n| !n.is_empty()) else { return Ok(&self.policy) };
+        if self.environments.is_empty() {
+            return Ok(&self.policy);
+        }
+        self.environments.get(name).ok_or_else(|| UnknownEnvironment {
+            requested: name.to_owned(),
+            known: self.environments.keys().cloned().collect(),
+        })
+    }
+
     /// The policy for `environment`: its merged overlay, or the base policy
     /// when the environment is unset or has no overlay (`false` second value).
     pub fn for_environment(&self, environment: Option<&str>) -> (&Policy, bool) {

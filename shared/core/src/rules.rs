@@ -26,6 +26,17 @@ fn violation(rule: &str, container: &str, message: String) -> Violation {
     Violation { rule: rule.to_owned(), container: container.to_owned(), message }
 }
 
+/// Whether a user (the part before `:`) is root: `root`, or any number the
+/// container runtime reads as uid 0 (`0`, `00`, `+0`, ` 0 `).
+fn runs_as_root(uid: &str) -> bool {
+    let uid = uid.trim();
+    let digits = uid.strip_prefix('+').unwrap_or(uid);
+    uid == "root"
+        || (!digits.is_empty()
+            && digits.bytes().all(|b| b.is_ascii_digit())
+            && digits.bytes().all(|b| b == b'0'))
+}
+
 /// Every violation of the policy's task-definition and image rules, task-level
 /// settings first, then each container in order.
 pub fn check_task_definition(policy: &Policy, td: &TaskDefinition) -> Vec<Violation> {
@@ -78,7 +89,7 @@ fn check_container(
                 name,
                 "user is not set, so it runs as root; set a non-root user".into(),
             ));
-        } else if uid == "0" || uid == "root" {
+        } else if runs_as_root(uid) {
             out.push(violation("non_root_user", name, format!("runs as root (user {user:?})")));
         }
     }
@@ -219,7 +230,18 @@ mod tests {
 
     #[test]
     fn root_users_are_recognised() {
-        for user in [None, Some("root"), Some("0"), Some("0:0"), Some("0:1000"), Some("root:wheel")] {
+        for user in [
+            None,
+            Some("root"),
+            Some("0"),
+            Some("0:0"),
+            Some("0:1000"),
+            Some("root:wheel"),
+            Some("00"),
+            Some("+0"),
+            Some("0 "),
+            Some(" 000:0"),
+        ] {
             let mut c = ContainerDefinition { name: "a".into(), image: "x".into(), ..Default::default() };
             c.user = user.map(str::to_owned);
             let v = check_task_definition(
@@ -228,7 +250,7 @@ mod tests {
             );
             assert!(rules(&v).contains(&"non_root_user"), "{user:?}");
         }
-        for user in ["1000", "1000:0", "app", "10001:10001"] {
+        for user in ["1000", "1000:0", "app", "10001:10001", "010", "+100"] {
             let c = ContainerDefinition {
                 name: "a".into(),
                 image: "x".into(),

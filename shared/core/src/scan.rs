@@ -179,6 +179,20 @@ pub fn evaluate_scan(
     }
 
     match report.state() {
+        ScanState::Complete(_) if report.missing_findings().is_some() => {
+            // A list that holds fewer findings than ECR counts cannot be
+            // judged: passing it would pass what was not seen.
+            let (counted, listed) = report.missing_findings().unwrap_or_default();
+            verdict.verdict = Verdict::Fail;
+            verdict.violations.push(ScanViolation {
+                rule: "scan_incomplete".into(),
+                severity: None,
+                message: format!(
+                    "ECR counts {counted} finding(s) but the scan lists {listed}; the findings are incomplete, so the scan cannot be judged"
+                ),
+            });
+            return verdict;
+        }
         ScanState::Complete(_) => {}
         ScanState::Running(_) => {
             verdict.verdict = Verdict::Pending;
@@ -215,14 +229,25 @@ pub fn evaluate_scan(
     }
     let mut offenders: BTreeMap<Severity, Vec<&str>> = BTreeMap::new();
     for finding in findings(report, scan.unknown_severity_as) {
-        let hit = by_id.get(&finding.id.to_lowercase()).and_then(|candidates| {
-            candidates.iter().copied().find(|&i| match &active[i].exception.package {
-                Some(p) => finding.packages.iter().any(|fp| fp == p),
-                None => true,
+        // Every exception that matches the finding is in use (none of them is
+        // stale); the first one is the one the finding is listed under.
+        let matching: Vec<usize> = by_id
+            .get(&finding.id.to_lowercase())
+            .map(|candidates| {
+                candidates
+                    .iter()
+                    .copied()
+                    .filter(|&i| match &active[i].exception.package {
+                        Some(p) => finding.packages.iter().any(|fp| fp == p),
+                        None => true,
+                    })
+                    .collect()
             })
-        });
-        if let Some(i) = hit {
+            .unwrap_or_default();
+        for &i in &matching {
             active[i].matched = true;
+        }
+        if let Some(&i) = matching.first() {
             let e = active[i].exception;
             verdict.excepted.push(ExceptedFinding {
                 id: finding.id.to_owned(),
@@ -443,6 +468,29 @@ mod tests {
             (v.counts[&Severity::High], v.counts[&Severity::Low], v.counts[&Severity::Critical]),
             (1, 1, 0)
         );
+    }
+
+    #[test]
+    fn a_complete_scan_that_lists_fewer_findings_than_it_counts_fails() {
+        let mut r = report("COMPLETE", vec![], vec![]);
+        r.image_scan_findings.as_mut().unwrap().finding_severity_counts = [("CRITICAL".to_owned(), 5)].into();
+        let lenient = policy("scan:\n  required: false\n");
+        let v = evaluate_scan(&lenient, "payments-api", &r, now());
+        assert_eq!(v.verdict, Verdict::Fail);
+        assert_eq!(v.violations[0].rule, "scan_incomplete");
+        assert!(v.violations[0].message.contains("counts 5"), "{}", v.violations[0].message);
+        let mut listed = report("COMPLETE", vec![basic("CVE-2024-1", "LOW", "x")], vec![]);
+        listed.image_scan_findings.as_mut().unwrap().finding_severity_counts = [("LOW".to_owned(), 1)].into();
+        assert_eq!(evaluate_scan(&lenient, "payments-api", &listed, now()).verdict, Verdict::Pass);
+    }
+
+    #[test]
+    fn an_exception_that_matches_a_finding_another_also_matches_is_not_stale() {
+        let yaml = "scan:\n  fail_on_stale_exceptions: true\n  exceptions:\n    - {id: CVE-2024-1, expires: 2027-01-31, reason: r}\n    - {id: CVE-2024-1, repositories: [payments-*], expires: 2027-01-31, reason: narrower}\n";
+        let r = report("COMPLETE", vec![basic("CVE-2024-1", "CRITICAL", "openssl")], vec![]);
+        let v = evaluate_scan(&policy(yaml), "payments-api", &r, now());
+        assert!(v.violations.iter().all(|x| x.rule != "stale_exception"), "{:?}", v.violations);
+        assert_eq!(v.verdict, Verdict::Pass);
     }
 
     #[test]

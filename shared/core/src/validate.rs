@@ -31,6 +31,7 @@ const MIN_WAIT: Duration = Duration::minutes(1);
 const MAX_WAIT: Duration = Duration::hours(12);
 const MAX_CHECK_TIMEOUT: Duration = Duration::minutes(5);
 const MAX_ATTEMPTS: u64 = 10;
+const MAX_EXPIRY_WARNING: Duration = Duration::days(365);
 
 /// The keys at the top of the file besides the sections.
 const VERSION: &str = "version";
@@ -321,7 +322,16 @@ const DEPLOY: &[Field<DeployPolicy>] = &[
 
 const NOTIFICATIONS: &[Field<NotificationPolicy>] = &[Field {
     key: "exception_expiry_warning",
-    set: |cx, n, v, path| set(&mut n.exception_expiry_warning, cx.duration(v, path)),
+    set: |cx, n, v, path| {
+        let warning = cx.duration(v, path).filter(|w| {
+            let in_range = *w <= MAX_EXPIRY_WARNING;
+            if !in_range {
+                cx.error(v.mark, path, format!("must be at most {MAX_EXPIRY_WARNING}, got {w}"));
+            }
+            in_range
+        });
+        set(&mut n.exception_expiry_warning, warning);
+    },
 }];
 
 /// An HTTP check as read so far; it counts only with a valid `path`.
@@ -595,6 +605,123 @@ mod tests {
         fn durations_round_trip(n in 0u64..100_000, unit in proptest::sample::select(vec!['s', 'm', 'h', 'd'])) {
             let d = Duration::parse(&format!("{n}{unit}")).unwrap();
             proptest::prop_assert_eq!(Duration::parse(&d.to_string()), Some(d));
+        }
+    }
+
+    #[test]
+    fn an_environment_the_policy_does_not_define_is_refused() {
+        let with =
+            parse_policy("version: 1\nenvironments:\n  prod: {scan: {thresholds: {MEDIUM: 0}}}\n", None)
+                .unwrap();
+        let doc = with.document;
+        assert_eq!(doc.environment(Some(" prod ")).unwrap(), &doc.environments["prod"]);
+        assert_eq!(doc.environment(None).unwrap(), &doc.policy);
+        let err = doc.environment(Some("prd")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "environment \"prd\" is not one the policy defines (prod); failing closed"
+        );
+        let without = parse_policy("version: 1\n", None).unwrap().document;
+        assert_eq!(
+            without.environment(Some("prd")).unwrap(),
+            &without.policy,
+            "no environments: today's behaviour"
+        );
+    }
+
+    #[test]
+    fn a_huge_duration_is_an_error_not_a_panic() {
+        assert_eq!(
+            errors("version: 1\nnotifications: {exception_expiry_warning: 200000000000d}\n"),
+            ["2:43: notifications.exception_expiry_warning: must be at most 365d, got 200000000000d"]
+        );
+        assert_eq!(
+            errors("version: 1\nnotifications: {exception_expiry_warning: 400d}\n"),
+            ["2:43: notifications.exception_expiry_warning: must be at most 365d, got 400d"]
+        );
+        assert_eq!(Duration::seconds(u64::MAX).as_chrono(), chrono::Duration::MAX);
+    }
+
+    /// Documents built from the schema's own keys, with extreme, wrong-typed
+    /// and unicode values: parsing, validation, layering and evaluation
+    /// always answer (a policy, or errors with line:col), never panic.
+    fn section_document() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let values = proptest::sample::select(vec![
+            "1",
+            "0",
+            "-1",
+            "99999999999999999999",
+            "200000000000d",
+            "400d",
+            "30m",
+            "0s",
+            "13h",
+            "1e309",
+            "true",
+            "~",
+            "[]",
+            "{}",
+            "\"ü\u{202e}\"",
+            "é",
+            "[HIGH]",
+            "{HIGH: 0}",
+            "{CRITICAL: -5}",
+            "9999-12-31",
+            "0000-01-01",
+            "2026-11-28",
+            "[{id: CVE-1, expires: 9999-12-31, reason: r}]",
+            "[{id: ''}]",
+            "[{path: /healthz, timeout: 999999999999s, attempts: 4294967297, expect_status: 70000}]",
+            "['[', '(']",
+            "forbid",
+            "require",
+            "allow",
+            "ignore",
+        ]);
+        let keys: Vec<&'static str> = keys(SECTIONS)
+            .chain(keys(SCAN))
+            .chain(keys(IMAGES))
+            .chain(keys(TASK_DEFINITION))
+            .chain(keys(DEPLOY))
+            .chain(keys(NOTIFICATIONS))
+            .chain(keys(EXCEPTION))
+            .chain(keys(CHECK))
+            .chain(["version", "environments", "prod"])
+            .collect();
+        let line =
+            (proptest::sample::select(keys.clone()), proptest::sample::select(keys), values, 0usize..3)
+                .prop_map(|(outer, inner, value, shape)| match shape {
+                    0 => format!("{outer}: {value}"),
+                    1 => format!("{outer}:\n  {inner}: {value}"),
+                    _ => format!("{outer}: {{{inner}: {value}}}"),
+                });
+        proptest::collection::vec(line, 0..8).prop_map(|lines| format!("version: 1\n{}\n", lines.join("\n")))
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+        #[test]
+        fn any_document_of_schema_keys_is_answered_without_panicking(text in section_document()) {
+            let now: DateTime<Utc> = "2026-11-28T12:00:00Z".parse().unwrap();
+            match parse_policy(&text, Some(now)) {
+                Err(invalid) => proptest::prop_assert!(!invalid.errors.is_empty()),
+                Ok(parsed) => {
+                    let document = parsed.document;
+                    let report = crate::findings::ScanReport {
+                        image_scan_status: Some(crate::findings::ScanStatus { status: "COMPLETE".into(), description: None }),
+                        ..Default::default()
+                    };
+                    let td = crate::taskdef::TaskDefinition::default();
+                    for env in std::iter::once(None).chain(document.environments.keys().map(|k| Some(k.as_str()))) {
+                        let (policy, _) = document.for_environment(env);
+                        let layered = crate::policy::layer(policy, policy);
+                        let _ = crate::scan::evaluate_scan(&layered, "payments-api", &report, now);
+                        let _ = crate::rules::check_task_definition(&layered, &td);
+                        let _ = crate::notify::expiring_exceptions("k", &layered, now);
+                    }
+                }
+            }
         }
     }
 

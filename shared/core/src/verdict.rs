@@ -42,11 +42,21 @@ pub struct VerdictRecord {
 }
 
 impl VerdictRecord {
-    /// True when `self` should replace `stored`: a later scan, or the same scan
-    /// judged against a different policy.
+    /// True when `self` should replace `stored`. A scan still running never
+    /// replaces a judgement (a late replay during a rescan must not turn a
+    /// verdict back into PENDING), and a judgement always replaces a pending
+    /// record; otherwise a later scan, or the same scan judged against a
+    /// different policy, wins.
     pub fn supersedes(&self, stored: &VerdictRecord) -> bool {
-        self.scanned_at > stored.scanned_at
-            || (self.scanned_at == stored.scanned_at && self.policy_sha256 != stored.policy_sha256)
+        let judged = |r: &VerdictRecord| r.verdict.verdict != Verdict::Pending;
+        match (judged(self), judged(stored)) {
+            (false, true) => false,
+            (true, false) => true,
+            _ => {
+                self.scanned_at > stored.scanned_at
+                    || (self.scanned_at == stored.scanned_at && self.policy_sha256 != stored.policy_sha256)
+            }
+        }
     }
 
     /// The verdict for `environment` (the base one when it has no overlay).
@@ -149,5 +159,48 @@ impl ScanVerdictEvent {
                 .map(|(name, v)| (name.clone(), v.verdict))
                 .collect(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(verdict: Verdict, scanned_at: &str, policy: &str) -> VerdictRecord {
+        VerdictRecord {
+            repository: "payments-api".into(),
+            digest: "sha256:4f".into(),
+            image_tags: vec![],
+            scanned_at: scanned_at.parse().unwrap(),
+            policy_key: None,
+            policy_sha256: Some(policy.into()),
+            judged_at: scanned_at.parse().unwrap(),
+            verdict: ScanVerdict::empty(verdict, ""),
+            environments: BTreeMap::new(),
+            announced: false,
+        }
+    }
+
+    #[test]
+    fn a_scan_still_running_never_replaces_a_judgement() {
+        let complete = record(Verdict::Pass, "2026-11-28T10:00:00Z", "p1");
+        let rescanning = record(Verdict::Pending, "2026-11-28T11:00:00Z", "p1");
+        assert!(!rescanning.supersedes(&complete));
+        assert!(
+            complete.supersedes(&rescanning),
+            "a judgement replaces a pending record, whatever the times"
+        );
+    }
+
+    #[test]
+    fn a_later_scan_or_a_new_policy_wins_and_nothing_else() {
+        let first = record(Verdict::Pass, "2026-11-28T10:00:00Z", "p1");
+        let later = record(Verdict::Fail, "2026-11-28T10:00:01Z", "p1");
+        let repolicied = record(Verdict::Fail, "2026-11-28T10:00:00Z", "p2");
+        let replay = record(Verdict::Fail, "2026-11-28T10:00:00Z", "p1");
+        assert!(later.supersedes(&first));
+        assert!(!first.supersedes(&later));
+        assert!(repolicied.supersedes(&first));
+        assert!(!replay.supersedes(&first), "the same scan under the same policy changes nothing");
     }
 }
