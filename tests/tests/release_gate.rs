@@ -314,6 +314,34 @@ async fn no_policy_fails_closed() {
     );
 }
 
+/// A stored verdict does not outlive its truth: an exception that expired
+/// after the scan no longer counts when the release is decided.
+#[tokio::test]
+async fn a_release_is_judged_on_the_findings_and_exceptions_of_its_day() {
+    let policy = "version: 1\nscan:\n  exceptions:\n    - {id: CVE-2024-3094, expires: 2026-12-01, reason: patched in our fork}\n";
+    let gate = Gate::start(policy).await;
+    gate.standard_artifact("a.zip", compliant_taskdef()).await;
+    gate.seed_scan(
+        "COMPLETE",
+        vec![json!({"name": "CVE-2024-3094", "severity": "CRITICAL",
+            "attributes": [{"key": "package_name", "value": "xz-utils"}]})],
+    );
+    // scan-gate judged the scan while the exception held, and stored PASS.
+    let scan_gate = scan_gate::Deps::new(&gate.fleet.sdk_for("scan-gate").await, &gate.fleet.config);
+    let scan = json!({"version": "0", "id": "e1", "detail-type": "ECR Image Scan", "source": "aws.ecr",
+        "account": ACCOUNT, "time": "2026-11-28T10:00:00Z", "region": "us-east-1", "resources": [],
+        "detail": {"scan-status": "COMPLETE", "repository-name": REPO, "image-digest": DIGEST}});
+    let stored = scan_gate::handle(&scan_gate, scan, now()).await.unwrap();
+    assert!(serde_json::to_string(&stored).unwrap().contains("\"verdict\":\"PASS\""), "{stored:?}");
+    // A week later the exception has expired: the same digest is blocked.
+    let later: DateTime<Utc> = "2026-12-05T12:00:00Z".parse().unwrap();
+    let deadline = Deadline::from_remaining(Duration::from_secs(60), Duration::from_millis(2500));
+    let outcome =
+        handle(&gate.deps, gate.job("job-later", "a.zip", "", None), deadline, later).await.unwrap();
+    assert_eq!(outcome.result, "failed", "{}", outcome.summary);
+    assert!(outcome.summary.contains("CVE-2024-3094"), "{}", outcome.summary);
+}
+
 /// A typo in the environment must not loosen the policy to the base one.
 #[tokio::test]
 async fn an_environment_the_policy_does_not_define_fails_the_job() {

@@ -29,13 +29,12 @@ use shipgate_core::gate::{
 };
 use shipgate_core::hooks::{Provenance, provenance_key};
 use shipgate_core::image::EcrImage;
-use shipgate_core::lkg::{LastKnownGood, NoPolicy};
+use shipgate_core::lkg::NoPolicy;
 use shipgate_core::policy::{Policy, UnknownEnvironment, layer};
 use shipgate_core::rules::check_task_definition;
 use shipgate_core::scan::{ScanVerdict, ScanViolation, Verdict, evaluate_scan};
 use shipgate_core::taskdef::TaskDefinition;
 use shipgate_core::validate::parse_policy;
-use shipgate_core::verdict::{VerdictRecord, verdict_key};
 use tracing::{info, instrument, warn};
 
 #[derive(Debug, Clone)]
@@ -402,13 +401,6 @@ struct BuiltImage {
     digest: String,
 }
 
-/// The policy in force for this release.
-struct ResolvedPolicy {
-    key: String,
-    lkg: LastKnownGood,
-    policy: Policy,
-}
-
 /// Judges the job in its steps: read the job, read the build output,
 /// resolve the image, resolve the policy, judge each container and image.
 /// The basis says what was known when it stopped, refusal or not.
@@ -424,8 +416,8 @@ async fn judge_job(
         let output = read_build_output(deps, &job).await?;
         basis.image = Some(output.image_detail.image_uri.trim().to_owned());
         let image = resolve_image(deps, &job.params, &output, &mut basis).await?;
-        let resolved = resolve_policy(deps, &job.params, &image, &output, now, &mut basis).await?;
-        let judgement = judge_images(deps, &job, &output, &image, &resolved, &basis, now).await?;
+        let policy = resolve_policy(deps, &job.params, &image, &output, now, &mut basis).await?;
+        let judgement = judge_images(deps, &job, &output, &image, &policy, now).await?;
         Ok((judgement, job.continuation))
     }
     .await;
@@ -528,7 +520,7 @@ async fn resolve_policy(
     output: &BuildOutput,
     now: DateTime<Utc>,
     basis: &mut Basis,
-) -> Result<ResolvedPolicy, Refusal> {
+) -> Result<Policy, Refusal> {
     let lookup = load_central_policy(&deps.bucket, params.policy.as_deref(), &image.repository).await?;
     let (key, lkg) = lookup.found()?;
     basis.policy_key = Some(key.clone());
@@ -552,21 +544,19 @@ async fn resolve_policy(
             layer(central, repo_policy)
         }
     };
-    Ok(ResolvedPolicy { key, lkg, policy })
+    Ok(policy)
 }
 
-/// Step 5: the task-definition rules, and each distinct ECR image's scan
-/// (the stored verdict when it is current, else straight from ECR).
+/// Step 5: the task-definition rules, and each distinct ECR image's scan,
+/// judged at decision time from its current findings in ECR.
 async fn judge_images(
     deps: &Deps,
     job: &Job,
     output: &BuildOutput,
     image: &BuiltImage,
-    resolved: &ResolvedPolicy,
-    basis: &Basis,
+    policy: &Policy,
     now: DateTime<Utc>,
 ) -> Result<Judgement, Refusal> {
-    let policy = &resolved.policy;
     let taskdef = TaskDefinition::from_json(&substitute_image_placeholders(&output.taskdef, &image.uri))
         .map_err(|e| Refusal::TaskDefinition(e.to_string()))?;
     let violations = check_task_definition(policy, &taskdef);
@@ -592,10 +582,9 @@ async fn judge_images(
                 if !seen.insert((repo.clone(), d.clone())) {
                     continue;
                 }
-                if let Some(verdict) = stored_verdict(deps, repo, d, resolved, basis).await? {
-                    scans.push(scan_of(container.name.clone(), reference, repo, d, "verdict-store", verdict));
-                    continue;
-                }
+                // Judged now, from the image's current findings: a stored
+                // verdict could honour an exception that has since expired,
+                // or miss a finding reported after the scan.
                 match describe_scan(&deps.ecr, Some(registry), repo, d).await? {
                     ScanLookup::Found(report) => evaluate_scan(policy, repo, &report, now),
                     ScanLookup::NotFound => not_started(),
@@ -627,27 +616,6 @@ fn scan_of(
         source: source.to_owned(),
         verdict,
     }
-}
-
-/// The stored verdict, when it was judged under the policy in force now
-/// (same last-known-good, no repository policy) and is final.
-async fn stored_verdict(
-    deps: &Deps,
-    repository: &str,
-    digest: &str,
-    resolved: &ResolvedPolicy,
-    basis: &Basis,
-) -> Result<Option<ScanVerdict>, AwsError> {
-    if basis.repository_policy {
-        return Ok(None);
-    }
-    let Some(record) = deps.bucket.get_json::<VerdictRecord>(&verdict_key(repository, digest)).await? else {
-        return Ok(None);
-    };
-    let current = record.policy_key.as_deref() == Some(resolved.key.as_str())
-        && record.policy_sha256.as_deref() == Some(&resolved.lkg.sha256);
-    let verdict = record.for_environment(basis.environment.as_deref());
-    Ok((current && verdict.verdict != Verdict::Pending).then(|| verdict.clone()))
 }
 
 /// No scan to judge: FAIL when the policy requires one, else PASS, warning.

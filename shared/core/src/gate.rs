@@ -143,7 +143,7 @@ pub struct ImageScan {
     pub image: String,
     pub repository: String,
     pub digest: String,
-    /// `verdict-store` or `ecr`.
+    /// Where the scan was read: `ecr` (judged at decision time).
     pub source: String,
     pub verdict: ScanVerdict,
 }
