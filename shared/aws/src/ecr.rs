@@ -16,7 +16,7 @@ const MAX_PAGES: usize = 1000;
 /// What ECR says about an image's scan.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ScanLookup {
-    Found(ScanReport),
+    Found(Box<ScanReport>),
     /// No scan exists for the image (yet): `ScanNotFoundException`.
     NotFound,
 }
@@ -76,7 +76,7 @@ pub async fn describe_scan(
             }),
         });
         if next_token.is_none() {
-            return Ok(ScanLookup::Found(ScanReport::merge(pages)));
+            return Ok(ScanLookup::Found(Box::new(ScanReport::merge(pages))));
         }
     }
     Err(AwsError::new("ECR", OP, format!("more than {MAX_PAGES} pages of findings")))
