@@ -413,3 +413,40 @@ async fn an_environment_the_policy_does_not_define_fails_the_hook() {
     );
     assert_eq!(listener.hits(), 0);
 }
+
+/// Each image is judged by its own repository's policy: a sidecar whose
+/// repository waives gate decisions does not waive them for the app.
+#[tokio::test]
+async fn each_image_is_judged_by_its_own_repositorys_policy() {
+    let hooks = Hooks::start(POLICY).await;
+    hooks.fleet.install_policy("sidecar", "version: 1\ndeploy:\n  require_gate_decision: false\n").await;
+    use aws_sdk_ecs::types::ContainerDefinition;
+    let ungated = "sha256:0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f";
+    let container = |name: &str, repo: &str, digest: &str| {
+        ContainerDefinition::builder()
+            .name(name)
+            .memory(256)
+            .image(format!("{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{repo}@{digest}"))
+            .build()
+    };
+    let registered = aws_sdk_ecs::Client::new(&hooks.fleet.sdk)
+        .register_task_definition()
+        .family("payments-api")
+        .container_definitions(container("sidecar", "sidecar", DIGEST))
+        .container_definitions(container("app", REPO, ungated))
+        .send()
+        .await
+        .unwrap();
+    let task_definition = registered.task_definition.unwrap().task_definition_arn.unwrap();
+    let event = ecs_event();
+    let revision = event["executionDetails"]["targetServiceRevisionArn"].as_str().unwrap();
+    hooks.fleet.aws.control_post(
+        "/_shipgate/ecs/service-revisions",
+        &json!({"serviceRevisionArn": revision, "taskDefinition": task_definition}),
+    );
+    let response = handle(&hooks.deps(None).await, event, deadline()).await.unwrap();
+    assert_eq!(serde_json::to_value(&response).unwrap()["hookStatus"], "FAILED");
+    let events = hooks.fleet.events().await;
+    let reasons = events[0]["detail"]["reasons"].to_string();
+    assert!(reasons.contains("sha256:0f0f0f0f0f0f has no passing release-gate decision"), "{reasons}");
+}

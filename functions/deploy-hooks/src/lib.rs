@@ -35,7 +35,7 @@ use shipgate_core::hooks::{
     provenance_key,
 };
 use shipgate_core::image::{EcrImage, is_pinned_digest, parse_image, short};
-use shipgate_core::policy::Policy;
+use shipgate_core::policy::{DeployPolicy, HttpCheck, Policy};
 use shipgate_core::triggers::{EcsHookResponse, EcsLifecycleHook};
 use tracing::{info, instrument, warn};
 
@@ -385,57 +385,80 @@ async fn check_task_definition(
         Verdict { digests: digests.clone(), repository: repository.clone(), ..Verdict::failed(hook, "") };
     verdict.reasons.clear();
 
-    let Some(repository) = repository else {
+    if repository.is_none() {
         verdict
             .reasons
             .push(format!("task definition {task_definition} has no ECR image to find a policy for"));
         return verdict;
-    };
-    let policy = match load_policy(&deps.bucket, &repository).await {
-        Ok(PolicyLookup::Found { lkg, .. }) => {
-            verdict.owner = lkg.document.policy.owner.clone();
-            match lkg.document.environment(deps.environment.as_deref()) {
-                Ok(policy) => policy.clone(),
-                Err(unknown) => {
-                    verdict.reasons.push(unknown.to_string());
+    }
+    // Each image is judged by its own repository's policy (an image from
+    // outside ECR by the default policy), so one lenient repository cannot
+    // waive provenance for the others.
+    let mut policies: BTreeMap<String, Policy> = BTreeMap::new();
+    for (image, digest) in &running {
+        let scope = EcrImage::parse(image).map_or_else(|| "default".to_owned(), |i| i.repository);
+        if !policies.contains_key(&scope) {
+            match image_policy(deps, &scope).await {
+                Ok((policy, owner)) => {
+                    verdict.owner = verdict.owner.take().or(owner);
+                    policies.insert(scope.clone(), policy);
+                }
+                Err(reason) => {
+                    verdict.reasons.push(reason);
                     return verdict;
                 }
             }
         }
-        Ok(PolicyLookup::None(why)) => {
-            verdict.reasons.push(format!("{why}; failing closed"));
-            return verdict;
+        if !policies[&scope].deploy.require_gate_decision {
+            continue;
         }
-        Err(e) => {
-            verdict.reasons.push(e.to_string());
-            return verdict;
-        }
-    };
-
-    if policy.deploy.require_gate_decision {
-        for (image, digest) in &running {
-            match digest.as_deref().filter(|d| is_pinned_digest(d)) {
-                None => verdict.reasons.push(format!("image {image} is not pinned by digest, so its gate decision cannot be checked")),
-                Some(digest) => match gate_decision(deps, digest).await {
-                    Ok(true) => {}
-                    Ok(false) => verdict.reasons.push(format!(
-                        "image {} has no passing release-gate decision (was it deployed without the pipeline?)",
-                        short(digest)
-                    )),
-                    Err(e) => verdict.reasons.push(e.to_string()),
-                },
-            }
-        }
-        // An ungated image is stopped before any traffic reaches it.
-        if !verdict.reasons.is_empty() {
-            return verdict;
+        match digest.as_deref().filter(|d| is_pinned_digest(d)) {
+            None => verdict.reasons.push(format!(
+                "image {image} is not pinned by digest, so its gate decision cannot be checked"
+            )),
+            Some(digest) => match gate_decision(deps, digest).await {
+                Ok(true) => {}
+                Ok(false) => verdict.reasons.push(format!(
+                    "image {} has no passing release-gate decision (was it deployed without the pipeline?)",
+                    short(digest)
+                )),
+                Err(e) => verdict.reasons.push(e.to_string()),
+            },
         }
     }
+    // An ungated image is stopped before any traffic reaches it.
+    if !verdict.reasons.is_empty() {
+        return verdict;
+    }
+    // The checks every image's policy asks for, each once.
+    let mut checks: Vec<HttpCheck> = Vec::new();
+    for policy in policies.values() {
+        for check in &policy.deploy.checks {
+            if !checks.contains(check) {
+                checks.push(check.clone());
+            }
+        }
+    }
+    let policy = Policy { deploy: DeployPolicy { checks, ..Policy::default().deploy }, ..Policy::default() };
     verdict.reasons.extend(run_checks(deps, &policy, hook).await);
     if verdict.reasons.is_empty() {
         verdict.status = HookStatus::Succeeded;
     }
     verdict
+}
+
+/// The policy an image from `scope` (its repository, or `default`) must meet
+/// in this hook's environment, and the policy's owner; or why there is none.
+async fn image_policy(deps: &Deps, scope: &str) -> Result<(Policy, Option<String>), String> {
+    match load_policy(&deps.bucket, scope).await {
+        Ok(PolicyLookup::Found { lkg, .. }) => {
+            let owner = lkg.document.policy.owner.clone();
+            let policy = lkg.document.environment(deps.environment.as_deref()).map_err(|e| e.to_string())?;
+            Ok((policy.clone(), owner))
+        }
+        Ok(PolicyLookup::None(why)) => Err(format!("{why}; failing closed")),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 /// True when the digest has a passing decision on record.
