@@ -342,6 +342,24 @@ async fn a_release_is_judged_on_the_findings_and_exceptions_of_its_day() {
     assert!(outcome.summary.contains("CVE-2024-3094"), "{}", outcome.summary);
 }
 
+/// Every image the deployment will run is judged, or the job fails saying
+/// it cannot tell which image is which (it used to judge only the first and
+/// put it in every placeholder).
+#[tokio::test]
+async fn a_build_of_several_images_is_not_passed_on_the_first_alone() {
+    let gate = Gate::start(POLICY).await;
+    gate.seed_scan("COMPLETE", vec![]);
+    let mut two = compliant_taskdef();
+    let mut sidecar = two["containerDefinitions"][0].clone();
+    sidecar["name"] = "sidecar".into();
+    sidecar["image"] = "<IMAGE2_NAME>".into();
+    two["containerDefinitions"].as_array_mut().unwrap().push(sidecar);
+    gate.standard_artifact("two.zip", two).await;
+    let outcome = gate.run(gate.job("job-two", "two.zip", PARAMS, None)).await;
+    assert_eq!(outcome.result, "failed", "{}", outcome.summary);
+    assert!(outcome.summary.contains("names 2 images (<IMAGE1_NAME>, <IMAGE2_NAME>)"), "{}", outcome.summary);
+}
+
 /// A typo in the environment must not loosen the policy to the base one.
 #[tokio::test]
 async fn an_environment_the_policy_does_not_define_fails_the_job() {

@@ -25,7 +25,7 @@ use shipgate_aws::{AwsError, Clients, Deadline, ErrorType, InvalidEvent, SdkConf
 use shipgate_core::events::GATE_DECISION;
 use shipgate_core::gate::{
     Continuation, Decision, DecisionRecord, GateDecisionEvent, GateParameters, ImageDetail, ImageScan,
-    Judgement, combine, decision_id, failure_message, substitute_image_placeholders,
+    Judgement, combine, decision_id, failure_message, image_placeholders, substitute_image_placeholders,
 };
 use shipgate_core::hooks::{Provenance, provenance_key};
 use shipgate_core::image::EcrImage;
@@ -373,6 +373,9 @@ enum Refusal {
     RepositoryPolicy(String),
     #[error("taskdef.json: {0}")]
     TaskDefinition(String),
+    /// More images than the gate can tell apart.
+    #[error("{0}")]
+    AmbiguousImages(String),
     #[error(transparent)]
     Artifact(#[from] ArtifactError),
     #[error(transparent)]
@@ -466,10 +469,24 @@ fn read_job(payload: serde_json::Value) -> Result<Job, Refusal> {
 /// an earlier artifact wins over the same file in a later one.
 async fn read_build_output(deps: &Deps, job: &Job) -> Result<BuildOutput, Refusal> {
     let mut files: BTreeMap<String, String> = BTreeMap::new();
+    let mut image_details: Vec<(String, String)> = Vec::new();
     for location in &job.artifacts {
         for (file, text) in read_files(&deps.sdk, &job.credentials, location, &FILES).await? {
+            if file == "imageDetail.json" {
+                image_details.push((location.name.clone(), text.clone()));
+            }
             files.entry(file).or_insert(text);
         }
+    }
+    // Every image the deployment runs is judged, or the job fails: with
+    // several images the gate cannot tell which fills which placeholder.
+    if image_details.len() > 1 {
+        let artifacts: Vec<&str> = image_details.iter().map(|(name, _)| name.as_str()).collect();
+        return Err(Refusal::AmbiguousImages(format!(
+            "the input artifacts {} each carry an imageDetail.json; the gate cannot tell which image fills which \
+             <IMAGEn_NAME>, so it cannot judge every image the deployment runs",
+            artifacts.join(", ")
+        )));
     }
     let mut take = |file: &'static str| {
         files.remove(file).ok_or_else(|| Refusal::MissingFile {
@@ -479,6 +496,16 @@ async fn read_build_output(deps: &Deps, job: &Job) -> Result<BuildOutput, Refusa
     };
     let image_detail = ImageDetail::parse(&take("imageDetail.json")?).map_err(Refusal::ImageDetail)?;
     let taskdef = take("taskdef.json")?;
+    let placeholders = image_placeholders(&taskdef);
+    if placeholders.len() > 1 {
+        let names: Vec<String> = placeholders.iter().map(|p| format!("<{p}>")).collect();
+        return Err(Refusal::AmbiguousImages(format!(
+            "taskdef.json names {} images ({}) but the build output has one imageDetail.json; the gate cannot \
+             tell which image is which, so it cannot judge every image the deployment runs",
+            names.len(),
+            names.join(", ")
+        )));
+    }
     Ok(BuildOutput { image_detail, taskdef, repository_policy: take("appsec.yaml").ok() })
 }
 

@@ -71,6 +71,21 @@ impl ImageDetail {
     }
 }
 
+/// The distinct image placeholders (`IMAGE1_NAME`) a task definition names.
+pub fn image_placeholders(taskdef_json: &str) -> std::collections::BTreeSet<String> {
+    let mut names = std::collections::BTreeSet::new();
+    let mut rest = taskdef_json;
+    while let Some(start) = rest.find("\"<") {
+        let Some(len) = rest[start + 2..].find(">\"") else { break };
+        let name = &rest[start + 2..start + 2 + len];
+        if !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            names.insert(name.to_owned());
+        }
+        rest = &rest[start + 4 + len..];
+    }
+    names
+}
+
 /// Replaces CodeDeploy's image placeholders (`<IMAGE1_NAME>`) in a task
 /// definition with the built image, as the CodeDeployToECS action will.
 pub fn substitute_image_placeholders(taskdef_json: &str, image_uri: &str) -> String {
