@@ -109,7 +109,7 @@ impl Hooks {
         self.fleet.put_config(key, &record.to_string()).await;
         let provenance = json!({"digest": DIGEST, "decision_id": "dec-1", "decision_key": key, "pipeline": "payments",
             "execution_id": "exec-1", "decided_at": "2026-11-28T12:00:00Z"});
-        self.fleet.put_config(&format!("provenance/{DIGEST}.json"), &provenance.to_string()).await;
+        self.fleet.put_config(&format!("provenance/_base/{DIGEST}.json"), &provenance.to_string()).await;
     }
 
     fn invocation(deployment: &str) -> Value {
@@ -449,4 +449,20 @@ async fn each_image_is_judged_by_its_own_repositorys_policy() {
     let events = hooks.fleet.events().await;
     let reasons = events[0]["detail"]["reasons"].to_string();
     assert!(reasons.contains("sha256:0f0f0f0f0f0f has no passing release-gate decision"), "{reasons}");
+}
+
+/// A decision opens the hooks of its own environment only: a PASS decided
+/// for the base policy (or dev) does not open the prod hooks.
+#[tokio::test]
+async fn a_decision_for_another_environment_does_not_open_the_hook() {
+    let policy = format!("{POLICY}environments:\n  prod: {{scan: {{thresholds: {{MEDIUM: 0}}}}}}\n");
+    let hooks = Hooks::start(&policy).await;
+    hooks.gate().await; // decided without an environment
+    let listener = TestListener::start(ListenerMode::Healthy).await;
+    let deployment = hooks.deployment("AfterAllowTestTraffic").await;
+    let mut prod = hooks.deps(Some(&listener)).await;
+    prod.environment = Some("prod".into());
+    let outcome = run(&prod, Hooks::invocation(&deployment)).await;
+    assert_eq!(outcome.status, "Failed", "{:?}", outcome.reasons);
+    assert!(outcome.reasons[0].contains("has no passing release-gate decision"), "{:?}", outcome.reasons);
 }

@@ -135,8 +135,9 @@ async fn clean_release_passes_with_output_variables_and_a_decision_record() {
     assert_eq!(record["decision"], "PASS");
     assert_eq!(record["digests"][DIGEST], "PASS");
     assert_eq!(record["environment"], "prod");
-    let provenance = gate.fleet.get_json(&format!("provenance/{DIGEST}.json")).await.unwrap();
+    let provenance = gate.fleet.get_json(&format!("provenance/prod/{DIGEST}.json")).await.unwrap();
     assert_eq!(provenance["decision_id"], decision_id);
+    assert_eq!(provenance["environment"], "prod");
     let events = gate.fleet.events().await;
     assert_eq!(events.len(), 1);
     assert_eq!(events[0]["detail-type"], "Shipgate Gate Decision");
@@ -199,7 +200,7 @@ async fn critical_cve_fails_the_job_naming_it() {
     assert_eq!(reports[0].params["failureDetails"]["type"], "JobFailed");
     assert_eq!(gate.fleet.events().await[0]["detail"]["decision"], "FAIL");
     assert!(
-        gate.fleet.get_json(&format!("provenance/{DIGEST}.json")).await.is_none(),
+        gate.fleet.get_json(&format!("provenance/prod/{DIGEST}.json")).await.is_none(),
         "no provenance for a failure"
     );
 }

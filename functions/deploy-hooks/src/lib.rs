@@ -461,13 +461,17 @@ async fn image_policy(deps: &Deps, scope: &str) -> Result<(Policy, Option<String
     }
 }
 
-/// True when the digest has a passing decision on record.
+/// True when the digest has a passing decision on record for this hook's
+/// environment (the decision's own environment must be this one).
 async fn gate_decision(deps: &Deps, digest: &str) -> Result<bool, AwsError> {
-    let Some(provenance) = deps.bucket.get_json::<Provenance>(&provenance_key(digest)).await? else {
+    let key = provenance_key(digest, deps.environment.as_deref());
+    let Some(provenance) = deps.bucket.get_json::<Provenance>(&key).await? else {
         return Ok(false);
     };
     let record = deps.bucket.get_json::<DecisionRecord>(&provenance.decision_key).await?;
-    Ok(record.is_some_and(|r| r.decision == Decision::Pass && r.digests.contains_key(digest)))
+    Ok(record.is_some_and(|r| {
+        r.decision == Decision::Pass && r.digests.contains_key(digest) && r.environment == deps.environment
+    }))
 }
 
 /// Runs the checks due at `hook`, returning why any failed.

@@ -329,8 +329,9 @@ async fn record_and_announce(
                 pipeline: record.pipeline.clone(),
                 execution_id: record.execution_id.clone(),
                 decided_at: record.decided_at,
+                environment: record.environment.clone(),
             };
-            deps.bucket.put_json(&provenance_key(digest), &provenance).await?;
+            deps.bucket.put_json(&provenance_key(digest, record.environment.as_deref()), &provenance).await?;
         }
     }
     let resources = [format!("codepipeline:{}/{}", record.pipeline, record.execution_id)];

@@ -104,10 +104,17 @@ pub struct Provenance {
     pub pipeline: String,
     pub execution_id: String,
     pub decided_at: DateTime<Utc>,
+    /// The environment the release was decided for (`None`: the base policy).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
 }
 
-pub fn provenance_key(digest: &str) -> String {
-    format!("provenance/{digest}.json")
+/// Where a passing decision for `digest` in `environment` is indexed. A
+/// decision opens the hooks of its own environment only: a PASS decided for
+/// `dev` (a looser policy) never opens `prod`, so each environment has its
+/// own index (`_base` for releases decided without one).
+pub fn provenance_key(digest: &str, environment: Option<&str>) -> String {
+    format!("provenance/{}/{digest}.json", environment.unwrap_or("_base"))
 }
 
 /// `Succeeded` / `Failed` (CodeDeploy's words; ECS's are upper case).
