@@ -271,6 +271,37 @@ impl Emulator {
     }
 }
 
+/// Creates a CodeDeploy ECS application and its deployment group.
+pub async fn create_deployment_group(sdk: &SdkConfig, application: &str, group: &str) {
+    let codedeploy = aws_sdk_codedeploy::Client::new(sdk);
+    codedeploy
+        .create_application()
+        .application_name(application)
+        .compute_platform(aws_sdk_codedeploy::types::ComputePlatform::Ecs)
+        .send()
+        .await
+        .unwrap();
+    codedeploy
+        .create_deployment_group()
+        .application_name(application)
+        .deployment_group_name(group)
+        .service_role_arn(format!("arn:aws:iam::{ACCOUNT}:role/codedeploy"))
+        .send()
+        .await
+        .unwrap();
+}
+
+/// The names of the JSON files in `dir` (not its subfolders), sorted.
+pub fn json_files(dir: &std::path::Path) -> Vec<String> {
+    let mut files: Vec<String> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".json"))
+        .collect();
+    files.sort();
+    files
+}
+
 /// Creates an SQS queue; returns its URL and ARN.
 pub async fn create_queue(sqs: &aws_sdk_sqs::Client, name: &str) -> (String, String) {
     use aws_sdk_sqs::types::QueueAttributeName;

@@ -290,22 +290,7 @@ async fn provision(fleet: &Fleet) -> (String, String, String) {
         .send()
         .await
         .unwrap();
-    let codedeploy = aws_sdk_codedeploy::Client::new(&fleet.sdk);
-    codedeploy
-        .create_application()
-        .application_name(REPO)
-        .compute_platform(aws_sdk_codedeploy::types::ComputePlatform::Ecs)
-        .send()
-        .await
-        .unwrap();
-    codedeploy
-        .create_deployment_group()
-        .application_name(REPO)
-        .deployment_group_name(format!("{REPO}-dg"))
-        .service_role_arn(format!("arn:aws:iam::{ACCOUNT}:role/codedeploy"))
-        .send()
-        .await
-        .unwrap();
+    crate::create_deployment_group(&fleet.sdk, REPO, &format!("{REPO}-dg")).await;
     (topic_arn, queue, secret_arn)
 }
 

@@ -48,13 +48,7 @@ const CHECKED: &[&str] = &[
 
 #[test]
 fn every_event_file_is_checked() {
-    let dir = format!("{}/../events", env!("CARGO_MANIFEST_DIR"));
-    let mut files: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .filter(|n| n.ends_with(".json"))
-        .collect();
-    files.sort();
+    let files = shipgate_tests::json_files(&shipgate_tests::workspace_root().join("events"));
     let mut checked: Vec<String> = CHECKED.iter().map(|s| (*s).to_owned()).collect();
     checked.sort();
     assert_eq!(files, checked);

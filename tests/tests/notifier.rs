@@ -196,22 +196,8 @@ async fn chat_format_sends_the_amazon_q_custom_notification() {
 async fn a_rollback_is_recognised_from_the_deployment_not_the_event() {
     let n = Notifications::start().await;
     let inbox = n.inbox("all", None).await;
+    shipgate_tests::create_deployment_group(&n.fleet.sdk, "payments-api", "payments-api-dg").await;
     let codedeploy = aws_sdk_codedeploy::Client::new(&n.fleet.sdk);
-    codedeploy
-        .create_application()
-        .application_name("payments-api")
-        .compute_platform(aws_sdk_codedeploy::types::ComputePlatform::Ecs)
-        .send()
-        .await
-        .unwrap();
-    codedeploy
-        .create_deployment_group()
-        .application_name("payments-api")
-        .deployment_group_name("payments-api-dg")
-        .service_role_arn("arn:aws:iam::123456789012:role/codedeploy")
-        .send()
-        .await
-        .unwrap();
     let deploy = || {
         codedeploy
             .create_deployment()

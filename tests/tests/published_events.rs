@@ -263,13 +263,7 @@ fn text<T: serde::Serialize>(value: &T) -> String {
 
 #[test]
 fn every_published_payload_has_a_case() {
-    let dir = format!("{}/../events/aws", env!("CARGO_MANIFEST_DIR"));
-    let mut files: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .filter(|n| n.ends_with(".json"))
-        .collect();
-    files.sort();
+    let files = shipgate_tests::json_files(&shipgate_tests::workspace_root().join("events/aws"));
     let mut cased: Vec<String> = CASES.iter().map(|(f, _, _)| (*f).to_owned()).collect();
     cased.sort();
     assert_eq!(files, cased, "each file in events/aws/ needs a case here");

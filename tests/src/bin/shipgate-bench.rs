@@ -410,22 +410,7 @@ async fn main() {
     fleet.install_policy("payments-api", &policy).await;
     fleet.put_config("routes.yaml", "version: 1\nroutes:\n  - repository: payments-api\n    branches: [main]\n    pipeline: payments\n").await;
     let (topic, secret) = (fleet.topic_arn.clone(), fleet.webhook_secret_arn.clone());
-    let codedeploy = aws_sdk_codedeploy::Client::new(&fleet.sdk);
-    codedeploy
-        .create_application()
-        .application_name("payments-api")
-        .compute_platform(aws_sdk_codedeploy::types::ComputePlatform::Ecs)
-        .send()
-        .await
-        .unwrap();
-    codedeploy
-        .create_deployment_group()
-        .application_name("payments-api")
-        .deployment_group_name("payments-api-dg")
-        .service_role_arn(format!("arn:aws:iam::{ACCOUNT}:role/cd"))
-        .send()
-        .await
-        .unwrap();
+    shipgate_tests::create_deployment_group(&fleet.sdk, "payments-api", "payments-api-dg").await;
 
     let mut next_digest = 0;
     let mut cold: Vec<(String, Cold)> = Vec::new();
