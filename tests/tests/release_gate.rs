@@ -410,6 +410,20 @@ async fn a_refused_call_fails_the_job_naming_the_permission() {
     }
 }
 
+/// A continuation token CodePipeline would refuse fails the job; it never
+/// leaves the job unreported.
+#[tokio::test]
+async fn a_continuation_token_over_the_limit_fails_the_job() {
+    let gate = Gate::start(POLICY).await;
+    let deadline = Deadline::from_remaining(Duration::from_secs(60), Duration::from_millis(2500));
+    let work = async { JobResult::Continue { token: "x".repeat(3000), summary: "waiting".into() } };
+    let outcome = run_job(&gate.deps.codepipeline, "job-long-token", deadline, work).await.unwrap();
+    assert_eq!(outcome.result, "failed");
+    let reports = gate.reports();
+    assert_eq!(reports.len(), 1);
+    assert_eq!(reports[0].action, "PutJobFailureResult");
+}
+
 #[tokio::test]
 async fn panic_inside_the_decision_still_fails_the_job() {
     let gate = Gate::start(POLICY).await;

@@ -170,6 +170,16 @@ async fn webhook_secret_is_read_from_secrets_manager() {
     let body = request["body"].as_str().unwrap();
     let header = request["headers"]["x-hub-signature-256"].as_str();
     assert_eq!(shipgate_core::webhook::verify_signature(&secret, body.as_bytes(), header), Ok(()));
+    // A whitespace-only secret would be an empty HMAC key: start-up fails naming it.
+    aws_sdk_secretsmanager::Client::new(&fleet.sdk)
+        .create_secret()
+        .name("blank")
+        .secret_string(" \n ")
+        .send()
+        .await
+        .unwrap();
+    let blank = shipgate_aws::secrets::webhook_secret(&fleet.sdk, "blank").await.unwrap_err();
+    assert!(blank.to_string().contains("blank has no secret string"), "{blank}");
     let missing = shipgate_aws::secrets::webhook_secret(&fleet.sdk, "no/such/secret").await.unwrap_err();
     assert_eq!((missing.service, missing.operation), ("SecretsManager", "GetSecretValue"));
 }

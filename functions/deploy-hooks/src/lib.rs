@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use shipgate_aws::codedeploy::{HookStatus as ReportStatus, current_hook, get_deployment, report_hook};
 use shipgate_aws::codepipeline::Reported;
 use shipgate_aws::ecs::{describe_task_definition, service_revision};
-use shipgate_aws::env::{ConfigError, FleetConfig, millis, optional};
+use shipgate_aws::env::{ConfigError, FleetConfig, millis, optional, positive_millis};
 use shipgate_aws::events::Bus;
 use shipgate_aws::policies::{PolicyLookup, load_policy};
 use shipgate_aws::probe::Probe;
@@ -58,7 +58,7 @@ impl Config {
             fleet: FleetConfig::from_env()?,
             test_listener: optional(TEST_LISTENER_VAR),
             environment: optional("SHIPGATE_ENVIRONMENT"),
-            report_margin: millis(
+            report_margin: positive_millis(
                 "SHIPGATE_REPORT_MARGIN_MS",
                 shipgate_aws::deadline::DEFAULT_MARGIN.as_millis() as u64,
             )?,

@@ -45,22 +45,7 @@ pub struct Config {
 
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
-        let categories = match optional("SHIPGATE_NOTIFY") {
-            None => Category::DEFAULTS.into_iter().collect(),
-            Some(list) => list
-                .split(',')
-                .filter(|w| !w.trim().is_empty())
-                .map(|w| {
-                    Category::parse(w).ok_or_else(|| ConfigError::Invalid {
-                        name: "SHIPGATE_NOTIFY",
-                        reason: format!(
-                            "unknown category {:?}; use failure, block, rollback, policy, expiring, recovery, success, action",
-                            w.trim()
-                        ),
-                    })
-                })
-                .collect::<Result<_, _>>()?,
-        };
+        let categories = categories(optional("SHIPGATE_NOTIFY").as_deref())?;
         let format = match optional("SHIPGATE_MESSAGE_FORMAT").as_deref() {
             None | Some("email") => Format::Email,
             Some("chat") => Format::Chat,
@@ -78,6 +63,32 @@ impl Config {
             format,
         })
     }
+}
+
+/// The categories `SHIPGATE_NOTIFY` names (the defaults when unset).
+fn categories(list: Option<&str>) -> Result<BTreeSet<Category>, ConfigError> {
+    let Some(list) = list else { return Ok(Category::DEFAULTS.into_iter().collect()) };
+    let categories = list
+        .split(',')
+        .filter(|w| !w.trim().is_empty())
+        .map(|w| {
+            Category::parse(w).ok_or_else(|| ConfigError::Invalid {
+                name: "SHIPGATE_NOTIFY",
+                reason: format!(
+                    "unknown category {:?}; use failure, block, rollback, policy, expiring, recovery, success, action",
+                    w.trim()
+                ),
+            })
+        })
+        .collect::<Result<BTreeSet<_>, _>>()?;
+    // "," would otherwise mean: tell nobody anything, silently.
+    if categories.is_empty() {
+        return Err(ConfigError::Invalid {
+            name: "SHIPGATE_NOTIFY",
+            reason: format!("{list:?} names no category"),
+        });
+    }
+    Ok(categories)
 }
 
 #[derive(Debug, Clone)]
@@ -326,4 +337,20 @@ async fn send_once(deps: &Deps, message: &Message, now: DateTime<Utc>) -> Result
         .put_json(&marker, &Sent { key: message.dedupe_key.clone(), sent: true, claimed_at: now })
         .await?;
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_notify_list_naming_no_category_is_a_start_up_error() {
+        let err = categories(Some(",")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "environment variable SHIPGATE_NOTIFY is invalid: \",\" names no category"
+        );
+        assert_eq!(categories(None).unwrap().len(), Category::DEFAULTS.len());
+        assert_eq!(categories(Some("block, ")).unwrap(), [Category::Block].into());
+    }
 }

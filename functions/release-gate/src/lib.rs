@@ -15,9 +15,11 @@ use aws_lambda_events::codepipeline_job::CodePipelineJobEvent;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use shipgate_aws::artifacts::{ArtifactCredentials, ArtifactError, ArtifactLocation, read_files};
-use shipgate_aws::codepipeline::{JobResult, MAX_FAILURE_MESSAGE, Reported, report_job};
+use shipgate_aws::codepipeline::{
+    JobResult, MAX_CONTINUATION_TOKEN, MAX_FAILURE_MESSAGE, Reported, report_job,
+};
 use shipgate_aws::ecr::{ScanLookup, describe_scan, resolve_digest};
-use shipgate_aws::env::{ConfigError, FleetConfig, millis};
+use shipgate_aws::env::{ConfigError, FleetConfig, positive_millis};
 use shipgate_aws::events::Bus;
 use shipgate_aws::policies::load_central_policy;
 use shipgate_aws::s3::Bucket;
@@ -48,7 +50,7 @@ impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
         Ok(Self {
             fleet: FleetConfig::from_env()?,
-            report_margin: millis(
+            report_margin: positive_millis(
                 "SHIPGATE_REPORT_MARGIN_MS",
                 shipgate_aws::deadline::DEFAULT_MARGIN.as_millis() as u64,
             )?,
@@ -154,6 +156,17 @@ pub async fn run_job(
                 ),
             }
         }
+    };
+    // A token CodePipeline would refuse cannot be reported as a
+    // continuation: the job fails instead of staying unreported.
+    let result = match result {
+        JobResult::Continue { token, .. } if token.len() > MAX_CONTINUATION_TOKEN => JobResult::Failed {
+            message: format!(
+                "Release blocked: the gate's continuation token is {} characters, over CodePipeline's {MAX_CONTINUATION_TOKEN}; failing closed",
+                token.len()
+            ),
+        },
+        other => other,
     };
     let reported = report_job(codepipeline, job_id, &result)
         .await

@@ -26,13 +26,30 @@ pub fn optional(name: &'static str) -> Option<String> {
 
 /// A duration in milliseconds, with a default when unset.
 pub fn millis(name: &'static str, default_ms: u64) -> Result<std::time::Duration, ConfigError> {
-    match optional(name) {
+    millis_from(name, default_ms, 0, |n| std::env::var(n).ok())
+}
+
+/// A duration in milliseconds that must be positive (a report margin of 0
+/// would leave no time to report).
+pub fn positive_millis(name: &'static str, default_ms: u64) -> Result<std::time::Duration, ConfigError> {
+    millis_from(name, default_ms, 1, |n| std::env::var(n).ok())
+}
+
+fn millis_from(
+    name: &'static str,
+    default_ms: u64,
+    min_ms: u64,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<std::time::Duration, ConfigError> {
+    match lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()) {
         None => Ok(std::time::Duration::from_millis(default_ms)),
-        Some(v) => v
-            .trim()
-            .parse::<u64>()
-            .map(std::time::Duration::from_millis)
-            .map_err(|_| ConfigError::Invalid { name, reason: format!("expected milliseconds, got {v:?}") }),
+        Some(v) => match v.parse::<u64>() {
+            Ok(ms) if ms >= min_ms => Ok(std::time::Duration::from_millis(ms)),
+            Ok(ms) => {
+                Err(ConfigError::Invalid { name, reason: format!("must be at least {min_ms} ms, got {ms}") })
+            }
+            Err(_) => Err(ConfigError::Invalid { name, reason: format!("expected milliseconds, got {v:?}") }),
+        },
     }
 }
 
@@ -83,6 +100,18 @@ mod tests {
     fn empty_variable_counts_as_missing() {
         let err = FleetConfig::from_lookup(|_| Some("  ".into())).unwrap_err();
         assert_eq!(err, ConfigError::Missing { name: "SHIPGATE_CONFIG_BUCKET" });
+    }
+
+    #[test]
+    fn a_zero_margin_is_refused_naming_the_variable() {
+        let zero = millis_from("SHIPGATE_REPORT_MARGIN_MS", 2500, 1, |_| Some(" 0 ".into())).unwrap_err();
+        assert_eq!(
+            zero.to_string(),
+            "environment variable SHIPGATE_REPORT_MARGIN_MS is invalid: must be at least 1 ms, got 0"
+        );
+        let set = millis_from("X", 2500, 1, |_| Some("300".into())).unwrap();
+        assert_eq!(set, std::time::Duration::from_millis(300));
+        assert_eq!(millis_from("X", 2500, 1, |_| None).unwrap(), std::time::Duration::from_millis(2500));
     }
 
     #[test]

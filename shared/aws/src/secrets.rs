@@ -13,8 +13,13 @@ pub async fn webhook_secret(sdk: &aws_config::SdkConfig, secret_id: &str) -> Res
         .send()
         .await
         .map_err(aws_err("SecretsManager", "GetSecretValue"))?;
-    let secret = output.secret_string().filter(|s| !s.is_empty()).ok_or_else(|| {
-        AwsError::new("SecretsManager", "GetSecretValue", format!("{secret_id} has no secret string"))
+    // Trimmed first: a whitespace-only secret would be an empty HMAC key.
+    let secret = output.secret_string().map(str::trim).filter(|s| !s.is_empty()).ok_or_else(|| {
+        AwsError::new(
+            "SecretsManager",
+            "GetSecretValue",
+            format!("{secret_id} has no secret string (it is empty)"),
+        )
     })?;
-    Ok(WebhookSecret::new(secret.trim().as_bytes().to_vec()))
+    Ok(WebhookSecret::new(secret.as_bytes().to_vec()))
 }
