@@ -4,6 +4,7 @@
 #   make local  - the emulator and the six functions, running, to invoke any event by hand
 #   make bench  - benchmarks, side by side with a Python baseline (bench/README.md)
 #   make lint   - rustfmt and clippy, as CI runs them
+#   make iam-mutants - remove each role statement in turn: every removal must fail a test
 
 SHELL := /bin/bash
 VENV  := .venv
