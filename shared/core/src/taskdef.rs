@@ -94,7 +94,7 @@ pub struct LogConfiguration {
 /// Why a document is not a task definition we can judge.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TaskDefinitionError {
-    #[error("task definition is not valid JSON: {0}")]
+    #[error("task definition is unusable: {0}")]
     Json(String),
     #[error("task definition has no containerDefinitions")]
     NoContainers,
@@ -105,8 +105,7 @@ pub enum TaskDefinitionError {
 impl TaskDefinition {
     /// Parses any of the three accepted shapes.
     pub fn from_json(text: &str) -> Result<Self, TaskDefinitionError> {
-        let value: serde_json::Value =
-            serde_json::from_str(text).map_err(|e| TaskDefinitionError::Json(e.to_string()))?;
+        let value: serde_json::Value = serde_json::from_str(text).map_err(|e| without_values(&e))?;
         Self::from_value(value)
     }
 
@@ -118,8 +117,7 @@ impl TaskDefinition {
             }
             other => other,
         };
-        let td: TaskDefinition =
-            serde_json::from_value(inner).map_err(|e| TaskDefinitionError::Json(e.to_string()))?;
+        let td: TaskDefinition = serde_json::from_value(inner).map_err(|e| without_values(&e))?;
         td.validated()
     }
 
@@ -139,9 +137,43 @@ impl TaskDefinition {
     }
 }
 
+/// A parse error that never quotes the input: serde's message repeats the
+/// offending value (`invalid type: string "DB_PASSWORD=hunter2"`), and these
+/// errors reach CodePipeline, decision records and emails. What was expected
+/// (serde's words after the value) and where are kept.
+fn without_values(e: &serde_json::Error) -> TaskDefinitionError {
+    let text = e.to_string();
+    let expected =
+        text.split_once(", expected ").map(|(_, rest)| rest.split(" at line ").next().unwrap_or(rest));
+    let what = match (e.classify(), expected) {
+        (serde_json::error::Category::Data, Some(expected)) => format!("a value is not {expected}"),
+        (serde_json::error::Category::Data, None) => "a value has the wrong type or shape".to_owned(),
+        (serde_json::error::Category::Eof, _) => "the JSON ends too early".to_owned(),
+        _ => "the JSON is malformed".to_owned(),
+    };
+    if e.line() > 0 {
+        TaskDefinitionError::Json(format!("{what} (line {} column {})", e.line(), e.column()))
+    } else {
+        TaskDefinitionError::Json(what)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parse_errors_never_quote_environment_values() {
+        let text =
+            r#"{"containerDefinitions":[{"name":"app","image":"x","environment":["DB_PASSWORD=hunter2"]}]}"#;
+        let err = TaskDefinition::from_json(text).unwrap_err().to_string();
+        assert!(!err.contains("hunter2") && !err.contains("DB_PASSWORD"), "{err}");
+        assert!(err.contains("struct EnvironmentVariable"), "says what was expected: {err}");
+        let broken = TaskDefinition::from_json(r#"{"containerDefinitions":[{"name":"hunter2"#)
+            .unwrap_err()
+            .to_string();
+        assert!(!broken.contains("hunter2"), "{broken}");
+    }
 
     const INNER: &str = r#"{"family":"web","containerDefinitions":[{"name":"app","image":"nginx"}]}"#;
 
