@@ -11,7 +11,7 @@ use std::path::PathBuf;
 
 use serde_json::{Value, json};
 
-use crate::replay::{LocalFleet, deployment, gate_job};
+use crate::replay::{LocalFleet, deployment_with_task_definition, gate_job};
 use crate::{ACCOUNT, CONFIG_BUCKET, REGION};
 
 const REPO: &str = "payments-api";
@@ -75,8 +75,7 @@ pub async fn seed_samples(local: &LocalFleet) -> Vec<(&'static str, PathBuf)> {
     // The sample ECS native hook's service revision runs the clean image.
     let ecs_hook = read("events/ecs-native-hook-post-test-traffic.json");
     let revision = ecs_hook["executionDetails"]["targetServiceRevisionArn"].as_str().unwrap();
-    let deployment_id = deployment(fleet, CLEAN).await;
-    let td = latest_task_definition(fleet).await;
+    let (deployment_id, td) = deployment_with_task_definition(fleet, CLEAN).await;
     fleet.aws.control_post(
         "/_shipgate/ecs/service-revisions",
         &json!({"serviceRevisionArn": revision, "taskDefinition": td,
@@ -113,13 +112,6 @@ pub async fn seed_samples(local: &LocalFleet) -> Vec<(&'static str, PathBuf)> {
         ("deploy-hooks", sample("events/ecs-native-hook-post-test-traffic.json")),
         ("notifier", sample("events/schedule-daily.json")),
     ]
-}
-
-/// The task definition `deployment` registered last.
-async fn latest_task_definition(fleet: &crate::Fleet) -> String {
-    let ecs = aws_sdk_ecs::Client::new(&fleet.sdk);
-    let listed = ecs.list_task_definitions().family_prefix(REPO).send().await.unwrap();
-    listed.task_definition_arns().last().cloned().unwrap_or_default()
 }
 
 /// What a person needs to try it: the endpoint, the administrator's key,

@@ -309,9 +309,15 @@ fn eventbridge(source: &str, detail_type: &str, detail: Value) -> Value {
         "resources": [], "detail": detail})
 }
 
-/// A blue/green deployment of `digest`: its task definition, and the
-/// CodeDeploy deployment whose AppSpec names it.
+/// A blue/green deployment of `digest`: the CodeDeploy deployment's id.
 pub async fn deployment(fleet: &Fleet, digest: &str) -> String {
+    deployment_with_task_definition(fleet, digest).await.0
+}
+
+/// A blue/green deployment of `digest`: its task definition, and the
+/// CodeDeploy deployment whose AppSpec names it, as (deployment id, task
+/// definition ARN).
+pub async fn deployment_with_task_definition(fleet: &Fleet, digest: &str) -> (String, String) {
     use aws_sdk_ecs::types::ContainerDefinition;
     let ecs = aws_sdk_ecs::Client::new(&fleet.sdk);
     let container = ContainerDefinition::builder().name("app").memory(512).image(image(digest)).build();
@@ -326,7 +332,7 @@ pub async fn deployment(fleet: &Fleet, digest: &str) -> String {
         .revision_type(RevisionLocationType::AppSpecContent)
         .app_spec_content(AppSpecContent::builder().content(appspec).build())
         .build();
-    aws_sdk_codedeploy::Client::new(&fleet.sdk)
+    let deployment_id = aws_sdk_codedeploy::Client::new(&fleet.sdk)
         .create_deployment()
         .application_name(REPO)
         .deployment_group_name(format!("{REPO}-dg"))
@@ -335,7 +341,8 @@ pub async fn deployment(fleet: &Fleet, digest: &str) -> String {
         .await
         .unwrap()
         .deployment_id
-        .unwrap()
+        .unwrap();
+    (deployment_id, td_arn)
 }
 
 /// The Gate action's invocation: the build output (imageDetail.json and a
@@ -773,10 +780,7 @@ impl Replay<'_> {
         let rollback = sample("aws/ecs-native-hook-production-traffic-shift-rollback.aws-ecs-docs.json");
         let revision =
             rollback["executionDetails"]["targetServiceRevisionArn"].as_str().unwrap_or_default().to_owned();
-        let _ = deployment(&self.fleet, UNGATED).await;
-        let ecs = aws_sdk_ecs::Client::new(&self.fleet.sdk);
-        let listed = ecs.list_task_definitions().family_prefix(REPO).send().await.unwrap();
-        let task_definition = listed.task_definition_arns().last().cloned().unwrap_or_default();
+        let (_, task_definition) = deployment_with_task_definition(&self.fleet, UNGATED).await;
         self.fleet.aws.control_post(
             "/_shipgate/ecs/service-revisions",
             &json!({"serviceRevisionArn": revision, "taskDefinition": task_definition}),

@@ -23,25 +23,26 @@ struct Hooks {
     task_definition: String,
 }
 
+/// Registers a payments-api task definition of these (container, image)
+/// pairs; its ARN.
+async fn register(fleet: &Fleet, containers: &[(&str, &str)]) -> String {
+    use aws_sdk_ecs::types::ContainerDefinition;
+    let mut request = aws_sdk_ecs::Client::new(&fleet.sdk).register_task_definition().family("payments-api");
+    for (name, image) in containers {
+        request = request.container_definitions(
+            ContainerDefinition::builder().name(*name).memory(256).image(*image).build(),
+        );
+    }
+    let registered = request.send().await.unwrap();
+    registered.task_definition.unwrap().task_definition_arn.unwrap()
+}
+
 impl Hooks {
     async fn start(policy: &str) -> Self {
         let fleet = Fleet::start().await;
         fleet.install_policy(REPO, policy).await;
-        let ecs = aws_sdk_ecs::Client::new(&fleet.sdk);
-        use aws_sdk_ecs::types::ContainerDefinition;
-        let container = ContainerDefinition::builder()
-            .name("app")
-            .memory(512)
-            .image(format!("{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{REPO}@{DIGEST}"))
-            .build();
-        let registered = ecs
-            .register_task_definition()
-            .family("payments-api")
-            .container_definitions(container)
-            .send()
-            .await
-            .unwrap();
-        let task_definition = registered.task_definition.unwrap().task_definition_arn.unwrap();
+        let image = format!("{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{REPO}@{DIGEST}");
+        let task_definition = register(&fleet, &[("app", &image)]).await;
         Self { fleet, task_definition }
     }
 
@@ -338,27 +339,14 @@ async fn neither_kind_of_invocation_is_refused() {
 async fn ecs_native_provenance_uses_the_digest_the_service_revision_resolved() {
     let hooks = Hooks::start(POLICY).await;
     hooks.gate().await;
-    use aws_sdk_ecs::types::ContainerDefinition;
-    let tagged = ContainerDefinition::builder()
-        .name("app")
-        .memory(512)
-        .image(format!("{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{REPO}:1.4.1"))
-        .build();
-    let registered = aws_sdk_ecs::Client::new(&hooks.fleet.sdk)
-        .register_task_definition()
-        .family("payments-api")
-        .container_definitions(tagged)
-        .send()
-        .await
-        .unwrap();
-    let task_definition = registered.task_definition.unwrap().task_definition_arn.unwrap();
+    let tagged = format!("{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{REPO}:1.4.1");
+    let task_definition = register(&hooks.fleet, &[("app", &tagged)]).await;
     let event = ecs_event();
     let revision = event["executionDetails"]["targetServiceRevisionArn"].as_str().unwrap();
-    let image = format!("{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{REPO}:1.4.1");
     hooks.fleet.aws.control_post(
         "/_shipgate/ecs/service-revisions",
         &json!({"serviceRevisionArn": revision, "taskDefinition": task_definition,
-            "containerImages": [{"containerName": "app", "image": image, "imageDigest": DIGEST}]}),
+            "containerImages": [{"containerName": "app", "image": tagged, "imageDigest": DIGEST}]}),
     );
     let listener = TestListener::start(ListenerMode::Healthy).await;
     let response = handle(&hooks.deps(Some(&listener)).await, event, deadline()).await.unwrap();
@@ -420,24 +408,12 @@ async fn an_environment_the_policy_does_not_define_fails_the_hook() {
 async fn each_image_is_judged_by_its_own_repositorys_policy() {
     let hooks = Hooks::start(POLICY).await;
     hooks.fleet.install_policy("sidecar", "version: 1\ndeploy:\n  require_gate_decision: false\n").await;
-    use aws_sdk_ecs::types::ContainerDefinition;
     let ungated = "sha256:0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f";
-    let container = |name: &str, repo: &str, digest: &str| {
-        ContainerDefinition::builder()
-            .name(name)
-            .memory(256)
-            .image(format!("{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{repo}@{digest}"))
-            .build()
-    };
-    let registered = aws_sdk_ecs::Client::new(&hooks.fleet.sdk)
-        .register_task_definition()
-        .family("payments-api")
-        .container_definitions(container("sidecar", "sidecar", DIGEST))
-        .container_definitions(container("app", REPO, ungated))
-        .send()
-        .await
-        .unwrap();
-    let task_definition = registered.task_definition.unwrap().task_definition_arn.unwrap();
+    let image =
+        |repo: &str, digest: &str| format!("{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{repo}@{digest}");
+    let task_definition =
+        register(&hooks.fleet, &[("sidecar", &image("sidecar", DIGEST)), ("app", &image(REPO, ungated))])
+            .await;
     let event = ecs_event();
     let revision = event["executionDetails"]["targetServiceRevisionArn"].as_str().unwrap();
     hooks.fleet.aws.control_post(

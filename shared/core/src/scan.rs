@@ -178,11 +178,10 @@ pub fn evaluate_scan(
         }
     }
 
-    match report.state() {
-        ScanState::Complete(_) if report.missing_findings().is_some() => {
-            // A list that holds fewer findings than ECR counts cannot be
-            // judged: passing it would pass what was not seen.
-            let (counted, listed) = report.missing_findings().unwrap_or_default();
+    match (report.state(), report.missing_findings()) {
+        // A list that holds fewer findings than ECR counts cannot be
+        // judged: passing it would pass what was not seen.
+        (ScanState::Complete(_), Some((counted, listed))) => {
             verdict.verdict = Verdict::Fail;
             verdict.violations.push(ScanViolation {
                 rule: "scan_incomplete".into(),
@@ -193,12 +192,12 @@ pub fn evaluate_scan(
             });
             return verdict;
         }
-        ScanState::Complete(_) => {}
-        ScanState::Running(_) => {
+        (ScanState::Complete(_), None) => {}
+        (ScanState::Running(_), _) => {
             verdict.verdict = Verdict::Pending;
             return verdict;
         }
-        ScanState::Unusable(other) => {
+        (ScanState::Unusable(other), _) => {
             let shown = if other.is_empty() { "missing" } else { other.as_str() };
             let description = report
                 .image_scan_status
