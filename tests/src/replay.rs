@@ -25,6 +25,8 @@ const PIPELINE: &str = "payments";
 const CLEAN: &str = "sha256:c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1";
 const VULNERABLE: &str = "sha256:bad0bad0bad0bad0bad0bad0bad0bad0bad0bad0bad0bad0bad0bad0bad0bad0";
 const UNGATED: &str = "sha256:0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f";
+const REBUILT: &str = "sha256:1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a";
+const EXCEPTED: &str = "sha256:e4e4e4e4e4e4e4e4e4e4e4e4e4e4e4e4e4e4e4e4e4e4e4e4e4e4e4e4e4e4e4e4";
 
 /// One invocation of one function, as it happened.
 #[derive(Debug, Clone)]
@@ -269,6 +271,8 @@ pub async fn run(progress: &mut dyn Progress) -> Report {
     replay.notification_story().await;
     replay.daily_digest_story().await;
     replay.ecs_rollback_story().await;
+    replay.finding_after_release_story().await;
+    replay.expired_exception_story().await;
     replay.report
 }
 
@@ -661,10 +665,7 @@ impl Replay<'_> {
             .last()
             .and_then(|c| c.params["continuationToken"].as_str().map(str::to_owned))
             .unwrap_or_default();
-        let low = json!({"name": "CVE-2026-1001", "severity": "LOW", "attributes": [{"key": "package_name", "value": "tzdata"}]});
-        // Excepted by examples/appsec.yaml until 2027-01-31, with a reason and a ticket.
-        let excepted = json!({"name": "CVE-2023-45853", "severity": "CRITICAL", "attributes": [{"key": "package_name", "value": "zlib"}]});
-        self.scan(S, CLEAN, "1.4.2", "COMPLETE", vec![low, excepted], "PASS").await;
+        self.scan(S, CLEAN, "1.4.2", "COMPLETE", passing_findings(), "PASS").await;
         self.gate(S, &execution, CLEAN, Some(&token), "succeeded", "PASS").await;
         let deployment = deployment(&self.fleet, CLEAN).await;
         let before = listener.hits();
@@ -883,6 +884,108 @@ impl Replay<'_> {
         });
         self.finish(S, E);
     }
+    /// A finding that arrives after release: Inspector keeps rescanning and
+    /// adds findings to an image that already passed (AWS also sends an
+    /// `Inspector2 Finding` event; release-gate judges the current findings at
+    /// decision time, so it needs none). The next release of the same digest
+    /// is blocked.
+    async fn finding_after_release_story(&mut self) {
+        const S: &str = "finding after release";
+        const E: &str = "a CVE found after an image shipped blocks the next release of the same digest";
+        self.story(S, E);
+        let execution = self.push(S, "3333333333333333333333333333333333333333").await;
+        self.scan(S, REBUILT, "1.5.0", "COMPLETE", passing_findings(), "PASS").await;
+        self.gate(S, &execution, REBUILT, None, "succeeded", "PASS").await;
+        // Inspector's rescan, days later: a new critical CVE in the same image.
+        let mut findings = passing_findings();
+        findings.push(json!({"name": "CVE-2026-4040", "severity": "CRITICAL", "attributes": [{"key": "package_name", "value": "openssl"}]}));
+        self.fleet
+            .aws
+            .seed_scan(json!({"repositoryName": REPO, "imageDigest": REBUILT, "status": "COMPLETE",
+            "completedAt": chrono::Utc::now().timestamp(), "findings": findings}));
+        let execution = self.push(S, "4444444444444444444444444444444444444444").await;
+        self.gate(S, &execution, REBUILT, None, "failed", "CVE-2026-4040").await;
+        self.finish(S, E);
+    }
+
+    /// An exception that ended yesterday: what passed yesterday (the verdict
+    /// scan-gate stored then, judged at yesterday's noon, as `shipgate scan
+    /// evaluate --now` judges) is blocked today, and the release agrees with
+    /// the engine judging the same findings at today's `now`.
+    async fn expired_exception_story(&mut self) {
+        const S: &str = "expired exception";
+        const E: &str =
+            "an image that passed yesterday under an exception is blocked today, when it has expired";
+        self.story(S, E);
+        let now = chrono::Utc::now();
+        let yesterday = (now - chrono::Duration::days(1)).date_naive();
+        let yesterday_noon = yesterday.and_hms_opt(12, 0, 0).unwrap_or_default().and_utc();
+        let example = std::fs::read_to_string(crate::workspace_root().join("examples/appsec.yaml")).unwrap();
+        let policy = example.replace(
+            "  exceptions:\n",
+            &format!(
+                "  exceptions:\n    - {{id: CVE-2026-5050, package: libexpat, expires: {yesterday}, reason: \"parser not reachable\", ticket: SEC-2050}}\n"
+            ),
+        );
+        self.upload_policy(S, &format!("policies/{REPO}/appsec.yaml"), &policy, "accepted").await;
+        let mut findings = passing_findings();
+        findings.push(json!({"name": "CVE-2026-5050", "severity": "CRITICAL", "attributes": [{"key": "package_name", "value": "libexpat"}]}));
+        let judge = |at| {
+            let report: shipgate_core::findings::ScanReport = serde_json::from_value(json!({
+                "imageScanStatus": {"status": "COMPLETE"},
+                "imageScanFindings": {"findingSeverityCounts": {"CRITICAL": 2, "LOW": 1}, "findings": findings}}))
+            .unwrap();
+            let document = shipgate_core::validate::parse_policy(&policy, None).unwrap().document;
+            let prod = document.environment(Some("prod")).unwrap();
+            shipgate_core::scan::evaluate_scan(prod, REPO, &report, at)
+        };
+        let then = judge(yesterday_noon);
+        self.verify(
+            S,
+            "shipgate",
+            format!("PASS at {yesterday_noon} (scan evaluate --now): {}", then.verdict.as_str()),
+            then.verdict == shipgate_core::scan::Verdict::Pass,
+        );
+        // What scan-gate stored yesterday, still in the bucket today.
+        let stored = shipgate_core::verdict::VerdictRecord {
+            repository: REPO.into(),
+            digest: EXCEPTED.into(),
+            image_tags: vec!["1.5.1".into()],
+            scanned_at: yesterday_noon,
+            policy_key: Some(format!("policies/{REPO}/appsec.lkg.json")),
+            policy_sha256: Some(shipgate_core::lkg::sha256_hex(policy.as_bytes())),
+            judged_at: yesterday_noon,
+            verdict: then.clone(),
+            environments: [("prod".to_owned(), then)].into(),
+            announced: true,
+        };
+        self.fleet
+            .put_config(&format!("verdicts/{REPO}/{EXCEPTED}.json"), &serde_json::to_string(&stored).unwrap())
+            .await;
+        self.fleet
+            .aws
+            .seed_scan(json!({"repositoryName": REPO, "imageDigest": EXCEPTED, "status": "COMPLETE",
+            "completedAt": yesterday_noon.timestamp(), "findings": findings}));
+        let execution = self.push(S, "5555555555555555555555555555555555555555").await;
+        self.gate(S, &execution, EXCEPTED, None, "failed", "CVE-2026-5050").await;
+        let today = judge(chrono::Utc::now());
+        self.verify(
+            S,
+            "shipgate",
+            format!("FAIL now (scan evaluate --now): {}", today.verdict.as_str()),
+            today.verdict == shipgate_core::scan::Verdict::Fail,
+        );
+        self.finish(S, E);
+    }
+}
+
+/// Findings the example policy passes: a LOW, and a CRITICAL its exception covers.
+fn passing_findings() -> Vec<Value> {
+    vec![
+        json!({"name": "CVE-2026-1001", "severity": "LOW", "attributes": [{"key": "package_name", "value": "tzdata"}]}),
+        // Excepted by examples/appsec.yaml until 2027-01-31, with a reason and a ticket.
+        json!({"name": "CVE-2023-45853", "severity": "CRITICAL", "attributes": [{"key": "package_name", "value": "zlib"}]}),
+    ]
 }
 
 /// The report as people read it: the timeline, then one line per story.

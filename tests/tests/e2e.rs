@@ -23,7 +23,9 @@ async fn every_story_of_the_replay_ends_as_expected() {
             "ungated deployment",
             "notifications",
             "daily digest",
-            "ECS rollback"
+            "ECS rollback",
+            "finding after release",
+            "expired exception"
         ]
     );
     assert!(
