@@ -94,8 +94,10 @@ pub struct RuntimeEmulator {
 
 impl RuntimeEmulator {
     /// Starts the Runtime API, then each function with `env` and its own
-    /// access key.
-    pub fn start(fleet: &Fleet, env: &BTreeMap<String, String>) -> Self {
+    /// access key; their output goes to `log` (else `SHIPGATE_REPLAY_LOG`,
+    /// else nowhere).
+    pub fn start(fleet: &Fleet, env: &BTreeMap<String, String>, log: Option<&std::path::Path>) -> Self {
+        let log = || log.map_or_else(replay_log, append_to);
         use std::os::unix::process::CommandExt;
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let watch = Command::new(cargo_lambda())
@@ -163,22 +165,30 @@ impl Drop for RuntimeEmulator {
     }
 }
 
-/// Where the runtime emulator's output goes: `SHIPGATE_REPLAY_LOG`, else nowhere.
-fn log() -> Stdio {
-    match std::env::var_os("SHIPGATE_REPLAY_LOG") {
-        Some(path) => std::fs::OpenOptions::new()
-            .append(true)
-            .create(true)
-            .open(path)
-            .map_or_else(|_| Stdio::null(), Stdio::from),
-        None => Stdio::null(),
-    }
+/// Where the runtime emulator's output goes by default: `SHIPGATE_REPLAY_LOG`, else nowhere.
+fn replay_log() -> Stdio {
+    std::env::var_os("SHIPGATE_REPLAY_LOG").map_or_else(Stdio::null, |path| append_to(path.as_ref()))
+}
+
+fn append_to(path: &std::path::Path) -> Stdio {
+    std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(path)
+        .map_or_else(|_| Stdio::null(), Stdio::from)
 }
 
 /// The cargo that has the `lambda` subcommand: `.venv/bin` first.
 fn cargo_lambda() -> std::path::PathBuf {
     let venv = crate::workspace_root().join(".venv/bin/cargo-lambda");
     if venv.exists() { venv } else { "cargo-lambda".into() }
+}
+
+impl LocalFleet {
+    /// Invokes `function` with `payload` through the runtime emulator, as Lambda's Invoke API.
+    pub async fn invoke(&self, function: &str, payload: &Value) -> Value {
+        invoke(self.runtime.port, function, payload).await
+    }
 }
 
 /// Invokes a function through the runtime emulator, as Lambda's Invoke API.
@@ -221,6 +231,22 @@ pub struct LocalFleet {
 
 /// Builds the functions and starts the local fleet, saying what it does.
 pub async fn start(progress: &mut dyn Progress) -> LocalFleet {
+    start_with(progress, &[], None).await
+}
+
+/// [`start`], with the functions' log level at TRACE in JSON (as Lambda's
+/// `ApplicationLogLevel: TRACE` and `LogFormat: JSON` set it) and their
+/// output in `log`.
+pub async fn start_tracing_to(progress: &mut dyn Progress, log: &std::path::Path) -> LocalFleet {
+    start_with(progress, &[("AWS_LAMBDA_LOG_LEVEL", "TRACE"), ("AWS_LAMBDA_LOG_FORMAT", "JSON")], Some(log))
+        .await
+}
+
+async fn start_with(
+    progress: &mut dyn Progress,
+    extra_env: &[(&str, &str)],
+    log: Option<&std::path::Path>,
+) -> LocalFleet {
     progress.say("==> building the six functions (cargo build)");
     let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .args(["build"])
@@ -253,8 +279,9 @@ pub async fn start(progress: &mut dyn Progress) -> LocalFleet {
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
+    .chain(extra_env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())))
     .collect();
-    let runtime = RuntimeEmulator::start(&fleet, &env);
+    let runtime = RuntimeEmulator::start(&fleet, &env, log);
     progress.say(&format!("    http://127.0.0.1:{}", runtime.port));
     LocalFleet { fleet, runtime, listener, notifications_queue }
 }
@@ -296,6 +323,18 @@ async fn provision(fleet: &Fleet) -> (String, String, String) {
         .unwrap();
     crate::create_deployment_group(&fleet.sdk, REPO, &format!("{REPO}-dg")).await;
     (topic_arn, queue, secret_arn)
+}
+
+/// GitHub's delivery of a push of `commit` to main, signed with the webhook secret.
+pub fn push_request(commit: &str) -> Value {
+    let mut request = sample("github-push-main.json");
+    let mut body: Value = serde_json::from_str(request["body"].as_str().unwrap()).unwrap();
+    body["after"] = commit.into();
+    body["head_commit"]["id"] = commit.into();
+    let body = body.to_string();
+    request["headers"]["x-hub-signature-256"] = crate::github_signature(WEBHOOK_SECRET, &body).into();
+    request["body"] = body.into();
+    request
 }
 
 fn sample(name: &str) -> Value {
@@ -484,13 +523,7 @@ impl Replay<'_> {
     }
 
     async fn push(&mut self, story: &'static str, commit: &str) -> String {
-        let mut request = sample("github-push-main.json");
-        let mut body: Value = serde_json::from_str(request["body"].as_str().unwrap()).unwrap();
-        body["after"] = commit.into();
-        body["head_commit"]["id"] = commit.into();
-        let body = body.to_string();
-        request["headers"]["x-hub-signature-256"] = crate::github_signature(WEBHOOK_SECRET, &body).into();
-        request["body"] = body.into();
+        let request = push_request(commit);
         let out = self
             .step(
                 story,

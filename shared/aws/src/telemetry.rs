@@ -8,11 +8,15 @@
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
 
-/// The AWS SDK's own crates log at most at `info`, whatever level is asked
-/// for: at `trace` they print their runtime components, credentials' access
-/// key ids among them, and request details. Shipgate logs no credentials.
-const SDK_CAP: &str = "aws_smithy_runtime=info,aws_smithy_runtime_api=info,aws_smithy_http_client=info,\
-    aws_sigv4=info,aws_runtime=info,aws_config=info,aws_credential_types=info,hyper=info,hyper_util=info,rustls=info";
+/// The AWS SDK's and the Lambda runtime's own crates log at most at `info`,
+/// whatever level is asked for: at `trace` the SDK prints its runtime
+/// components, credentials' access key ids among them, and request details,
+/// and `lambda_runtime` prints every raw event ("raw JSON event received from
+/// Lambda"): a Gate job's artifact credentials, a webhook's signature.
+/// Shipgate logs no credentials.
+const CAP: &str = "aws_smithy_runtime=info,aws_smithy_runtime_api=info,aws_smithy_http_client=info,\
+    aws_sigv4=info,aws_runtime=info,aws_config=info,aws_credential_types=info,hyper=info,hyper_util=info,rustls=info,\
+    lambda_runtime=info,lambda_runtime_api_client=info,tower=info";
 
 /// Installs the global subscriber writing to standard output.
 pub fn init() {
@@ -42,7 +46,7 @@ where
     W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
 {
     let requested = EnvFilter::try_new(filter).map(|_| filter).unwrap_or("info");
-    let filter = EnvFilter::new(format!("{requested},{SDK_CAP}"));
+    let filter = EnvFilter::new(format!("{requested},{CAP}"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer)
