@@ -36,7 +36,7 @@ async fn s3_reads_writes_and_refuses_conflicting_conditional_writes() {
     c.s3.create_bucket().bucket("shipgate-config").send().await.unwrap();
     let bucket = Bucket::new(c.s3.clone(), "shipgate-config");
 
-    assert_eq!(bucket.get("verdicts/none.json").await.unwrap(), None);
+    assert_eq!(bucket.get("verdicts/none.json", shipgate_core::limits::RECORD_BYTES).await.unwrap(), None);
 
     let first = bucket.put("k.json", b"one".to_vec(), "application/json", Condition::IfAbsent).await.unwrap();
     let PutOutcome::Written { etag: Some(etag) } = first else { panic!("first write: {first:?}") };
@@ -52,7 +52,10 @@ async fn s3_reads_writes_and_refuses_conflicting_conditional_writes() {
         bucket.put("k.json", b"three".to_vec(), "application/json", Condition::IfMatch(etag)).await.unwrap();
     assert!(matches!(fresh, PutOutcome::Written { .. }));
 
-    assert_eq!(bucket.get("k.json").await.unwrap().unwrap().body, b"three");
+    assert_eq!(
+        bucket.get("k.json", shipgate_core::limits::RECORD_BYTES).await.unwrap().unwrap().body,
+        b"three"
+    );
 }
 
 #[tokio::test]

@@ -22,7 +22,8 @@ async fn a_missing_key_is_403_without_list_bucket_and_404_with_it() {
     let read_only =
         aws.sdk_config_with_policies("reader", &[statement("s3:GetObject", "arn:aws:s3:::cfg/*")]).await;
     let bucket = Bucket::new(aws_sdk_s3::Client::new(&read_only), "cfg");
-    let err = bucket.get("policies/web/appsec.lkg.json").await.unwrap_err();
+    let err =
+        bucket.get("policies/web/appsec.lkg.json", shipgate_core::limits::RECORD_BYTES).await.unwrap_err();
     assert!(err.is_access_denied(), "{err}");
     let text = err.to_string();
     assert!(!text.contains('\n') && !text.contains("raw: Response"), "one line: {text}");
@@ -40,8 +41,12 @@ async fn a_missing_key_is_403_without_list_bucket_and_404_with_it() {
         )
         .await;
     let bucket = Bucket::new(aws_sdk_s3::Client::new(&lister), "cfg");
-    assert_eq!(bucket.get("policies/web/appsec.lkg.json").await.unwrap(), None, "404 within the prefix");
-    let outside = bucket.get("verdicts/web/x.json").await.unwrap_err();
+    assert_eq!(
+        bucket.get("policies/web/appsec.lkg.json", shipgate_core::limits::RECORD_BYTES).await.unwrap(),
+        None,
+        "404 within the prefix"
+    );
+    let outside = bucket.get("verdicts/web/x.json", shipgate_core::limits::RECORD_BYTES).await.unwrap_err();
     assert!(outside.is_access_denied(), "403 outside the granted prefix: {outside}");
 }
 
@@ -122,7 +127,7 @@ async fn every_function_learns_that_a_key_it_may_read_is_missing() {
         let bucket = Bucket::new(aws_sdk_s3::Client::new(&fleet.sdk_for(function).await), CONFIG_BUCKET);
         for pattern in readable_patterns(&policies) {
             let key = pattern.replace('*', "shipgate-probe-missing");
-            match bucket.get(&key).await {
+            match bucket.get(&key, shipgate_core::limits::RECORD_BYTES).await {
                 Ok(None) => {}
                 Ok(Some(_)) => failures.push(format!("{function}: {key} should not exist")),
                 Err(e) => failures.push(format!(
@@ -144,7 +149,7 @@ async fn data_under_the_shipgate_key_needs_the_key_too() {
     let read = statement("s3:GetObject", &format!("arn:aws:s3:::{CONFIG_BUCKET}/*"));
     let without_key = fleet.aws.sdk_config_with_policies("no-key", std::slice::from_ref(&read)).await;
     let bucket = Bucket::new(aws_sdk_s3::Client::new(&without_key), CONFIG_BUCKET);
-    let err = bucket.get("policies/web/appsec.yaml").await.unwrap_err();
+    let err = bucket.get("policies/web/appsec.yaml", shipgate_core::limits::RECORD_BYTES).await.unwrap_err();
     assert!(err.is_access_denied(), "{err}");
     assert!(err.to_string().contains("kms:Decrypt"), "{err}");
 
@@ -158,7 +163,9 @@ async fn data_under_the_shipgate_key_needs_the_key_too() {
     let with_key =
         fleet.aws.sdk_config_with_policies("with-key", &[read, statement("kms:Decrypt", &key_arn)]).await;
     let bucket = Bucket::new(aws_sdk_s3::Client::new(&with_key), CONFIG_BUCKET);
-    assert!(bucket.get("policies/web/appsec.yaml").await.unwrap().is_some());
+    assert!(
+        bucket.get("policies/web/appsec.yaml", shipgate_core::limits::RECORD_BYTES).await.unwrap().is_some()
+    );
 
     let secret_reader = fleet
         .aws

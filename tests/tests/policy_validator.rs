@@ -130,3 +130,61 @@ async fn malformed_event_is_a_clear_error() {
         shipgate_aws::decode::<Event>(serde_json::json!({"detail-type": "Object Created"})).unwrap_err();
     assert!(err.to_string().starts_with("invalid event: missing field"), "{err}");
 }
+
+/// A 2 MiB upload: rejected by the event's `object.size`, before any GetObject
+/// of it, with the owner told, and the last-known-good kept.
+#[tokio::test]
+async fn oversized_upload_is_rejected_by_its_size_before_it_is_read() {
+    let fleet = Fleet::start().await;
+    let deps = deps(&fleet).await;
+    let good = fleet.put_config(KEY, "version: 1\nowner: team-payments\n").await;
+    handle(&deps, typed(fleet.object_created(KEY, &good, "01")), now()).await.unwrap();
+    let before = fleet.get_json(LKG).await.unwrap();
+
+    let huge = format!("version: 1\n# {}\n", "x".repeat(2 * 1024 * 1024));
+    let version = fleet.put_config(KEY, &huge).await;
+    let mut event = fleet.object_created(KEY, &version, "02");
+    event["detail"]["object"]["size"] = huge.len().into();
+    let reads_before = policy_reads(&fleet);
+    let outcome = handle(&deps, typed(event), now()).await.unwrap();
+    assert_eq!(
+        outcome,
+        Outcome::Rejected {
+            key: KEY.into(),
+            errors: vec![format!("1:1: {KEY}: file too large: {} bytes, at most 1048576", huge.len())]
+        }
+    );
+    assert_eq!(policy_reads(&fleet), reads_before, "the upload was not downloaded");
+    assert_eq!(fleet.get_json(LKG).await.unwrap(), before, "the last-known-good stays");
+    let events = fleet.events().await;
+    assert_eq!(detail_types(&events), ["Shipgate Policy Accepted", "Shipgate Policy Rejected"]);
+    assert_eq!(events[1]["detail"]["owner"], "team-payments");
+}
+
+/// An event that understates the size (or has none): GetObject's
+/// `Content-Length` refuses it before the body is read, with the same words.
+#[tokio::test]
+async fn upload_larger_than_its_event_says_is_refused_from_getobjects_answer() {
+    let fleet = Fleet::start().await;
+    let deps = deps(&fleet).await;
+    let huge = format!("version: 1\n# {}\n", "x".repeat(2 * 1024 * 1024));
+    for (size, sequencer) in [(serde_json::json!(100), "03"), (serde_json::Value::Null, "04")] {
+        let version = fleet.put_config(KEY, &huge).await;
+        let mut event = fleet.object_created(KEY, &version, sequencer);
+        event["detail"]["object"]["size"] = size;
+        let outcome = handle(&deps, typed(event), now()).await.unwrap();
+        let Outcome::Rejected { errors, .. } = &outcome else { panic!("{outcome:?}") };
+        assert_eq!(errors, &[format!("1:1: {KEY}: file too large: {} bytes, at most 1048576", huge.len())]);
+    }
+}
+
+/// GetObject requests for the policy file, as the emulator saw them.
+fn policy_reads(fleet: &Fleet) -> usize {
+    let requests = fleet.aws.control_get("/_shipgate/requests");
+    requests["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["method"] == "GET" && r["path"].as_str().unwrap_or_default().ends_with(KEY))
+        .count()
+}

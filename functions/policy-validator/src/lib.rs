@@ -11,11 +11,12 @@ use aws_lambda_events::eventbridge::EventBridgeEvent;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use shipgate_aws::events::Bus;
-use shipgate_aws::s3::{Bucket, Updated};
+use shipgate_aws::s3::{Bucket, TOO_LARGE, Updated};
 use shipgate_aws::{AwsError, Clients, ErrorType, InvalidEvent};
 use shipgate_core::events::{POLICY_ACCEPTED, POLICY_REJECTED, PolicyAccepted, PolicyRejected};
-use shipgate_core::lkg::{Judged, LastKnownGood, PolicySource, judge_upload, lkg_key};
-use shipgate_core::triggers::S3ObjectCreated;
+use shipgate_core::limits::{YAML_BYTES, too_large};
+use shipgate_core::lkg::{Judged, LastKnownGood, PolicySource, judge_too_large, judge_upload, lkg_key};
+use shipgate_core::triggers::{S3Object, S3ObjectCreated};
 use tracing::{info, instrument, warn};
 
 /// The function needs only what every Shipgate function has: the config
@@ -125,18 +126,10 @@ pub async fn handle(deps: &Deps, event: Event, now: DateTime<Utc>) -> Result<Out
         return Ok(Outcome::AlreadyHandled { key: object.key.clone() });
     }
 
-    let stored = match &source.version_id {
-        Some(version) => deps.bucket.get_version(&object.key, version).await?,
-        None => deps.bucket.get(&object.key).await?,
+    let judged = match read_upload(deps, object, &source).await? {
+        Upload::Read(body) => judge_upload(&body, source.clone(), now),
+        Upload::TooLarge(why) => judge_too_large(why),
     };
-    let Some(stored) = stored else {
-        return Err(ValidatorError::ObjectGone {
-            key: object.key.clone(),
-            version: source.version_id.clone().unwrap_or_else(|| "latest".into()),
-        });
-    };
-
-    let judged = judge_upload(&stored.body, source.clone(), now);
     let outcome = match &judged {
         Judged::Valid(lkg) => {
             if store_if_newer(&deps.bucket, &lkg_key, lkg).await? {
@@ -155,6 +148,37 @@ pub async fn handle(deps: &Deps, event: Event, now: DateTime<Utc>) -> Result<Out
     deps.bucket.put_json(&marker, &Handled { outcome: outcome.clone(), announced: true }).await?;
     info!(key = %object.key, outcome = ?outcome_name(&outcome), "policy upload handled");
     Ok(outcome)
+}
+
+enum Upload {
+    Read(Vec<u8>),
+    /// Refused before its body was read: why.
+    TooLarge(String),
+}
+
+/// The uploaded version's bytes, refused by size before they are read: by the
+/// event's `object.size`, else by GetObject's `Content-Length` (or the stream).
+async fn read_upload(
+    deps: &Deps,
+    object: &S3Object,
+    source: &PolicySource,
+) -> Result<Upload, ValidatorError> {
+    if let Some(size) = object.size.filter(|size| *size > YAML_BYTES) {
+        return Ok(Upload::TooLarge(format!("{}: {}", object.key, too_large(size, YAML_BYTES))));
+    }
+    let stored = match &source.version_id {
+        Some(version) => deps.bucket.get_version(&object.key, version, YAML_BYTES).await,
+        None => deps.bucket.get(&object.key, YAML_BYTES).await,
+    };
+    match stored {
+        Ok(Some(stored)) => Ok(Upload::Read(stored.body)),
+        Ok(None) => Err(ValidatorError::ObjectGone {
+            key: object.key.clone(),
+            version: source.version_id.clone().unwrap_or_else(|| "latest".into()),
+        }),
+        Err(e) if e.is(TOO_LARGE) => Ok(Upload::TooLarge(e.message)),
+        Err(e) => Err(e.into()),
+    }
 }
 
 fn outcome_name(o: &Outcome) -> &'static str {

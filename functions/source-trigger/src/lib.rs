@@ -19,6 +19,7 @@ use shipgate_aws::codepipeline::{StartExecution, start_execution};
 use shipgate_aws::env::{ConfigError, optional, required};
 use shipgate_aws::s3::Bucket;
 use shipgate_aws::{AwsError, Clients, ErrorType, InvalidEvent, SdkConfig, decode};
+use shipgate_core::limits::YAML_BYTES;
 use shipgate_core::routes::{Matched, Push, Route, match_routes, parse_routes, request_token};
 use shipgate_core::triggers::CodeCommitReferenceChange;
 use shipgate_core::webhook::{GithubPush, WebhookSecret, delivery_json, verify_signature};
@@ -273,7 +274,7 @@ async fn routes(deps: &Deps) -> Result<Option<Arc<Vec<Route>>>, TriggerError> {
     {
         return Ok(Some(routes.clone()));
     }
-    let Some(object) = deps.bucket.get(ROUTES_KEY).await? else { return Ok(None) };
+    let Some(object) = deps.bucket.get(ROUTES_KEY, YAML_BYTES).await? else { return Ok(None) };
     let text = String::from_utf8_lossy(&object.body);
     let routes = Arc::new(parse_routes(&text).map_err(|invalid| {
         TriggerError::InvalidRoutes(

@@ -9,13 +9,9 @@ use std::io::Read;
 
 use aws_credential_types::Credentials;
 
-use crate::error::{AwsError, aws_err};
+use shipgate_core::limits::{ARTIFACT_BYTES, ARTIFACT_FILE_BYTES, too_large};
 
-/// The artifact is a build output of a few small files; anything bigger is
-/// refused rather than read into memory.
-pub const MAX_ARTIFACT_BYTES: usize = 64 * 1024 * 1024;
-/// Each file Shipgate reads from it is small JSON or YAML.
-pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
+use crate::error::{AwsError, aws_err};
 
 /// Temporary credentials CodePipeline hands the job for its artifacts.
 #[derive(Clone)]
@@ -45,8 +41,9 @@ pub enum ArtifactError {
     Aws(#[from] AwsError),
     #[error("input artifact {name} does not exist at s3://{bucket}/{key}")]
     Missing { name: String, bucket: String, key: String },
-    #[error("input artifact {name} is larger than {MAX_ARTIFACT_BYTES} bytes")]
-    TooLarge { name: String },
+    /// `detail` names the object and says its size and the limit.
+    #[error("input artifact {name} refused: {detail}")]
+    TooLarge { name: String, detail: String },
     #[error("input artifact {name} is not a readable zip: {reason}")]
     NotZip { name: String, reason: String },
 }
@@ -83,18 +80,12 @@ pub async fn read_files(
         }
         Err(e) => return Err(aws_err("S3", "GetObject")(e).into()),
     };
-    if output.content_length().is_some_and(|n| n as usize > MAX_ARTIFACT_BYTES) {
-        return Err(ArtifactError::TooLarge { name: location.name.clone() });
-    }
-    let bytes = output
-        .body
-        .collect()
-        .await
-        .map_err(|e| AwsError::new("S3", "GetObject", format!("reading artifact {}: {e}", location.name)))?
-        .to_vec();
-    if bytes.len() > MAX_ARTIFACT_BYTES {
-        return Err(ArtifactError::TooLarge { name: location.name.clone() });
-    }
+    let bytes = match crate::s3::bounded_body(&location.key, output, ARTIFACT_BYTES).await {
+        Err(e) if e.is(crate::s3::TOO_LARGE) => {
+            return Err(ArtifactError::TooLarge { name: location.name.clone(), detail: e.message });
+        }
+        read => read?,
+    };
     unzip_files(&location.name, &bytes, wanted)
 }
 
@@ -123,10 +114,10 @@ pub fn unzip_files(
             continue;
         }
         let mut text = String::new();
-        let read = entry.by_ref().take(MAX_FILE_BYTES + 1).read_to_string(&mut text);
+        let read = entry.by_ref().take(ARTIFACT_FILE_BYTES + 1).read_to_string(&mut text);
         match read {
-            Ok(n) if n as u64 > MAX_FILE_BYTES => {
-                return Err(not_zip(format!("{path} is larger than {MAX_FILE_BYTES} bytes")));
+            Ok(n) if n as u64 > ARTIFACT_FILE_BYTES => {
+                return Err(not_zip(format!("{path}: {}", too_large(entry.size(), ARTIFACT_FILE_BYTES))));
             }
             Ok(_) => {
                 found.insert(file_name, (depth, text));

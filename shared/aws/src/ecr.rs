@@ -6,12 +6,12 @@ use shipgate_core::findings::{
     ScanReport, ScanStatus, VulnerablePackage,
 };
 
+use shipgate_core::limits::FINDINGS_PAGES;
+
 use crate::error::{AwsError, aws_err};
 
 /// ECR's largest page.
 pub const PAGE_SIZE: i32 = 1000;
-/// A bound on pages, so a misbehaving paginator cannot loop forever.
-const MAX_PAGES: usize = 1000;
 
 /// What ECR says about an image's scan.
 #[derive(Debug, Clone, PartialEq)]
@@ -31,7 +31,7 @@ pub async fn describe_scan(
     const OP: &str = "DescribeImageScanFindings";
     let mut pages = Vec::new();
     let mut next_token: Option<String> = None;
-    for _ in 0..MAX_PAGES {
+    for _ in 0..FINDINGS_PAGES {
         let result = client
             .describe_image_scan_findings()
             .set_registry_id(registry_id.map(str::to_owned))
@@ -79,7 +79,7 @@ pub async fn describe_scan(
             return Ok(ScanLookup::Found(Box::new(ScanReport::merge(pages))));
         }
     }
-    Err(AwsError::new("ECR", OP, format!("more than {MAX_PAGES} pages of findings")))
+    Err(AwsError::new("ECR", OP, format!("more than {FINDINGS_PAGES} pages of findings")))
 }
 
 /// The digest of `repository:tag`, or `None` when ECR has no such image.

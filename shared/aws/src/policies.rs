@@ -51,7 +51,7 @@ pub async fn load_central_policy(
 
 /// The record at `key`: `None` when absent; unreadable is an answer, not absence.
 async fn read(bucket: &Bucket, key: String) -> Result<Option<PolicyLookup>, AwsError> {
-    let Some(object) = bucket.get(&key).await? else { return Ok(None) };
+    let Some(object) = bucket.get(&key, shipgate_core::limits::RECORD_BYTES).await? else { return Ok(None) };
     Ok(Some(match serde_json::from_slice::<LastKnownGood>(&object.body) {
         Ok(lkg) => PolicyLookup::Found { key, lkg: Box::new(lkg) },
         Err(e) => PolicyLookup::None(NoPolicy::Unreadable { key, reason: e.to_string() }),

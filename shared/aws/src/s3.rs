@@ -1,11 +1,47 @@
 //! Objects in S3, with the conditional writes that keep concurrent Lambdas
 //! from losing each other's updates.
 
+use aws_sdk_s3::operation::get_object::GetObjectOutput;
 use aws_sdk_s3::primitives::ByteStream;
+use shipgate_core::limits::{RECORD_BYTES, too_large};
 
 use crate::error::{AwsError, aws_err};
 
 const SERVICE: &str = "S3";
+
+/// The code of the [`AwsError`] for an object over its size limit
+/// (Shipgate's, not AWS's).
+pub const TOO_LARGE: &str = "ShipgateObjectTooLarge";
+
+/// The body of a GetObject answer, refused by its `Content-Length` before
+/// any of it is read, and never read past `limit` bytes from the stream.
+pub(crate) async fn bounded_body(
+    key: &str,
+    output: GetObjectOutput,
+    limit: u64,
+) -> Result<Vec<u8>, AwsError> {
+    let refuse = |size: u64| AwsError {
+        code: Some(TOO_LARGE.into()),
+        ..AwsError::new(SERVICE, "GetObject", format!("{key}: {}", too_large(size, limit)))
+    };
+    let declared = output.content_length().and_then(|n| u64::try_from(n).ok());
+    if let Some(size) = declared.filter(|size| *size > limit) {
+        return Err(refuse(size));
+    }
+    let mut body = output.body;
+    let mut bytes = Vec::with_capacity(declared.unwrap_or(0) as usize);
+    while let Some(chunk) = body
+        .try_next()
+        .await
+        .map_err(|e| AwsError::new(SERVICE, "GetObject", format!("reading body of {key}: {e}")))?
+    {
+        bytes.extend_from_slice(&chunk);
+        if bytes.len() as u64 > limit {
+            return Err(refuse(bytes.len() as u64));
+        }
+    }
+    Ok(bytes)
+}
 
 /// An object's bytes and the identifiers a conditional write needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,17 +97,28 @@ impl Bucket {
         &self.name
     }
 
-    /// The object at `key`, or `None` when there is none.
-    pub async fn get(&self, key: &str) -> Result<Option<Object>, AwsError> {
-        self.get_inner(key, None).await
+    /// The object at `key`, or `None` when there is none; an object larger
+    /// than `limit` bytes is an error coded [`TOO_LARGE`], and is not read.
+    pub async fn get(&self, key: &str, limit: u64) -> Result<Option<Object>, AwsError> {
+        self.get_inner(key, None, limit).await
     }
 
-    /// One version of the object at `key`.
-    pub async fn get_version(&self, key: &str, version_id: &str) -> Result<Option<Object>, AwsError> {
-        self.get_inner(key, Some(version_id)).await
+    /// One version of the object at `key`, as [`Bucket::get`].
+    pub async fn get_version(
+        &self,
+        key: &str,
+        version_id: &str,
+        limit: u64,
+    ) -> Result<Option<Object>, AwsError> {
+        self.get_inner(key, Some(version_id), limit).await
     }
 
-    async fn get_inner(&self, key: &str, version_id: Option<&str>) -> Result<Option<Object>, AwsError> {
+    async fn get_inner(
+        &self,
+        key: &str,
+        version_id: Option<&str>,
+        limit: u64,
+    ) -> Result<Option<Object>, AwsError> {
         let result = self
             .client
             .get_object()
@@ -87,12 +134,7 @@ impl Bucket {
         };
         let etag = output.e_tag().map(str::to_owned);
         let version_id = output.version_id().map(str::to_owned);
-        let body = output
-            .body
-            .collect()
-            .await
-            .map_err(|e| AwsError::new(SERVICE, "GetObject", format!("reading body of {key}: {e}")))?
-            .to_vec();
+        let body = bounded_body(key, output, limit).await?;
         Ok(Some(Object { body, etag, version_id }))
     }
 
@@ -129,7 +171,7 @@ impl Bucket {
         F: FnMut(Option<&T>) -> Option<T>,
     {
         for _ in 0..MAX_CAS_ATTEMPTS {
-            let stored = self.get(key).await?;
+            let stored = self.get(key, RECORD_BYTES).await?;
             let current: Option<T> = stored.as_ref().and_then(|o| serde_json::from_slice(&o.body).ok());
             let Some(next) = decide(current.as_ref()) else { return Ok(Updated::Unchanged(current)) };
             let condition = match stored.and_then(|o| o.etag) {
@@ -155,7 +197,7 @@ impl Bucket {
 
     /// The JSON document at `key`; `None` when absent or unreadable.
     pub async fn get_json<T: serde::de::DeserializeOwned>(&self, key: &str) -> Result<Option<T>, AwsError> {
-        Ok(self.get(key).await?.and_then(|o| serde_json::from_slice(&o.body).ok()))
+        Ok(self.get(key, RECORD_BYTES).await?.and_then(|o| serde_json::from_slice(&o.body).ok()))
     }
 
     /// Writes `value` as JSON at `key`, unconditionally.

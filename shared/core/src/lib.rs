@@ -11,6 +11,7 @@ pub mod gate;
 pub mod glob;
 pub mod hooks;
 pub mod image;
+pub mod limits;
 pub mod lkg;
 pub mod notify;
 pub mod policy;

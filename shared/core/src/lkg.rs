@@ -85,6 +85,12 @@ pub fn judge_upload(bytes: &[u8], source: PolicySource, now: DateTime<Utc>) -> J
     }
 }
 
+/// The judgement of an upload refused by its size before it was read.
+pub fn judge_too_large(why: String) -> Judged {
+    let error = Diagnostic { line: 1, col: 1, key: String::new(), message: why };
+    Judged::Invalid { errors: vec![error], warnings: vec![] }
+}
+
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }

@@ -9,8 +9,9 @@
 use yaml_rust2::parser::{Event, Parser, Tag};
 use yaml_rust2::scanner::{Marker, TScalarStyle};
 
-/// Limits on untrusted YAML.
-pub const MAX_BYTES: usize = 1024 * 1024;
+use crate::limits::{YAML_BYTES, too_large};
+
+/// Limits on untrusted YAML (its size: [`YAML_BYTES`]).
 pub const MAX_DEPTH: usize = 64;
 pub const MAX_NODES: usize = 100_000;
 
@@ -142,10 +143,10 @@ impl Builder {
 
 /// Parses one YAML document into a marked tree, within the limits above.
 pub fn parse(text: &str) -> Result<Node, YamlError> {
-    if text.len() > MAX_BYTES {
+    if text.len() as u64 > YAML_BYTES {
         return Err(YamlError {
             mark: Mark { line: 1, col: 1 },
-            message: format!("file too large: {} bytes, at most {MAX_BYTES}", text.len()),
+            message: too_large(text.len() as u64, YAML_BYTES),
         });
     }
     let mut parser = Parser::new_from_str(text);
