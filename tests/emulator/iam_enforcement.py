@@ -463,7 +463,9 @@ def kms_requirement(environ: dict[str, Any], action: str | None, body: bytes) ->
             return (["kms:GenerateDataKey"], arn) if default.get("SSEAlgorithm") == "aws:kms" and arn else None
         if method in ("GET", "HEAD"):
             stored = bucket.keys.get(unquote(key))
-            if stored is not None and stored.encryption == "aws:kms":
+            # A delete marker (the key's current version after a DELETE in a
+            # versioned bucket) has no encryption: the read is a 404.
+            if getattr(stored, "encryption", None) == "aws:kms":
                 arn = _key_arn(stored.kms_key_id, "us-east-1")
                 return (["kms:Decrypt"], arn) if arn else None
         return None

@@ -9,7 +9,7 @@ use release_gate::{Config, Deps, handle, run_job};
 use serde_json::{Value, json};
 use shipgate_aws::Deadline;
 use shipgate_aws::codepipeline::JobResult;
-use shipgate_tests::{ACCOUNT, Fleet, REGION};
+use shipgate_tests::{ACCOUNT, CONFIG_BUCKET, Fleet, REGION};
 
 const REPO: &str = "payments-api";
 const DIGEST: &str = "sha256:4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f";
@@ -158,8 +158,7 @@ async fn artifact_is_read_with_the_jobs_credentials_only() {
         .collect();
     assert_eq!(artifact_reads.len(), 1);
     assert_eq!(artifact_reads[0]["accessKeyId"], gate.artifact.access_key_id());
-    let config_reads =
-        requests.iter().filter(|r| r["path"].as_str().unwrap().contains(shipgate_tests::CONFIG_BUCKET));
+    let config_reads = requests.iter().filter(|r| r["path"].as_str().unwrap().contains(CONFIG_BUCKET));
     assert!(
         config_reads.into_iter().all(|r| r["accessKeyId"] != gate.artifact.access_key_id()),
         "the config bucket uses the role"
@@ -376,11 +375,22 @@ async fn an_environment_the_policy_does_not_define_fails_the_job() {
     );
 }
 
-/// A role the template forgot a permission in: AWS refuses the call, and the
-/// job fails naming the call and the permission, in one line.
+/// A role the template forgot a permission in: AWS refuses the call (without
+/// `s3:ListBucket`, reading the repository's absent policy on the way to the
+/// default one is a 403), and the job fails naming the call and the
+/// permission, in one line.
 #[tokio::test]
 async fn a_refused_call_fails_the_job_naming_the_permission() {
     let mut gate = Gate::start(POLICY).await;
+    gate.fleet.install_policy("default", POLICY).await;
+    gate.fleet
+        .s3()
+        .delete_object()
+        .bucket(CONFIG_BUCKET)
+        .key(format!("policies/{REPO}/appsec.lkg.json"))
+        .send()
+        .await
+        .unwrap();
     let without_list_bucket: Vec<Value> = gate
         .fleet
         .policies_of("release-gate")
@@ -501,4 +511,70 @@ async fn event_without_a_job_id_is_an_invocation_error() {
     let err = handle(&gate.deps, json!({"detail": {}}), deadline, now()).await.unwrap_err();
     assert!(err.to_string().contains("no CodePipeline.job.id"), "{err}");
     assert!(gate.reports().is_empty());
+}
+
+/// A redelivered job that would now decide differently (ECR throttles it past
+/// the SDK's retries, so a fresh judgement would fail closed) reports the
+/// recorded PASS, keeps the record and the provenance, and announces nothing.
+#[tokio::test]
+async fn a_redelivered_pass_stays_a_pass_when_the_redelivery_meets_throttling() {
+    let gate = Gate::start(POLICY).await;
+    gate.standard_artifact("a.zip", compliant_taskdef()).await;
+    gate.seed_scan("COMPLETE", vec![]);
+    let event = gate.job("job-first-pass", "a.zip", PARAMS, None);
+    let first = gate.run(event.clone()).await;
+    assert_eq!(first.result, "succeeded", "{}", first.summary);
+    let key =
+        format!("decisions/payments/exec-1/{}.json", shipgate_core::gate::decision_id("job-first-pass"));
+    let record = gate.fleet.get_json(&key).await.unwrap();
+    let provenance = gate.fleet.get_json(&format!("provenance/prod/{DIGEST}.json")).await.unwrap();
+
+    gate.fleet.aws.inject_fault("DescribeImageScanFindings", 400, "ThrottlingException", 3);
+    let again = gate.run(event).await;
+    assert_eq!((again.result.as_str(), again.reported_now), ("succeeded", false), "{}", again.summary);
+    assert_eq!(again.summary, first.summary);
+    assert_eq!(gate.fleet.get_json(&key).await.unwrap(), record, "the record is the first decision");
+    assert_eq!(gate.fleet.get_json(&format!("provenance/prod/{DIGEST}.json")).await.unwrap(), provenance);
+    assert_eq!(gate.fleet.events().await.len(), 1, "nothing new announced");
+}
+
+/// The reverse order: the first delivery fails closed on throttling; a
+/// redelivery that would pass reports the recorded failure, and the digest
+/// gets no provenance from a job CodePipeline shows as failed.
+#[tokio::test]
+async fn a_redelivered_failure_never_gives_the_digest_provenance() {
+    let gate = Gate::start(POLICY).await;
+    gate.standard_artifact("a.zip", compliant_taskdef()).await;
+    gate.seed_scan("COMPLETE", vec![]);
+    gate.fleet.aws.inject_fault("DescribeImageScanFindings", 400, "ThrottlingException", 3);
+    let event = gate.job("job-first-fail", "a.zip", PARAMS, None);
+    let first = gate.run(event.clone()).await;
+    assert_eq!(first.result, "failed", "{}", first.summary);
+    assert!(first.summary.contains("ThrottlingException"), "{}", first.summary);
+
+    let again = gate.run(event).await;
+    assert_eq!((again.result.as_str(), again.reported_now), ("failed", false), "{}", again.summary);
+    assert_eq!(again.summary, first.summary);
+    assert!(gate.fleet.get_json(&format!("provenance/prod/{DIGEST}.json")).await.is_none());
+    let events = gate.fleet.events().await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["detail"]["decision"], "FAIL");
+}
+
+/// Two deliveries of one job at once: one decision recorded, one result
+/// reported, one event.
+#[tokio::test]
+async fn concurrent_deliveries_of_a_job_decide_and_announce_once() {
+    let gate = Gate::start(POLICY).await;
+    gate.standard_artifact("a.zip", compliant_taskdef()).await;
+    gate.seed_scan("COMPLETE", vec![]);
+    let event = gate.job("job-twice", "a.zip", PARAMS, None);
+    let (a, b) = tokio::join!(gate.run(event.clone()), gate.run(event));
+    assert_eq!((a.result.as_str(), b.result.as_str()), ("succeeded", "succeeded"));
+    assert_eq!(u8::from(a.reported_now) + u8::from(b.reported_now), 1);
+    let outcomes: Vec<String> = gate.reports().into_iter().map(|c| c.outcome).collect();
+    assert_eq!(outcomes.iter().filter(|o| *o == "Succeeded").count(), 1, "{outcomes:?}");
+    assert_eq!(gate.fleet.events().await.len(), 1);
+    let key = format!("decisions/payments/exec-1/{}.json", shipgate_core::gate::decision_id("job-twice"));
+    assert_eq!(gate.fleet.get_json(&key).await.unwrap()["announced"], true);
 }

@@ -22,12 +22,13 @@ use shipgate_aws::ecr::{ScanLookup, describe_scan, resolve_digest};
 use shipgate_aws::env::{ConfigError, FleetConfig, positive_millis};
 use shipgate_aws::events::Bus;
 use shipgate_aws::policies::load_central_policy;
-use shipgate_aws::s3::Bucket;
+use shipgate_aws::s3::{Bucket, Condition, PutOutcome};
 use shipgate_aws::{AwsError, Clients, Deadline, ErrorType, InvalidEvent, SdkConfig, decode};
 use shipgate_core::events::GATE_DECISION;
 use shipgate_core::gate::{
     Continuation, Decision, DecisionRecord, GateDecisionEvent, GateParameters, ImageDetail, ImageScan,
-    Judgement, combine, decision_id, failure_message, image_placeholders, substitute_image_placeholders,
+    Judgement, ReportedResult, combine, decision_id, failure_message, image_placeholders,
+    substitute_image_placeholders,
 };
 use shipgate_core::hooks::{Provenance, provenance_key};
 use shipgate_core::image::EcrImage;
@@ -133,7 +134,22 @@ pub async fn handle(
     tracing::Span::current().record("job_id", job_id.as_str());
     // Boxed: the decision is a deep future, and a small handler future keeps
     // the runtime's own future (and compile-time layout work) small.
-    run_job(&deps.codepipeline, &job_id, deadline, Box::pin(decide(deps, &job_id, payload, now))).await
+    let mut to_announce = None;
+    let work = Box::pin(decide(deps, &job_id, payload, now, &mut to_announce));
+    let outcome = run_job(&deps.codepipeline, &job_id, deadline, work).await?;
+    if let Some(record) = to_announce {
+        // Only what this invocation reported is announced: when CodePipeline
+        // already had a result (an earlier run that ran out of time, say),
+        // the record may not say what the job shows, so nothing goes out.
+        if outcome.reported_now {
+            if let Err(e) = announce(deps, &record).await {
+                warn!(error = %e, "could not announce the decision; a redelivery announces it");
+            }
+        } else {
+            info!("CodePipeline already had a result for the job; announcing nothing");
+        }
+    }
+    Ok(outcome)
 }
 
 /// Runs `work` within the deadline and reports what it produced; if it
@@ -231,8 +247,26 @@ struct Basis {
     notes: Vec<String>,
 }
 
-/// Decides the job and turns the decision into the result to report.
-async fn decide(deps: &Deps, job_id: &str, payload: serde_json::Value, now: DateTime<Utc>) -> JobResult {
+/// Decides the job and turns the decision into the result to report. The
+/// first decision recorded for a job id is the job's decision: a later
+/// invocation (a redelivery, or a duplicate running at the same time) reports
+/// what is recorded, whatever it would decide now. A recorded decision not
+/// yet announced is left in `to_announce`.
+async fn decide(
+    deps: &Deps,
+    job_id: &str,
+    payload: serde_json::Value,
+    now: DateTime<Utc>,
+    to_announce: &mut Option<DecisionRecord>,
+) -> JobResult {
+    let context = pipeline_context(deps, job_id).await;
+    let key = decision_key(&context, job_id);
+    match deps.bucket.get_json::<DecisionRecord>(&key).await {
+        Ok(Some(recorded)) => return recorded_result(recorded, to_announce),
+        Ok(None) => {}
+        // The conditional write below still keeps the first decision.
+        Err(e) => warn!(error = %e, "could not read an earlier decision for the job"),
+    }
     let (basis, judged) = Box::pin(judge_job(deps, payload, now)).await;
     let (judgement, continuation) = match judged {
         Ok(judged) => judged,
@@ -242,19 +276,57 @@ async fn decide(deps: &Deps, job_id: &str, payload: serde_json::Value, now: Date
         let token = continuation.map_or_else(|| Continuation::start(now), Continuation::next).to_token();
         return JobResult::Continue { token, summary: judgement.reasons.join("; ") };
     }
-    let context = pipeline_context(deps, job_id).await;
-    let record = decision_record(job_id, &context, &judgement, &basis, now);
-    if let Err(e) = record_and_announce(deps, &record, basis.owner.clone()).await {
-        warn!(error = %e, "could not record the decision");
-        if judgement.decision == Decision::Pass {
-            return JobResult::Failed {
-                message: format!(
-                    "Release blocked: the passing decision could not be recorded ({e}); failing closed"
-                ),
-            };
+    let result = job_result(&judgement, &basis, &decision_id(job_id));
+    let record = decision_record(job_id, &context, &judgement, &basis, &result, now);
+    let body = serde_json::to_vec_pretty(&record).unwrap_or_default();
+    match deps.bucket.put(&key, body, "application/json", Condition::IfAbsent).await {
+        Ok(PutOutcome::Written { .. }) => {
+            info!(decision = ?judgement.decision, pipeline = %context.pipeline, decision_id = %record.decision_id, "decided");
+            *to_announce = Some(record);
+            result
+        }
+        Ok(PutOutcome::ConditionFailed) => match deps.bucket.get_json::<DecisionRecord>(&key).await {
+            Ok(Some(first)) => {
+                info!(decision = ?first.decision, "another invocation decided the job first");
+                recorded_result(first, to_announce)
+            }
+            _ => JobResult::Failed {
+                message: "Release blocked: another invocation decided this job and its decision cannot be read; failing closed".into(),
+            },
+        },
+        Err(e) => {
+            warn!(error = %e, "could not record the decision");
+            match judgement.decision {
+                Decision::Pass => JobResult::Failed {
+                    message: format!(
+                        "Release blocked: the passing decision could not be recorded ({e}); failing closed"
+                    ),
+                },
+                _ => result,
+            }
         }
     }
-    info!(decision = ?judgement.decision, pipeline = %context.pipeline, decision_id = %record.decision_id, "decided");
+}
+
+/// The result a recorded decision reports; an unannounced one is left to announce.
+fn recorded_result(recorded: DecisionRecord, to_announce: &mut Option<DecisionRecord>) -> JobResult {
+    let ReportedResult { summary, output_variables } = recorded.reported.clone();
+    let result = match recorded.decision {
+        Decision::Pass => JobResult::Succeeded { summary, output_variables },
+        _ => JobResult::Failed { message: summary },
+    };
+    if !recorded.announced {
+        *to_announce = Some(recorded);
+    }
+    result
+}
+
+fn decision_key(context: &PipelineContext, job_id: &str) -> String {
+    shipgate_core::gate::decision_key(&context.pipeline, &context.execution_id, &decision_id(job_id))
+}
+
+/// What a decision reports to CodePipeline.
+fn job_result(judgement: &Judgement, basis: &Basis, decision_id: &str) -> JobResult {
     match judgement.decision {
         Decision::Pass => {
             let mut summary = format!(
@@ -276,7 +348,7 @@ async fn decide(deps: &Deps, job_id: &str, payload: serde_json::Value, now: Date
                 summary,
                 output_variables: vec![
                     ("IMAGE_DIGEST".into(), basis.digest.clone().unwrap_or_default()),
-                    ("DECISION_ID".into(), record.decision_id.clone()),
+                    ("DECISION_ID".into(), decision_id.to_owned()),
                     ("POLICY_SHA256".into(), basis.policy_sha256.clone().unwrap_or_default()),
                 ],
             }
@@ -292,8 +364,20 @@ fn decision_record(
     context: &PipelineContext,
     judgement: &Judgement,
     basis: &Basis,
+    result: &JobResult,
     now: DateTime<Utc>,
 ) -> DecisionRecord {
+    let reported = match result {
+        JobResult::Succeeded { summary, output_variables } => {
+            ReportedResult { summary: summary.clone(), output_variables: output_variables.clone() }
+        }
+        JobResult::Continue { summary, .. } => {
+            ReportedResult { summary: summary.clone(), output_variables: vec![] }
+        }
+        JobResult::Failed { message } => {
+            ReportedResult { summary: message.clone(), output_variables: vec![] }
+        }
+    };
     DecisionRecord {
         decision_id: decision_id(job_id),
         job_id: job_id.to_owned(),
@@ -310,28 +394,20 @@ fn decision_record(
         policy_key: basis.policy_key.clone(),
         policy_sha256: basis.policy_sha256.clone(),
         repository_policy: basis.repository_policy,
+        owner: basis.owner.clone(),
         reasons: judgement.reasons.clone(),
         violations: judgement.violations.clone(),
         exceptions_used: judgement.excepted().into_iter().cloned().collect(),
+        reported,
         announced: false,
     }
 }
 
-/// Writes the decision record and emits `Shipgate Gate Decision`, once: a
-/// redelivered job finds its record announced and emits nothing.
-async fn record_and_announce(
-    deps: &Deps,
-    record: &DecisionRecord,
-    owner: Option<String>,
-) -> Result<(), AwsError> {
+/// Announces a recorded decision whose result this invocation reported: for a
+/// pass, the provenance deploy-hooks checks; then `Shipgate Gate Decision`;
+/// then the record marked announced.
+async fn announce(deps: &Deps, record: &DecisionRecord) -> Result<(), AwsError> {
     let key = record.key();
-    if let Some(existing) = deps.bucket.get_json::<DecisionRecord>(&key).await?
-        && existing.announced
-        && existing.decision == record.decision
-    {
-        return Ok(());
-    }
-    deps.bucket.put_json(&key, record).await?;
     if record.decision == Decision::Pass {
         // The index deploy-hooks checks provenance with: this digest passed.
         for digest in record.digests.keys() {
@@ -348,7 +424,7 @@ async fn record_and_announce(
         }
     }
     let resources = [format!("codepipeline:{}/{}", record.pipeline, record.execution_id)];
-    deps.bus.put(GATE_DECISION, &resources, &GateDecisionEvent::from_record(record, owner)).await?;
+    deps.bus.put(GATE_DECISION, &resources, &GateDecisionEvent::from_record(record)).await?;
     deps.bucket.put_json(&key, &DecisionRecord { announced: true, ..record.clone() }).await
 }
 

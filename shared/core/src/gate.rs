@@ -284,18 +284,40 @@ pub struct DecisionRecord {
     /// Whether a repository-level appsec.yaml tightened the policy.
     #[serde(default)]
     pub repository_policy: bool,
+    /// The policy's `owner`, told of the decision.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
     pub reasons: Vec<String>,
     pub violations: Vec<Violation>,
     pub exceptions_used: Vec<ExceptedFinding>,
-    /// Whether the `Shipgate Gate Decision` event went out.
+    /// What the job reports: a later invocation for the same job (a
+    /// redelivery) reports exactly this again.
+    #[serde(default)]
+    pub reported: ReportedResult,
+    /// Whether the `Shipgate Gate Decision` event (and, for a pass, the
+    /// provenance) went out.
     #[serde(default)]
     pub announced: bool,
 }
 
+/// The result a decision reports to CodePipeline: the summary (or, for a
+/// failure, the message) and the output variables of a pass.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportedResult {
+    pub summary: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub output_variables: Vec<(String, String)>,
+}
+
 impl DecisionRecord {
     pub fn key(&self) -> String {
-        format!("decisions/{}/{}/{}.json", self.pipeline, self.execution_id, self.decision_id)
+        decision_key(&self.pipeline, &self.execution_id, &self.decision_id)
     }
+}
+
+/// Where a decision is recorded: one key per job, known before deciding.
+pub fn decision_key(pipeline: &str, execution_id: &str, decision_id: &str) -> String {
+    format!("decisions/{pipeline}/{execution_id}/{decision_id}.json")
 }
 
 /// A stable decision id for a job: a redelivered job gets the same one.
@@ -325,7 +347,7 @@ pub struct GateDecisionEvent {
 }
 
 impl GateDecisionEvent {
-    pub fn from_record(r: &DecisionRecord, owner: Option<String>) -> Self {
+    pub fn from_record(r: &DecisionRecord) -> Self {
         Self {
             decision_id: r.decision_id.clone(),
             pipeline: r.pipeline.clone(),
@@ -336,7 +358,7 @@ impl GateDecisionEvent {
             image: r.image.clone(),
             digests: r.digests.keys().cloned().collect(),
             policy_key: r.policy_key.clone(),
-            owner,
+            owner: r.owner.clone(),
             reasons: r.reasons.iter().take(10).cloned().collect(),
         }
     }
