@@ -35,7 +35,9 @@ And a small control API under `/_shipgate/` for tests (never an AWS path):
 * `GET /_shipgate/requests` lists every AWS request's method, path and the
   access key id it was signed with.
 * `POST /_shipgate/faults` makes the next `count` calls of one action fail with
-  an HTTP status and error code (throttling, 5xx) before they reach moto.
+  an HTTP status and error code (throttling, 5xx) before they reach moto:
+  JSON-protocol actions by their `X-Amz-Target`, query-protocol ones (SNS
+  `Publish`) by the form's `Action`, answered in that protocol's error shape.
 * `GET /_shipgate/calls` lists every call the extension served (service,
   action, request parameters, outcome), so tests read back what was reported.
 * `POST /_shipgate/reset` clears all of it and moto's state.
@@ -573,6 +575,26 @@ def _target_action(environ: dict[str, Any]) -> str | None:
     return target.rsplit(".", 1)[-1] if target else None
 
 
+def _query_action(environ: dict[str, Any], body: bytes) -> str | None:
+    """The action of a query-protocol request (a form-encoded POST)."""
+    if environ.get("REQUEST_METHOD") != "POST" or b"Action=" not in body:
+        return None
+    from urllib.parse import parse_qs
+
+    return (parse_qs(body.decode("utf-8", "replace")).get("Action") or [None])[0]
+
+
+def _query_error(fault: dict[str, Any]) -> Response:
+    """An injected fault as a query-protocol service (SNS) answers it."""
+    kind = "Receiver" if fault["status"] >= 500 else "Sender"
+    xml = (
+        f'<ErrorResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><Error><Type>{kind}</Type>'
+        f'<Code>{fault["errorCode"]}</Code><Message>injected by the Shipgate emulator</Message></Error>'
+        f"<RequestId>{uuid.uuid4()}</RequestId></ErrorResponse>"
+    )
+    return Response(xml, status=fault["status"], content_type="text/xml")
+
+
 class ShipgateApp:
     """moto's WSGI app behind the control API and the fault injector."""
 
@@ -590,19 +612,24 @@ class ShipgateApp:
                 "accessKeyId": credential.split("/", 1)[0],
             })
         action = _target_action(environ)
-        if action:
+        body = _read_body(environ)
+        # JSON protocols name the action in X-Amz-Target; query protocols
+        # (SNS) in the form body.
+        faulted = action or _query_action(environ, body)
+        if faulted:
             with STATE.lock:
-                pending = STATE.faults.get(action, [])
+                pending = STATE.faults.get(faulted, [])
                 fault = pending[0] if pending else None
                 if fault:
                     fault["remaining"] -= 1
                     if fault["remaining"] <= 0:
                         pending.pop(0)
-                    STATE.record("fault", action, {}, fault["errorCode"])
+                    STATE.record("fault", faulted, {}, fault["errorCode"])
+            if fault and action:
+                payload = {"__type": fault["errorCode"], "message": "injected by the Shipgate emulator"}
+                return _json(payload, fault["status"])(environ, start_response)
             if fault:
-                body = {"__type": fault["errorCode"], "message": "injected by the Shipgate emulator"}
-                return _json(body, fault["status"])(environ, start_response)
-        body = _read_body(environ)
+                return _query_error(fault)(environ, start_response)
         refusal = iam_enforcement.kms_refusal(environ, action, body)
         if refusal:
             status, payload, content_type = refusal

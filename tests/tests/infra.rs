@@ -347,3 +347,24 @@ fn scan_rules_match_only_ecr_images_of_covered_repositories() {
         );
     }
 }
+
+/// The notifier takes over a claim older than `notifier::STALE_CLAIM`: that
+/// must be longer than the function's timeout, or a claim of an invocation
+/// still running could be taken over and the message sent twice.
+#[test]
+fn a_stale_claim_outlives_the_notifiers_timeout() {
+    let template = yaml::parse(&read(&root().join("infra/template.yaml"))).unwrap();
+    let seconds = |node: Option<&Node>| node.and_then(Node::scalar_text).and_then(|t| t.parse::<i64>().ok());
+    let global =
+        seconds(get(&template, "Globals").and_then(|g| get(g, "Function")).and_then(|f| get(f, "Timeout")));
+    let own = get(&template, "Resources")
+        .and_then(|r| get(r, "NotifierFunction"))
+        .and_then(|f| get(f, "Properties"))
+        .and_then(|p| seconds(get(p, "Timeout")));
+    let timeout = own.or(global).expect("the notifier has a timeout");
+    assert!(
+        notifier::STALE_CLAIM > chrono::Duration::seconds(timeout),
+        "STALE_CLAIM {:?} must exceed the notifier's Timeout of {timeout} s",
+        notifier::STALE_CLAIM
+    );
+}

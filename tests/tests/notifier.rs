@@ -225,3 +225,88 @@ async fn a_rollback_is_recognised_from_the_deployment_not_the_event() {
     assert!(body.contains(&format!("CodeDeploy is rolling back with deployment {rollback}")), "{body}");
     assert_eq!(messages[1]["MessageAttributes"]["event_type"]["Value"], "deployment.rolled_back");
 }
+
+/// The claim markers the notifier has written.
+async fn markers(fleet: &Fleet) -> Vec<String> {
+    let listed = fleet
+        .s3()
+        .list_objects_v2()
+        .bucket(shipgate_tests::CONFIG_BUCKET)
+        .prefix("state/notifier/sent/")
+        .send()
+        .await
+        .unwrap();
+    listed.contents().iter().filter_map(|o| o.key().map(str::to_owned)).collect()
+}
+
+/// SNS fails past the SDK's retries: the invocation fails, its claim is
+/// released, and Lambda's retry a minute later sends the message, once.
+#[tokio::test]
+async fn a_publish_that_fails_is_sent_by_lambdas_retry() {
+    let n = Notifications::start().await;
+    let inbox = n.inbox("all", None).await;
+    let deps = n.deps(Format::Email).await;
+    n.fleet.aws.inject_fault("Publish", 500, "InternalError", 3);
+    let event = sample("codepipeline-execution-failed.json");
+    let err = handle(&deps, event.clone(), now()).await.unwrap_err();
+    assert!(err.to_string().contains("SNS Publish failed"), "{err}");
+    assert!(inbox.messages().await.is_empty());
+
+    let retry = handle(&deps, event.clone(), now() + chrono::Duration::minutes(1)).await.unwrap();
+    assert_eq!(retry.sent, ["[Shipgate] Pipeline payments failed"]);
+    let again = handle(&deps, event, now() + chrono::Duration::minutes(3)).await.unwrap();
+    assert!(again.sent.is_empty());
+    assert_eq!(inbox.messages().await.len(), 1);
+}
+
+/// A claim whose sender died before publishing: while it may still be
+/// running, a redelivery fails (Lambda retries it) instead of calling the
+/// message sent; once stale, of two concurrent takeovers exactly one sends.
+#[tokio::test]
+async fn a_dead_senders_claim_is_taken_over_once() {
+    let n = Notifications::start().await;
+    let inbox = n.inbox("all", None).await;
+    let deps = n.deps(Format::Email).await;
+    let event = sample("codepipeline-execution-failed.json");
+    // The claim as a sender that died right after claiming leaves it.
+    n.fleet.aws.inject_fault("Publish", 500, "InternalError", 3);
+    handle(&deps, event.clone(), now()).await.unwrap_err();
+    let [marker] = markers(&n.fleet).await.try_into().unwrap();
+    let mut claim = n.fleet.get_json(&marker).await.unwrap();
+    claim["released"] = false.into();
+    n.fleet.put_config(&marker, &claim.to_string()).await;
+
+    let err = handle(&deps, event.clone(), now() + chrono::Duration::seconds(20)).await.unwrap_err();
+    assert!(err.to_string().contains("another invocation is sending it"), "{err}");
+    assert!(inbox.messages().await.is_empty());
+
+    let later = now() + notifier::STALE_CLAIM + chrono::Duration::seconds(1);
+    let (a, b) = tokio::join!(handle(&deps, event.clone(), later), handle(&deps, event.clone(), later));
+    let sent: usize = [&a, &b].iter().map(|r| r.as_ref().map_or(0, |r| r.sent.len())).sum();
+    assert_eq!(sent, 1, "{a:?} {b:?}");
+    assert_eq!(inbox.messages().await.len(), 1);
+}
+
+/// Two successes racing after a failure: the per-pipeline state is updated
+/// with compare-and-swap, so exactly one of them follows the failure and says
+/// "passing again".
+#[tokio::test]
+async fn concurrent_final_states_judge_the_recovery_once() {
+    let n = Notifications::start().await;
+    let inbox = n.inbox("all", None).await;
+    let deps = n.deps(Format::Email).await;
+    handle(&deps, sample("codepipeline-execution-failed.json"), now()).await.unwrap();
+    let success = |execution: &str| {
+        let mut event = sample("codepipeline-execution-succeeded.json");
+        event["detail"]["execution-id"] = execution.into();
+        event["id"] = format!("event-{execution}").into();
+        event
+    };
+    let (a, b) =
+        tokio::join!(handle(&deps, success("exec-a"), now()), handle(&deps, success("exec-b"), now()));
+    let recovered = a.unwrap().sent.len() + b.unwrap().sent.len();
+    assert_eq!(recovered, 1);
+    let subjects: Vec<String> =
+        inbox.messages().await.iter().map(|m| m["Subject"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(subjects.iter().filter(|s| s.contains("passing again")).count(), 1, "{subjects:?}");
+}

@@ -20,6 +20,7 @@ use shipgate_aws::s3::{Bucket, Condition, PutOutcome};
 use shipgate_aws::sns::{Message as SnsMessage, Topic};
 use shipgate_aws::{AwsError, Clients, ErrorType, InvalidEvent, SdkConfig, decode};
 use shipgate_core::events::{GATE_DECISION, HOOK_RESULT, POLICY_REJECTED, SCAN_VERDICT};
+use shipgate_core::limits::RECORD_BYTES;
 use shipgate_core::lkg::{LastKnownGood, sha256_hex};
 use shipgate_core::notify::{
     Category, Context, Expiring, Message, Outcome, expiring_exceptions, render, render_chat, render_email,
@@ -120,6 +121,11 @@ pub enum NotifierError {
     InvalidEvent(#[from] InvalidEvent),
     #[error(transparent)]
     Aws(#[from] AwsError),
+    /// Another invocation claimed the message less than [`STALE_CLAIM`] ago
+    /// and has not sent it yet: this invocation fails, so Lambda retries it
+    /// later, when the message is either sent or the claim is stale.
+    #[error("{subject}: another invocation is sending it; retry later")]
+    InFlight { subject: String },
 }
 
 impl ErrorType for NotifierError {
@@ -127,6 +133,7 @@ impl ErrorType for NotifierError {
         match self {
             NotifierError::InvalidEvent(e) => e.error_type(),
             NotifierError::Aws(e) => e.error_type(),
+            NotifierError::InFlight { .. } => "MessageInFlight",
         }
     }
 }
@@ -249,8 +256,9 @@ struct DeploymentChange {
     state: String,
 }
 
-/// Remembers each pipeline's last final state; true when this success
-/// follows a failure.
+/// Remembers each pipeline's last final state, with compare-and-swap so
+/// concurrent final states each see the one before them; true when this
+/// success follows a failure.
 async fn track_pipeline(deps: &Deps, change: &PipelineStateChange) -> Result<bool, NotifierError> {
     #[derive(Debug, Serialize, Deserialize)]
     struct Last {
@@ -261,14 +269,17 @@ async fn track_pipeline(deps: &Deps, change: &PipelineStateChange) -> Result<boo
         return Ok(false);
     }
     let key = format!("state/notifier/pipelines/{}.json", change.pipeline);
-    let last = deps.bucket.get_json::<Last>(&key).await?;
-    if last.as_ref().is_some_and(|l| l.execution_id == change.execution_id && l.state == change.state) {
-        // A redelivery: judge it as the first delivery was judged.
-        return Ok(false);
-    }
-    let recovered = change.state == "SUCCEEDED" && last.is_some_and(|l| l.state == "FAILED");
+    let mut recovered = false;
     deps.bucket
-        .put_json(&key, &Last { state: change.state.clone(), execution_id: change.execution_id.clone() })
+        .update_json::<Last, _>(&key, |last| {
+            // A redelivery is judged as the first delivery was: not again.
+            if last.is_some_and(|l| l.execution_id == change.execution_id && l.state == change.state) {
+                recovered = false;
+                return None;
+            }
+            recovered = change.state == "SUCCEEDED" && last.is_some_and(|l| l.state == "FAILED");
+            Some(Last { state: change.state.clone(), execution_id: change.execution_id.clone() })
+        })
         .await?;
     Ok(recovered)
 }
@@ -302,39 +313,89 @@ async fn expiring_digest(deps: &Deps, now: DateTime<Utc>) -> Result<Vec<Outcome>
         .collect())
 }
 
-/// The marker that makes a message go out once.
+/// The marker that makes a message go out once: claimed, then sent, or
+/// released when the publish failed.
 #[derive(Debug, Serialize, Deserialize)]
 struct Sent {
     key: String,
     sent: bool,
     claimed_at: DateTime<Utc>,
+    /// The claimer could not publish and gave the message back.
+    #[serde(default)]
+    released: bool,
 }
 
 /// A claim older than this is taken over: its sender died before sending.
-const STALE_CLAIM: chrono::Duration = chrono::Duration::minutes(5);
+/// Twice the notifier's `Timeout` (30 s, `infra/template.yaml`, held by
+/// `tests/tests/infra.rs`): no invocation that claimed it can still be running.
+pub const STALE_CLAIM: chrono::Duration = chrono::Duration::seconds(60);
 
-/// Publishes `message` unless it went out before. The first sender claims the
-/// outcome with a conditional write; a second delivery finds the claim.
+/// What claiming a message found.
+enum Claim {
+    /// This invocation holds the claim (the marker's ETag): it sends.
+    Ours(Option<String>),
+    AlreadySent,
+    /// Claimed by an invocation that may still send it.
+    InFlight,
+}
+
+/// Claims `message`'s marker: a conditional create, or the conditional
+/// takeover (`If-Match`) of a claim that was released or went stale, so of
+/// concurrent claimers exactly one wins.
+async fn claim(
+    deps: &Deps,
+    marker: &str,
+    message: &Message,
+    now: DateTime<Utc>,
+) -> Result<Claim, NotifierError> {
+    let claim = Sent { key: message.dedupe_key.clone(), sent: false, claimed_at: now, released: false };
+    let claim = serde_json::to_vec(&claim).map_err(|e| InvalidEvent(e.to_string()))?;
+    if let PutOutcome::Written { etag } =
+        deps.bucket.put(marker, claim.clone(), "application/json", Condition::IfAbsent).await?
+    {
+        return Ok(Claim::Ours(etag));
+    }
+    let Some(object) = deps.bucket.get(marker, RECORD_BYTES).await? else { return Ok(Claim::InFlight) };
+    match serde_json::from_slice::<Sent>(&object.body) {
+        Ok(existing) if existing.sent => return Ok(Claim::AlreadySent),
+        Ok(existing) if !existing.released && now - existing.claimed_at < STALE_CLAIM => {
+            return Ok(Claim::InFlight);
+        }
+        _ => warn!(key = %message.dedupe_key, "taking over a released or stale claim"),
+    }
+    let Some(etag) = object.etag else { return Ok(Claim::InFlight) };
+    Ok(match deps.bucket.put(marker, claim, "application/json", Condition::IfMatch(etag)).await? {
+        PutOutcome::Written { etag } => Claim::Ours(etag),
+        PutOutcome::ConditionFailed => Claim::InFlight,
+    })
+}
+
+/// Publishes `message` unless it went out before; true when this invocation
+/// sent it. A publish that fails releases the claim, so Lambda's retry sends.
 async fn send_once(deps: &Deps, message: &Message, now: DateTime<Utc>) -> Result<bool, NotifierError> {
     let marker = format!("state/notifier/sent/{}.json", sha256_hex(message.dedupe_key.as_bytes()));
-    let claim = serde_json::to_vec(&Sent { key: message.dedupe_key.clone(), sent: false, claimed_at: now })
-        .map_err(|e| InvalidEvent(e.to_string()))?;
-    if deps.bucket.put(&marker, claim, "application/json", Condition::IfAbsent).await?
-        == PutOutcome::ConditionFailed
-    {
-        match deps.bucket.get_json::<Sent>(&marker).await? {
-            Some(existing) if existing.sent || now - existing.claimed_at < STALE_CLAIM => return Ok(false),
-            _ => warn!(key = %message.dedupe_key, "taking over a stale claim"),
-        }
-    }
+    let etag = match claim(deps, &marker, message, now).await? {
+        Claim::Ours(etag) => etag,
+        Claim::AlreadySent => return Ok(false),
+        Claim::InFlight => return Err(NotifierError::InFlight { subject: message.subject.clone() }),
+    };
     let body = match deps.format {
         Format::Email => render_email(message),
         Format::Chat => render_chat(message),
     };
     let sns = SnsMessage { subject: message.subject.clone(), body, attributes: message.attributes.clone() };
-    deps.topic.publish(&sns).await?;
+    let mine = |etag: Option<String>| etag.map_or(Condition::Always, Condition::IfMatch);
+    if let Err(e) = deps.topic.publish(&sns).await {
+        let released = Sent { key: message.dedupe_key.clone(), sent: false, claimed_at: now, released: true };
+        let body = serde_json::to_vec(&released).unwrap_or_default();
+        if let Err(release) = deps.bucket.put(&marker, body, "application/json", mine(etag)).await {
+            warn!(error = %release, "could not release the claim; it goes stale in a minute");
+        }
+        return Err(e.into());
+    }
+    let sent = Sent { key: message.dedupe_key.clone(), sent: true, claimed_at: now, released: false };
     deps.bucket
-        .put_json(&marker, &Sent { key: message.dedupe_key.clone(), sent: true, claimed_at: now })
+        .put(&marker, serde_json::to_vec(&sent).unwrap_or_default(), "application/json", mine(etag))
         .await?;
     Ok(true)
 }
