@@ -12,6 +12,8 @@ use shipgate_aws::s3::{Bucket, Condition, PutOutcome};
 use shipgate_aws::sns::{Message, Topic};
 use shipgate_tests::Emulator;
 
+/// A report's time budget when nothing is in a hurry.
+const BUDGET: std::time::Duration = std::time::Duration::from_secs(30);
 const DIGEST: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
 
 async fn clients(aws: &Emulator) -> Clients {
@@ -212,9 +214,9 @@ async fn codepipeline_job_result_is_recorded_once_and_a_repeat_is_already_done()
         summary: "PASS".into(),
         output_variables: vec![("IMAGE_DIGEST".into(), DIGEST.into())],
     };
-    assert_eq!(report_job(&c.codepipeline, "job-1", &success).await.unwrap(), Reported::Now);
+    assert_eq!(report_job(&c.codepipeline, "job-1", &success, BUDGET).await.unwrap(), Reported::Now);
     let failure = JobResult::Failed { message: "late duplicate".into() };
-    assert_eq!(report_job(&c.codepipeline, "job-1", &failure).await.unwrap(), Reported::AlreadyDone);
+    assert_eq!(report_job(&c.codepipeline, "job-1", &failure, BUDGET).await.unwrap(), Reported::AlreadyDone);
 
     let calls = aws.calls_of("PutJobSuccessResult");
     assert_eq!(calls.len(), 1);
@@ -271,15 +273,17 @@ async fn codedeploy_hook_status_is_recorded_once() {
         .deployment_id
         .unwrap();
 
-    let first = report_hook(&c.codedeploy, &deployment, "hook-1", HookStatus::Failed).await.unwrap();
-    let second = report_hook(&c.codedeploy, &deployment, "hook-1", HookStatus::Succeeded).await.unwrap();
+    let first = report_hook(&c.codedeploy, &deployment, "hook-1", HookStatus::Failed, BUDGET).await.unwrap();
+    let second =
+        report_hook(&c.codedeploy, &deployment, "hook-1", HookStatus::Succeeded, BUDGET).await.unwrap();
     assert_eq!((first, second), (Reported::Now, Reported::AlreadyDone));
     let calls = aws.calls_of("PutLifecycleEventHookExecutionStatus");
     assert_eq!(calls[0].params["status"], "Failed");
     assert_eq!(calls[0].outcome, "Failed");
     assert_eq!(calls[1].outcome, "LifecycleEventAlreadyCompletedException");
 
-    let unknown = report_hook(&c.codedeploy, "d-UNKNOWN", "hook-2", HookStatus::Failed).await.unwrap_err();
+    let unknown =
+        report_hook(&c.codedeploy, "d-UNKNOWN", "hook-2", HookStatus::Failed, BUDGET).await.unwrap_err();
     assert!(unknown.is("DeploymentDoesNotExistException"), "{unknown}");
 }
 
@@ -295,7 +299,8 @@ async fn unreachable_endpoint_fails_with_the_service_named() {
         .load()
         .await;
     let client = aws_sdk_codepipeline::Client::new(&config);
-    let err = report_job(&client, "job-1", &JobResult::Failed { message: "x".into() }).await.unwrap_err();
+    let err =
+        report_job(&client, "job-1", &JobResult::Failed { message: "x".into() }, BUDGET).await.unwrap_err();
     assert_eq!((err.service, err.operation), ("CodePipeline", "PutJobFailureResult"));
     assert!(err.transient);
     assert!(err.to_string().starts_with("CodePipeline PutJobFailureResult failed: "), "{err}");
@@ -307,7 +312,7 @@ async fn emulator_injected_throttling_is_retried_by_the_sdk() {
     let c = clients(&aws).await;
     aws.inject_fault("PutJobSuccessResult", 400, "ThrottlingException", 1);
     let ok = JobResult::Succeeded { summary: "ok".into(), output_variables: vec![] };
-    assert_eq!(report_job(&c.codepipeline, "job-9", &ok).await.unwrap(), Reported::Now);
+    assert_eq!(report_job(&c.codepipeline, "job-9", &ok, BUDGET).await.unwrap(), Reported::Now);
     let outcomes: Vec<_> = aws.calls_of("PutJobSuccessResult").into_iter().map(|c| c.outcome).collect();
     assert_eq!(outcomes, ["ThrottlingException", "Succeeded"]);
 }

@@ -442,3 +442,81 @@ async fn a_decision_for_another_environment_does_not_open_the_hook() {
     assert_eq!(outcome.status, "Failed", "{:?}", outcome.reasons);
     assert!(outcome.reasons[0].contains("has no passing release-gate decision"), "{:?}", outcome.reasons);
 }
+
+/// CodeDeploy answers every report attempt after `delay` (paused clock),
+/// after checks that used the hook's whole budget: the report has what is
+/// left (the margin, less the response slack) for all its attempts, so it
+/// lands when CodeDeploy is merely slow and gives up when it never answers in
+/// time, before Lambda's deadline either way, and nothing is announced for a
+/// report that did not land.
+#[tokio::test(start_paused = true)]
+async fn a_slow_report_lands_or_gives_up_before_the_lambda_deadline() {
+    use aws_smithy_mocks::{RuleMode, mock, mock_client};
+    let remaining = Duration::from_secs(300);
+    for (delay, lands) in [(Duration::from_millis(900), true), (Duration::from_secs(30), false)] {
+        let http = shipgate_tests::SlowHttp::new(delay);
+        let emit = mock!(aws_sdk_eventbridge::Client::put_events).then_output(|| {
+            aws_sdk_eventbridge::operation::put_events::PutEventsOutput::builder()
+                .failed_entry_count(0)
+                .build()
+        });
+        let s3 =
+            aws_sdk_s3::Client::from_conf(aws_sdk_s3::Config::builder().behavior_version_latest().build());
+        let deps = Deps {
+            codedeploy: aws_sdk_codedeploy::Client::new(&http.sdk_config()),
+            ecs: aws_sdk_ecs::Client::from_conf(
+                aws_sdk_ecs::Config::builder().behavior_version_latest().build(),
+            ),
+            bucket: shipgate_aws::s3::Bucket::new(s3, "unused"),
+            bus: shipgate_aws::events::Bus::new(
+                mock_client!(aws_sdk_eventbridge, RuleMode::MatchAny, [&emit]),
+                "shipgate",
+            ),
+            probe: None,
+            environment: None,
+        };
+        let deadline = Deadline::from_remaining(remaining, Duration::from_millis(2500));
+        let start = tokio::time::Instant::now();
+        let outcome = run_hook(&deps, "d-SLOWREPORT", "hook-slow-report", deadline, async {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            unreachable!("the checks never finish in time")
+        })
+        .await;
+        assert!(
+            start.elapsed() <= remaining - shipgate_aws::deadline::RESPONSE_SLACK,
+            "{:?}",
+            start.elapsed()
+        );
+        assert_eq!(outcome.is_ok(), lands, "{delay:?}: {outcome:?}");
+        assert_eq!(emit.num_calls(), usize::from(lands), "announced only what was reported");
+    }
+}
+
+/// A hook delivered twice: the first delivery reports Failed (the image had
+/// no gate decision yet); by the redelivery the gate has passed it, but
+/// CodeDeploy refuses the second report as already completed, so nothing is
+/// announced for it. One `Shipgate Hook Result`, the one reported, carrying
+/// the hook execution id messages are deduplicated on.
+#[tokio::test]
+async fn a_duplicate_hook_delivery_announces_nothing_it_did_not_report() {
+    let hooks = Hooks::start(POLICY).await;
+    let deployment = hooks.deployment("BeforeInstall").await;
+    let deps = hooks.deps(None).await;
+    let first = run(&deps, Hooks::invocation(&deployment)).await;
+    assert_eq!((first.status.as_str(), first.reported_now), ("Failed", true));
+    hooks.gate().await;
+    let second = run(&deps, Hooks::invocation(&deployment)).await;
+    assert_eq!((second.status.as_str(), second.reported_now), ("Succeeded", false));
+    let results: Vec<Value> = hooks
+        .fleet
+        .events()
+        .await
+        .into_iter()
+        .filter(|e| e["detail-type"] == "Shipgate Hook Result")
+        .collect();
+    assert_eq!(results.len(), 1, "{results:?}");
+    assert_eq!(results[0]["detail"]["status"], "Failed");
+    assert_eq!(results[0]["detail"]["execution"], format!("hook-{deployment}"));
+    let statuses: Vec<Value> = hooks.reports().iter().map(|c| c.params["status"].clone()).collect();
+    assert_eq!(statuses, ["Failed", "Succeeded"], "the second report was refused, not missing");
+}

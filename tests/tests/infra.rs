@@ -47,8 +47,19 @@ const OPERATIONS: &[(&str, &[&str])] = &[
 const NOT_THE_ROLE: &[&str] = &["artifacts::read_files"];
 
 /// Calls that look like SDK operations but are not.
-const NOT_OPERATIONS: &[&str] =
-    &["send", "builder", "build", "clone", "to_owned", "to_string", "as_str", "collect", "into_inner"];
+const NOT_OPERATIONS: &[&str] = &[
+    "send",
+    "builder",
+    "build",
+    "clone",
+    "to_owned",
+    "to_string",
+    "as_str",
+    "collect",
+    "into_inner",
+    "customize",
+    "config_override",
+];
 
 fn root() -> &'static Path {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))

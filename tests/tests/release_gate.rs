@@ -578,3 +578,31 @@ async fn concurrent_deliveries_of_a_job_decide_and_announce_once() {
     let key = format!("decisions/payments/exec-1/{}.json", shipgate_core::gate::decision_id("job-twice"));
     assert_eq!(gate.fleet.get_json(&key).await.unwrap()["announced"], true);
 }
+
+/// CodePipeline answers every report attempt after `delay` (paused clock),
+/// after a decision that used the job's whole budget: the report has what is
+/// left (the margin, less the response slack) for all its attempts, so it
+/// lands when CodePipeline is merely slow and gives up when it never answers
+/// in time, before Lambda's deadline either way.
+#[tokio::test(start_paused = true)]
+async fn a_slow_report_lands_or_gives_up_before_the_lambda_deadline() {
+    let remaining = Duration::from_secs(15 * 60);
+    for (delay, lands) in [(Duration::from_millis(900), true), (Duration::from_secs(30), false)] {
+        let http = shipgate_tests::SlowHttp::new(delay);
+        let codepipeline = aws_sdk_codepipeline::Client::new(&http.sdk_config());
+        let deadline = Deadline::from_remaining(remaining, Duration::from_millis(2500));
+        let start = tokio::time::Instant::now();
+        let slow_decision = async {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            JobResult::Succeeded { summary: String::new(), output_variables: vec![] }
+        };
+        let outcome = run_job(&codepipeline, "job-slow-report", deadline, slow_decision).await;
+        assert!(
+            start.elapsed() <= remaining - shipgate_aws::deadline::RESPONSE_SLACK,
+            "{:?}",
+            start.elapsed()
+        );
+        assert_eq!(outcome.is_ok(), lands, "{delay:?}: {outcome:?}");
+        assert!(http.requests() >= 1);
+    }
+}

@@ -207,7 +207,15 @@ pub async fn run_hook(
     };
     let status =
         if verdict.status == HookStatus::Succeeded { ReportStatus::Succeeded } else { ReportStatus::Failed };
-    let reported = match report_hook(&deps.codedeploy, deployment_id, hook_execution_id, status).await {
+    let reported = match report_hook(
+        &deps.codedeploy,
+        deployment_id,
+        hook_execution_id,
+        status,
+        deadline.report_budget(),
+    )
+    .await
+    {
         Ok(r) => r == Reported::Now,
         // Nothing to report to: CodeDeploy does not know this deployment.
         Err(e) if e.is("DeploymentDoesNotExistException") => false,
@@ -220,7 +228,16 @@ pub async fn run_hook(
         }
     };
     info!(deployment_id, hook = %verdict.hook, status = ?verdict.status, reasons = ?verdict.reasons, reported, "hook reported");
-    announce(deps, "codedeploy", deployment_id, &verdict).await;
+    // Only the status this invocation reported is announced: a duplicate
+    // delivery whose report CodeDeploy refused as already completed says
+    // nothing, whatever it would have decided.
+    if reported {
+        let announced =
+            deadline.after_report(announce(deps, "codedeploy", deployment_id, hook_execution_id, &verdict));
+        if announced.await.is_none() {
+            warn!("no time left to announce the hook result");
+        }
+    }
     Ok(CodeDeployOutcome {
         deployment_id: deployment_id.to_owned(),
         hook: verdict.hook.clone(),
@@ -232,10 +249,11 @@ pub async fn run_hook(
 
 /// Emits `Shipgate Hook Result`; a failure to emit is logged, never turned
 /// into a different hook status.
-async fn announce(deps: &Deps, kind: &str, deployment: &str, verdict: &Verdict) {
+async fn announce(deps: &Deps, kind: &str, deployment: &str, execution: &str, verdict: &Verdict) {
     let detail = HookResultEvent {
         kind: kind.to_owned(),
         deployment: deployment.to_owned(),
+        execution: execution.to_owned(),
         hook: verdict.hook.clone(),
         status: verdict.status,
         application: verdict.application.clone(),
@@ -312,7 +330,7 @@ async fn run_ecs_hook(deps: &Deps, hook: &EcsLifecycleHook, deadline: Deadline) 
             ..Verdict::failed(&stage, "")
         };
         info!(%deployment, hook = %stage, "rollback: answered SUCCEEDED without running checks");
-        announce(deps, "ecs", &deployment, &verdict).await;
+        announce_ecs(deps, &deployment, hook, &verdict, deadline).await;
         return EcsHookResponse {
             hook_status: "SUCCEEDED".into(),
             call_back_delay: None,
@@ -338,7 +356,7 @@ async fn run_ecs_hook(deps: &Deps, hook: &EcsLifecycleHook, deadline: Deadline) 
         }
     };
     info!(%deployment, hook = %verdict.hook, status = ?verdict.status, reasons = ?verdict.reasons, "ECS hook answered");
-    announce(deps, "ecs", &deployment, &verdict).await;
+    announce_ecs(deps, &deployment, hook, &verdict, deadline).await;
     match verdict.status {
         HookStatus::Succeeded => {
             EcsHookResponse { hook_status: "SUCCEEDED".into(), call_back_delay: None, hook_details: None }
@@ -351,6 +369,24 @@ async fn run_ecs_hook(deps: &Deps, hook: &EcsLifecycleHook, deadline: Deadline) 
             call_back_delay: Some(30),
             hook_details: Some(serde_json::json!({"shipgateCallbacks": callbacks + 1})),
         },
+    }
+}
+
+/// The ECS answer is the invocation's response, so the announcement may only
+/// use what is left before the response must go: it is cut short, never the
+/// answer. An `IN_PROGRESS` answer is not an outcome and is not announced.
+async fn announce_ecs(
+    deps: &Deps,
+    deployment: &str,
+    hook: &EcsLifecycleHook,
+    verdict: &Verdict,
+    deadline: Deadline,
+) {
+    if verdict.status == HookStatus::InProgress {
+        return;
+    }
+    if deadline.after_report(announce(deps, "ecs", deployment, &hook.execution_id, verdict)).await.is_none() {
+        warn!("no time left to announce the hook result; answering ECS first");
     }
 }
 

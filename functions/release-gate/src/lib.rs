@@ -142,8 +142,10 @@ pub async fn handle(
         // already had a result (an earlier run that ran out of time, say),
         // the record may not say what the job shows, so nothing goes out.
         if outcome.reported_now {
-            if let Err(e) = announce(deps, &record).await {
-                warn!(error = %e, "could not announce the decision; a redelivery announces it");
+            match deadline.after_report(announce(deps, &record)).await {
+                Some(Ok(())) => {}
+                Some(Err(e)) => warn!(error = %e, "could not announce the decision"),
+                None => warn!("no time left to announce the decision"),
             }
         } else {
             info!("CodePipeline already had a result for the job; announcing nothing");
@@ -184,7 +186,7 @@ pub async fn run_job(
         },
         other => other,
     };
-    let reported = report_job(codepipeline, job_id, &result)
+    let reported = report_job(codepipeline, job_id, &result, deadline.report_budget())
         .await
         .map_err(|source| GateError::Report { job_id: job_id.to_owned(), source })?;
     let (kind, summary) = match &result {

@@ -17,6 +17,31 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// Upper bound for one attempt of one call; the deadline guard bounds the rest.
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Shipgate's timeouts for every call.
+pub fn timeout_config() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+        .build()
+}
+
+/// Shipgate's retries: standard mode, three attempts with jittered backoff.
+pub fn retry_config() -> RetryConfig {
+    RetryConfig::standard().with_max_attempts(3)
+}
+
+/// Timeouts for a report that must end within `budget` (see
+/// [`crate::Deadline::report_budget`]): the whole operation, every attempt
+/// and the backoff between them, within `budget`, and each attempt within
+/// half of it, so a slow first attempt still leaves room for a retry.
+pub fn report_timeouts(budget: Duration) -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(CONNECT_TIMEOUT.min(budget / 2))
+        .operation_timeout(budget)
+        .operation_attempt_timeout(ATTEMPT_TIMEOUT.min(budget / 2))
+        .build()
+}
+
 /// Loads the shared AWS configuration from the environment: region,
 /// credentials, endpoint override, and Shipgate's timeouts and retries
 /// (standard mode, three attempts with jittered backoff).
@@ -28,13 +53,8 @@ pub async fn load_sdk_config() -> SdkConfig {
 /// replay) that add an endpoint, a region or credentials of their own.
 pub fn config_loader() -> aws_config::ConfigLoader {
     aws_config::defaults(BehaviorVersion::latest())
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(CONNECT_TIMEOUT)
-                .operation_attempt_timeout(ATTEMPT_TIMEOUT)
-                .build(),
-        )
-        .retry_config(RetryConfig::standard().with_max_attempts(3))
+        .timeout_config(timeout_config())
+        .retry_config(retry_config())
 }
 
 pub fn s3(config: &SdkConfig) -> aws_sdk_s3::Client {

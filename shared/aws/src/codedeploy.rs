@@ -83,13 +83,15 @@ pub async fn current_hook(client: &aws_sdk_codedeploy::Client, id: &str) -> Resu
     Ok(None)
 }
 
-/// Reports the hook's status. A hook already completed (a duplicate
-/// delivery, or CodeDeploy timed it out) counts as done.
+/// Reports the hook's status within `budget` (retries included). A hook
+/// already completed (a duplicate delivery, or CodeDeploy timed it out)
+/// counts as done.
 pub async fn report_hook(
     client: &aws_sdk_codedeploy::Client,
     deployment_id: &str,
     hook_execution_id: &str,
     status: HookStatus,
+    budget: std::time::Duration,
 ) -> Result<Reported, AwsError> {
     const OP: &str = "PutLifecycleEventHookExecutionStatus";
     let status = match status {
@@ -101,6 +103,11 @@ pub async fn report_hook(
         .deployment_id(deployment_id)
         .lifecycle_event_hook_execution_id(hook_execution_id)
         .status(status)
+        .customize()
+        .config_override(
+            aws_sdk_codedeploy::config::Builder::default()
+                .timeout_config(crate::clients::report_timeouts(budget)),
+        )
         .send()
         .await
         .map_err(aws_err("CodeDeploy", OP));

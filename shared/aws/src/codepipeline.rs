@@ -1,10 +1,13 @@
 //! Reporting a CodePipeline job's result, and starting executions.
 
+use std::time::Duration;
+
 use aws_sdk_codepipeline::types::{
     ExecutionDetails, FailureDetails, FailureType, PipelineVariable, SourceRevisionOverride,
     SourceRevisionType,
 };
 
+use crate::clients::report_timeouts;
 use crate::error::{AwsError, aws_err};
 
 const SERVICE: &str = "CodePipeline";
@@ -39,12 +42,15 @@ pub enum Reported {
     AlreadyDone,
 }
 
-/// Reports `result` for `job_id`. Messages are cut to CodePipeline's limits.
+/// Reports `result` for `job_id` within `budget` (retries included).
+/// Messages are cut to CodePipeline's limits.
 pub async fn report_job(
     client: &aws_sdk_codepipeline::Client,
     job_id: &str,
     result: &JobResult,
+    budget: Duration,
 ) -> Result<Reported, AwsError> {
+    let within = || aws_sdk_codepipeline::config::Builder::default().timeout_config(report_timeouts(budget));
     let (operation, outcome) = match result {
         JobResult::Succeeded { summary, output_variables } => {
             let mut request =
@@ -54,7 +60,13 @@ pub async fn report_job(
             }
             (
                 "PutJobSuccessResult",
-                request.send().await.map(|_| ()).map_err(aws_err(SERVICE, "PutJobSuccessResult")),
+                request
+                    .customize()
+                    .config_override(within())
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(aws_err(SERVICE, "PutJobSuccessResult")),
             )
         }
         JobResult::Continue { token, summary } => {
@@ -72,7 +84,13 @@ pub async fn report_job(
                 .execution_details(execution_details(summary));
             (
                 "PutJobSuccessResult",
-                request.send().await.map(|_| ()).map_err(aws_err(SERVICE, "PutJobSuccessResult")),
+                request
+                    .customize()
+                    .config_override(within())
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(aws_err(SERVICE, "PutJobSuccessResult")),
             )
         }
         JobResult::Failed { message } => {
@@ -84,7 +102,13 @@ pub async fn report_job(
             let request = client.put_job_failure_result().job_id(job_id).failure_details(details);
             (
                 "PutJobFailureResult",
-                request.send().await.map(|_| ()).map_err(aws_err(SERVICE, "PutJobFailureResult")),
+                request
+                    .customize()
+                    .config_override(within())
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(aws_err(SERVICE, "PutJobFailureResult")),
             )
         }
     };

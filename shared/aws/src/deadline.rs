@@ -15,6 +15,10 @@ use futures_util::FutureExt;
 /// Time kept back from the Lambda deadline for reporting the outcome.
 pub const DEFAULT_MARGIN: Duration = Duration::from_millis(2_500);
 
+/// Kept back from the report itself: what the runtime needs afterwards to
+/// post the invocation's response before Lambda's hard deadline.
+pub const RESPONSE_SLACK: Duration = Duration::from_millis(250);
+
 /// Why a guarded future did not produce its value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Interrupted {
@@ -24,11 +28,13 @@ pub enum Interrupted {
     Panicked(String),
 }
 
-/// How long a piece of work may run.
+/// How long a piece of work may run, and when the invocation ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Deadline {
     budget: Duration,
     margin: Duration,
+    /// Lambda's hard deadline, on tokio's clock (paused in tests).
+    end: tokio::time::Instant,
 }
 
 impl Deadline {
@@ -55,12 +61,31 @@ impl Deadline {
 
     /// `remaining` until the hard deadline, keeping `margin` back.
     pub fn from_remaining(remaining: Duration, margin: Duration) -> Self {
-        Self { budget: remaining.saturating_sub(margin), margin }
+        Self {
+            budget: remaining.saturating_sub(margin),
+            margin,
+            end: tokio::time::Instant::now() + remaining,
+        }
     }
 
     /// The time the guarded work may take.
     pub fn budget(&self) -> Duration {
         self.budget
+    }
+
+    /// The time a report made now may take: what is left until the hard
+    /// deadline, less [`RESPONSE_SLACK`]. After a decision that used its whole
+    /// budget, that is the margin less the slack; reports pass it to the SDK
+    /// as their operation timeout (every attempt and backoff within it).
+    pub fn report_budget(&self) -> Duration {
+        self.end.saturating_duration_since(tokio::time::Instant::now()).saturating_sub(RESPONSE_SLACK)
+    }
+
+    /// Runs `work` that follows a report (announcing it) within what is left
+    /// of [`Deadline::report_budget`]: `None` when it did not finish in time,
+    /// so the invocation still answers before the hard deadline.
+    pub async fn after_report<T>(&self, work: impl Future<Output = T>) -> Option<T> {
+        tokio::time::timeout(self.report_budget(), work).await.ok()
     }
 
     /// Runs `work`, returning its value, or why it stopped: the budget ran out
@@ -116,6 +141,17 @@ mod tests {
     fn a_relative_deadline_from_the_local_emulator_is_read_as_remaining_time() {
         let deadline = Deadline::from_epoch_ms(600_000, Duration::from_secs(2));
         assert_eq!(deadline.budget(), Duration::from_secs(598));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_report_budget_is_what_is_left_less_the_response_slack() {
+        let deadline = Deadline::from_remaining(Duration::from_secs(10), Duration::from_secs(2));
+        assert_eq!(deadline.report_budget(), Duration::from_secs(10) - RESPONSE_SLACK);
+        let _ = deadline.run(tokio::time::sleep(Duration::from_secs(3600))).await;
+        assert_eq!(deadline.report_budget(), Duration::from_secs(2) - RESPONSE_SLACK);
+        let late = deadline.after_report(tokio::time::sleep(Duration::from_secs(2))).await;
+        assert_eq!(late, None);
+        assert_eq!(deadline.report_budget(), Duration::ZERO);
     }
 
     #[tokio::test(start_paused = true)]

@@ -145,6 +145,10 @@ pub struct HookResultEvent {
     pub kind: String,
     /// The CodeDeploy deployment id or the ECS service deployment ARN.
     pub deployment: String,
+    /// The hook execution: CodeDeploy's `LifecycleEventHookExecutionId`, or
+    /// the ECS hook's `executionId`. Messages are deduplicated on it.
+    #[serde(default)]
+    pub execution: String,
     pub hook: String,
     pub status: HookStatus,
     #[serde(default, skip_serializing_if = "Option::is_none")]

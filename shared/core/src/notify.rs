@@ -418,7 +418,13 @@ pub fn render(outcome: &Outcome, cx: &Context) -> Option<Message> {
             if let Some(r) = &h.repository {
                 m.attributes.insert("repository".into(), r.clone());
             }
-            m.dedupe_key = format!("hook/{}/{}/{}", h.deployment, h.hook, h.status.dedupe_word());
+            // One message per hook execution: deploy-hooks announces only
+            // the status it reported, and a hook execution is reported once.
+            m.dedupe_key = if h.execution.is_empty() {
+                format!("hook/{}/{}/{}", h.deployment, h.hook, h.status.dedupe_word())
+            } else {
+                format!("hook/{}", h.execution)
+            };
             let what = h
                 .application
                 .clone()

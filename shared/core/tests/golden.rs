@@ -103,6 +103,7 @@ fn cases() -> Vec<(&'static str, Outcome)> {
             Outcome::HookResult(HookResultEvent {
                 kind: "codedeploy".into(),
                 deployment: "d-A1B2C3D4E".into(),
+                execution: "eyJhbGciOiJIUzI1NiJ9-AfterAllowTestTraffic".into(),
                 hook: "AfterAllowTestTraffic".into(),
                 status: HookStatus::Failed,
                 application: Some("payments-api".into()),
