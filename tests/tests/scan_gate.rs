@@ -204,3 +204,56 @@ async fn not_a_scan_event_is_refused_clearly() {
     let err = handle(&deps(&fleet).await, json!({"detail": {}}), now()).await.unwrap_err();
     assert!(err.to_string().starts_with("invalid event:"), "{err}");
 }
+
+/// EventBridge delivers one scan event to two invocations at once: one
+/// verdict stored, and, whatever each of them announces, one message reaches
+/// the owner (the notifier, also run twice at once per event, sends it once).
+#[tokio::test]
+async fn concurrent_deliveries_of_a_scan_store_one_verdict_and_send_one_message() {
+    let fleet = setup(Some("version: 1\nowner: team-payments\nscan: {thresholds: {HIGH: 0}}\n")).await;
+    fleet.aws.seed_scan(
+        json!({"repositoryName": REPO, "imageDigest": DIGEST, "status": "COMPLETE", "completedAt": T1,
+        "findings": findings(1, "HIGH")}),
+    );
+    let sqs = aws_sdk_sqs::Client::new(&fleet.sdk);
+    let (queue, queue_arn) = shipgate_tests::create_queue(&sqs, "owner").await;
+    aws_sdk_sns::Client::new(&fleet.sdk)
+        .subscribe()
+        .topic_arn(&fleet.topic_arn)
+        .protocol("sqs")
+        .endpoint(queue_arn)
+        .send()
+        .await
+        .unwrap();
+
+    let deps = deps(&fleet).await;
+    let (a, b) = tokio::join!(
+        judge(&deps, basic_event("COMPLETE"), now()),
+        judge(&deps, basic_event("COMPLETE"), now())
+    );
+    assert_eq!((a.verdict, b.verdict), (Verdict::Fail, Verdict::Fail));
+    assert_eq!(u8::from(a.stored) + u8::from(b.stored), 1, "one verdict written");
+    let record = fleet.get_json(&format!("verdicts/{REPO}/{DIGEST}.json")).await.unwrap();
+    assert_eq!(record["verdict"]["verdict"], "FAIL");
+
+    let notifier = notifier::Deps::new(
+        &fleet.sdk_for("notifier").await,
+        &notifier::Config {
+            config_bucket: fleet.config.config_bucket.clone(),
+            topic_arn: fleet.topic_arn.clone(),
+            categories: shipgate_core::notify::Category::DEFAULTS.into_iter().collect(),
+            format: notifier::Format::Email,
+        },
+    );
+    for event in fleet.events().await {
+        let (x, y) = tokio::join!(
+            notifier::handle(&notifier, event.clone(), now()),
+            notifier::handle(&notifier, event, now())
+        );
+        // A duplicate that finds the message still in flight fails, for Lambda to retry.
+        assert!(x.is_ok() || y.is_ok(), "{x:?} {y:?}");
+    }
+    let messages = shipgate_tests::drain_queue(&sqs, &queue).await;
+    let subjects: Vec<&str> = messages.iter().filter_map(|m| m["Subject"].as_str()).collect();
+    assert_eq!(subjects, ["[Shipgate] Image payments-api:1.4.0 fails its scan policy"]);
+}
