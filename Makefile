@@ -5,6 +5,7 @@
 #   make bench  - benchmarks, side by side with a Python baseline (bench/README.md)
 #   make lint   - rustfmt and clippy, as CI runs them
 #   make iam-mutants - remove each role statement in turn: every removal must fail a test
+#   make mutants - mutation testing of the decision modules (cargo-mutants)
 
 SHELL := /bin/bash
 VENV  := .venv
@@ -15,7 +16,7 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 
 INFRA_VENV := .venv-infra
 
-.PHONY: demo local bench test lint lint-infra setup tools infra-tools iam-mutants
+.PHONY: demo local bench test lint lint-infra setup tools infra-tools iam-mutants mutants
 
 # The Python side: moto server for the local AWS emulator.
 setup: $(VENV)/.installed
@@ -55,6 +56,17 @@ test: setup tools
 # against it: every removal must fail a test. Slow (a run per statement); not in CI.
 iam-mutants: setup tools
 	$(PY) tests/emulator/iam_mutants.py
+
+# Mutation testing of the decision modules listed in .cargo/mutants.toml
+# (scan, rules, gate, verdict, webhook): every mutant that could change a
+# verdict, a gate decision, which stored verdict wins or a signature check
+# must be killed by a test. By default with the core's and the CLI's tests
+# (about half an hour on two cores); MUTANTS_TESTS=--test-workspace=true adds
+# every integration test through the emulator (hours). Not in CI.
+MUTANTS_TESTS ?= --test-package shipgate-core --test-package shipgate-cli
+mutants: setup tools
+	@cargo mutants --version >/dev/null 2>&1 || cargo install cargo-mutants --locked
+	cargo mutants $(MUTANTS_TESTS)
 
 lint:
 	cargo fmt --all --check

@@ -498,4 +498,112 @@ mod tests {
         assert!(m.starts_with("Release blocked by policies/p/appsec.lkg.json: reason 0"));
         assert!(m.ends_with("; and 45 more"));
     }
+
+    #[test]
+    fn failure_message_is_cut_at_a_character_within_the_limit_and_only_past_it() {
+        let reasons = vec!["é".repeat(40)];
+        let whole = failure_message(None, &reasons, 10_000);
+        assert_eq!(whole, format!("Release blocked: {}", "é".repeat(40)));
+        assert_eq!(failure_message(None, &reasons, whole.len()), whole, "exactly at the limit: whole");
+        for limit in [60, 61, 62, 63] {
+            let cut = failure_message(None, &reasons, limit);
+            assert!(cut.len() <= limit && cut.len() >= limit - 5, "{limit}: {} {cut}", cut.len());
+            assert!(cut.ends_with(" ..."), "{cut}");
+            assert!(cut.starts_with("Release blocked: éé"), "{cut}");
+        }
+        let five = vec!["r".to_owned(); 5];
+        assert!(!failure_message(None, &five, 10_000).contains("more"));
+        let six = vec!["r".to_owned(); 6];
+        assert!(failure_message(None, &six, 10_000).ends_with("; and 1 more"));
+    }
+
+    #[test]
+    fn user_parameters_refuse_empty_absolute_traversing_and_control_names() {
+        for bad in ["", "/etc", "a/../b", "a\\u0007b"] {
+            let json = format!(r#"{{"environment":"{bad}"}}"#);
+            let err = GateParameters::parse(Some(&json)).unwrap_err();
+            assert!(err.contains("UserParameters.environment"), "{bad:?}: {err}");
+        }
+        assert!(GateParameters::parse(Some(r#"{"environment":"prod-eu_1"}"#)).is_ok());
+    }
+
+    #[test]
+    fn placeholders_are_every_distinct_well_formed_name() {
+        let td = r#"{"a":"<IMAGE1_NAME>","b":"<IMAGE2_NAME>","c":"<IMAGE1_NAME>","d":"<not one>","e":"<>","f":"<IMAGE3_NAME>"}"#;
+        let names: Vec<String> = image_placeholders(td).into_iter().collect();
+        assert_eq!(names, ["IMAGE1_NAME", "IMAGE2_NAME", "IMAGE3_NAME"]);
+        assert!(image_placeholders(r#"{"image":"repo@sha256:aa"}"#).is_empty());
+        assert!(image_placeholders(r#"{"image":"<IMAGE1_NAME"}"#).is_empty());
+    }
+
+    #[test]
+    fn substitution_replaces_each_placeholder_and_keeps_everything_else() {
+        let td = r#"{"x":"<A>","y":"<not one>","z":"<B_2>","w":1}"#;
+        assert_eq!(
+            substitute_image_placeholders(td, "img@sha256:aa"),
+            r#"{"x":"img@sha256:aa","y":"<not one>","z":"img@sha256:aa","w":1}"#
+        );
+        assert_eq!(substitute_image_placeholders(r#"{"x":"<A"}"#, "i"), r#"{"x":"<A"}"#);
+    }
+
+    #[test]
+    fn a_continuation_counts_its_attempts_from_when_waiting_began() {
+        let now: DateTime<Utc> = "2026-11-28T12:00:00Z".parse().unwrap();
+        let next = Continuation::start(now).next().next();
+        assert_eq!(next, Continuation { waiting_since: now.timestamp(), attempts: 3 });
+    }
+
+    #[test]
+    fn dedupe_words_never_change() {
+        let words = [Decision::Pass, Decision::Fail, Decision::Wait].map(Decision::dedupe_word);
+        assert_eq!(words, ["Pass", "Fail", "Wait"]);
+    }
+
+    #[test]
+    fn a_failed_scan_alone_fails_the_release_naming_its_violations() {
+        let now: DateTime<Utc> = "2026-11-28T12:00:00Z".parse().unwrap();
+        let mut failed = scan(Verdict::Fail);
+        failed.verdict.violations.push(crate::scan::ScanViolation {
+            rule: "threshold".into(),
+            severity: None,
+            message: "1 CRITICAL finding".into(),
+        });
+        let passed = scan(Verdict::Pass);
+        let j = combine(&Policy::default(), vec![], vec![passed.clone(), failed], None, now);
+        assert_eq!(j.decision, Decision::Fail);
+        assert_eq!(j.reasons, ["scan of r@sha256:4f4f4f4f4f4f: 1 CRITICAL finding"]);
+        assert_eq!(combine(&Policy::default(), vec![], vec![passed], None, now).decision, Decision::Pass);
+    }
+
+    #[test]
+    fn the_excepted_findings_are_every_scans() {
+        let finding = |id: &str| crate::scan::ExceptedFinding {
+            id: id.into(),
+            package: None,
+            severity: crate::policy::Severity::Critical,
+            exception: crate::scan::ExceptionSummary {
+                id: id.into(),
+                package: None,
+                expires: "2027-01-31".parse().unwrap(),
+                reason: "r".into(),
+                ticket: None,
+            },
+        };
+        let mut a = scan(Verdict::Pass);
+        a.verdict.excepted.push(finding("CVE-1"));
+        let mut b = scan(Verdict::Pass);
+        b.verdict.excepted.push(finding("CVE-2"));
+        let j =
+            Judgement { decision: Decision::Pass, reasons: vec![], violations: vec![], scans: vec![a, b] };
+        let ids: Vec<&str> = j.excepted().iter().map(|e| e.id.as_str()).collect();
+        assert_eq!(ids, ["CVE-1", "CVE-2"]);
+    }
+
+    #[test]
+    fn each_job_has_its_own_stable_decision_key() {
+        assert_eq!(decision_id("job-1"), decision_id("job-1"));
+        assert_ne!(decision_id("job-1"), decision_id("job-2"));
+        assert!(decision_id("job-1").starts_with("dec-") && decision_id("job-1").len() == 24);
+        assert_eq!(decision_key("p", "e", "dec-1"), "decisions/p/e/dec-1.json");
+    }
 }

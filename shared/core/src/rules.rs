@@ -189,6 +189,18 @@ mod tests {
     }
 
     #[test]
+    fn a_registry_with_a_port_is_allowed_by_its_host_or_by_host_and_port() {
+        let mut policy = Policy::default();
+        let image = format!("registry.example.com:5000/web@{DIGEST}");
+        for allowed in ["registry.example.com", "registry.example.com:5000"] {
+            policy.images.allowed_registries = vec![allowed.into()];
+            assert_eq!(rules(&check_image(&policy, "app", &image)), Vec::<&str>::new(), "{allowed}");
+        }
+        policy.images.allowed_registries = vec!["registry.example.com:6000".into()];
+        assert_eq!(rules(&check_image(&policy, "app", &image)), ["image_registry"]);
+    }
+
+    #[test]
     fn compliant_task_definition_has_no_violations() {
         let json = format!(
             r#"{{"containerDefinitions":[{{"name":"app","image":"123456789012.dkr.ecr.us-east-1.amazonaws.com/web@{DIGEST}",

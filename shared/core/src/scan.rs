@@ -309,6 +309,13 @@ fn sample(ids: &[&str], n: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn verdicts_read_as_their_serialized_names() {
+        for v in [Verdict::Pass, Verdict::Fail, Verdict::Pending] {
+            assert_eq!(serde_json::to_value(v).unwrap(), v.as_str());
+        }
+    }
     use crate::findings::{
         Attribute, BasicFinding, EnhancedFinding, ImageScanFindings, PackageVulnerabilityDetails, ScanStatus,
         VulnerablePackage,

@@ -182,6 +182,29 @@ mod tests {
     }
 
     #[test]
+    fn no_policy_fails_naming_the_repository() {
+        let v = no_policy("payments-api", &ScanReport::default());
+        assert_eq!(v.verdict, Verdict::Fail);
+        let rules: Vec<&str> = v.violations.iter().map(|v| v.rule.as_str()).collect();
+        assert_eq!(rules, ["no_policy"]);
+        assert!(v.violations[0].message.contains("payments-api"), "{}", v.violations[0].message);
+    }
+
+    #[test]
+    fn each_image_has_its_own_verdict_key() {
+        assert_eq!(verdict_key("payments-api", "sha256:4f"), "verdicts/payments-api/sha256:4f.json");
+    }
+
+    #[test]
+    fn the_event_names_only_the_environments_whose_verdict_differs() {
+        let mut r = record(Verdict::Pass, "2026-11-28T10:00:00Z", "p1");
+        r.environments.insert("dev".into(), ScanVerdict::empty(Verdict::Pass, ""));
+        r.environments.insert("prod".into(), ScanVerdict::empty(Verdict::Fail, ""));
+        let event = ScanVerdictEvent::from_record(&r, None);
+        assert_eq!(event.environments, [("prod".to_owned(), Verdict::Fail)].into());
+    }
+
+    #[test]
     fn a_scan_still_running_never_replaces_a_judgement() {
         let complete = record(Verdict::Pass, "2026-11-28T10:00:00Z", "p1");
         let rescanning = record(Verdict::Pending, "2026-11-28T11:00:00Z", "p1");

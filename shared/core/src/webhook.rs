@@ -148,6 +148,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_push_changed_every_path_its_commits_added_removed_or_modified_once() {
+        let push: GithubPush = serde_json::from_str(
+            r#"{"ref":"refs/heads/main","after":"a","repository":{"full_name":"acme/web"},
+            "commits":[{"added":["src/a.rs"],"removed":["old.txt"],"modified":["Cargo.toml"]},
+                       {"added":[],"removed":[],"modified":["src/a.rs"]}],
+            "head_commit":{"added":["docs/x.md"],"removed":[],"modified":["src/a.rs"]}}"#,
+        )
+        .unwrap();
+        assert_eq!(push.changed_paths(), ["Cargo.toml", "docs/x.md", "old.txt", "src/a.rs"]);
+    }
+
+    #[test]
     fn a_form_delivery_carries_its_json_in_the_payload_field() {
         let form = b"payload=%7B%22ref%22%3A%22refs%2Fheads%2Fmain%22%2C%22a%22%3A%22x+y%22%7D";
         let json = delivery_json(Some("application/x-www-form-urlencoded"), form).unwrap();
