@@ -316,3 +316,26 @@ async fn emulator_injected_throttling_is_retried_by_the_sdk() {
     let outcomes: Vec<_> = aws.calls_of("PutJobSuccessResult").into_iter().map(|c| c.outcome).collect();
     assert_eq!(outcomes, ["ThrottlingException", "Succeeded"]);
 }
+
+/// An HTTPS test listener (what an ALB test listener on 8443 usually is) is
+/// checked with real certificate validation: trusted through its CA it
+/// passes; against the bundled public roots its private CA is refused in the
+/// handshake, before any request reaches it.
+#[tokio::test]
+async fn an_https_test_listener_is_checked_with_certificate_validation() {
+    use shipgate_aws::probe::Probe;
+    use shipgate_tests::{ListenerMode, TestListener};
+    let listener = TestListener::start_tls(ListenerMode::Healthy).await;
+    assert!(listener.url.starts_with("https://127.0.0.1:"), "{}", listener.url);
+    let backoff = std::time::Duration::from_millis(1);
+    let timeout = std::time::Duration::from_secs(5);
+    let trusted = Probe::with_roots("URL", &listener.url, backoff, TestListener::test_ca()).unwrap();
+    let passed = trusted.check("/healthz", 200, timeout, 1).await;
+    assert!(passed.passed, "{passed:?}");
+
+    let public_roots = Probe::new("URL", &listener.url, backoff).unwrap();
+    let refused = public_roots.check("/healthz", 200, timeout, 2).await;
+    assert!(!refused.passed, "{refused:?}");
+    assert!(refused.last.contains("certificate"), "{refused:?}");
+    assert_eq!(listener.hits(), 1, "the refused handshakes never reached the listener");
+}

@@ -3,22 +3,31 @@
 //! The base URL comes from the function's configuration only; a check adds
 //! nothing but a path (validated by the policy: it starts with `/`), so
 //! neither an event nor a policy can point the function at another host.
+//!
+//! `https://` listeners (what an ALB test listener on 8443 usually is) are
+//! checked with full certificate validation against Mozilla's root store,
+//! bundled into the binary (webpki-roots): no system store is read, and a
+//! certificate that does not chain to a public root or name the host fails
+//! the check. `http://` stays for listeners reached inside the VPC.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::Empty;
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use rustls::RootCertStore;
 
 use crate::env::ConfigError;
 
-/// The test listener, e.g. `http://internal-alb-123.us-east-1.elb.amazonaws.com:8080`.
+/// The test listener, e.g. `https://test.payments.example.com:8443`.
 #[derive(Debug, Clone)]
 pub struct Probe {
     base: String,
-    client: Client<HttpConnector, Empty<Bytes>>,
+    client: Client<HttpsConnector<HttpConnector>, Empty<Bytes>>,
     backoff: Duration,
 }
 
@@ -33,16 +42,43 @@ pub struct CheckOutcome {
 }
 
 impl Probe {
-    /// `base` must be `http://host[:port][/prefix]`. (The ALB test listener
-    /// is reached inside the VPC; TLS to it is not supported yet.)
+    /// `base` must be `http://` or `https://host[:port][/prefix]`; HTTPS is
+    /// validated against the bundled public roots.
     pub fn new(name: &'static str, base: &str, backoff: Duration) -> Result<Self, ConfigError> {
+        let roots = RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+        Self::with_roots(name, base, backoff, roots)
+    }
+
+    /// As [`Probe::new`], trusting `roots` instead (a private CA).
+    pub fn with_roots(
+        name: &'static str,
+        base: &str,
+        backoff: Duration,
+        roots: RootCertStore,
+    ) -> Result<Self, ConfigError> {
         let invalid = |reason: &str| ConfigError::Invalid { name, reason: format!("{reason}, got {base:?}") };
-        let rest = base.strip_prefix("http://").ok_or_else(|| invalid("must start with http://"))?;
+        let rest = base
+            .strip_prefix("http://")
+            .or_else(|| base.strip_prefix("https://"))
+            .ok_or_else(|| invalid("must start with http:// or https://"))?;
         let host = rest.split('/').next().unwrap_or_default();
         if host.is_empty() || host.contains('@') || rest.contains(['?', '#']) {
-            return Err(invalid("must be http://host[:port][/path] with no credentials, query or fragment"));
+            return Err(invalid(
+                "must be http(s)://host[:port][/path] with no credentials, query or fragment",
+            ));
         }
-        let client = Client::builder(TokioExecutor::new()).build_http();
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let tls = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| invalid(&format!("no TLS versions: {e}")))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .build();
+        let client = Client::builder(TokioExecutor::new()).build(connector);
         Ok(Self { base: base.trim_end_matches('/').to_owned(), client, backoff })
     }
 
@@ -65,7 +101,7 @@ impl Probe {
                 Err(e) => format!("invalid URL {url}: {e}"),
                 Ok(uri) => match tokio::time::timeout(timeout, self.client.get(uri)).await {
                     Err(_) => format!("timed out after {}s", timeout.as_secs()),
-                    Ok(Err(e)) => format!("request failed: {e}"),
+                    Ok(Err(e)) => format!("request failed: {}", causes(&e)),
                     Ok(Ok(response)) => {
                         let status = response.status().as_u16();
                         if status == expect_status {
@@ -85,16 +121,29 @@ impl Probe {
     }
 }
 
+/// An error and its causes, outermost first: hyper's own message ("client
+/// error (Connect)") says nothing of an untrusted certificate underneath.
+fn causes(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn base_url_must_be_plain_http_to_one_host() {
+    fn base_url_must_be_http_or_https_to_one_host() {
         let d = Duration::from_millis(1);
         assert!(Probe::new("X", "http://127.0.0.1:8080", d).is_ok());
         assert!(Probe::new("X", "http://internal-alb:8080/prefix/", d).is_ok());
-        for bad in ["https://a", "ftp://a", "http://", "http://user:pw@a", "http://a?x=1", "127.0.0.1"] {
+        assert!(Probe::new("X", "https://test.payments.example.com:8443", d).is_ok());
+        for bad in ["ftp://a", "http://", "https://", "http://user:pw@a", "https://a?x=1", "127.0.0.1"] {
             assert!(Probe::new("X", bad, d).is_err(), "{bad}");
         }
     }
