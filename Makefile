@@ -90,4 +90,4 @@ $(SAM_VENV)/.installed: infra/requirements-sam.txt
 lint-infra: infra-tools $(SAM_VENV)/.installed
 	$(INFRA_VENV)/bin/cfn-lint infra/template.yaml infra/pipeline/template.yaml
 	$(INFRA_VENV)/bin/checkov -d infra --framework cloudformation --quiet --compact --skip-download
-	SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam validate --lint -t infra/template.yaml --region us-east-1
+	for t in infra/template.yaml infra/pipeline/template.yaml; do SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam validate --lint -t $$t --region us-east-1 || exit 1; done
