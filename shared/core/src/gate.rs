@@ -605,5 +605,10 @@ mod tests {
         assert_ne!(decision_id("job-1"), decision_id("job-2"));
         assert!(decision_id("job-1").starts_with("dec-") && decision_id("job-1").len() == 24);
         assert_eq!(decision_key("p", "e", "dec-1"), "decisions/p/e/dec-1.json");
+        let record: DecisionRecord = serde_json::from_value(serde_json::json!({"decision_id": "dec-1",
+            "job_id": "job-1", "pipeline": "p", "execution_id": "e", "decided_at": "2026-11-28T12:00:00Z",
+            "decision": "PASS", "digests": {}, "reasons": [], "violations": [], "exceptions_used": []}))
+        .unwrap();
+        assert_eq!(record.key(), "decisions/p/e/dec-1.json");
     }
 }

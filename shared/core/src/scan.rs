@@ -311,6 +311,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn an_unusable_scan_is_named_with_ecrs_description() {
+        let report: ScanReport = serde_json::from_value(serde_json::json!({
+            "imageScanStatus": {"status": "UNSUPPORTED_IMAGE", "description": "The operating system is not supported"}}))
+        .unwrap();
+        let v = evaluate_scan(&Policy::default(), "web", &report, "2026-11-28T12:00:00Z".parse().unwrap());
+        assert_eq!(v.verdict, Verdict::Fail);
+        assert_eq!(
+            v.violations[0].message,
+            "scan status is UNSUPPORTED_IMAGE: The operating system is not supported; no completed scan to judge"
+        );
+        let bare: ScanReport = serde_json::from_value(
+            serde_json::json!({"imageScanStatus": {"status": "FAILED", "description": ""}}),
+        )
+        .unwrap();
+        let v = evaluate_scan(&Policy::default(), "web", &bare, "2026-11-28T12:00:00Z".parse().unwrap());
+        assert_eq!(v.violations[0].message, "scan status is FAILED; no completed scan to judge");
+    }
+
+    #[test]
     fn verdicts_read_as_their_serialized_names() {
         for v in [Verdict::Pass, Verdict::Fail, Verdict::Pending] {
             assert_eq!(serde_json::to_value(v).unwrap(), v.as_str());
