@@ -98,16 +98,13 @@ pub async fn report_hook(
         HookStatus::Succeeded => LifecycleEventStatus::Succeeded,
         HookStatus::Failed => LifecycleEventStatus::Failed,
     };
-    let result = client
+    // The same client (connection pool, credentials), with the report's timeouts.
+    let config = client.config().to_builder().timeout_config(crate::clients::report_timeouts(budget)).build();
+    let result = aws_sdk_codedeploy::Client::from_conf(config)
         .put_lifecycle_event_hook_execution_status()
         .deployment_id(deployment_id)
         .lifecycle_event_hook_execution_id(hook_execution_id)
         .status(status)
-        .customize()
-        .config_override(
-            aws_sdk_codedeploy::config::Builder::default()
-                .timeout_config(crate::clients::report_timeouts(budget)),
-        )
         .send()
         .await
         .map_err(aws_err("CodeDeploy", OP));

@@ -50,7 +50,9 @@ pub async fn report_job(
     result: &JobResult,
     budget: Duration,
 ) -> Result<Reported, AwsError> {
-    let within = || aws_sdk_codepipeline::config::Builder::default().timeout_config(report_timeouts(budget));
+    // The same client (connection pool, credentials), with the report's timeouts.
+    let config = client.config().to_builder().timeout_config(report_timeouts(budget)).build();
+    let client = &aws_sdk_codepipeline::Client::from_conf(config);
     let (operation, outcome) = match result {
         JobResult::Succeeded { summary, output_variables } => {
             let mut request =
@@ -60,13 +62,7 @@ pub async fn report_job(
             }
             (
                 "PutJobSuccessResult",
-                request
-                    .customize()
-                    .config_override(within())
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(aws_err(SERVICE, "PutJobSuccessResult")),
+                request.send().await.map(|_| ()).map_err(aws_err(SERVICE, "PutJobSuccessResult")),
             )
         }
         JobResult::Continue { token, summary } => {
@@ -84,13 +80,7 @@ pub async fn report_job(
                 .execution_details(execution_details(summary));
             (
                 "PutJobSuccessResult",
-                request
-                    .customize()
-                    .config_override(within())
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(aws_err(SERVICE, "PutJobSuccessResult")),
+                request.send().await.map(|_| ()).map_err(aws_err(SERVICE, "PutJobSuccessResult")),
             )
         }
         JobResult::Failed { message } => {
@@ -102,13 +92,7 @@ pub async fn report_job(
             let request = client.put_job_failure_result().job_id(job_id).failure_details(details);
             (
                 "PutJobFailureResult",
-                request
-                    .customize()
-                    .config_override(within())
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(aws_err(SERVICE, "PutJobFailureResult")),
+                request.send().await.map(|_| ()).map_err(aws_err(SERVICE, "PutJobFailureResult")),
             )
         }
     };
