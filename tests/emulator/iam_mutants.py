@@ -1,6 +1,6 @@
 """Removing any one statement from any function's role must fail a test.
 
-For each `Sid` in each function's `Policies` in `infra/template.yaml`, writes
+For each `Sid` in each function's `Policies` (or its written-out role's) in `infra/template.yaml`, writes
 a copy of the template without that statement, runs the integration tests
 against an emulator that reads the copy (`SHIPGATE_TEMPLATE`), and reports
 the statements whose removal no test noticed. It runs the function's own
@@ -34,9 +34,11 @@ def statements(lines: list[str]) -> list[tuple[str, str, int, int]]:
     out = []
     function = None
     for i, line in enumerate(lines):
-        m = re.match(r"^  (\w+Function):\s*$", line)
+        # A function's statements are in its Policies, or in its role when the
+        # template writes the role out (`DeployHooksRole` for `DeployHooksFunction`).
+        m = re.match(r"^  (\w+?)(?:Function|Role):\s*$", line)
         if m:
-            function = m.group(1)
+            function = m.group(1) + "Function"
         elif re.match(r"^  \w", line):
             function = None
         m = re.match(r"^(\s+)- Sid: (\w+)", line)

@@ -226,10 +226,23 @@ fn the_audit_trail_outlives_the_stack() {
     }
 }
 
+/// SAM attaches `AWSLambdaVPCAccessExecutionRole` to any function with a
+/// `VpcConfig`, even an `!If` that resolves to no VPC: a function that may
+/// join a VPC has its role written out, with the policy under the same
+/// condition, and no function lists it again.
 #[test]
-fn no_function_lists_the_vpc_policy_sam_attaches_itself() {
-    for (function, properties) in resources(&fleet(), "AWS::Serverless::Function") {
-        let policies = get(at(properties, &["Properties"]), "Policies").map(text).unwrap_or_default();
+fn the_vpc_policy_is_attached_once_and_only_with_a_vpc() {
+    let t = fleet();
+    for (function, definition) in resources(&t, "AWS::Serverless::Function") {
+        let properties = at(definition, &["Properties"]);
+        let policies = get(properties, "Policies").map(text).unwrap_or_default();
         assert!(!policies.contains("AWSLambdaVPCAccessExecutionRole"), "{function}");
+        let Some(vpc) = get(properties, "VpcConfig") else { continue };
+        let condition = items(vpc)[0].scalar_text().unwrap();
+        let role = text(get(properties, "Role").expect("a written-out role"));
+        let managed =
+            text(at(resource(&t, role.trim_end_matches(".Arn")), &["Properties", "ManagedPolicyArns"]));
+        assert!(managed.contains(&format!("{condition} arn:")), "{function}: {managed}");
+        assert_eq!(managed.matches("AWSLambdaVPCAccessExecutionRole").count(), 1, "{function}: {managed}");
     }
 }
