@@ -476,6 +476,30 @@ impl Replay<'_> {
         });
     }
 
+    /// Records what the policy engine (the code behind `shipgate scan
+    /// evaluate --now`) said of the same findings at `at`.
+    fn engine(
+        &mut self,
+        story: &'static str,
+        at: chrono::DateTime<chrono::Utc>,
+        verdict: &shipgate_core::scan::ScanVerdict,
+        expect: shipgate_core::scan::Verdict,
+    ) {
+        let ok = verdict.verdict == expect;
+        let said = verdict.verdict.as_str();
+        let outcome = if ok { format!("verdict {said}") } else { format!("UNEXPECTED: verdict {said}") };
+        let input = format!("scan evaluate --now {}", at.format("%Y-%m-%dT%H:%M:%SZ"));
+        self.progress.say(&format!("    {:<14} {input:<46} {outcome}", "shipgate"));
+        self.report.steps.push(Step {
+            story,
+            function: "shipgate",
+            input,
+            outcome,
+            elapsed: Duration::ZERO,
+            ok,
+        });
+    }
+
     fn story(&mut self, name: &'static str, expected: &'static str) {
         self.progress.say(&format!("\n--- {name}: {expected}"));
     }
@@ -973,12 +997,7 @@ impl Replay<'_> {
             shipgate_core::scan::evaluate_scan(prod, REPO, &report, at)
         };
         let then = judge(yesterday_noon);
-        self.verify(
-            S,
-            "shipgate",
-            format!("PASS at {yesterday_noon} (scan evaluate --now): {}", then.verdict.as_str()),
-            then.verdict == shipgate_core::scan::Verdict::Pass,
-        );
+        self.engine(S, yesterday_noon, &then, shipgate_core::scan::Verdict::Pass);
         // What scan-gate stored yesterday, still in the bucket today.
         let stored = shipgate_core::verdict::VerdictRecord {
             repository: REPO.into(),
@@ -1001,13 +1020,8 @@ impl Replay<'_> {
             "completedAt": yesterday_noon.timestamp(), "findings": findings}));
         let execution = self.push(S, "5555555555555555555555555555555555555555").await;
         self.gate(S, &execution, EXCEPTED, None, "failed", "CVE-2026-5050").await;
-        let today = judge(chrono::Utc::now());
-        self.verify(
-            S,
-            "shipgate",
-            format!("FAIL now (scan evaluate --now): {}", today.verdict.as_str()),
-            today.verdict == shipgate_core::scan::Verdict::Fail,
-        );
+        let now = chrono::Utc::now();
+        self.engine(S, now, &judge(now), shipgate_core::scan::Verdict::Fail);
         self.finish(S, E);
     }
 }
@@ -1024,10 +1038,10 @@ fn passing_findings() -> Vec<Value> {
 /// The report as people read it: the timeline, then one line per story.
 pub fn render(report: &Report) -> String {
     let mut out = String::from("\nTimeline\n");
-    out.push_str(&format!("{:<20} {:<16} {:<46} {:>7}  {}\n", "story", "function", "input", "ms", "outcome"));
+    out.push_str(&format!("{:<21} {:<16} {:<46} {:>7}  {}\n", "story", "function", "input", "ms", "outcome"));
     for s in &report.steps {
         out.push_str(&format!(
-            "{:<20} {:<16} {:<46} {:>7}  {}\n",
+            "{:<21} {:<16} {:<46} {:>7}  {}\n",
             s.story,
             s.function,
             s.input,
@@ -1042,7 +1056,7 @@ pub fn render(report: &Report) -> String {
     out.push_str("\nSummary\n");
     for story in &report.stories {
         out.push_str(&format!(
-            "  {:<6} {:<20} {}\n",
+            "  {:<6} {:<21} {}\n",
             if story.ok { "ok" } else { "FAILED" },
             story.name,
             story.expected
