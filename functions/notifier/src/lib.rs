@@ -325,6 +325,15 @@ struct Sent {
     released: bool,
 }
 
+impl Sent {
+    /// The marker's body for `message` at `now`: a claim (neither flag), sent,
+    /// or released. (Serialising these four plain fields cannot fail.)
+    fn body(message: &Message, now: DateTime<Utc>, sent: bool, released: bool) -> Vec<u8> {
+        let marker = Sent { key: message.dedupe_key.clone(), sent, claimed_at: now, released };
+        serde_json::to_vec(&marker).unwrap_or_default()
+    }
+}
+
 /// A claim older than this is taken over: its sender died before sending.
 /// Twice the notifier's `Timeout` (30 s, `infra/template.yaml`, held by
 /// `tests/tests/infra.rs`): no invocation that claimed it can still be running.
@@ -348,8 +357,7 @@ async fn claim(
     message: &Message,
     now: DateTime<Utc>,
 ) -> Result<Claim, NotifierError> {
-    let claim = Sent { key: message.dedupe_key.clone(), sent: false, claimed_at: now, released: false };
-    let claim = serde_json::to_vec(&claim).map_err(|e| InvalidEvent(e.to_string()))?;
+    let claim = Sent::body(message, now, false, false);
     if let PutOutcome::Written { etag } =
         deps.bucket.put(marker, claim.clone(), "application/json", Condition::IfAbsent).await?
     {
@@ -386,17 +394,13 @@ async fn send_once(deps: &Deps, message: &Message, now: DateTime<Utc>) -> Result
     let sns = SnsMessage { subject: message.subject.clone(), body, attributes: message.attributes.clone() };
     let mine = |etag: Option<String>| etag.map_or(Condition::Always, Condition::IfMatch);
     if let Err(e) = deps.topic.publish(&sns).await {
-        let released = Sent { key: message.dedupe_key.clone(), sent: false, claimed_at: now, released: true };
-        let body = serde_json::to_vec(&released).unwrap_or_default();
-        if let Err(release) = deps.bucket.put(&marker, body, "application/json", mine(etag)).await {
+        let released = Sent::body(message, now, false, true);
+        if let Err(release) = deps.bucket.put(&marker, released, "application/json", mine(etag)).await {
             warn!(error = %release, "could not release the claim; it goes stale in a minute");
         }
         return Err(e.into());
     }
-    let sent = Sent { key: message.dedupe_key.clone(), sent: true, claimed_at: now, released: false };
-    deps.bucket
-        .put(&marker, serde_json::to_vec(&sent).unwrap_or_default(), "application/json", mine(etag))
-        .await?;
+    deps.bucket.put(&marker, Sent::body(message, now, true, false), "application/json", mine(etag)).await?;
     Ok(true)
 }
 

@@ -250,10 +250,11 @@ struct Basis {
 }
 
 /// Decides the job and turns the decision into the result to report. The
-/// first decision recorded for a job id is the job's decision: a later
-/// invocation (a redelivery, or a duplicate running at the same time) reports
-/// what is recorded, whatever it would decide now. A recorded decision not
-/// yet announced is left in `to_announce`.
+/// first decision recorded for a job id is the job's decision: the record is
+/// written only if absent, so a later invocation (a redelivery, or a
+/// duplicate running at the same time) loses the write and reports what is
+/// recorded, whatever it decided itself. A recorded decision not yet
+/// announced is left in `to_announce`.
 async fn decide(
     deps: &Deps,
     job_id: &str,
@@ -261,14 +262,6 @@ async fn decide(
     now: DateTime<Utc>,
     to_announce: &mut Option<DecisionRecord>,
 ) -> JobResult {
-    let context = pipeline_context(deps, job_id).await;
-    let key = decision_key(&context, job_id);
-    match deps.bucket.get_json::<DecisionRecord>(&key).await {
-        Ok(Some(recorded)) => return recorded_result(recorded, to_announce),
-        Ok(None) => {}
-        // The conditional write below still keeps the first decision.
-        Err(e) => warn!(error = %e, "could not read an earlier decision for the job"),
-    }
     let (basis, judged) = Box::pin(judge_job(deps, payload, now)).await;
     let (judgement, continuation) = match judged {
         Ok(judged) => judged,
@@ -278,8 +271,10 @@ async fn decide(
         let token = continuation.map_or_else(|| Continuation::start(now), Continuation::next).to_token();
         return JobResult::Continue { token, summary: judgement.reasons.join("; ") };
     }
+    let context = pipeline_context(deps, job_id).await;
     let result = job_result(&judgement, &basis, &decision_id(job_id));
     let record = decision_record(job_id, &context, &judgement, &basis, &result, now);
+    let key = record.key();
     let body = serde_json::to_vec_pretty(&record).unwrap_or_default();
     match deps.bucket.put(&key, body, "application/json", Condition::IfAbsent).await {
         Ok(PutOutcome::Written { .. }) => {
@@ -321,10 +316,6 @@ fn recorded_result(recorded: DecisionRecord, to_announce: &mut Option<DecisionRe
         *to_announce = Some(recorded);
     }
     result
-}
-
-fn decision_key(context: &PipelineContext, job_id: &str) -> String {
-    shipgate_core::gate::decision_key(&context.pipeline, &context.execution_id, &decision_id(job_id))
 }
 
 /// What a decision reports to CodePipeline.

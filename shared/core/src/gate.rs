@@ -315,7 +315,7 @@ impl DecisionRecord {
     }
 }
 
-/// Where a decision is recorded: one key per job, known before deciding.
+/// Where a decision is recorded: one key per job id.
 pub fn decision_key(pipeline: &str, execution_id: &str, decision_id: &str) -> String {
     format!("decisions/{pipeline}/{execution_id}/{decision_id}.json")
 }
