@@ -6,10 +6,13 @@ use std::process::ExitCode;
 
 use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde::Deserialize;
 use serde_json::{Value, json};
 use shipgate_core::findings::{ScanReport, ScanState};
+use shipgate_core::image::parse_image;
+use shipgate_core::manifest::Manifest;
 use shipgate_core::policy::{Policy, PolicyDocument, Severity, layer};
-use shipgate_core::rules::{Violation, check_task_definition};
+use shipgate_core::rules::{Violation, check_task_definition, image_platform};
 use shipgate_core::scan::{ScanVerdict, Verdict, evaluate_scan};
 use shipgate_core::taskdef::TaskDefinition;
 use shipgate_core::validate::{Diagnostic, parse_policy};
@@ -42,7 +45,11 @@ matches one of its globs (if set), and --now is on or before the end of its
 `expires` day, UTC. With only_fixable, enhanced findings with fixAvailable NO
 are not counted; basic findings always are. Status COMPLETE/ACTIVE is judged,
 IN_PROGRESS/PENDING is PENDING, any other status (or none) FAILs when
-scan.required, else PASSes with a warning.";
+scan.required, else PASSes with a warning. scan.fail_on fails a counted
+enhanced finding with exploitAvailable YES (exploit_available) or an EPSS
+score at least epss_at_least (epss), whatever the thresholds; these are
+listed first. Basic findings carry neither field, and ECR's enhanced findings
+carry no EPSS score: the warnings say what could not be judged.";
 
 const EXIT_CODES_TASKDEF: &str = "\
 Exit status: 0 no violations, 1 violations, 2 unusable input.
@@ -52,7 +59,11 @@ privileged, readonly_root_filesystem, non_root_user (user unset, root, 0, 0:*
 or root:*), host_namespaces (pidMode/ipcMode/networkMode host; reported once
 for the task with container \"*\"), capabilities, forbidden_env (environment or
 secrets), secret_in_environment, log_configuration, image_registry (an image
-with no registry host is Docker Hub's, docker.io), image_digest.
+with no registry host is Docker Hub's, docker.io), image_digest, and with
+--manifest image_platform (an image index with no image for the task's
+runtimePlatform, X86_64/LINUX when unset; the output of `aws ecr
+batch-get-image --accepted-media-types` with the index media types, matched to
+containers by repository and digest or tag).
 TASKDEF is the taskDefinition of `aws ecs describe-task-definition`, that whole
 output, or a register-task-definition input (taskdef.json). Environment values
 are never printed.";
@@ -123,6 +134,10 @@ enum TaskdefCommand {
         /// The task definition JSON file.
         #[arg(value_name = "TASKDEF.json")]
         taskdef: PathBuf,
+        /// The output of `aws ecr batch-get-image` for the task's images
+        /// (repeatable): applies image_platform to each image it holds.
+        #[arg(long, value_name = "FILE")]
+        manifest: Vec<PathBuf>,
         #[command(flatten)]
         common: Common,
     },
@@ -175,8 +190,8 @@ fn main() -> ExitCode {
         Command::Scan(ScanCommand::Evaluate { policy, repository, findings, common }) => {
             scan_evaluate(&policy, &repository, &findings, &common)
         }
-        Command::Taskdef(TaskdefCommand::Check { policy, taskdef, common }) => {
-            taskdef_check(&policy, &taskdef, &common)
+        Command::Taskdef(TaskdefCommand::Check { policy, taskdef, manifest, common }) => {
+            taskdef_check(&policy, &taskdef, &manifest, &common)
         }
     };
     match result {
@@ -395,14 +410,107 @@ fn scan_text(policy: &Policy, repository: &str, v: &ScanVerdict) -> String {
     out
 }
 
-fn taskdef_check(args: &PolicyArgs, taskdef: &Path, common: &Common) -> Result<u8, Unusable> {
-    let (policy, warnings) = load_policy(args)?;
+/// One image of `aws ecr batch-get-image`'s output.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct EcrImageOutput {
+    #[serde(default)]
+    repository_name: String,
+    #[serde(default)]
+    image_id: EcrImageId,
+    #[serde(default)]
+    image_manifest: String,
+    #[serde(default)]
+    image_manifest_media_type: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct EcrImageId {
+    image_digest: Option<String>,
+    image_tag: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct BatchGetImageOutput {
+    images: Vec<EcrImageOutput>,
+}
+
+/// The images of `aws ecr batch-get-image` output files, with their manifests.
+fn read_manifests(paths: &[PathBuf]) -> Result<Vec<(EcrImageOutput, Manifest)>, Unusable> {
+    let mut out = Vec::new();
+    for path in paths {
+        let output: BatchGetImageOutput = serde_json::from_str(&read(path)?).map_err(|e| {
+            Unusable(format!("{}: not the output of aws ecr batch-get-image: {e}", path.display()))
+        })?;
+        for (i, image) in output.images.into_iter().enumerate() {
+            let manifest = Manifest::parse(image.image_manifest_media_type.as_deref(), &image.image_manifest)
+                .map_err(|e| Unusable(format!("{}: images[{i}].imageManifest: {e}", path.display())))?;
+            out.push((image, manifest));
+        }
+    }
+    Ok(out)
+}
+
+/// `image_platform` for each container whose image one of the manifests is
+/// (same repository, and the same digest or tag); a container with none is
+/// not judged by it, and the caller is told.
+fn platform_violations(
+    td: &TaskDefinition,
+    manifests: &[(EcrImageOutput, Manifest)],
+    warnings: &mut Vec<String>,
+) -> Vec<Violation> {
+    let mut violations = Vec::new();
+    let mut used = vec![false; manifests.len()];
+    for c in &td.container_definitions {
+        let image = c.image.trim();
+        let r = parse_image(image);
+        let found = manifests.iter().position(|(m, _)| {
+            m.repository_name == r.repository
+                && (r.digest.is_some_and(|d| m.image_id.image_digest.as_deref() == Some(d))
+                    || (r.digest.is_none()
+                        && r.tag.unwrap_or("latest") == m.image_id.image_tag.as_deref().unwrap_or("")))
+        });
+        let Some(i) = found else {
+            warnings.push(format!(
+                "container {}: no manifest given for {image}; image_platform not judged",
+                c.name
+            ));
+            continue;
+        };
+        used[i] = true;
+        let (m, manifest) = &manifests[i];
+        let digest = m.image_id.image_digest.as_deref().unwrap_or_default();
+        if let Err(v) = image_platform(td, &c.name, image, digest, manifest) {
+            violations.push(v);
+        }
+    }
+    for ((m, _), used) in manifests.iter().zip(used) {
+        if !used {
+            let id = m.image_id.image_digest.as_deref().or(m.image_id.image_tag.as_deref()).unwrap_or("?");
+            warnings.push(format!("the manifest of {}@{id} matches no container's image", m.repository_name));
+        }
+    }
+    violations
+}
+
+fn taskdef_check(
+    args: &PolicyArgs,
+    taskdef: &Path,
+    manifests: &[PathBuf],
+    common: &Common,
+) -> Result<u8, Unusable> {
+    let (policy, mut warnings) = load_policy(args)?;
+    let td = TaskDefinition::from_json(&read(taskdef)?)
+        .map_err(|e| Unusable(format!("{}: {e}", taskdef.display())))?;
+    let manifests = read_manifests(manifests)?;
+    let mut violations: Vec<Violation> = check_task_definition(&policy, &td);
+    if !manifests.is_empty() {
+        violations.extend(platform_violations(&td, &manifests, &mut warnings));
+    }
     for w in &warnings {
         eprintln!("shipgate: warning: {w}");
     }
-    let td = TaskDefinition::from_json(&read(taskdef)?)
-        .map_err(|e| Unusable(format!("{}: {e}", taskdef.display())))?;
-    let violations: Vec<Violation> = check_task_definition(&policy, &td);
     match common.format {
         Format::Json => print_json(&json!({"violations": violations})),
         Format::Text => {

@@ -50,6 +50,15 @@ fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
+/// `shipgate scan evaluate` of payments-api's findings at NOW.
+fn evaluate(policy: &Path, findings: &Path, extra: &[&str]) -> Run {
+    let mut args =
+        vec!["scan", "evaluate", "--policy", s(policy), "--repository", "payments-api", "--now", NOW];
+    args.extend_from_slice(extra);
+    args.push(s(findings));
+    shipgate(&args)
+}
+
 fn findings(status: &str, findings: &str) -> String {
     format!(
         r#"{{"registryId":"123456789012","repositoryName":"payments-api","imageId":{{"imageDigest":"{DIGEST}"}},
@@ -114,17 +123,7 @@ fn scan_evaluate_exit_codes_follow_the_verdict() {
     ];
     for (i, (body, code, verdict)) in cases.into_iter().enumerate() {
         let file = f.write(&format!("f{i}.json"), &body);
-        let run = shipgate(&[
-            "scan",
-            "evaluate",
-            "--policy",
-            s(&policy),
-            "--repository",
-            "payments-api",
-            "--now",
-            NOW,
-            s(&file),
-        ]);
+        let run = evaluate(&policy, &file, &[]);
         assert_eq!(run.code, code, "case {i}: {}", run.stdout);
         assert_eq!(run.json()["verdict"], verdict, "case {i}");
     }
@@ -306,4 +305,89 @@ fn help_explains_the_commands() {
     assert_eq!(run.code, 0);
     assert!(run.stdout.contains("3 PENDING"));
     assert!(shipgate(&["--help"]).stdout.contains("policy"));
+}
+
+/// `aws ecr batch-get-image` output for `web@<digest>`, an image index with
+/// images for `platforms`.
+fn batch_get_image(digest: &str, platforms: &[&str]) -> String {
+    let manifests: Vec<Value> = platforms
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let (os, arch) = p.split_once('/').unwrap();
+            serde_json::json!({"mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "digest": format!("sha256:{}", i.to_string().repeat(64)), "size": 1,
+                "platform": {"os": os, "architecture": arch}})
+        })
+        .collect();
+    let index = serde_json::json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": manifests});
+    serde_json::json!({"images": [{"registryId": "123456789012", "repositoryName": "web",
+        "imageId": {"imageDigest": digest}, "imageManifest": index.to_string(),
+        "imageManifestMediaType": "application/vnd.oci.image.index.v1+json"}], "failures": []})
+    .to_string()
+}
+
+#[test]
+fn taskdef_check_with_a_manifest_applies_image_platform() {
+    let f = Files::new();
+    let policy = f.write("appsec.yaml", "version: 1\n");
+    let taskdef = f.write(
+        "taskdef.json",
+        &format!(
+            r#"{{"runtimePlatform":{{"cpuArchitecture":"ARM64","operatingSystemFamily":"LINUX"}},
+            "containerDefinitions":[{{"name":"app","image":"123456789012.dkr.ecr.us-east-1.amazonaws.com/web@{DIGEST}",
+            "user":"1000","readonlyRootFilesystem":true,"logConfiguration":{{"logDriver":"awslogs"}}}}]}}"#
+        ),
+    );
+    let amd_only = f.write("amd.json", &batch_get_image(DIGEST, &["linux/amd64"]));
+    let run =
+        shipgate(&["taskdef", "check", "--policy", s(&policy), "--manifest", s(&amd_only), s(&taskdef)]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    let v = &run.json()["violations"][0];
+    assert_eq!((v["rule"].as_str(), v["container"].as_str()), (Some("image_platform"), Some("app")));
+    assert!(v["message"].as_str().unwrap().contains("it has linux/amd64"), "{v}");
+
+    let both = f.write("both.json", &batch_get_image(DIGEST, &["linux/amd64", "linux/arm64"]));
+    let run = shipgate(&["taskdef", "check", "--policy", s(&policy), "--manifest", s(&both), s(&taskdef)]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+
+    // Without a manifest for the image, the rule is not judged, and the user is told.
+    let other = f.write("other.json", &batch_get_image(&DIGEST.replace("4", "5"), &["linux/amd64"]));
+    let run = shipgate(&["taskdef", "check", "--policy", s(&policy), "--manifest", s(&other), s(&taskdef)]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert!(run.stderr.contains("image_platform not judged"), "{}", run.stderr);
+    assert!(run.stderr.contains("matches no container's image"), "{}", run.stderr);
+
+    let broken = f.write("broken.json", r#"{"images": [{"imageManifest": "{not json"}]}"#);
+    let run = shipgate(&["taskdef", "check", "--policy", s(&policy), "--manifest", s(&broken), s(&taskdef)]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("images[0].imageManifest"), "{}", run.stderr);
+}
+
+#[test]
+fn scan_evaluate_applies_fail_on_and_lists_known_exploits_first() {
+    let f = Files::new();
+    let policy = f.write(
+        "appsec.yaml",
+        "version: 1\nscan:\n  thresholds: {HIGH: 0}\n  fail_on: {exploit_available: true}\n",
+    );
+    let enhanced = |id: &str, severity: &str, exploit: &str| {
+        format!(
+            r#"{{"severity":"{severity}","status":"ACTIVE","fixAvailable":"YES","exploitAvailable":"{exploit}",
+            "packageVulnerabilityDetails":{{"vulnerabilityId":"{id}","vulnerablePackages":[{{"name":"openssl"}}]}}}}"#
+        )
+    };
+    let page = format!(
+        r#"{{"repositoryName":"payments-api","imageId":{{"imageDigest":"{DIGEST}"}},"imageScanStatus":{{"status":"ACTIVE"}},
+        "imageScanFindings":{{"enhancedFindings":[{},{}]}}}}"#,
+        enhanced("CVE-2026-1", "HIGH", "NO"),
+        enhanced("CVE-2026-2", "LOW", "YES")
+    );
+    let findings = f.write("findings.json", &page);
+    let run = evaluate(&policy, &findings, &["--format", "text"]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    let blocked: Vec<&str> = run.stdout.lines().skip_while(|l| *l != "Blocked by:").skip(1).take(2).collect();
+    assert!(blocked[0].contains("CVE-2026-2 in openssl (LOW) has a known exploit"), "{}", run.stdout);
+    assert!(blocked[1].contains("1 HIGH finding"), "{}", run.stdout);
 }

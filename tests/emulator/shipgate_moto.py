@@ -19,6 +19,17 @@ What it adds to moto, through the ordinary AWS APIs (real SDK clients talk to it
 * ECS `DescribeServiceRevisions` for seeded service revisions.
 * ECR `DescribeImageScanFindings` for seeded images: the seeded status and
   findings (basic and enhanced), paged with `maxResults` and a real `nextToken`.
+* ECR image digests as AWS computes them: the SHA-256 of the manifest exactly
+  as pushed (moto hashes the layer digests, or picks a random one for an
+  image index); `PutImage` with an `imageDigest` that is not the manifest's
+  answers `ImageDigestDoesNotMatchException`. So a test pushes an image index
+  (OCI index or Docker manifest list) and its per-platform images with
+  `PutImage` and gets ECR's digests.
+* ECR `BatchGetImage` that also knows every image a test seeded a scan for
+  (a scan implies the image: it answers as a single-platform OCI image
+  manifest whose config is not read), honours `acceptedMediaTypes` (an image
+  whose media type is not accepted is an `UnsupportedImageType` failure, as
+  in AWS), and answers `ImageNotFound` failures for the rest.
 
 And a small control API under `/_shipgate/` for tests (never an AWS path):
 
@@ -46,6 +57,7 @@ And a small control API under `/_shipgate/` for tests (never an AWS path):
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
 import sys
@@ -59,7 +71,8 @@ from moto.codedeploy.models import codedeploy_backends
 from moto.codepipeline.models import codepipeline_backends
 from moto.codepipeline.responses import CodePipelineResponse
 from moto.core.exceptions import JsonRESTError
-from moto.ecr.models import ecr_backends
+from moto.ecr.models import ECRBackend, ecr_backends
+from moto.ecr.models import Image as ECRImage
 from moto.ecs.responses import EC2ContainerServiceResponse
 from moto.ecr.responses import ECRResponse
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
@@ -407,6 +420,87 @@ def describe_image_scan_findings(self: ECRResponse) -> Any:
     return json.dumps(response)
 
 
+def _manifest_digest(manifest: str) -> str:
+    """ECR's digest of a manifest: SHA-256 over the bytes as pushed."""
+    return "sha256:" + hashlib.sha256(manifest.encode("utf-8")).hexdigest()
+
+
+def _create_digest(self: Any) -> None:
+    self._image_digest = _manifest_digest(self.image_manifest)
+
+
+class ImageDigestDoesNotMatchException(JsonRESTError):
+    def __init__(self, message: str) -> None:
+        super().__init__("ImageDigestDoesNotMatchException", message)
+
+
+_original_put_image = ECRBackend.put_image
+
+
+def put_image(self: Any, repository_name: str, image_manifest: str, image_tag: str,
+              image_manifest_mediatype: str | None = None, digest: str | None = None) -> Any:
+    if digest and digest != _manifest_digest(image_manifest):
+        raise ImageDigestDoesNotMatchException(
+            f"Invalid parameter at 'imageDigest' failed to satisfy constraint: "
+            f"'{digest}' does not match the digest of the manifest")
+    return _original_put_image(self, repository_name, image_manifest, image_tag,
+                               image_manifest_mediatype, None)
+
+
+# What a scan-seeded image answers as: one image, platform unknown.
+_SEEDED_MANIFEST = json.dumps({
+    "schemaVersion": 2,
+    "mediaType": "application/vnd.oci.image.manifest.v1+json",
+    "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+               "digest": "sha256:" + "0" * 64, "size": 2},
+    "layers": [],
+})
+
+
+def batch_get_image(self: ECRResponse) -> Any:
+    params = json.loads(self.body or "{}")
+    repository_name = params.get("repositoryName", "")
+    backend = ecr_backends[self.current_account][self.region]
+    repository = backend._get_repository(repository_name, None)  # RepositoryNotFoundException, as AWS
+    accepted = params.get("acceptedMediaTypes") or [
+        "application/vnd.docker.distribution.manifest.v1+json",
+        "application/vnd.docker.distribution.manifest.v2+json",
+        "application/vnd.oci.image.manifest.v1+json",
+    ]
+    images: list[dict[str, Any]] = []
+    failures: list[dict[str, Any]] = []
+    for image_id in params.get("imageIds") or []:
+        digest, tag = image_id.get("imageDigest"), image_id.get("imageTag")
+        found = [i for i in repository.images
+                 if (digest and i.get_image_digest() == digest) or (tag and tag in i.image_tags)]
+        with STATE.lock:
+            seeded = digest is not None and (self.region, repository_name, digest) in STATE.scans
+        if found:
+            image = found[0]
+            media_type = image.image_manifest_media_type or json.loads(image.image_manifest).get("mediaType")
+            body, answered_digest = image.image_manifest, image.get_image_digest()
+        elif seeded:
+            media_type, body, answered_digest = "application/vnd.oci.image.manifest.v1+json", _SEEDED_MANIFEST, digest
+        else:
+            failures.append({"imageId": image_id, "failureCode": "ImageNotFound",
+                             "failureReason": "Requested image not found"})
+            continue
+        if media_type not in accepted:
+            failures.append({"imageId": image_id, "failureCode": "UnsupportedImageType",
+                             "failureReason": f"The requested media type {media_type} is not accepted"})
+            continue
+        images.append({
+            "registryId": repository.registry_id,
+            "repositoryName": repository_name,
+            "imageId": {"imageDigest": answered_digest, **({"imageTag": tag} if tag else {})},
+            "imageManifest": body,
+            "imageManifestMediaType": media_type,
+        })
+    with STATE.lock:
+        STATE.record("ecr", "BatchGetImage", params, f"{len(images)} image(s)")
+    return json.dumps({"images": images, "failures": failures})
+
+
 def install_extensions() -> None:
     CodePipelineResponse.start_pipeline_execution = start_pipeline_execution
     CodePipelineResponse.get_pipeline_execution = get_pipeline_execution
@@ -421,6 +515,9 @@ def install_extensions() -> None:
     CodeDeployResponse.get_deployment_target = get_deployment_target
     EC2ContainerServiceResponse.describe_service_revisions = describe_service_revisions
     ECRResponse.describe_image_scan_findings = describe_image_scan_findings
+    ECRResponse.batch_get_image = batch_get_image
+    ECRBackend.put_image = put_image
+    ECRImage._create_digest = _create_digest
 
 
 # --- Control API and fault injection ----------------------------------------

@@ -25,6 +25,8 @@ use aws_config::{Region, SdkConfig};
 use aws_credential_types::Credentials;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use sha2::Digest as _;
+use shipgate_core::manifest;
 
 /// The six functions, by crate and binary name: the one list the replay,
 /// the benchmark and the infra tests use. A test holds it equal to the
@@ -541,6 +543,21 @@ fn template_resources(topic_arn: &str, secret_arn: &str, key_arn: &str) -> Value
     resources
 }
 
+/// An image index in ECR and its per-platform images.
+#[derive(Debug, Clone)]
+pub struct ImageIndex {
+    pub digest: String,
+    /// (`os/arch`, the image's digest), in the order pushed.
+    pub children: Vec<(String, String)>,
+}
+
+impl ImageIndex {
+    /// The digest of the image for `platform` (`linux/arm64`).
+    pub fn child(&self, platform: &str) -> &str {
+        self.children.iter().find(|(p, _)| p == platform).map(|(_, d)| d.as_str()).unwrap()
+    }
+}
+
 /// The fleet's resources as `infra/template.yaml` deploys them (the
 /// versioned config bucket, the Shipgate bus, the notification topic, the
 /// webhook secret, the dead-letter queue), a queue that receives every event
@@ -783,6 +800,50 @@ impl Fleet {
     /// Creates an ECR repository.
     pub async fn create_repository(&self, name: &str) {
         aws_sdk_ecr::Client::new(&self.sdk).create_repository().repository_name(name).send().await.unwrap();
+    }
+
+    /// Pushes what `docker buildx build --platform ... --push` pushes: one
+    /// OCI image manifest per platform (`os/arch`, e.g. `linux/arm64`), then
+    /// the image index naming them, plus a provenance attestation as buildx
+    /// adds. Digests are ECR's, from `PutImage`.
+    pub async fn push_image_index(&self, repository: &str, tag: &str, platforms: &[&str]) -> ImageIndex {
+        let ecr = aws_sdk_ecr::Client::new(&self.sdk);
+        let put = |manifest: Value, media_type: &'static str, tag: Option<String>| {
+            let ecr = ecr.clone();
+            async move {
+                let out = ecr
+                    .put_image()
+                    .repository_name(repository)
+                    .image_manifest(manifest.to_string())
+                    .image_manifest_media_type(media_type)
+                    .set_image_tag(tag)
+                    .send()
+                    .await
+                    .unwrap();
+                out.image().and_then(|i| i.image_id()).and_then(|id| id.image_digest()).unwrap().to_owned()
+            }
+        };
+        let mut children = Vec::new();
+        let mut entries = Vec::new();
+        for platform in platforms {
+            let (os, arch) = platform.split_once('/').unwrap();
+            let config = format!("sha256:{}", hex::encode(sha2::Sha256::digest(format!("{tag} {platform}"))));
+            let manifest = json!({"schemaVersion": 2, "mediaType": manifest::OCI_MANIFEST,
+                "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config, "size": 1024},
+                "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": config, "size": 4096}]});
+            let digest = put(manifest, manifest::OCI_MANIFEST, None).await;
+            entries.push(json!({"mediaType": manifest::OCI_MANIFEST, "digest": digest, "size": 512,
+                "platform": {"architecture": arch, "os": os}}));
+            children.push(((*platform).to_owned(), digest));
+        }
+        entries.push(
+            json!({"mediaType": manifest::OCI_MANIFEST, "digest": format!("sha256:{}", "a".repeat(64)),
+            "size": 566, "annotations": {"vnd.docker.reference.type": "attestation-manifest"},
+            "platform": {"architecture": "unknown", "os": "unknown"}}),
+        );
+        let index = json!({"schemaVersion": 2, "mediaType": manifest::OCI_INDEX, "manifests": entries});
+        let digest = put(index, manifest::OCI_INDEX, Some(tag.to_owned())).await;
+        ImageIndex { digest, children }
     }
 
     /// The EventBridge `Object Created` event S3 sends for an upload.

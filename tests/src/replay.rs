@@ -300,6 +300,7 @@ pub async fn run(progress: &mut dyn Progress) -> Report {
     replay.ecs_rollback_story().await;
     replay.finding_after_release_story().await;
     replay.expired_exception_story().await;
+    replay.multi_arch_story(&listener).await;
     replay.report
 }
 
@@ -398,14 +399,30 @@ pub async fn gate_job(
     digest: &str,
     continuation: Option<&str>,
 ) -> Value {
+    gate_job_on(fleet, job_id, execution_id, digest, continuation, None).await
+}
+
+/// [`gate_job`] for a task definition whose `runtimePlatform` has `cpu`
+/// (`ARM64`); `None` leaves it unset (ECS's X86_64).
+pub async fn gate_job_on(
+    fleet: &Fleet,
+    job_id: &str,
+    execution_id: &str,
+    digest: &str,
+    continuation: Option<&str>,
+    cpu: Option<&str>,
+) -> Value {
     const ARTIFACTS: &str = "codepipeline-artifacts-local";
     // Absent on first use; already there after.
     let _ = fleet.s3().create_bucket().bucket(ARTIFACTS).send().await;
     let key = format!("{PIPELINE}/BuildOutput/{job_id}.zip");
-    let taskdef = json!({"family": REPO, "networkMode": "awsvpc", "containerDefinitions": [{"name": "app",
+    let mut taskdef = json!({"family": REPO, "networkMode": "awsvpc", "containerDefinitions": [{"name": "app",
         "image": "<IMAGE1_NAME>", "user": "10001", "readonlyRootFilesystem": true,
         "logConfiguration": {"logDriver": "awslogs"},
         "secrets": [{"name": "DB_PASSWORD", "valueFrom": "arn:aws:secretsmanager:us-east-1:123456789012:secret:db"}]}]});
+    if let Some(cpu) = cpu {
+        taskdef["runtimePlatform"] = json!({"cpuArchitecture": cpu, "operatingSystemFamily": "LINUX"});
+    }
     let zip = crate::zip_files(&[
         ("imageDetail.json", json!({"ImageURI": image(digest)}).to_string()),
         ("taskdef.json", taskdef.to_string()),
@@ -595,14 +612,20 @@ impl Replay<'_> {
         }
         let mut event = sample("ecr-scan-complete.json");
         event["detail"]["image-digest"] = digest.into();
-        event["detail"]["image-tags"] = json!([tag]);
-        self.step(story, "scan-gate", &format!("ECR Image Scan {REPO}:{tag}"), &event, |out| {
+        // An image index's per-platform images carry no tag of their own.
+        let (tags, name) = if tag.is_empty() {
+            (json!([]), format!("{REPO}@{}", shipgate_core::image::short(digest)))
+        } else {
+            (json!([tag]), format!("{REPO}:{tag}"))
+        };
+        event["detail"]["image-tags"] = tags;
+        self.step(story, "scan-gate", &format!("ECR Image Scan {name}"), &event, |out| {
             (out["verdict"] == expect, format!("verdict {}", out["verdict"].as_str().unwrap_or("?")))
         })
         .await;
         let record = self.fleet.get_json(&format!("verdicts/{REPO}/{digest}.json")).await.unwrap_or_default();
         let stored = record["verdict"]["verdict"] == expect;
-        self.verify(story, "scan-gate", format!("a stored {expect} verdict for {REPO}:{tag}"), stored);
+        self.verify(story, "scan-gate", format!("a stored {expect} verdict for {name}"), stored);
     }
 
     /// The Gate action: the build output, the job CodePipeline creates, and the invocation.
@@ -615,9 +638,24 @@ impl Replay<'_> {
         expect: &'static str,
         says: &'static str,
     ) -> Value {
+        self.gate_on(story, execution_id, digest, continuation, None, expect, says).await
+    }
+
+    /// [`Self::gate`] for a task definition on `cpu` (`ARM64`).
+    #[allow(clippy::too_many_arguments)]
+    async fn gate_on(
+        &mut self,
+        story: &'static str,
+        execution_id: &str,
+        digest: &str,
+        continuation: Option<&str>,
+        cpu: Option<&str>,
+        expect: &'static str,
+        says: &'static str,
+    ) -> Value {
         self.job_counter += 1;
         let job_id = format!("job-{:04}", self.job_counter);
-        let event = gate_job(&self.fleet, &job_id, execution_id, digest, continuation).await;
+        let event = gate_job_on(&self.fleet, &job_id, execution_id, digest, continuation, cpu).await;
         let input = if continuation.is_some() { "Gate job (continued)" } else { "Gate job" };
         let out = self
             .step(story, "release-gate", &format!("{input} {job_id}"), &event, |out| {
@@ -941,6 +979,60 @@ impl Replay<'_> {
         });
         self.finish(S, E);
     }
+    /// A `docker buildx` build for amd64 and arm64 pushes an image index; ECR
+    /// scans each platform's image, not the index. The service runs on
+    /// Graviton, so the arm64 image is the one judged (its amd64 sibling's
+    /// CRITICAL does not block it), and the deployment, naming the index
+    /// digest as the task definition does, passes its hooks.
+    async fn multi_arch_story(&mut self, listener: &TestListener) {
+        const S: &str = "multi-arch release";
+        const E: &str =
+            "a Graviton task is judged by the arm64 image of its index and deploys by the index digest";
+        self.story(S, E);
+        let index = self.fleet.push_image_index(REPO, "1.6.0", &["linux/amd64", "linux/arm64"]).await;
+        let (amd64, arm64) = (index.child("linux/amd64").to_owned(), index.child("linux/arm64").to_owned());
+        let execution = self.push(S, "5555555555555555555555555555555555555555").await;
+        let critical = json!({"name": "CVE-2026-6060", "severity": "CRITICAL", "attributes": [{"key": "package_name", "value": "glibc"}]});
+        let mut amd64_findings = passing_findings();
+        amd64_findings.push(critical);
+        self.scan(S, &amd64, "", "COMPLETE", amd64_findings, "FAIL").await;
+        self.scan(S, &arm64, "", "COMPLETE", passing_findings(), "PASS").await;
+        self.gate_on(S, &execution, &index.digest, None, Some("ARM64"), "succeeded", "PASS").await;
+        let judged: Vec<String> = self
+            .fleet
+            .aws
+            .calls_of("DescribeImageScanFindings")
+            .iter()
+            .rev()
+            .take(1)
+            .map(|c| c.params["imageId"]["imageDigest"].as_str().unwrap_or_default().to_owned())
+            .collect();
+        self.verify(
+            S,
+            "release-gate",
+            "the arm64 image's scan judged, not the index's".into(),
+            judged == [arm64.clone()],
+        );
+        let mut provenance = Vec::new();
+        for digest in [&index.digest, &arm64] {
+            let key = shipgate_core::hooks::provenance_key(digest, Some("prod"));
+            provenance.push(self.fleet.get_json(&key).await.is_some());
+        }
+        self.verify(
+            S,
+            "release-gate",
+            "provenance for the index and its arm64 image".into(),
+            provenance == [true, true],
+        );
+        let deployment = deployment(&self.fleet, &index.digest).await;
+        let before = listener.hits();
+        self.hook(S, &deployment, "BeforeInstall", "Succeeded", "").await;
+        self.hook(S, &deployment, "AfterAllowTestTraffic", "Succeeded", "").await;
+        let checked = listener.hits() > before;
+        self.verify(S, "deploy-hooks", "the test listener checked".into(), checked);
+        self.finish(S, E);
+    }
+
     /// A finding that arrives after release: Inspector keeps rescanning and
     /// adds findings to an image that already passed (AWS also sends an
     /// `Inspector2 Finding` event; release-gate judges the current findings at

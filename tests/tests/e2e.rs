@@ -25,7 +25,8 @@ async fn every_story_of_the_replay_ends_as_expected() {
             "daily digest",
             "ECS rollback",
             "finding after release",
-            "expired exception"
+            "expired exception",
+            "multi-arch release"
         ]
     );
     assert!(

@@ -27,6 +27,7 @@ const OPERATIONS: &[(&str, &[&str])] = &[
     ("list_objects_v2", &["s3:ListBucket"]),
     ("describe_image_scan_findings", &["ecr:DescribeImageScanFindings", "inspector2:ListFindings"]),
     ("describe_images", &["ecr:DescribeImages"]),
+    ("batch_get_image", &["ecr:BatchGetImage"]),
     ("describe_task_definition", &["ecs:DescribeTaskDefinition"]),
     ("describe_service_revisions", &["ecs:DescribeServiceRevisions"]),
     ("publish", &["sns:Publish"]),

@@ -606,3 +606,106 @@ async fn a_slow_report_lands_or_gives_up_before_the_lambda_deadline() {
         assert!(http.requests() >= 1);
     }
 }
+
+/// A task definition for Graviton (or, with `None`, ECS's X86_64 default)
+/// whose image is `image`.
+fn taskdef_on(cpu: Option<&str>, image: &str) -> Value {
+    let mut td = compliant_taskdef();
+    td["containerDefinitions"][0]["image"] = image.into();
+    if let Some(cpu) = cpu {
+        td["runtimePlatform"] = json!({"cpuArchitecture": cpu, "operatingSystemFamily": "LINUX"});
+    }
+    td
+}
+
+impl Gate {
+    /// A two-platform image index whose amd64 image has a CRITICAL finding and
+    /// whose arm64 image is clean, and a build artifact naming the index.
+    async fn multi_arch_release(&self, key: &str, cpu: Option<&str>) -> shipgate_tests::ImageIndex {
+        let index = self.fleet.push_image_index(REPO, key, &["linux/amd64", "linux/arm64"]).await;
+        let critical = json!({"name": "CVE-2026-9999", "severity": "CRITICAL", "attributes": []});
+        for (platform, findings) in [("linux/amd64", vec![critical]), ("linux/arm64", vec![])] {
+            self.fleet.aws.seed_scan(json!({"repositoryName": REPO, "imageDigest": index.child(platform),
+                "status": "COMPLETE", "completedAt": 1_795_860_000, "findings": findings}));
+        }
+        let uri = format!("{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{REPO}@{}", index.digest);
+        let files = [
+            ("imageDetail.json", json!({"ImageURI": uri}).to_string()),
+            ("taskdef.json", taskdef_on(cpu, "<IMAGE1_NAME>").to_string()),
+        ];
+        self.artifact(key, &files).await;
+        index
+    }
+}
+
+#[tokio::test]
+async fn an_arm64_task_is_judged_by_the_arm64_image_of_its_index() {
+    let gate = Gate::start(POLICY).await;
+    let index = gate.multi_arch_release("arm.zip", Some("ARM64")).await;
+    let outcome = gate.run(gate.job("job-arm", "arm.zip", PARAMS, None)).await;
+    assert_eq!(outcome.result, "succeeded", "{}", outcome.summary);
+
+    // Judged: the arm64 image's scan, never the index's (ECR has none) nor amd64's.
+    let judged: Vec<String> = gate
+        .fleet
+        .aws
+        .calls_of("DescribeImageScanFindings")
+        .iter()
+        .map(|c| c.params["imageId"]["imageDigest"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(judged, [index.child("linux/arm64")]);
+    // Provenance for the index (what the task definition names) and the
+    // arm64 image (what ECS may report it resolved), both this decision's.
+    let decision_id = gate.reports()[0].params["outputVariables"]["DECISION_ID"].as_str().unwrap().to_owned();
+    for digest in [index.digest.as_str(), index.child("linux/arm64")] {
+        let provenance = gate.fleet.get_json(&format!("provenance/prod/{digest}.json")).await.unwrap();
+        assert_eq!(provenance["decision_id"], decision_id.as_str(), "{digest}");
+    }
+    assert!(
+        gate.fleet.get_json(&format!("provenance/prod/{}.json", index.child("linux/amd64"))).await.is_none()
+    );
+}
+
+#[tokio::test]
+async fn an_x86_task_of_the_same_index_is_blocked_by_the_amd64_images_critical() {
+    let gate = Gate::start(POLICY).await;
+    let index = gate.multi_arch_release("x86.zip", None).await;
+    let outcome = gate.run(gate.job("job-x86", "x86.zip", PARAMS, None)).await;
+    assert_eq!(outcome.result, "failed", "{}", outcome.summary);
+    assert!(outcome.summary.contains("CVE-2026-9999"), "{}", outcome.summary);
+    let judged = gate.fleet.aws.calls_of("DescribeImageScanFindings");
+    assert_eq!(judged[0].params["imageId"]["imageDigest"], index.child("linux/amd64"));
+    assert!(gate.fleet.get_json(&format!("provenance/prod/{}.json", index.digest)).await.is_none());
+}
+
+#[tokio::test]
+async fn an_index_without_the_tasks_platform_fails_image_platform_naming_what_it_has() {
+    let gate = Gate::start(POLICY).await;
+    let index = gate.fleet.push_image_index(REPO, "amd64-only", &["linux/amd64"]).await;
+    gate.fleet.aws.seed_scan(json!({"repositoryName": REPO, "imageDigest": index.child("linux/amd64"),
+        "status": "COMPLETE", "completedAt": 1_795_860_000, "findings": []}));
+    let uri = format!("{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{REPO}@{}", index.digest);
+    let files = [
+        ("imageDetail.json", json!({"ImageURI": uri}).to_string()),
+        ("taskdef.json", taskdef_on(Some("ARM64"), "<IMAGE1_NAME>").to_string()),
+    ];
+    gate.artifact("amd.zip", &files).await;
+    let outcome = gate.run(gate.job("job-amd", "amd.zip", PARAMS, None)).await;
+    assert_eq!(outcome.result, "failed", "{}", outcome.summary);
+    assert!(outcome.summary.contains("image_platform"), "{}", outcome.summary);
+    assert!(
+        outcome.summary.contains("ARM64/LINUX") && outcome.summary.contains("it has linux/amd64"),
+        "{}",
+        outcome.summary
+    );
+    assert!(gate.fleet.aws.calls_of("DescribeImageScanFindings").is_empty(), "no image to judge a scan of");
+}
+
+#[tokio::test]
+async fn an_image_ecr_does_not_have_fails_closed() {
+    let gate = Gate::start(POLICY).await;
+    gate.standard_artifact("gone.zip", compliant_taskdef()).await;
+    let outcome = gate.run(gate.job("job-gone", "gone.zip", PARAMS, None)).await;
+    assert_eq!(outcome.result, "failed", "{}", outcome.summary);
+    assert!(outcome.summary.contains(&format!("ECR has no image {REPO}@{DIGEST}")), "{}", outcome.summary);
+}

@@ -18,7 +18,7 @@ use shipgate_aws::artifacts::{ArtifactCredentials, ArtifactError, ArtifactLocati
 use shipgate_aws::codepipeline::{
     JobResult, MAX_CONTINUATION_TOKEN, MAX_FAILURE_MESSAGE, Reported, report_job,
 };
-use shipgate_aws::ecr::{ScanLookup, describe_scan, resolve_digest};
+use shipgate_aws::ecr::{ScanLookup, describe_scan, get_manifest, resolve_digest};
 use shipgate_aws::env::{ConfigError, FleetConfig, positive_millis};
 use shipgate_aws::events::Bus;
 use shipgate_aws::policies::load_central_policy;
@@ -34,7 +34,7 @@ use shipgate_core::hooks::{Provenance, provenance_key};
 use shipgate_core::image::EcrImage;
 use shipgate_core::lkg::NoPolicy;
 use shipgate_core::policy::{Policy, UnknownEnvironment, layer};
-use shipgate_core::rules::check_task_definition;
+use shipgate_core::rules::{check_task_definition, image_platform};
 use shipgate_core::scan::{ScanVerdict, ScanViolation, Verdict, evaluate_scan};
 use shipgate_core::taskdef::TaskDefinition;
 use shipgate_core::validate::parse_policy;
@@ -383,7 +383,7 @@ fn decision_record(
         environment: basis.environment.clone(),
         repository: basis.repository.clone(),
         image: basis.image.clone(),
-        digests: judgement.scans.iter().map(|s| (s.digest.clone(), s.verdict.verdict)).collect(),
+        digests: judgement.digests(),
         policy_key: basis.policy_key.clone(),
         policy_sha256: basis.policy_sha256.clone(),
         repository_policy: basis.repository_policy,
@@ -448,6 +448,8 @@ enum Refusal {
     NotEcr(String),
     #[error("ECR has no image {repository}:{tag}")]
     NoSuchImage { repository: String, tag: String },
+    #[error("ECR has no image {repository}@{digest}")]
+    NoSuchDigest { repository: String, digest: String },
     #[error(transparent)]
     NoPolicy(#[from] NoPolicy),
     #[error(transparent)]
@@ -669,7 +671,7 @@ async fn judge_images(
 ) -> Result<Judgement, Refusal> {
     let taskdef = TaskDefinition::from_json(&substitute_image_placeholders(&output.taskdef, &image.uri))
         .map_err(|e| Refusal::TaskDefinition(e.to_string()))?;
-    let violations = check_task_definition(policy, &taskdef);
+    let mut violations = check_task_definition(policy, &taskdef);
 
     let mut scans = Vec::new();
     let mut seen = BTreeSet::new();
@@ -692,20 +694,32 @@ async fn judge_images(
                 if !seen.insert((repo.clone(), d.clone())) {
                     continue;
                 }
+                // ECR scans each platform's image, never an index: an index
+                // is judged by the child ECS pulls for the task's platform.
+                let manifest = get_manifest(&deps.ecr, Some(registry), repo, d)
+                    .await?
+                    .ok_or_else(|| Refusal::NoSuchDigest { repository: repo.clone(), digest: d.clone() })?;
+                let child = match image_platform(&taskdef, &container.name, reference, d, &manifest) {
+                    Ok(child) => child.to_owned(),
+                    Err(violation) => {
+                        violations.push(violation);
+                        continue;
+                    }
+                };
                 // Judged now, from the image's current findings: a stored
                 // verdict could honour an exception that has since expired,
                 // or miss a finding reported after the scan.
-                match describe_scan(&deps.ecr, Some(registry), repo, d).await? {
+                let verdict = match describe_scan(&deps.ecr, Some(registry), repo, &child).await? {
                     ScanLookup::Found(report) => evaluate_scan(policy, repo, &report, now),
                     ScanLookup::NotFound => not_started(),
-                }
+                };
+                let mut scan = scan_of(container.name.clone(), reference, repo, &child, "ecr", verdict);
+                scan.index_digest = manifest.is_index().then(|| d.clone());
+                scans.push(scan);
+                continue;
             }
         };
-        let (repo, d) = match &target {
-            Some((repo, Some(d), _)) => (repo.clone(), d.clone()),
-            _ => (String::new(), reference.to_owned()),
-        };
-        scans.push(scan_of(container.name.clone(), reference, &repo, &d, "ecr", verdict));
+        scans.push(scan_of(container.name.clone(), reference, "", reference, "ecr", verdict));
     }
     Ok(combine(policy, violations, scans, job.continuation, now))
 }
@@ -724,6 +738,7 @@ fn scan_of(
         repository: repository.to_owned(),
         digest: digest.to_owned(),
         source: source.to_owned(),
+        index_digest: None,
         verdict,
     }
 }

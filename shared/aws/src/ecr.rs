@@ -1,12 +1,14 @@
-//! Reading an image's scan findings from ECR, every page of them.
+//! Reading from ECR: an image's scan findings (every page of them), its
+//! digest, and its manifest.
 
-use aws_sdk_ecr::types::{EnhancedImageScanFinding, ImageIdentifier, ImageScanFinding};
+use aws_sdk_ecr::types::{EnhancedImageScanFinding, ImageFailureCode, ImageIdentifier, ImageScanFinding};
 use shipgate_core::findings::{
     Attribute, BasicFinding, EnhancedFinding, ImageId, ImageScanFindings, PackageVulnerabilityDetails,
     ScanReport, ScanStatus, VulnerablePackage,
 };
 
-use shipgate_core::limits::FINDINGS_PAGES;
+use shipgate_core::limits::{FINDINGS_PAGES, MANIFEST_BYTES};
+use shipgate_core::manifest::{ACCEPTED_MEDIA_TYPES, Manifest};
 
 use crate::error::{AwsError, aws_err};
 
@@ -104,6 +106,57 @@ pub async fn resolve_digest(
     }
 }
 
+/// The manifest of `repository@digest` as ECR stores it (an image index
+/// stays an index), or `None` when ECR has no such image.
+pub async fn get_manifest(
+    client: &aws_sdk_ecr::Client,
+    registry_id: Option<&str>,
+    repository: &str,
+    digest: &str,
+) -> Result<Option<Manifest>, AwsError> {
+    const OP: &str = "BatchGetImage";
+    let output = client
+        .batch_get_image()
+        .set_registry_id(registry_id.map(str::to_owned))
+        .repository_name(repository)
+        .image_ids(ImageIdentifier::builder().image_digest(digest).build())
+        .set_accepted_media_types(Some(ACCEPTED_MEDIA_TYPES.map(str::to_owned).to_vec()))
+        .send()
+        .await
+        .map_err(aws_err("ECR", OP))?;
+    let Some(image) =
+        output.images().iter().find(|i| i.image_id().and_then(|id| id.image_digest()) == Some(digest))
+    else {
+        // `ImageNotFound` comes back as a failure, not an error; any other
+        // failure (say `KmsError`) is an error: the image cannot be judged.
+        return match output.failures().first() {
+            Some(f) if f.failure_code().is_some_and(|c| *c != ImageFailureCode::ImageNotFound) => {
+                Err(AwsError::new(
+                    "ECR",
+                    OP,
+                    format!(
+                        "{}: {}",
+                        f.failure_code().map(|c| c.as_str()).unwrap_or_default(),
+                        f.failure_reason().unwrap_or_default()
+                    ),
+                ))
+            }
+            _ => Ok(None),
+        };
+    };
+    let body = image.image_manifest().unwrap_or_default();
+    if body.len() > MANIFEST_BYTES {
+        return Err(AwsError::new(
+            "ECR",
+            OP,
+            format!("the manifest of {repository}@{digest} is over {MANIFEST_BYTES} bytes"),
+        ));
+    }
+    Manifest::parse(image.image_manifest_media_type(), body)
+        .map(Some)
+        .map_err(|e| AwsError::new("ECR", OP, format!("{repository}@{digest}: {e}")))
+}
+
 fn to_chrono(t: &aws_smithy_types::DateTime) -> Option<chrono::DateTime<chrono::Utc>> {
     chrono::DateTime::from_timestamp(t.secs(), t.subsec_nanos())
 }
@@ -142,5 +195,8 @@ fn enhanced(f: &EnhancedImageScanFinding) -> EnhancedFinding {
                 source_url: d.source_url().map(str::to_owned),
             }
         }),
+        exploit_available: f.exploit_available().map(str::to_owned),
+        // ECR's findings carry no EPSS score (Inspector's ListFindings does).
+        epss: None,
     }
 }

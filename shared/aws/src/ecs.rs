@@ -1,8 +1,8 @@
 //! Reading a task definition from ECS into the domain's model.
 
 use shipgate_core::taskdef::{
-    Capabilities, ContainerDefinition, EnvironmentVariable, LinuxParameters, LogConfiguration, Secret,
-    TaskDefinition,
+    Capabilities, ContainerDefinition, EnvironmentVariable, LinuxParameters, LogConfiguration,
+    RuntimePlatform, Secret, TaskDefinition,
 };
 
 use crate::error::{AwsError, aws_err};
@@ -29,6 +29,10 @@ pub async fn describe_task_definition(
         network_mode: td.network_mode().map(|m| m.as_str().to_owned()),
         pid_mode: td.pid_mode().map(|m| m.as_str().to_owned()),
         ipc_mode: td.ipc_mode().map(|m| m.as_str().to_owned()),
+        runtime_platform: td.runtime_platform().map(|p| RuntimePlatform {
+            cpu_architecture: p.cpu_architecture().map(|c| c.as_str().to_owned()),
+            operating_system_family: p.operating_system_family().map(|f| f.as_str().to_owned()),
+        }),
     })
 }
 

@@ -52,6 +52,8 @@ fn report(findings: usize) -> ScanReport {
             }],
             source_url: None,
         }),
+        exploit_available: Some(if i % 10 == 0 { "YES" } else { "NO" }.into()),
+        epss: None,
     });
     ScanReport {
         image_scan_status: Some(ScanStatus { status: "COMPLETE".into(), description: None }),

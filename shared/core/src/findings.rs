@@ -131,6 +131,27 @@ pub struct EnhancedFinding {
     pub fix_available: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub package_vulnerability_details: Option<PackageVulnerabilityDetails>,
+    /// `YES` or `NO`: whether a public exploit is known (ECR's and
+    /// Inspector's `exploitAvailable`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exploit_available: Option<String>,
+    /// The EPSS score, where the finding carries one: Inspector's own
+    /// findings do (`epss.score`); ECR's `DescribeImageScanFindings` does not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epss: Option<Epss>,
+}
+
+impl EnhancedFinding {
+    /// Whether the finding says a public exploit is known.
+    pub fn exploitable(&self) -> bool {
+        self.exploit_available.as_deref().is_some_and(|v| v.trim().eq_ignore_ascii_case("YES"))
+    }
+}
+
+/// The Exploit Prediction Scoring System score of a finding's CVE (0 to 1).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Epss {
+    pub score: f64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

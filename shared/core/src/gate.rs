@@ -160,6 +160,11 @@ pub struct ImageScan {
     pub digest: String,
     /// Where the scan was read: `ecr` (judged at decision time).
     pub source: String,
+    /// When the image is an image index: the index's digest (the one the
+    /// task definition names); `digest` is then its child for the task's
+    /// platform, whose scan was judged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index_digest: Option<String>,
     pub verdict: ScanVerdict,
 }
 
@@ -204,6 +209,19 @@ impl Judgement {
 
     pub fn excepted(&self) -> Vec<&ExceptedFinding> {
         self.scans.iter().flat_map(|s| s.verdict.excepted.iter()).collect()
+    }
+
+    /// Every digest the decision speaks for, with its verdict: each judged
+    /// image, and an image index under its platform child's verdict, so
+    /// provenance holds for whichever of the two ECS reports.
+    pub fn digests(&self) -> BTreeMap<String, Verdict> {
+        self.scans
+            .iter()
+            .flat_map(|s| {
+                let index = s.index_digest.iter().map(move |d| (d.clone(), s.verdict.verdict));
+                std::iter::once((s.digest.clone(), s.verdict.verdict)).chain(index)
+            })
+            .collect()
     }
 }
 
@@ -422,6 +440,21 @@ mod tests {
     }
 
     #[test]
+    fn an_index_speaks_with_its_platform_childs_verdict() {
+        let mut child = scan(Verdict::Pass);
+        child.index_digest = Some("sha256:index".into());
+        let j = Judgement {
+            decision: Decision::Pass,
+            reasons: vec![],
+            violations: vec![],
+            scans: vec![child, scan(Verdict::Pass)],
+        };
+        let digests = j.digests();
+        let digests: Vec<(&str, Verdict)> = digests.iter().map(|(d, v)| (d.as_str(), *v)).collect();
+        assert_eq!(digests, [("sha256:4f4f4f4f4f4f4f4f", Verdict::Pass), ("sha256:index", Verdict::Pass)]);
+    }
+
+    #[test]
     fn continuation_tokens_round_trip_and_reject_forgeries() {
         let now: DateTime<Utc> = "2026-11-28T12:00:00Z".parse().unwrap();
         let c = Continuation::start(now).next();
@@ -439,6 +472,7 @@ mod tests {
             repository: "r".into(),
             digest: "sha256:4f4f4f4f4f4f4f4f".into(),
             source: "ecr".into(),
+            index_digest: None,
             verdict: ScanVerdict::empty(
                 verdict,
                 if verdict == Verdict::Pending { "IN_PROGRESS" } else { "COMPLETE" },

@@ -13,6 +13,7 @@ pub mod hooks;
 pub mod image;
 pub mod limits;
 pub mod lkg;
+pub mod manifest;
 pub mod notify;
 pub mod policy;
 pub mod routes;

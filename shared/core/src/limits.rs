@@ -23,6 +23,10 @@ pub const ARTIFACT_FILE_BYTES: u64 = 1024 * 1024;
 /// findings; Inspector's up to 100), so a misbehaving paginator cannot loop forever.
 pub const FINDINGS_PAGES: usize = 1000;
 
+/// The largest image manifest read: ECR accepts manifests up to 4 MiB
+/// (ECR's service quotas, "Image manifest size").
+pub const MANIFEST_BYTES: usize = 4 * 1024 * 1024;
+
 /// The message for an input over its limit, the same wherever it is refused.
 pub fn too_large(size: u64, limit: u64) -> String {
     format!("file too large: {size} bytes, at most {limit}")

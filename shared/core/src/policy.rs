@@ -160,8 +160,39 @@ pub struct ScanPolicy {
     pub only_fixable: bool,
     pub unknown_severity_as: Severity,
     pub fail_on_stale_exceptions: bool,
+    /// Risk rules on enhanced findings, whatever the thresholds (absent
+    /// from last-known-good policies stored before it existed: off).
+    #[serde(default)]
+    pub fail_on: FailOn,
     pub allow_repo_exceptions: bool,
     pub exceptions: Vec<Exception>,
+}
+
+/// `scan.fail_on`: an enhanced finding that is counted fails the image when
+/// it is known to be exploitable, or its EPSS score reaches the bound.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FailOn {
+    pub exploit_available: bool,
+    /// 0 is off; otherwise a finding scoring at least this fails.
+    pub epss_at_least: f64,
+}
+
+impl FailOn {
+    /// The stricter of two: exploitability on if either asks, and the lower
+    /// EPSS bound that is set (0 means unset, so it never wins).
+    pub fn stricter(self, other: FailOn) -> FailOn {
+        let epss_at_least = match (self.epss_at_least > 0.0, other.epss_at_least > 0.0) {
+            (true, true) => self.epss_at_least.min(other.epss_at_least),
+            (true, false) => self.epss_at_least,
+            (false, _) => other.epss_at_least,
+        };
+        FailOn { exploit_available: self.exploit_available || other.exploit_available, epss_at_least }
+    }
+
+    pub fn is_on(self) -> bool {
+        self.exploit_available || self.epss_at_least > 0.0
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -287,6 +318,7 @@ impl Default for Policy {
                 only_fixable: false,
                 unknown_severity_as: Severity::High,
                 fail_on_stale_exceptions: false,
+                fail_on: FailOn::default(),
                 allow_repo_exceptions: false,
                 exceptions: Vec::new(),
             },
@@ -390,6 +422,7 @@ pub fn layer(central: &Policy, repo: &Policy) -> Policy {
     p.scan.only_fixable = c.only_fixable && r.only_fixable;
     p.scan.unknown_severity_as = c.unknown_severity_as.min(r.unknown_severity_as);
     p.scan.fail_on_stale_exceptions = c.fail_on_stale_exceptions || r.fail_on_stale_exceptions;
+    p.scan.fail_on = c.fail_on.stricter(r.fail_on);
     if c.allow_repo_exceptions {
         p.scan.exceptions.extend(r.exceptions.iter().cloned());
     }
@@ -517,5 +550,25 @@ mod tests {
         let mut open = central.clone();
         open.scan.allow_repo_exceptions = true;
         assert_eq!(layer(&open, &repo).scan.exceptions.len(), 1);
+    }
+
+    #[test]
+    fn fail_on_layers_to_the_stricter_rule_and_never_looser() {
+        let on = |exploit, epss| FailOn { exploit_available: exploit, epss_at_least: epss };
+        let with = |f: FailOn| Policy {
+            scan: ScanPolicy { fail_on: f, ..Policy::default().scan },
+            ..Policy::default()
+        };
+        let cases = [
+            // (central, repository, layered)
+            (on(false, 0.0), on(true, 0.5), on(true, 0.5)),
+            (on(true, 0.5), on(false, 0.0), on(true, 0.5)),
+            (on(false, 0.5), on(false, 0.2), on(false, 0.2)),
+            (on(false, 0.2), on(false, 0.5), on(false, 0.2)),
+            (on(false, 0.0), on(false, 0.0), on(false, 0.0)),
+        ];
+        for (central, repo, expected) in cases {
+            assert_eq!(layer(&with(central), &with(repo)).scan.fail_on, expected, "{central:?} + {repo:?}");
+        }
     }
 }

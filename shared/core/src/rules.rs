@@ -2,12 +2,13 @@
 //! contract: `privileged`, `readonly_root_filesystem`, `non_root_user`,
 //! `host_namespaces`, `capabilities`, `forbidden_env`,
 //! `secret_in_environment`, `log_configuration`, `image_registry`,
-//! `image_digest`.
+//! `image_digest`, and `image_platform` where an image's manifest is known.
 
 use serde::{Deserialize, Serialize};
 
 use crate::glob::Glob;
 use crate::image::{is_pinned_digest, parse_image};
+use crate::manifest::{Manifest, Platform};
 use crate::policy::{Allowance, Policy, Requirement, same_capability};
 use crate::taskdef::{ContainerDefinition, TaskDefinition};
 use crate::yaml_check::compile_regex;
@@ -35,6 +36,40 @@ fn runs_as_root(uid: &str) -> bool {
         || (!digits.is_empty()
             && digits.bytes().all(|b| b.is_ascii_digit())
             && digits.bytes().all(|b| b == b'0'))
+}
+
+/// The `image_platform` rule for a container whose image manifest is known
+/// (`digest` is the image's): the digest ECS runs for the task's
+/// `runtimePlatform` (an index's child, or the image itself), or the
+/// violation naming the platforms the image does have.
+pub fn image_platform<'a>(
+    td: &TaskDefinition,
+    container: &str,
+    image: &str,
+    digest: &'a str,
+    manifest: &'a Manifest,
+) -> Result<&'a str, Violation> {
+    let wanted = Platform::of_task(td);
+    manifest.resolve(digest, &wanted).map_err(|has| {
+        let has: Vec<String> = has.iter().map(ToString::to_string).collect();
+        let message = match manifest {
+            Manifest::Index(_) if has.is_empty() => format!(
+                "image {image} is an image index with no image for any platform; the task runs on {} ({wanted})",
+                wanted.ecs_name()
+            ),
+            Manifest::Index(_) => format!(
+                "image {image} is an image index with no image for the task's runtimePlatform {} ({wanted}); it has {}",
+                wanted.ecs_name(),
+                has.join(", ")
+            ),
+            Manifest::Image { .. } => format!(
+                "image {image} is built for {}, but the task's runtimePlatform is {} ({wanted})",
+                has.join(", "),
+                wanted.ecs_name()
+            ),
+        };
+        violation("image_platform", container, message)
+    })
 }
 
 /// Every violation of the policy's task-definition and image rules, task-level
@@ -186,6 +221,33 @@ mod tests {
 
     fn rules(v: &[Violation]) -> Vec<&str> {
         v.iter().map(|v| v.rule.as_str()).collect()
+    }
+
+    #[test]
+    fn image_platform_names_what_the_index_has() {
+        let arm = td(
+            r#"{"runtimePlatform":{"cpuArchitecture":"ARM64"},"containerDefinitions":[{"name":"app","image":"x"}]}"#,
+        );
+        let amd_only = Manifest::Index(vec![crate::manifest::Child {
+            digest: DIGEST.into(),
+            platform: Platform { os: "linux".into(), architecture: "amd64".into(), variant: None },
+        }]);
+        let v = image_platform(&arm, "app", "web@sha256:1", "sha256:1", &amd_only).unwrap_err();
+        assert_eq!((v.rule.as_str(), v.container.as_str()), ("image_platform", "app"));
+        assert_eq!(
+            v.message,
+            "image web@sha256:1 is an image index with no image for the task's runtimePlatform ARM64/LINUX (linux/arm64); it has linux/amd64"
+        );
+        let x86 = td(r#"{"containerDefinitions":[{"name":"app","image":"x"}]}"#);
+        assert_eq!(image_platform(&x86, "app", "web", "sha256:1", &amd_only), Ok(DIGEST));
+        let empty = image_platform(&x86, "app", "web", "sha256:1", &Manifest::Index(vec![])).unwrap_err();
+        assert!(empty.message.contains("no image for any platform"), "{}", empty.message);
+        let built_for_amd = Manifest::Image { platform: Some(Platform::of_task(&x86)) };
+        let single = image_platform(&arm, "app", "web", "sha256:1", &built_for_amd).unwrap_err();
+        assert_eq!(
+            single.message,
+            "image web is built for linux/amd64, but the task's runtimePlatform is ARM64/LINUX (linux/arm64)"
+        );
     }
 
     #[test]

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::findings::{ScanReport, ScanState};
 use crate::glob::Glob;
-use crate::policy::{Exception, Policy, Severity};
+use crate::policy::{Exception, FailOn, Policy, Severity};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
@@ -65,7 +65,8 @@ impl ScanVerdict {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ScanViolation {
-    /// `threshold`, `stale_exception` or `scan_status`.
+    /// `exploit_available`, `epss`, `threshold`, `stale_exception`,
+    /// `scan_status` or `scan_incomplete`.
     pub rule: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub severity: Option<Severity>,
@@ -112,6 +113,15 @@ struct Finding<'a> {
     packages: Vec<&'a str>,
     /// Enhanced findings whose `fixAvailable` is `NO`.
     unfixable: bool,
+    /// What `scan.fail_on` reads; basic findings carry neither.
+    risk: Option<Risk>,
+}
+
+/// An enhanced finding's exploitability and EPSS score.
+#[derive(Clone, Copy)]
+struct Risk {
+    exploitable: bool,
+    epss: Option<f64>,
 }
 
 /// Where the severity names of ECR and Inspector map to ours.
@@ -126,6 +136,7 @@ fn findings<'a>(report: &'a ScanReport, unknown_as: Severity) -> Vec<Finding<'a>
         severity: severity_of(&b.severity, unknown_as),
         packages: b.attribute("package_name").into_iter().collect(),
         unfixable: false,
+        risk: None,
     });
     let enhanced = f.enhanced_findings.iter().map(|e| {
         let details = e.package_vulnerability_details.as_ref();
@@ -136,6 +147,7 @@ fn findings<'a>(report: &'a ScanReport, unknown_as: Severity) -> Vec<Finding<'a>
                 .map(|d| d.vulnerable_packages.iter().map(|p| p.name.as_str()).collect())
                 .unwrap_or_default(),
             unfixable: e.fix_available.as_deref().is_some_and(|v| v.eq_ignore_ascii_case("NO")),
+            risk: Some(Risk { exploitable: e.exploitable(), epss: e.epss.map(|s| s.score) }),
         }
     });
     basic.chain(enhanced).collect()
@@ -226,7 +238,10 @@ pub fn evaluate_scan(
     for (i, a) in active.iter().enumerate() {
         by_id.entry(a.exception.id.to_lowercase()).or_default().push(i);
     }
-    let mut offenders: BTreeMap<Severity, Vec<&str>> = BTreeMap::new();
+    // Per severity, the counted findings' ids, known exploits first.
+    let mut offenders: BTreeMap<Severity, Vec<(bool, &str)>> = BTreeMap::new();
+    let mut risky: Vec<ScanViolation> = Vec::new();
+    let (mut basic_counted, mut without_epss) = (0u64, 0u64);
     for finding in findings(report, scan.unknown_severity_as) {
         // Every exception that matches the finding is in use (none of them is
         // stale); the first one is the one the finding is listed under.
@@ -261,13 +276,40 @@ pub fn evaluate_scan(
             continue;
         }
         *verdict.counts.entry(finding.severity).or_default() += 1;
-        offenders.entry(finding.severity).or_default().push(finding.id);
+        let exploitable = finding.risk.is_some_and(|r| r.exploitable);
+        offenders.entry(finding.severity).or_default().push((!exploitable, finding.id));
+        match finding.risk {
+            None => basic_counted += 1,
+            Some(risk) => {
+                without_epss += u64::from(risk.epss.is_none());
+                risky.extend(fail_on_violations(scan.fail_on, &finding, risk));
+            }
+        }
     }
+    if scan.fail_on.is_on() && basic_counted > 0 {
+        verdict.warnings.push(format!(
+            "scan.fail_on does not apply to the {basic_counted} basic-scan finding(s): basic scanning reports neither exploitAvailable nor EPSS"
+        ));
+    }
+    if scan.fail_on.epss_at_least > 0.0 && without_epss > 0 {
+        verdict.warnings.push(format!(
+            "{without_epss} counted enhanced finding(s) carry no EPSS score, so scan.fail_on.epss_at_least could not judge them"
+        ));
+    }
+    // Known exploits first, then EPSS, each in finding order: what to fix first.
+    risky.sort_by_key(|v| v.rule != "exploit_available");
+    verdict.violations.extend(risky);
 
     for (severity, limit) in &scan.thresholds {
         let counted = verdict.counts.get(severity).copied().unwrap_or(0);
         if counted > *limit {
-            let ids = offenders.get(severity).map(|ids| sample(ids, 3)).unwrap_or_default();
+            let ids = offenders
+                .get_mut(severity)
+                .map(|ids| {
+                    ids.sort_by_key(|(later, _)| *later);
+                    sample(&ids.iter().map(|(_, id)| *id).collect::<Vec<_>>(), 3)
+                })
+                .unwrap_or_default();
             let noun = if counted == 1 { "finding" } else { "findings" };
             verdict.violations.push(ScanViolation {
                 rule: "threshold".into(),
@@ -292,6 +334,33 @@ pub fn evaluate_scan(
         verdict.verdict = Verdict::Fail;
     }
     verdict
+}
+
+/// The `scan.fail_on` rules a counted enhanced finding breaks.
+fn fail_on_violations(fail_on: FailOn, finding: &Finding<'_>, risk: Risk) -> Vec<ScanViolation> {
+    let package = finding.packages.first().map(|p| format!(" in {p}")).unwrap_or_default();
+    let named = format!("{}{package} ({})", finding.id, finding.severity);
+    let mut out = Vec::new();
+    if fail_on.exploit_available && risk.exploitable {
+        out.push(ScanViolation {
+            rule: "exploit_available".into(),
+            severity: Some(finding.severity),
+            message: format!(
+                "{named} has a known exploit (exploitAvailable YES), which scan.fail_on.exploit_available forbids"
+            ),
+        });
+    }
+    if let Some(score) = risk.epss.filter(|s| fail_on.epss_at_least > 0.0 && *s >= fail_on.epss_at_least) {
+        out.push(ScanViolation {
+            rule: "epss".into(),
+            severity: Some(finding.severity),
+            message: format!(
+                "{named} has EPSS score {score}, at least the {} of scan.fail_on.epss_at_least",
+                fail_on.epss_at_least
+            ),
+        });
+    }
+    out
 }
 
 /// `a, b, c and 4 more`.
@@ -373,6 +442,17 @@ mod tests {
                     .collect(),
                 source_url: None,
             }),
+            exploit_available: None,
+            epss: None,
+        }
+    }
+
+    /// An enhanced finding with its exploit flag and EPSS score.
+    fn risky(id: &str, severity: &str, package: &str, exploit: bool, epss: Option<f64>) -> EnhancedFinding {
+        EnhancedFinding {
+            exploit_available: Some(if exploit { "YES" } else { "NO" }.into()),
+            epss: epss.map(|score| crate::findings::Epss { score }),
+            ..enhanced(id, severity, &[package], "YES")
         }
     }
 
@@ -559,6 +639,104 @@ mod tests {
         }
     }
 
+    fn fail_on(yaml: &str) -> Policy {
+        policy(&format!("scan:\n  thresholds: {{}}\n  fail_on: {yaml}\n"))
+    }
+
+    #[test]
+    fn a_counted_exploitable_finding_fails_whatever_its_severity_and_comes_first() {
+        let r = report(
+            "ACTIVE",
+            vec![],
+            vec![
+                risky("CVE-2026-10", "HIGH", "zlib", false, Some(0.9)),
+                risky("CVE-2026-11", "LOW", "openssl", true, None),
+            ],
+        );
+        let p = policy(
+            "scan:\n  thresholds: {HIGH: 0}\n  fail_on: {exploit_available: true, epss_at_least: 0.5}\n",
+        );
+        let v = evaluate_scan(&p, "r", &r, now());
+        assert_eq!(v.verdict, Verdict::Fail);
+        let rules: Vec<&str> = v.violations.iter().map(|x| x.rule.as_str()).collect();
+        assert_eq!(rules, ["exploit_available", "epss", "threshold"]);
+        assert_eq!(
+            v.violations[0].message,
+            "CVE-2026-11 in openssl (LOW) has a known exploit (exploitAvailable YES), which scan.fail_on.exploit_available forbids"
+        );
+        assert_eq!(
+            v.violations[1].message,
+            "CVE-2026-10 in zlib (HIGH) has EPSS score 0.9, at least the 0.5 of scan.fail_on.epss_at_least"
+        );
+        let off = evaluate_scan(&policy("scan: {thresholds: {}}"), "r", &r, now());
+        assert_eq!(off.verdict, Verdict::Pass, "fail_on is off by default");
+    }
+
+    #[test]
+    fn epss_fails_from_the_bound_up() {
+        let at = |score| report("ACTIVE", vec![], vec![risky("CVE-2026-1", "LOW", "x", false, Some(score))]);
+        let p = fail_on("{epss_at_least: 0.5}");
+        assert_eq!(
+            evaluate_scan(&p, "r", &at(0.5), now()).verdict,
+            Verdict::Fail,
+            "equal to the bound fails"
+        );
+        assert_eq!(evaluate_scan(&p, "r", &at(0.4999), now()).verdict, Verdict::Pass);
+        let zero = fail_on("{epss_at_least: 0}");
+        assert_eq!(evaluate_scan(&zero, "r", &at(1.0), now()).verdict, Verdict::Pass, "0 is off");
+    }
+
+    #[test]
+    fn an_excepted_or_unfixable_exploitable_finding_does_not_fail() {
+        let r = report("ACTIVE", vec![], vec![risky("CVE-2024-1", "CRITICAL", "openssl", true, Some(0.97))]);
+        let excepted = format!(
+            "{EXCEPTION}  thresholds: {{}}\n  fail_on: {{exploit_available: true, epss_at_least: 0.1}}\n"
+        );
+        let v = evaluate_scan(&policy(&excepted), "payments-api", &r, now());
+        assert_eq!(v.verdict, Verdict::Pass, "{:?}", v.violations);
+        assert_eq!(v.excepted.len(), 1);
+        let mut unfixable = r.clone();
+        unfixable.image_scan_findings.as_mut().unwrap().enhanced_findings[0].fix_available =
+            Some("NO".into());
+        let p =
+            policy("scan:\n  thresholds: {}\n  only_fixable: true\n  fail_on: {exploit_available: true}\n");
+        assert_eq!(evaluate_scan(&p, "r", &unfixable, now()).verdict, Verdict::Pass);
+    }
+
+    #[test]
+    fn fail_on_says_once_what_it_could_not_judge() {
+        let r = report(
+            "COMPLETE",
+            vec![basic("CVE-2026-1", "LOW", "x"), basic("CVE-2026-2", "LOW", "y")],
+            vec![risky("CVE-2026-3", "LOW", "z", false, None)],
+        );
+        let v = evaluate_scan(&fail_on("{exploit_available: true, epss_at_least: 0.5}"), "r", &r, now());
+        assert_eq!(v.verdict, Verdict::Pass);
+        assert_eq!(
+            v.warnings,
+            [
+                "scan.fail_on does not apply to the 2 basic-scan finding(s): basic scanning reports neither exploitAvailable nor EPSS",
+                "1 counted enhanced finding(s) carry no EPSS score, so scan.fail_on.epss_at_least could not judge them",
+            ]
+        );
+        let quiet = evaluate_scan(&policy("scan: {thresholds: {}}"), "r", &r, now());
+        assert!(quiet.warnings.is_empty(), "no fail_on, nothing to say");
+    }
+
+    #[test]
+    fn threshold_messages_name_exploitable_findings_first() {
+        let r = report(
+            "ACTIVE",
+            vec![],
+            (0..5).map(|i| risky(&format!("CVE-2026-{i}"), "HIGH", "x", i == 4, None)).collect(),
+        );
+        let v = evaluate_scan(&policy("scan: {thresholds: {HIGH: 0}}"), "r", &r, now());
+        assert_eq!(
+            v.violations[0].message,
+            "5 HIGH findings, more than the 0 allowed (CVE-2026-4, CVE-2026-0, CVE-2026-1 and 2 more)"
+        );
+    }
+
     fn arb_findings() -> impl Strategy<Value = (Vec<BasicFinding>, Vec<EnhancedFinding>)> {
         let sev = prop::sample::select(vec![
             "CRITICAL",
@@ -573,7 +751,11 @@ mod tests {
         let pkg = prop::sample::select(vec!["openssl", "zlib", "glibc"]);
         let fix = prop::sample::select(vec!["YES", "NO", "PARTIAL"]);
         let b = (id.clone(), sev.clone(), pkg.clone()).prop_map(|(i, s, p)| basic(&i, s, p));
-        let e = (id, sev, pkg, fix).prop_map(|(i, s, p, f)| enhanced(&i, s, &[p], f));
+        let risk = (any::<bool>(), prop::option::of(0.0f64..=1.0));
+        let e = (id, sev, pkg, fix, risk).prop_map(|(i, s, p, f, (x, epss))| EnhancedFinding {
+            fix_available: Some(f.into()),
+            ..risky(&i, s, p, x, epss)
+        });
         (prop::collection::vec(b, 0..40), prop::collection::vec(e, 0..40))
     }
 
@@ -616,6 +798,24 @@ mod tests {
             let doc = crate::policy::PolicyDocument { policy: p, environments: Default::default() };
             let back: crate::policy::PolicyDocument = serde_json::from_str(&doc.to_json()).unwrap();
             prop_assert_eq!(&first, &evaluate_scan(&back.policy, "payments-api", &r, now()));
+        }
+
+        #[test]
+        fn fail_on_only_ever_tightens_and_judges_only_counted_enhanced_findings(
+            p in arb_policy(), (b, e) in arb_findings(), epss in 0.0f64..=1.0,
+        ) {
+            let r = report("COMPLETE", b, e.clone());
+            let before = evaluate_scan(&p, "payments-api", &r, now());
+            let mut strict = p.clone();
+            strict.scan.fail_on = FailOn { exploit_available: true, epss_at_least: epss };
+            let after = evaluate_scan(&strict, "payments-api", &r, now());
+            prop_assert_eq!(&after.counts, &before.counts, "fail_on changes no count");
+            prop_assert!(before.verdict != Verdict::Fail || after.verdict == Verdict::Fail);
+            let exploitable = e.iter().filter(|f| f.exploitable()).count();
+            let flagged = after.violations.iter().filter(|v| v.rule == "exploit_available").count();
+            prop_assert!(flagged <= exploitable);
+            let counted: u64 = after.counts.values().sum();
+            prop_assert!(flagged as u64 <= counted);
         }
 
         #[test]

@@ -19,6 +19,21 @@ pub struct TaskDefinition {
     pub pid_mode: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ipc_mode: Option<String>,
+    /// The CPU architecture and OS family the task runs on; X86_64 and LINUX
+    /// when unset (ECS's defaults).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime_platform: Option<RuntimePlatform>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RuntimePlatform {
+    /// `X86_64` or `ARM64`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_architecture: Option<String>,
+    /// `LINUX`, or `WINDOWS_SERVER_2022_CORE` and the other Windows families.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operating_system_family: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::policy::{
-    Allowance, DeployPolicy, Duration, Exception, HttpCheck, ImagePolicy, NotificationPolicy, Policy,
+    Allowance, DeployPolicy, Duration, Exception, FailOn, HttpCheck, ImagePolicy, NotificationPolicy, Policy,
     PolicyDocument, Requirement, Severity, TaskDefinitionPolicy, hook_names,
 };
 use crate::yaml::{Mark, Node, Value};
@@ -178,6 +178,7 @@ const SCAN: &[Field<Target>] = &[
         key: "fail_on_stale_exceptions",
         set: |cx, t, v, path| set(&mut t.policy.scan.fail_on_stale_exceptions, cx.bool(v, path)),
     },
+    Field { key: "fail_on", set: |cx, t, v, path| cx.fields(v, path, FAIL_ON, &mut t.policy.scan.fail_on) },
     Field {
         key: "allow_repo_exceptions",
         set: |cx, t, v, path| set(&mut t.policy.scan.allow_repo_exceptions, cx.bool(v, path)),
@@ -192,6 +193,23 @@ const SCAN: &[Field<Target>] = &[
                     .filter_map(|(i, e)| exception(cx, e, &format!("{path}[{i}]")))
                     .collect();
             }
+        },
+    },
+];
+
+const FAIL_ON: &[Field<FailOn>] = &[
+    Field { key: "exploit_available", set: |cx, f, v, path| set(&mut f.exploit_available, cx.bool(v, path)) },
+    Field {
+        key: "epss_at_least",
+        set: |cx, f, v, path| {
+            let bound = cx.number(v, path).filter(|n| {
+                let in_range = (0.0..=1.0).contains(n);
+                if !in_range {
+                    cx.error(v.mark, path, format!("must be between 0 and 1 (an EPSS score), got {n}"));
+                }
+                in_range
+            });
+            set(&mut f.epss_at_least, bound);
         },
     },
 ];
@@ -545,6 +563,26 @@ mod tests {
             errs[1].starts_with("5:25: task_definition.secret_env_patterns[0]: invalid regular expression"),
             "{errs:?}"
         );
+    }
+
+    #[test]
+    fn fail_on_is_read_checked_and_merged_by_environment() {
+        let text = "version: 1\nscan:\n  fail_on: {exploit_available: true}\nenvironments:\n  prod: {scan: {fail_on: {epss_at_least: 0.2}}}\n";
+        let doc = parse_policy(text, None).unwrap().document;
+        assert_eq!(doc.policy.scan.fail_on, FailOn { exploit_available: true, epss_at_least: 0.0 });
+        let (prod, _) = doc.for_environment(Some("prod"));
+        assert_eq!(prod.scan.fail_on, FailOn { exploit_available: true, epss_at_least: 0.2 });
+        let errs = errors("version: 1\nscan:\n  fail_on: {epss_at_least: 1.5, exploit: true}\n");
+        assert_eq!(errs.len(), 2, "{errs:?}");
+        assert!(
+            errs.iter().any(|e| e.starts_with("3:28: scan.fail_on.epss_at_least: must be between 0 and 1")),
+            "{errs:?}"
+        );
+        assert!(
+            errs.iter().any(|e| e.contains("scan.fail_on.exploit") && e.contains("exploit_available")),
+            "{errs:?}"
+        );
+        assert_eq!(errors("version: 1\nscan:\n  fail_on: {epss_at_least: high}\n").len(), 1);
     }
 
     #[test]

@@ -202,6 +202,18 @@ impl Cx {
         }
     }
 
+    /// A number, integer or not.
+    pub(crate) fn number(&mut self, node: &Node, path: &str) -> Option<f64> {
+        match node.value {
+            Value::Int(i) => Some(i as f64),
+            Value::Float(f) if f.is_finite() => Some(f),
+            _ => {
+                self.type_error(node, path, "a number");
+                None
+            }
+        }
+    }
+
     pub(crate) fn string(&mut self, node: &Node, path: &str) -> Option<String> {
         match &node.value {
             Value::Str(s) => Some(s.clone()),
