@@ -19,6 +19,11 @@ What it adds to moto, through the ordinary AWS APIs (real SDK clients talk to it
 * ECS `DescribeServiceRevisions` for seeded service revisions.
 * ECR `DescribeImageScanFindings` for seeded images: the seeded status and
   findings (basic and enhanced), paged with `maxResults` and a real `nextToken`.
+* Inspector2 `ListFindings` of the seeded scans' enhanced findings, filtered
+  by `ecrImageRepositoryName`, `ecrImageHash` and `findingStatus` (EQUALS),
+  paged, each with its seeded `epss` score: ECR's own answer leaves `epss`
+  out, as ECR's API has no such field, so EPSS reaches a caller only from
+  Inspector, as in AWS.
 * ECR image digests as AWS computes them: the SHA-256 of the manifest exactly
   as pushed (moto hashes the layer digests, or picks a random one for an
   image index); `PutImage` with an `imageDigest` that is not the manifest's
@@ -75,6 +80,7 @@ from moto.ecr.models import ECRBackend, ecr_backends
 from moto.ecr.models import Image as ECRImage
 from moto.ecs.responses import EC2ContainerServiceResponse
 from moto.ecr.responses import ECRResponse
+from moto.inspector2.responses import Inspector2Response
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
@@ -404,7 +410,10 @@ def describe_image_scan_findings(self: ECRResponse) -> Any:
         )
         findings_block["vulnerabilitySourceUpdatedAt"] = findings_block["imageScanCompletedAt"]
         findings_block["findings"] = [f for kind, f in page if kind == "findings"]
-        findings_block["enhancedFindings"] = [f for kind, f in page if kind == "enhancedFindings"]
+        # ECR's EnhancedImageScanFinding has no EPSS score; Inspector's Finding does.
+        findings_block["enhancedFindings"] = [
+            {k: v for k, v in f.items() if k != "epss"} for kind, f in page if kind == "enhancedFindings"
+        ]
     response: dict[str, Any] = {
         "registryId": self.current_account,
         "repositoryName": repository,
@@ -417,6 +426,62 @@ def describe_image_scan_findings(self: ECRResponse) -> Any:
             response["nextToken"] = f"{repository}/{digest}/{start + max_results}"
     with STATE.lock:
         STATE.record("ecr", action, params, scan["status"])
+    return json.dumps(response)
+
+
+# --- Inspector2 ----------------------------------------------------------------
+
+INSPECTOR_PAGE = 100
+
+
+def _equals(criteria: dict[str, Any], key: str) -> list[str] | None:
+    """The EQUALS values of one filter, or None when the filter is absent."""
+    filters = criteria.get(key)
+    if not filters:
+        return None
+    return [f.get("value") for f in filters if f.get("comparison") == "EQUALS"]
+
+
+def list_findings(self: Inspector2Response) -> Any:
+    params = json.loads(self.body or "{}")
+    criteria = params.get("filterCriteria") or {}
+    repositories = _equals(criteria, "ecrImageRepositoryName")
+    hashes = _equals(criteria, "ecrImageHash")
+    statuses = _equals(criteria, "findingStatus")
+    found: list[dict[str, Any]] = []
+    with STATE.lock:
+        scans = sorted(STATE.scans.items())
+    for (region, repository, digest), scan in scans:
+        if region != self.region or (repositories is not None and repository not in repositories):
+            continue
+        if hashes is not None and digest not in hashes:
+            continue
+        for i, finding in enumerate(scan.get("enhancedFindings", [])):
+            status = finding.get("status", "ACTIVE")
+            if statuses is not None and status not in statuses:
+                continue
+            inspector = {
+                "awsAccountId": self.current_account,
+                "findingArn": f"arn:aws:inspector2:{region}:{self.current_account}:finding/{digest[7:19]}{i:04d}",
+                "type": "PACKAGE_VULNERABILITY",
+                "status": status,
+                "severity": finding.get("severity", "UNTRIAGED"),
+                "packageVulnerabilityDetails": finding.get("packageVulnerabilityDetails", {}),
+                "fixAvailable": finding.get("fixAvailable", "NO"),
+                "exploitAvailable": finding.get("exploitAvailable", "NO"),
+                "resources": [{"type": "AWS_ECR_CONTAINER_IMAGE", "id": f"arn:aws:ecr:{region}:{self.current_account}:repository/{repository}/{digest}",
+                               "details": {"awsEcrContainerImage": {"repositoryName": repository, "imageHash": digest}}}],
+            }
+            if "epss" in finding:
+                inspector["epss"] = finding["epss"]
+            found.append(inspector)
+    start = int(params.get("nextToken") or 0)
+    size = int(params.get("maxResults") or INSPECTOR_PAGE)
+    response: dict[str, Any] = {"findings": found[start : start + size]}
+    if start + size < len(found):
+        response["nextToken"] = str(start + size)
+    with STATE.lock:
+        STATE.record("inspector2", "ListFindings", params, f"{len(response['findings'])} finding(s)")
     return json.dumps(response)
 
 
@@ -516,6 +581,7 @@ def install_extensions() -> None:
     EC2ContainerServiceResponse.describe_service_revisions = describe_service_revisions
     ECRResponse.describe_image_scan_findings = describe_image_scan_findings
     ECRResponse.batch_get_image = batch_get_image
+    Inspector2Response.list_findings = list_findings
     ECRBackend.put_image = put_image
     ECRImage._create_digest = _create_digest
 

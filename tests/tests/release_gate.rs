@@ -180,6 +180,55 @@ async fn enhanced_findings_read_straight_from_ecr_are_judged() {
     assert!(outcome.summary.contains("CVE-2024-6387"), "{}", outcome.summary);
 }
 
+/// An enhanced scan of low-severity findings: under every threshold, but
+/// one has a known exploit and one an EPSS score of 0.7 (which only
+/// Inspector's ListFindings carries).
+fn seed_risky_scan(gate: &Gate) {
+    let finding = |id: &str, package: &str| {
+        json!({"severity": "LOW", "status": "ACTIVE", "fixAvailable": "YES",
+        "packageVulnerabilityDetails": {"vulnerabilityId": id, "vulnerablePackages": [{"name": package}]}})
+    };
+    let mut exploited = finding("CVE-2026-7001", "curl");
+    exploited["exploitAvailable"] = "YES".into();
+    let mut likely = finding("CVE-2026-7002", "zlib");
+    likely["exploitAvailable"] = "NO".into();
+    likely["epss"] = json!({"score": 0.7});
+    gate.fleet.aws.seed_scan(json!({"repositoryName": REPO, "imageDigest": DIGEST, "status": "ACTIVE",
+        "completedAt": 1_795_860_000, "enhancedFindings": [exploited, likely]}));
+}
+
+#[tokio::test]
+async fn fail_on_blocks_a_known_exploit_and_an_epss_score_read_from_inspector() {
+    let gate = Gate::start(
+        "version: 1\nenvironments:\n  prod:\n    scan:\n      fail_on: {exploit_available: true, epss_at_least: 0.5}\n",
+    )
+    .await;
+    gate.standard_artifact("risk.zip", compliant_taskdef()).await;
+    seed_risky_scan(&gate);
+    let outcome = gate.run(gate.job("job-risk", "risk.zip", PARAMS, None)).await;
+    assert_eq!(outcome.result, "failed", "{}", outcome.summary);
+    let exploit = outcome.summary.find("CVE-2026-7001 in curl (LOW) has a known exploit");
+    let epss = outcome.summary.find("CVE-2026-7002 in zlib (LOW) has EPSS score 0.7");
+    assert!(exploit.is_some() && epss.is_some(), "{}", outcome.summary);
+    assert!(exploit < epss, "known exploits first: {}", outcome.summary);
+    // The score came from Inspector, asked about this image only.
+    let asked = gate.fleet.aws.calls_of("ListFindings");
+    assert_eq!(asked.len(), 1);
+    let criteria = &asked[0].params["filterCriteria"];
+    assert_eq!(criteria["ecrImageHash"][0]["value"], DIGEST);
+    assert_eq!(criteria["ecrImageRepositoryName"][0]["value"], REPO);
+}
+
+#[tokio::test]
+async fn without_fail_on_the_same_scan_passes_and_inspector_is_not_asked() {
+    let gate = Gate::start(POLICY).await;
+    gate.standard_artifact("calm.zip", compliant_taskdef()).await;
+    seed_risky_scan(&gate);
+    let outcome = gate.run(gate.job("job-calm", "calm.zip", PARAMS, None)).await;
+    assert_eq!(outcome.result, "succeeded", "{}", outcome.summary);
+    assert!(gate.fleet.aws.calls_of("ListFindings").is_empty());
+}
+
 #[tokio::test]
 async fn critical_cve_fails_the_job_naming_it() {
     let gate = Gate::start(POLICY).await;

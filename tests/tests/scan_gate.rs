@@ -257,3 +257,19 @@ async fn concurrent_deliveries_of_a_scan_store_one_verdict_and_send_one_message(
     let subjects: Vec<&str> = messages.iter().filter_map(|m| m["Subject"].as_str()).collect();
     assert_eq!(subjects, ["[Shipgate] Image payments-api:1.4.0 fails its scan policy"]);
 }
+
+#[tokio::test]
+async fn an_environment_that_judges_epss_gets_inspectors_scores() {
+    let fleet =
+        setup(Some("version: 1\nenvironments:\n  prod: {scan: {fail_on: {epss_at_least: 0.9}}}\n")).await;
+    fleet.aws.seed_scan(json!({"repositoryName": REPO, "imageDigest": DIGEST, "status": "ACTIVE", "completedAt": T1,
+        "enhancedFindings": [{"severity": "MEDIUM", "fixAvailable": "YES", "status": "ACTIVE", "epss": {"score": 0.94},
+            "packageVulnerabilityDetails": {"vulnerabilityId": "CVE-2026-8008", "vulnerablePackages": [{"name": "libxml2"}]}}]}));
+    let outcome = judge(&deps(&fleet).await, basic_event("ACTIVE"), now()).await;
+    assert_eq!(outcome.verdict, Verdict::Pass, "the base policy does not judge EPSS");
+    let record = fleet.get_json(&format!("verdicts/{REPO}/{DIGEST}.json")).await.unwrap();
+    let prod = &record["environments"]["prod"];
+    assert_eq!(prod["verdict"], "FAIL", "{prod}");
+    assert_eq!(prod["violations"][0]["rule"], "epss");
+    assert_eq!(fleet.aws.calls_of("ListFindings").len(), 1);
+}

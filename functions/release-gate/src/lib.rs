@@ -21,6 +21,7 @@ use shipgate_aws::codepipeline::{
 use shipgate_aws::ecr::{ScanLookup, describe_scan, get_manifest, resolve_digest};
 use shipgate_aws::env::{ConfigError, FleetConfig, positive_millis};
 use shipgate_aws::events::Bus;
+use shipgate_aws::inspector::add_epss;
 use shipgate_aws::policies::load_central_policy;
 use shipgate_aws::s3::{Bucket, Condition, PutOutcome};
 use shipgate_aws::{AwsError, Clients, Deadline, ErrorType, InvalidEvent, SdkConfig, decode};
@@ -64,6 +65,8 @@ pub struct Deps {
     pub sdk: SdkConfig,
     pub codepipeline: aws_sdk_codepipeline::Client,
     pub ecr: aws_sdk_ecr::Client,
+    /// EPSS scores, read only for a policy that judges them.
+    pub inspector: aws_sdk_inspector2::Client,
     pub bucket: Bucket,
     pub bus: Bus,
 }
@@ -75,6 +78,7 @@ impl Deps {
             sdk: sdk.clone(),
             codepipeline: clients.codepipeline,
             ecr: clients.ecr,
+            inspector: aws_sdk_inspector2::Client::new(sdk),
             bucket: Bucket::new(clients.s3, &config.fleet.config_bucket),
             bus: Bus::new(clients.eventbridge, &config.fleet.event_bus),
         }
@@ -710,7 +714,12 @@ async fn judge_images(
                 // verdict could honour an exception that has since expired,
                 // or miss a finding reported after the scan.
                 let verdict = match describe_scan(&deps.ecr, Some(registry), repo, &child).await? {
-                    ScanLookup::Found(report) => evaluate_scan(policy, repo, &report, now),
+                    ScanLookup::Found(mut report) => {
+                        if policy.scan.fail_on.reads_epss() {
+                            add_epss(&deps.inspector, repo, &child, &mut report).await?;
+                        }
+                        evaluate_scan(policy, repo, &report, now)
+                    }
                     ScanLookup::NotFound => not_started(),
                 };
                 let mut scan = scan_of(container.name.clone(), reference, repo, &child, "ecr", verdict);

@@ -16,6 +16,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use shipgate_aws::ecr::{ScanLookup, describe_scan};
 use shipgate_aws::events::Bus;
+use shipgate_aws::inspector::add_epss;
 use shipgate_aws::policies::{PolicyLookup, load_policy};
 use shipgate_aws::s3::{Bucket, Updated};
 use shipgate_aws::{AwsError, Clients, ErrorType, InvalidEvent, decode};
@@ -35,6 +36,8 @@ pub struct Deps {
     pub bucket: Bucket,
     pub bus: Bus,
     pub ecr: aws_sdk_ecr::Client,
+    /// EPSS scores, read only for a policy that judges them.
+    pub inspector: aws_sdk_inspector2::Client,
 }
 
 impl Deps {
@@ -44,6 +47,7 @@ impl Deps {
             bucket: Bucket::new(clients.s3, &config.config_bucket),
             bus: Bus::new(clients.eventbridge, &config.event_bus),
             ecr: clients.ecr,
+            inspector: aws_sdk_inspector2::Client::new(sdk),
         }
     }
 }
@@ -130,12 +134,17 @@ pub async fn handle(
     let event_time = event.time.unwrap_or(now);
 
     let lookup = load_policy(&deps.bucket, &repository).await?;
-    let report = match describe_scan(&deps.ecr, event.account.as_deref(), &repository, &digest).await? {
+    let mut report = match describe_scan(&deps.ecr, event.account.as_deref(), &repository, &digest).await? {
         ScanLookup::Found(report) => report,
         ScanLookup::NotFound => {
             return Err(ScanGateError::ScanNotFound { repository, digest });
         }
     };
+    if let PolicyLookup::Found { lkg, .. } = &lookup
+        && lkg.document.reads_epss()
+    {
+        add_epss(&deps.inspector, &repository, &digest, &mut report).await?;
+    }
     let (policy, owner) = match &lookup {
         PolicyLookup::Found { key, lkg } => {
             (Some((key.as_str(), lkg.as_ref())), lkg.document.policy.owner.clone())

@@ -193,6 +193,11 @@ impl FailOn {
     pub fn is_on(self) -> bool {
         self.exploit_available || self.epss_at_least > 0.0
     }
+
+    /// Whether judging needs EPSS scores (which ECR's findings lack).
+    pub fn reads_epss(self) -> bool {
+        self.epss_at_least > 0.0
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -365,6 +370,11 @@ pub struct UnknownEnvironment {
 }
 
 impl PolicyDocument {
+    /// Whether the base policy or any environment's judges EPSS scores.
+    pub fn reads_epss(&self) -> bool {
+        std::iter::once(&self.policy).chain(self.environments.values()).any(|p| p.scan.fail_on.reads_epss())
+    }
+
     /// The policy a release or hook for `requested` must meet: the base
     /// policy when none is asked for or the policy defines no environments,
     /// the environment's overlay when it defines that one, and otherwise a
