@@ -31,10 +31,17 @@ What it adds to moto, through the ordinary AWS APIs (real SDK clients talk to it
   (OCI index or Docker manifest list) and its per-platform images with
   `PutImage` and gets ECR's digests.
 * ECR `BatchGetImage` that also knows every image a test seeded a scan for
-  (a scan implies the image: it answers as a single-platform OCI image
-  manifest whose config is not read), honours `acceptedMediaTypes` (an image
-  whose media type is not accepted is an `UnsupportedImageType` failure, as
-  in AWS), and answers `ImageNotFound` failures for the rest.
+  (a scan implies the image: it answers as a single-platform linux/amd64 OCI
+  image), honours `acceptedMediaTypes` (an image whose media type is not
+  accepted is an `UnsupportedImageType` failure, as in AWS), and answers
+  `ImageNotFound` failures for the rest.
+* ECR's blob APIs, as `docker push` and `docker pull` use them:
+  `InitiateLayerUpload`, `UploadLayerPart`, `CompleteLayerUpload` (the
+  digest must be the SHA-256 of the bytes, else `InvalidLayerException`),
+  and `GetDownloadUrlForLayer`, whose URL (AWS's is a presigned S3 URL)
+  points at `/_shipgate/ecr/blobs/...` here and serves the blob without
+  credentials, as a presigned URL does; an unknown blob is
+  `LayersNotFoundException`.
 
 And a small control API under `/_shipgate/` for tests (never an AWS path):
 
@@ -62,6 +69,7 @@ And a small control API under `/_shipgate/` for tests (never an AWS path):
 from __future__ import annotations
 
 import argparse
+import base64
 import hashlib
 import json
 import logging
@@ -122,6 +130,10 @@ class State:
         self.requests: list[dict[str, str]] = []
         # action name -> list of pending faults
         self.faults: dict[str, list[dict[str, Any]]] = {}
+        # (region, repository, digest) -> blob pushed with the layer-upload APIs
+        self.blobs: dict[tuple[str, str, str], bytes] = {}
+        # upload id -> (region, repository, bytes so far)
+        self.uploads: dict[str, tuple[str, str, bytearray]] = {}
 
     def record(self, service: str, action: str, params: dict[str, Any], outcome: str) -> None:
         self.calls.append(
@@ -512,14 +524,87 @@ def put_image(self: Any, repository_name: str, image_manifest: str, image_tag: s
                                image_manifest_mediatype, None)
 
 
-# What a scan-seeded image answers as: one image, platform unknown.
+# What a scan-seeded image answers as: one linux/amd64 image, whose config
+# every repository can serve.
+_SEEDED_CONFIG = json.dumps({"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": []}}).encode()
+_SEEDED_CONFIG_DIGEST = _manifest_digest(_SEEDED_CONFIG.decode())
 _SEEDED_MANIFEST = json.dumps({
     "schemaVersion": 2,
     "mediaType": "application/vnd.oci.image.manifest.v1+json",
     "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
-               "digest": "sha256:" + "0" * 64, "size": 2},
+               "digest": _SEEDED_CONFIG_DIGEST, "size": len(_SEEDED_CONFIG)},
     "layers": [],
 })
+
+
+def _ecr_error(code: str, message: str) -> None:
+    raise JsonRESTError(code, message)
+
+
+def initiate_layer_upload(self: ECRResponse) -> Any:
+    params = json.loads(self.body or "{}")
+    repository = params.get("repositoryName", "")
+    backend = ecr_backends[self.current_account][self.region]
+    backend._get_repository(repository, None)
+    upload_id = str(uuid.uuid4())
+    with STATE.lock:
+        STATE.uploads[upload_id] = (self.region, repository, bytearray())
+    return json.dumps({"uploadId": upload_id, "partSize": 10 * 1024 * 1024})
+
+
+def upload_layer_part(self: ECRResponse) -> Any:
+    params = json.loads(self.body or "{}")
+    upload_id = params.get("uploadId", "")
+    with STATE.lock:
+        upload = STATE.uploads.get(upload_id)
+        if upload is None:
+            _ecr_error("UploadNotFoundException", f"upload {upload_id} does not exist")
+        part = base64.b64decode(params.get("layerPartBlob", ""))
+        if int(params.get("partFirstByte", 0)) != len(upload[2]):
+            _ecr_error("InvalidLayerPartException", "partFirstByte is not the next byte of the upload")
+        upload[2].extend(part)
+        last = len(upload[2]) - 1
+    return json.dumps({"registryId": self.current_account, "repositoryName": upload[1],
+                       "uploadId": upload_id, "lastByteReceived": last})
+
+
+def complete_layer_upload(self: ECRResponse) -> Any:
+    params = json.loads(self.body or "{}")
+    upload_id = params.get("uploadId", "")
+    digests = params.get("layerDigests") or []
+    with STATE.lock:
+        upload = STATE.uploads.pop(upload_id, None)
+        if upload is None:
+            _ecr_error("UploadNotFoundException", f"upload {upload_id} does not exist")
+        region, repository, data = upload
+        actual = "sha256:" + hashlib.sha256(bytes(data)).hexdigest()
+        if digests != [actual]:
+            _ecr_error("InvalidLayerException", f"the layer's digest is {actual}, not {digests}")
+        STATE.blobs[(region, repository, actual)] = bytes(data)
+    return json.dumps({"registryId": self.current_account, "repositoryName": repository,
+                       "uploadId": upload_id, "layerDigest": actual})
+
+
+def get_download_url_for_layer(self: ECRResponse) -> Any:
+    params = json.loads(self.body or "{}")
+    repository, digest = params.get("repositoryName", ""), params.get("layerDigest", "")
+    ecr_backends[self.current_account][self.region]._get_repository(repository, None)
+    with STATE.lock:
+        known = (self.region, repository, digest) in STATE.blobs or digest == _SEEDED_CONFIG_DIGEST
+        STATE.record("ecr", "GetDownloadUrlForLayer", params, "found" if known else "LayersNotFoundException")
+    if not known:
+        _ecr_error("LayersNotFoundException", f"The image layer {digest} does not exist in the repository {repository}")
+    host = self.headers.get("Host", "127.0.0.1")
+    url = f"http://{host}/_shipgate/ecr/blobs/{self.region}/{repository}/{digest}"
+    return json.dumps({"downloadUrl": url, "layerDigest": digest})
+
+
+def blob(region: str, repository: str, digest: str) -> bytes | None:
+    with STATE.lock:
+        data = STATE.blobs.get((region, repository, digest))
+    if data is None and digest == _SEEDED_CONFIG_DIGEST:
+        return _SEEDED_CONFIG
+    return data
 
 
 def batch_get_image(self: ECRResponse) -> Any:
@@ -581,6 +666,10 @@ def install_extensions() -> None:
     EC2ContainerServiceResponse.describe_service_revisions = describe_service_revisions
     ECRResponse.describe_image_scan_findings = describe_image_scan_findings
     ECRResponse.batch_get_image = batch_get_image
+    ECRResponse.initiate_layer_upload = initiate_layer_upload
+    ECRResponse.upload_layer_part = upload_layer_part
+    ECRResponse.complete_layer_upload = complete_layer_upload
+    ECRResponse.get_download_url_for_layer = get_download_url_for_layer
     Inspector2Response.list_findings = list_findings
     ECRBackend.put_image = put_image
     ECRImage._create_digest = _create_digest
@@ -603,6 +692,13 @@ def control(request: Request) -> Response:
             STATE.reset()
         iam_enforcement.create_admin()
         return _json({"reset": True})
+    if path.startswith("/_shipgate/ecr/blobs/") and request.method == "GET":
+        parts = path[len("/_shipgate/ecr/blobs/"):].split("/")
+        region, repository, digest = parts[0], "/".join(parts[1:-1]), parts[-1]
+        data = blob(region, repository, digest)
+        if data is None:
+            return Response("NoSuchKey", status=404)
+        return Response(data, status=200, content_type="application/octet-stream")
     if path == "/_shipgate/ecr/scan-findings" and request.method == "POST":
         body = request.get_json(force=True)
         for key in ("repositoryName", "imageDigest", "status"):

@@ -802,36 +802,76 @@ impl Fleet {
         aws_sdk_ecr::Client::new(&self.sdk).create_repository().repository_name(name).send().await.unwrap();
     }
 
-    /// Pushes what `docker buildx build --platform ... --push` pushes: one
-    /// OCI image manifest per platform (`os/arch`, e.g. `linux/arm64`), then
-    /// the image index naming them, plus a provenance attestation as buildx
-    /// adds. Digests are ECR's, from `PutImage`.
-    pub async fn push_image_index(&self, repository: &str, tag: &str, platforms: &[&str]) -> ImageIndex {
+    /// Pushes a blob with ECR's layer-upload APIs, as `docker push` does,
+    /// and returns its digest.
+    pub async fn push_blob(&self, repository: &str, blob: &[u8]) -> String {
         let ecr = aws_sdk_ecr::Client::new(&self.sdk);
-        let put = |manifest: Value, media_type: &'static str, tag: Option<String>| {
-            let ecr = ecr.clone();
-            async move {
-                let out = ecr
-                    .put_image()
-                    .repository_name(repository)
-                    .image_manifest(manifest.to_string())
-                    .image_manifest_media_type(media_type)
-                    .set_image_tag(tag)
-                    .send()
-                    .await
-                    .unwrap();
-                out.image().and_then(|i| i.image_id()).and_then(|id| id.image_digest()).unwrap().to_owned()
-            }
-        };
+        let digest = format!("sha256:{}", hex::encode(sha2::Sha256::digest(blob)));
+        let upload = ecr.initiate_layer_upload().repository_name(repository).send().await.unwrap();
+        let id = upload.upload_id().unwrap().to_owned();
+        ecr.upload_layer_part()
+            .repository_name(repository)
+            .upload_id(&id)
+            .part_first_byte(0)
+            .part_last_byte(blob.len() as i64 - 1)
+            .layer_part_blob(aws_smithy_types::Blob::new(blob))
+            .send()
+            .await
+            .unwrap();
+        ecr.complete_layer_upload()
+            .repository_name(repository)
+            .upload_id(&id)
+            .layer_digests(&digest)
+            .send()
+            .await
+            .unwrap();
+        digest
+    }
+
+    /// Pushes one image built for `platform` (`os/arch`): its config blob,
+    /// then its OCI manifest (tagged `tag` if given). Returns ECR's digest.
+    pub async fn push_image(&self, repository: &str, tag: Option<&str>, platform: &str) -> String {
+        let (os, arch) = platform.split_once('/').unwrap();
+        let config = json!({"architecture": arch, "os": os, "created": "2026-11-28T12:00:00Z",
+            "config": {"User": "10001"}, "rootfs": {"type": "layers", "diff_ids": []},
+            "history": [{"created_by": format!("{repository} {tag:?} {platform}")}]});
+        let config = config.to_string();
+        let config_digest = self.push_blob(repository, config.as_bytes()).await;
+        let manifest = json!({"schemaVersion": 2, "mediaType": manifest::OCI_MANIFEST,
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config.len()},
+            "layers": []});
+        self.put_image(repository, &manifest, manifest::OCI_MANIFEST, tag).await
+    }
+
+    async fn put_image(
+        &self,
+        repository: &str,
+        manifest: &Value,
+        media_type: &str,
+        tag: Option<&str>,
+    ) -> String {
+        let out = aws_sdk_ecr::Client::new(&self.sdk)
+            .put_image()
+            .repository_name(repository)
+            .image_manifest(manifest.to_string())
+            .image_manifest_media_type(media_type)
+            .set_image_tag(tag.map(str::to_owned))
+            .send()
+            .await
+            .unwrap();
+        out.image().and_then(|i| i.image_id()).and_then(|id| id.image_digest()).unwrap().to_owned()
+    }
+
+    /// Pushes what `docker buildx build --platform ... --push` pushes: one
+    /// image per platform (`os/arch`, e.g. `linux/arm64`), then the OCI image
+    /// index naming them, plus a provenance attestation as buildx adds.
+    /// Digests are ECR's, from `PutImage`.
+    pub async fn push_image_index(&self, repository: &str, tag: &str, platforms: &[&str]) -> ImageIndex {
         let mut children = Vec::new();
         let mut entries = Vec::new();
         for platform in platforms {
             let (os, arch) = platform.split_once('/').unwrap();
-            let config = format!("sha256:{}", hex::encode(sha2::Sha256::digest(format!("{tag} {platform}"))));
-            let manifest = json!({"schemaVersion": 2, "mediaType": manifest::OCI_MANIFEST,
-                "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config, "size": 1024},
-                "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": config, "size": 4096}]});
-            let digest = put(manifest, manifest::OCI_MANIFEST, None).await;
+            let digest = self.push_image(repository, None, platform).await;
             entries.push(json!({"mediaType": manifest::OCI_MANIFEST, "digest": digest, "size": 512,
                 "platform": {"architecture": arch, "os": os}}));
             children.push(((*platform).to_owned(), digest));
@@ -842,7 +882,7 @@ impl Fleet {
             "platform": {"architecture": "unknown", "os": "unknown"}}),
         );
         let index = json!({"schemaVersion": 2, "mediaType": manifest::OCI_INDEX, "manifests": entries});
-        let digest = put(index, manifest::OCI_INDEX, Some(tag.to_owned())).await;
+        let digest = self.put_image(repository, &index, manifest::OCI_INDEX, Some(tag)).await;
         ImageIndex { digest, children }
     }
 

@@ -28,6 +28,7 @@ const OPERATIONS: &[(&str, &[&str])] = &[
     ("describe_image_scan_findings", &["ecr:DescribeImageScanFindings", "inspector2:ListFindings"]),
     ("describe_images", &["ecr:DescribeImages"]),
     ("batch_get_image", &["ecr:BatchGetImage"]),
+    ("get_download_url_for_layer", &["ecr:GetDownloadUrlForLayer"]),
     ("list_findings", &["inspector2:ListFindings"]),
     ("describe_task_definition", &["ecs:DescribeTaskDefinition"]),
     ("describe_service_revisions", &["ecs:DescribeServiceRevisions"]),

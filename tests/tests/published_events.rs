@@ -218,7 +218,7 @@ async fn run(fleet: &Fleet, function: &str, file: &str) -> (&'static str, String
                 fleet: fleet.config.clone(),
                 report_margin: Duration::from_millis(2500),
             };
-            let deps = release_gate::Deps::new(&sdk, &config);
+            let deps = release_gate::Deps::new(&sdk, &config).unwrap();
             match release_gate::handle(&deps, payload(file), deadline(), now()).await {
                 Ok(outcome) => ("acted", text(&outcome)),
                 Err(e) => ("refused", e.to_string()),

@@ -47,7 +47,8 @@ impl Gate {
         let deps = Deps::new(
             &fleet.sdk_for("release-gate").await,
             &Config { fleet: fleet.config.clone(), report_margin: Duration::from_millis(2500) },
-        );
+        )
+        .unwrap();
         let artifact = fleet.artifact_credentials(ARTIFACTS);
         Self { fleet, deps, artifact }
     }
@@ -456,7 +457,8 @@ async fn a_refused_call_fails_the_job_naming_the_permission() {
     gate.deps = Deps::new(
         &sdk,
         &Config { fleet: gate.fleet.config.clone(), report_margin: Duration::from_millis(2500) },
-    );
+    )
+    .unwrap();
     gate.standard_artifact("a.zip", compliant_taskdef()).await;
     gate.seed_scan("COMPLETE", vec![]);
     let outcome = gate.run(gate.job("job-denied", "a.zip", PARAMS, None)).await;
@@ -757,4 +759,36 @@ async fn an_image_ecr_does_not_have_fails_closed() {
     let outcome = gate.run(gate.job("job-gone", "gone.zip", PARAMS, None)).await;
     assert_eq!(outcome.result, "failed", "{}", outcome.summary);
     assert!(outcome.summary.contains(&format!("ECR has no image {REPO}@{DIGEST}")), "{}", outcome.summary);
+}
+
+#[tokio::test]
+async fn a_single_image_is_judged_by_the_platform_its_config_says() {
+    let gate = Gate::start(POLICY).await;
+    for (name, platform, cpu, expect) in [
+        ("amd-on-graviton", "linux/amd64", Some("ARM64"), "failed"),
+        ("arm-on-graviton", "linux/arm64", Some("ARM64"), "succeeded"),
+        ("arm-on-x86", "linux/arm64", None, "failed"),
+    ] {
+        let digest = gate.fleet.push_image(REPO, Some(name), platform).await;
+        gate.fleet.aws.seed_scan(json!({"repositoryName": REPO, "imageDigest": digest,
+            "status": "COMPLETE", "completedAt": 1_795_860_000, "findings": []}));
+        let uri = format!("{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{REPO}@{digest}");
+        let files = [
+            ("imageDetail.json", json!({"ImageURI": uri}).to_string()),
+            ("taskdef.json", taskdef_on(cpu, "<IMAGE1_NAME>").to_string()),
+        ];
+        gate.artifact(&format!("{name}.zip"), &files).await;
+        let outcome = gate.run(gate.job(&format!("job-{name}"), &format!("{name}.zip"), PARAMS, None)).await;
+        assert_eq!(outcome.result, expect, "{name}: {}", outcome.summary);
+        if expect == "failed" {
+            assert!(
+                outcome.summary.contains("image_platform")
+                    && outcome.summary.contains(&format!("is built for {platform}")),
+                "{name}: {}",
+                outcome.summary
+            );
+        }
+    }
+    // The platform came from each config blob, read through ECR's download URL.
+    assert_eq!(gate.fleet.aws.calls_of("GetDownloadUrlForLayer").len(), 3);
 }

@@ -67,21 +67,26 @@ pub struct Deps {
     pub ecr: aws_sdk_ecr::Client,
     /// EPSS scores, read only for a policy that judges them.
     pub inspector: aws_sdk_inspector2::Client,
+    /// Image config blobs, through the URLs ECR gives (S3, HTTPS).
+    pub http: shipgate_aws::http::Client,
     pub bucket: Bucket,
     pub bus: Bus,
 }
 
 impl Deps {
-    pub fn new(sdk: &SdkConfig, config: &Config) -> Self {
+    pub fn new(sdk: &SdkConfig, config: &Config) -> Result<Self, ConfigError> {
         let clients = Clients::new(sdk);
-        Self {
+        let http = shipgate_aws::http::client(shipgate_aws::http::public_roots())
+            .map_err(|e| ConfigError::Invalid { name: "TLS", reason: e.to_string() })?;
+        Ok(Self {
             sdk: sdk.clone(),
             codepipeline: clients.codepipeline,
             ecr: clients.ecr,
             inspector: aws_sdk_inspector2::Client::new(sdk),
+            http,
             bucket: Bucket::new(clients.s3, &config.fleet.config_bucket),
             bus: Bus::new(clients.eventbridge, &config.fleet.event_bus),
-        }
+        })
     }
 }
 
@@ -700,7 +705,7 @@ async fn judge_images(
                 }
                 // ECR scans each platform's image, never an index: an index
                 // is judged by the child ECS pulls for the task's platform.
-                let manifest = get_manifest(&deps.ecr, Some(registry), repo, d)
+                let manifest = get_manifest(&deps.ecr, &deps.http, Some(registry), repo, d)
                     .await?
                     .ok_or_else(|| Refusal::NoSuchDigest { repository: repo.clone(), digest: d.clone() })?;
                 let child = match image_platform(&taskdef, &container.name, reference, d, &manifest) {

@@ -7,7 +7,7 @@ use shipgate_aws::Deadline;
 async fn main() -> Result<(), lambda_runtime::Error> {
     shipgate_aws::serve(
         Config::from_env,
-        async |sdk, config| Ok(Deps::new(sdk, config)),
+        async |sdk, config| Ok(Deps::new(sdk, config)?),
         async |deps, config, event| {
             let deadline = Deadline::from_context(&event.context, config.report_margin);
             handle(deps, event.payload, deadline, chrono::Utc::now()).await

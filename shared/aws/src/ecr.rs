@@ -7,8 +7,8 @@ use shipgate_core::findings::{
     ScanReport, ScanStatus, VulnerablePackage,
 };
 
-use shipgate_core::limits::{FINDINGS_PAGES, MANIFEST_BYTES};
-use shipgate_core::manifest::{ACCEPTED_MEDIA_TYPES, Manifest};
+use shipgate_core::limits::{FINDINGS_PAGES, IMAGE_CONFIG_BYTES, MANIFEST_BYTES};
+use shipgate_core::manifest::{ACCEPTED_MEDIA_TYPES, Manifest, config_platform};
 
 use crate::error::{AwsError, aws_err};
 
@@ -107,8 +107,72 @@ pub async fn resolve_digest(
 }
 
 /// The manifest of `repository@digest` as ECR stores it (an image index
-/// stays an index), or `None` when ECR has no such image.
+/// stays an index), or `None` when ECR has no such image. A single image's
+/// platform is read from its config blob, through the download URL ECR hands
+/// out for it (what `docker pull` does), with `http`.
 pub async fn get_manifest(
+    client: &aws_sdk_ecr::Client,
+    http: &crate::http::Client,
+    registry_id: Option<&str>,
+    repository: &str,
+    digest: &str,
+) -> Result<Option<Manifest>, AwsError> {
+    let Some(manifest) = read_manifest(client, registry_id, repository, digest).await? else {
+        return Ok(None);
+    };
+    let Some(config) = manifest.config_digest().map(str::to_owned) else {
+        return Ok(Some(manifest));
+    };
+    let blob = read_blob(client, http, registry_id, repository, &config).await?;
+    let platform = config_platform(&config, &blob)
+        .map_err(|e| AwsError::new("ECR", "GetDownloadUrlForLayer", format!("{repository}@{digest}: {e}")))?;
+    Ok(Some(Manifest::Image { config: Some(config), platform: Some(platform) }))
+}
+
+/// How long the download of one config blob may take.
+const BLOB_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// A blob of `repository` (an image config: small, and checked against its
+/// digest by the caller), through the URL `GetDownloadUrlForLayer` gives.
+async fn read_blob(
+    client: &aws_sdk_ecr::Client,
+    http: &crate::http::Client,
+    registry_id: Option<&str>,
+    repository: &str,
+    layer_digest: &str,
+) -> Result<Vec<u8>, AwsError> {
+    const OP: &str = "GetDownloadUrlForLayer";
+    let output = client
+        .get_download_url_for_layer()
+        .set_registry_id(registry_id.map(str::to_owned))
+        .repository_name(repository)
+        .layer_digest(layer_digest)
+        .send()
+        .await
+        .map_err(aws_err("ECR", OP))?;
+    let failed =
+        |reason: String| AwsError::new("ECR", OP, format!("{repository} blob {layer_digest}: {reason}"));
+    let url: hyper::Uri = output
+        .download_url()
+        .ok_or_else(|| failed("no download URL in the answer".into()))?
+        .parse()
+        .map_err(|e| failed(format!("unusable download URL: {e}")))?;
+    let response = tokio::time::timeout(BLOB_TIMEOUT, http.get(url))
+        .await
+        .map_err(|_| failed(format!("the download took over {}s", BLOB_TIMEOUT.as_secs())))?
+        .map_err(|e| failed(format!("download failed: {}", crate::http::causes(&e))))?;
+    if !response.status().is_success() {
+        return Err(failed(format!("download answered {}", response.status())));
+    }
+    let limited = http_body_util::Limited::new(response.into_body(), IMAGE_CONFIG_BYTES);
+    let body = tokio::time::timeout(BLOB_TIMEOUT, http_body_util::BodyExt::collect(limited))
+        .await
+        .map_err(|_| failed(format!("the download took over {}s", BLOB_TIMEOUT.as_secs())))?
+        .map_err(|e| failed(format!("download failed (limit {IMAGE_CONFIG_BYTES} bytes): {e}")))?;
+    Ok(body.to_bytes().to_vec())
+}
+
+async fn read_manifest(
     client: &aws_sdk_ecr::Client,
     registry_id: Option<&str>,
     repository: &str,

@@ -10,15 +10,8 @@
 //! certificate that does not chain to a public root or name the host fails
 //! the check. `http://` stays for listeners reached inside the VPC.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::Empty;
-use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use rustls::RootCertStore;
 
 use crate::env::ConfigError;
@@ -27,7 +20,7 @@ use crate::env::ConfigError;
 #[derive(Debug, Clone)]
 pub struct Probe {
     base: String,
-    client: Client<HttpsConnector<HttpConnector>, Empty<Bytes>>,
+    client: crate::http::Client,
     backoff: Duration,
 }
 
@@ -45,8 +38,7 @@ impl Probe {
     /// `base` must be `http://` or `https://host[:port][/prefix]`; HTTPS is
     /// validated against the bundled public roots.
     pub fn new(name: &'static str, base: &str, backoff: Duration) -> Result<Self, ConfigError> {
-        let roots = RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
-        Self::with_roots(name, base, backoff, roots)
+        Self::with_roots(name, base, backoff, crate::http::public_roots())
     }
 
     /// As [`Probe::new`], trusting `roots` instead (a private CA).
@@ -67,18 +59,7 @@ impl Probe {
                 "must be http(s)://host[:port][/path] with no credentials, query or fragment",
             ));
         }
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let tls = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| invalid(&format!("no TLS versions: {e}")))?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_or_http()
-            .enable_http1()
-            .build();
-        let client = Client::builder(TokioExecutor::new()).build(connector);
+        let client = crate::http::client(roots).map_err(|e| invalid(&format!("no TLS client: {e}")))?;
         Ok(Self { base: base.trim_end_matches('/').to_owned(), client, backoff })
     }
 
@@ -101,7 +82,7 @@ impl Probe {
                 Err(e) => format!("invalid URL {url}: {e}"),
                 Ok(uri) => match tokio::time::timeout(timeout, self.client.get(uri)).await {
                     Err(_) => format!("timed out after {}s", timeout.as_secs()),
-                    Ok(Err(e)) => format!("request failed: {}", causes(&e)),
+                    Ok(Err(e)) => format!("request failed: {}", crate::http::causes(&e)),
                     Ok(Ok(response)) => {
                         let status = response.status().as_u16();
                         if status == expect_status {
@@ -119,18 +100,6 @@ impl Probe {
         }
         CheckOutcome { path: path.to_owned(), passed: false, attempts: attempts.max(1), last }
     }
-}
-
-/// An error and its causes, outermost first: hyper's own message ("client
-/// error (Connect)") says nothing of an untrusted certificate underneath.
-fn causes(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(&format!(": {cause}"));
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

@@ -27,6 +27,10 @@ pub const FINDINGS_PAGES: usize = 1000;
 /// (ECR's service quotas, "Image manifest size").
 pub const MANIFEST_BYTES: usize = 4 * 1024 * 1024;
 
+/// The largest image config blob read (for its platform): configs are a few
+/// kilobytes; this bounds a hostile one.
+pub const IMAGE_CONFIG_BYTES: usize = 1024 * 1024;
+
 /// The message for an input over its limit, the same wherever it is refused.
 pub fn too_large(size: u64, limit: u64) -> String {
     format!("file too large: {size} bytes, at most {limit}")

@@ -92,8 +92,8 @@ pub enum Manifest {
     /// other non-image entries left out).
     Index(Vec<Child>),
     /// One image; its platform lives in its config blob, which the manifest
-    /// only names, so it is known only when the caller read the config.
-    Image { platform: Option<Platform> },
+    /// only names (`config`), so it is known only once the caller read it.
+    Image { config: Option<String>, platform: Option<Platform> },
 }
 
 #[derive(Deserialize)]
@@ -103,6 +103,14 @@ struct RawManifest {
     media_type: Option<String>,
     #[serde(default)]
     manifests: Option<Vec<RawChild>>,
+    #[serde(default)]
+    config: Option<RawDescriptor>,
+}
+
+#[derive(Deserialize)]
+struct RawDescriptor {
+    #[serde(default)]
+    digest: String,
 }
 
 #[derive(Deserialize)]
@@ -137,7 +145,8 @@ impl Manifest {
         let is_index =
             media_type == OCI_INDEX || media_type == DOCKER_MANIFEST_LIST || raw.manifests.is_some();
         if !is_index {
-            return Ok(Manifest::Image { platform: None });
+            let config = raw.config.map(|c| c.digest).filter(|d| !d.is_empty());
+            return Ok(Manifest::Image { config, platform: None });
         }
         let children = raw
             .manifests
@@ -170,7 +179,7 @@ impl Manifest {
                 .find(|c| c.platform.runs_on(platform))
                 .map(|c| c.digest.as_str())
                 .ok_or_else(|| children.iter().map(|c| c.platform.clone()).collect()),
-            Manifest::Image { platform: Some(own) } if !own.runs_on(platform) => Err(vec![own.clone()]),
+            Manifest::Image { platform: Some(own), .. } if !own.runs_on(platform) => Err(vec![own.clone()]),
             Manifest::Image { .. } => Ok(digest),
         }
     }
@@ -178,6 +187,30 @@ impl Manifest {
     pub fn is_index(&self) -> bool {
         matches!(self, Manifest::Index(_))
     }
+
+    /// The digest of a single image's config blob, where its platform is.
+    pub fn config_digest(&self) -> Option<&str> {
+        match self {
+            Manifest::Image { config, .. } => config.as_deref(),
+            Manifest::Index(_) => None,
+        }
+    }
+}
+
+/// The platform an image config blob (`{"architecture", "os", "variant"}`,
+/// the OCI image config and Docker's alike) says, once the blob is shown to
+/// be the one the manifest names: its SHA-256 must be `digest`.
+pub fn config_platform(digest: &str, blob: &[u8]) -> Result<Platform, String> {
+    let actual = format!("sha256:{}", crate::lkg::sha256_hex(blob));
+    if actual != digest {
+        return Err(format!("the image config read is {actual}, not the {digest} its manifest names"));
+    }
+    let raw: RawPlatform =
+        serde_json::from_slice(blob).map_err(|e| format!("the image config {digest} is not JSON: {e}"))?;
+    if raw.architecture.is_empty() || raw.os.is_empty() {
+        return Err(format!("the image config {digest} names no architecture or os"));
+    }
+    Ok(Platform { os: raw.os, architecture: raw.architecture, variant: raw.variant })
 }
 
 #[cfg(test)]
@@ -249,8 +282,21 @@ mod tests {
         let m = Manifest::parse(Some(OCI_MANIFEST), &body).unwrap();
         let arm = Platform::of_task(&task(Some("ARM64")));
         assert_eq!(m.resolve(AMD, &arm), Ok(AMD), "platform unknown: nothing to judge");
-        let amd = Manifest::Image { platform: Some(Platform::of_task(&task(None))) };
+        assert_eq!(m.config_digest(), Some("sha256:c"));
+        let amd = Manifest::Image { config: None, platform: Some(Platform::of_task(&task(None))) };
         assert_eq!(amd.resolve(AMD, &arm).unwrap_err()[0].to_string(), "linux/amd64");
+    }
+
+    #[test]
+    fn a_config_blob_counts_only_when_it_is_the_one_named() {
+        let blob = br#"{"architecture":"arm64","os":"linux","variant":"v8","rootfs":{}}"#;
+        let digest = format!("sha256:{}", crate::lkg::sha256_hex(blob));
+        assert_eq!(config_platform(&digest, blob).unwrap().to_string(), "linux/arm64/v8");
+        let other = br#"{"architecture":"amd64","os":"linux"}"#;
+        assert!(config_platform(&digest, other).unwrap_err().contains("not the"));
+        let empty = br#"{"rootfs":{}}"#;
+        let empty_digest = format!("sha256:{}", crate::lkg::sha256_hex(empty));
+        assert!(config_platform(&empty_digest, empty).is_err());
     }
 
     #[test]

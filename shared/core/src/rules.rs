@@ -242,7 +242,7 @@ mod tests {
         assert_eq!(image_platform(&x86, "app", "web", "sha256:1", &amd_only), Ok(DIGEST));
         let empty = image_platform(&x86, "app", "web", "sha256:1", &Manifest::Index(vec![])).unwrap_err();
         assert!(empty.message.contains("no image for any platform"), "{}", empty.message);
-        let built_for_amd = Manifest::Image { platform: Some(Platform::of_task(&x86)) };
+        let built_for_amd = Manifest::Image { config: None, platform: Some(Platform::of_task(&x86)) };
         let single = image_platform(&arm, "app", "web", "sha256:1", &built_for_amd).unwrap_err();
         assert_eq!(
             single.message,
