@@ -362,11 +362,30 @@ pub async fn deployment(fleet: &Fleet, digest: &str) -> String {
 /// CodeDeploy deployment whose AppSpec names it, as (deployment id, task
 /// definition ARN).
 pub async fn deployment_with_task_definition(fleet: &Fleet, digest: &str) -> (String, String) {
-    use aws_sdk_ecs::types::ContainerDefinition;
+    deployment_on(fleet, digest, None).await
+}
+
+/// [`deployment_with_task_definition`] of a task whose `runtimePlatform` has
+/// `cpu` on Linux (`None`: unset, ECS's X86_64).
+pub async fn deployment_on(
+    fleet: &Fleet,
+    digest: &str,
+    cpu: Option<aws_sdk_ecs::types::CpuArchitecture>,
+) -> (String, String) {
+    use aws_sdk_ecs::types::{ContainerDefinition, OsFamily, RuntimePlatform};
     let ecs = aws_sdk_ecs::Client::new(&fleet.sdk);
     let container = ContainerDefinition::builder().name("app").memory(512).image(image(digest)).build();
-    let td =
-        ecs.register_task_definition().family(REPO).container_definitions(container).send().await.unwrap();
+    let platform = cpu.map(|cpu| {
+        RuntimePlatform::builder().cpu_architecture(cpu).operating_system_family(OsFamily::Linux).build()
+    });
+    let td = ecs
+        .register_task_definition()
+        .family(REPO)
+        .container_definitions(container)
+        .set_runtime_platform(platform)
+        .send()
+        .await
+        .unwrap();
     let td_arn = td.task_definition.unwrap().task_definition_arn.unwrap();
     let appspec = format!(
         "version: 0.0\nResources:\n  - TargetService:\n      Type: AWS::ECS::Service\n      Properties:\n        TaskDefinition: \"{td_arn}\"\n        LoadBalancerInfo: {{ContainerName: app, ContainerPort: 8080}}\n"
@@ -794,6 +813,11 @@ impl Replay<'_> {
         const S: &str = "ungated deployment";
         const E: &str = "a console deployment of an image that never passed the gate is stopped";
         self.story(S, E);
+        // Built and pushed by hand, so ECR has it (and its scan), but no gate ever judged it.
+        self.fleet
+            .aws
+            .seed_scan(json!({"repositoryName": REPO, "imageDigest": UNGATED, "status": "COMPLETE",
+            "completedAt": chrono::Utc::now().timestamp(), "findings": passing_findings()}));
         let deployment = deployment(&self.fleet, UNGATED).await;
         let before = listener.hits();
         self.hook(S, &deployment, "BeforeInstall", "Failed", "no passing release-gate decision").await;
@@ -983,11 +1007,11 @@ impl Replay<'_> {
     /// scans each platform's image, not the index. The service runs on
     /// Graviton, so the arm64 image is the one judged (its amd64 sibling's
     /// CRITICAL does not block it), and the deployment, naming the index
-    /// digest as the task definition does, passes its hooks.
+    /// digest as the task definition does, passes its hooks; the same index
+    /// in an X86_64 task would run the amd64 image, and is stopped.
     async fn multi_arch_story(&mut self, listener: &TestListener) {
         const S: &str = "multi-arch release";
-        const E: &str =
-            "a Graviton task is judged by the arm64 image of its index and deploys by the index digest";
+        const E: &str = "a Graviton task is judged by the arm64 image of its index and deploys; an x86 task of it is stopped";
         self.story(S, E);
         let index = self.fleet.push_image_index(REPO, "1.6.0", &["linux/amd64", "linux/arm64"]).await;
         let (amd64, arm64) = (index.child("linux/amd64").to_owned(), index.child("linux/arm64").to_owned());
@@ -1024,12 +1048,17 @@ impl Replay<'_> {
             "provenance for the index and its arm64 image".into(),
             provenance == [true, true],
         );
-        let deployment = deployment(&self.fleet, &index.digest).await;
+        use aws_sdk_ecs::types::CpuArchitecture;
+        let (deployment, _) = deployment_on(&self.fleet, &index.digest, Some(CpuArchitecture::Arm64)).await;
         let before = listener.hits();
         self.hook(S, &deployment, "BeforeInstall", "Succeeded", "").await;
         self.hook(S, &deployment, "AfterAllowTestTraffic", "Succeeded", "").await;
         let checked = listener.hits() > before;
         self.verify(S, "deploy-hooks", "the test listener checked".into(), checked);
+        // The same index in an X86_64 task would run the amd64 image, which
+        // never passed: stopped before any traffic.
+        let (x86, _) = deployment_on(&self.fleet, &index.digest, None).await;
+        self.hook(S, &x86, "BeforeInstall", "Failed", "no passing release-gate decision").await;
         self.finish(S, E);
     }
 

@@ -26,8 +26,22 @@ struct Hooks {
 /// Registers a payments-api task definition of these (container, image)
 /// pairs; its ARN.
 async fn register(fleet: &Fleet, containers: &[(&str, &str)]) -> String {
-    use aws_sdk_ecs::types::ContainerDefinition;
+    register_on(fleet, containers, None).await
+}
+
+/// [`register`] with a `runtimePlatform` of `cpu` on Linux.
+async fn register_on(
+    fleet: &Fleet,
+    containers: &[(&str, &str)],
+    cpu: Option<aws_sdk_ecs::types::CpuArchitecture>,
+) -> String {
+    use aws_sdk_ecs::types::{ContainerDefinition, OsFamily, RuntimePlatform};
     let mut request = aws_sdk_ecs::Client::new(&fleet.sdk).register_task_definition().family("payments-api");
+    if let Some(cpu) = cpu {
+        request = request.runtime_platform(
+            RuntimePlatform::builder().cpu_architecture(cpu).operating_system_family(OsFamily::Linux).build(),
+        );
+    }
     for (name, image) in containers {
         request = request.container_definitions(
             ContainerDefinition::builder().name(*name).memory(256).image(*image).build(),
@@ -37,10 +51,19 @@ async fn register(fleet: &Fleet, containers: &[(&str, &str)]) -> String {
     registered.task_definition.unwrap().task_definition_arn.unwrap()
 }
 
+/// Puts `payments-api@digest` in ECR (a scanned linux/amd64 image).
+fn in_ecr(fleet: &Fleet, digest: &str) {
+    fleet.aws.seed_scan(
+        json!({"repositoryName": REPO, "imageDigest": digest, "status": "COMPLETE", "findings": []}),
+    );
+}
+
 impl Hooks {
     async fn start(policy: &str) -> Self {
         let fleet = Fleet::start().await;
         fleet.install_policy(REPO, policy).await;
+        fleet.create_repository(REPO).await;
+        in_ecr(&fleet, DIGEST);
         let image = format!("{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{REPO}@{DIGEST}");
         let task_definition = register(&fleet, &[("app", &image)]).await;
         Self { fleet, task_definition }
@@ -103,14 +126,24 @@ impl Hooks {
 
     /// A passing release-gate decision for the digest, as release-gate writes it.
     async fn gate(&self) {
+        self.gate_digests(&[DIGEST]).await;
+    }
+
+    /// One passing decision speaking for `digests` (an index and its image
+    /// for the platform judged), with provenance for each.
+    async fn gate_digests(&self, digests: &[&str]) {
         let key = "decisions/payments/exec-1/dec-1.json";
+        let verdicts: serde_json::Map<String, Value> =
+            digests.iter().map(|d| ((*d).to_owned(), json!("PASS"))).collect();
         let record = json!({"decision_id": "dec-1", "job_id": "job-1", "pipeline": "payments", "execution_id": "exec-1",
-            "decided_at": "2026-11-28T12:00:00Z", "decision": "PASS", "digests": {DIGEST: "PASS"}, "reasons": [],
+            "decided_at": "2026-11-28T12:00:00Z", "decision": "PASS", "digests": verdicts, "reasons": [],
             "violations": [], "exceptions_used": [], "announced": true, "repository_policy": false});
         self.fleet.put_config(key, &record.to_string()).await;
-        let provenance = json!({"digest": DIGEST, "decision_id": "dec-1", "decision_key": key, "pipeline": "payments",
-            "execution_id": "exec-1", "decided_at": "2026-11-28T12:00:00Z"});
-        self.fleet.put_config(&format!("provenance/_base/{DIGEST}.json"), &provenance.to_string()).await;
+        for digest in digests {
+            let provenance = json!({"digest": digest, "decision_id": "dec-1", "decision_key": key, "pipeline": "payments",
+                "execution_id": "exec-1", "decided_at": "2026-11-28T12:00:00Z"});
+            self.fleet.put_config(&format!("provenance/_base/{digest}.json"), &provenance.to_string()).await;
+        }
     }
 
     fn invocation(deployment: &str) -> Value {
@@ -266,6 +299,8 @@ async fn slow_dependency_reports_before_the_deadline() {
     let deps = Deps {
         codedeploy: mock_client!(aws_sdk_codedeploy, RuleMode::Sequential, [&report]),
         ecs: aws_sdk_ecs::Client::from_conf(aws_sdk_ecs::Config::builder().behavior_version_latest().build()),
+        ecr: aws_sdk_ecr::Client::from_conf(aws_sdk_ecr::Config::builder().behavior_version_latest().build()),
+        http: shipgate_aws::http::client(shipgate_aws::http::public_roots()).unwrap(),
         bucket: shipgate_aws::s3::Bucket::new(s3, "unused"),
         bus: shipgate_aws::events::Bus::new(
             mock_client!(aws_sdk_eventbridge, RuleMode::Sequential, [&emit]),
@@ -409,6 +444,7 @@ async fn each_image_is_judged_by_its_own_repositorys_policy() {
     let hooks = Hooks::start(POLICY).await;
     hooks.fleet.install_policy("sidecar", "version: 1\ndeploy:\n  require_gate_decision: false\n").await;
     let ungated = "sha256:0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f";
+    in_ecr(&hooks.fleet, ungated);
     let image =
         |repo: &str, digest: &str| format!("{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{repo}@{digest}");
     let task_definition =
@@ -467,6 +503,10 @@ async fn a_slow_report_lands_or_gives_up_before_the_lambda_deadline() {
             ecs: aws_sdk_ecs::Client::from_conf(
                 aws_sdk_ecs::Config::builder().behavior_version_latest().build(),
             ),
+            ecr: aws_sdk_ecr::Client::from_conf(
+                aws_sdk_ecr::Config::builder().behavior_version_latest().build(),
+            ),
+            http: shipgate_aws::http::client(shipgate_aws::http::public_roots()).unwrap(),
             bucket: shipgate_aws::s3::Bucket::new(s3, "unused"),
             bus: shipgate_aws::events::Bus::new(
                 mock_client!(aws_sdk_eventbridge, RuleMode::MatchAny, [&emit]),
@@ -519,4 +559,47 @@ async fn a_duplicate_hook_delivery_announces_nothing_it_did_not_report() {
     assert_eq!(results[0]["detail"]["execution"], format!("hook-{deployment}"));
     let statuses: Vec<Value> = hooks.reports().iter().map(|c| c.params["status"].clone()).collect();
     assert_eq!(statuses, ["Failed", "Succeeded"], "the second report was refused, not missing");
+}
+
+/// An image index gated for Graviton (the decision speaks for the index and
+/// its arm64 image) opens an ARM64 task's hooks, whether ECS reports the
+/// index digest or resolved the arm64 image; the same index in an X86_64
+/// task runs the amd64 image, which never passed, and is stopped.
+#[tokio::test]
+async fn an_index_gated_for_arm64_opens_arm64_tasks_only() {
+    use aws_sdk_ecs::types::CpuArchitecture;
+    let hooks = Hooks::start("version: 1\n").await;
+    let index = hooks.fleet.push_image_index(REPO, "1.6.0", &["linux/amd64", "linux/arm64"]).await;
+    hooks.gate_digests(&[&index.digest, index.child("linux/arm64")]).await;
+    let image = format!("{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{REPO}@{}", index.digest);
+    let event = ecs_event();
+    let revision = event["executionDetails"]["targetServiceRevisionArn"].as_str().unwrap().to_owned();
+    let cases = [
+        (Some(CpuArchitecture::Arm64), index.digest.as_str(), "SUCCEEDED"),
+        (Some(CpuArchitecture::Arm64), index.child("linux/arm64"), "SUCCEEDED"),
+        (None, index.digest.as_str(), "FAILED"),
+    ];
+    for (cpu, reported, expect) in cases {
+        let task_definition = register_on(&hooks.fleet, &[("app", &image)], cpu.clone()).await;
+        hooks.fleet.aws.control_post(
+            "/_shipgate/ecs/service-revisions",
+            &json!({"serviceRevisionArn": revision, "taskDefinition": task_definition,
+                "containerImages": [{"containerName": "app", "image": image, "imageDigest": reported}]}),
+        );
+        let response = handle(&hooks.deps(None).await, event.clone(), deadline()).await.unwrap();
+        assert_eq!(
+            serde_json::to_value(&response).unwrap()["hookStatus"],
+            expect,
+            "{cpu:?} reporting {reported}"
+        );
+    }
+    let events = hooks.fleet.events().await;
+    let reasons = events.last().unwrap()["detail"]["reasons"].to_string();
+    let amd64 = shipgate_core::image::short(index.child("linux/amd64"));
+    assert!(
+        reasons.contains(&format!(
+            "runs {amd64} on this task's platform, which has no passing release-gate decision"
+        )),
+        "{reasons}"
+    );
 }

@@ -21,6 +21,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use shipgate_aws::codedeploy::{HookStatus as ReportStatus, current_hook, get_deployment, report_hook};
 use shipgate_aws::codepipeline::Reported;
+use shipgate_aws::ecr::get_manifest;
 use shipgate_aws::ecs::{describe_task_definition, service_revision};
 use shipgate_aws::env::{ConfigError, FleetConfig, millis, optional, positive_millis};
 use shipgate_aws::events::Bus;
@@ -36,6 +37,8 @@ use shipgate_core::hooks::{
 };
 use shipgate_core::image::{EcrImage, is_pinned_digest, parse_image, short};
 use shipgate_core::policy::{DeployPolicy, HttpCheck, Policy};
+use shipgate_core::rules::image_platform;
+use shipgate_core::taskdef::TaskDefinition;
 use shipgate_core::triggers::{EcsHookResponse, EcsLifecycleHook};
 use tracing::{info, instrument, warn};
 
@@ -71,6 +74,9 @@ impl Config {
 pub struct Deps {
     pub codedeploy: aws_sdk_codedeploy::Client,
     pub ecs: aws_sdk_ecs::Client,
+    /// Image manifests and config blobs: which image a task really runs.
+    pub ecr: aws_sdk_ecr::Client,
+    pub http: shipgate_aws::http::Client,
     pub bucket: Bucket,
     pub bus: Bus,
     pub probe: Option<Probe>,
@@ -85,9 +91,13 @@ impl Deps {
             .as_deref()
             .map(|url| Probe::new(TEST_LISTENER_VAR, url, config.check_backoff))
             .transpose()?;
+        let http = shipgate_aws::http::client(shipgate_aws::http::public_roots())
+            .map_err(|e| ConfigError::Invalid { name: "TLS", reason: e.to_string() })?;
         Ok(Self {
             codedeploy: clients.codedeploy,
             ecs: clients.ecs,
+            ecr: clients.ecr,
+            http,
             bucket: Bucket::new(clients.s3, &config.fleet.config_bucket),
             bus: Bus::new(clients.eventbridge, &config.fleet.event_bus),
             probe,
@@ -404,18 +414,18 @@ async fn check_task_definition(
         Err(e) => return Verdict::failed(hook, e.to_string()),
     };
     let images: Vec<String> = td.container_definitions.iter().map(|c| c.image.trim().to_owned()).collect();
-    // (image as written, the digest it runs as)
-    let running: Vec<(String, Option<String>)> = td
+    // (container, image as written, the digest it runs as)
+    let running: Vec<(String, String, Option<String>)> = td
         .container_definitions
         .iter()
         .map(|c| {
             let image = c.image.trim().to_owned();
             let digest =
                 resolved.get(&c.name).cloned().or_else(|| parse_image(&image).digest.map(str::to_owned));
-            (image, digest)
+            (c.name.clone(), image, digest)
         })
         .collect();
-    let digests: Vec<String> = running.iter().filter_map(|(_, d)| d.clone()).collect();
+    let digests: Vec<String> = running.iter().filter_map(|(_, _, d)| d.clone()).collect();
     let repository = images.iter().find_map(|i| EcrImage::parse(i)).map(|i| i.repository);
     let mut verdict =
         Verdict { digests: digests.clone(), repository: repository.clone(), ..Verdict::failed(hook, "") };
@@ -431,7 +441,7 @@ async fn check_task_definition(
     // outside ECR by the default policy), so one lenient repository cannot
     // waive provenance for the others.
     let mut policies: BTreeMap<String, Policy> = BTreeMap::new();
-    for (image, digest) in &running {
+    for (container, image, digest) in &running {
         let scope = EcrImage::parse(image).map_or_else(|| "default".to_owned(), |i| i.repository);
         if !policies.contains_key(&scope) {
             match image_policy(deps, &scope).await {
@@ -452,14 +462,31 @@ async fn check_task_definition(
             None => verdict.reasons.push(format!(
                 "image {image} is not pinned by digest, so its gate decision cannot be checked"
             )),
-            Some(digest) => match gate_decision(deps, digest).await {
-                Ok(true) => {}
-                Ok(false) => verdict.reasons.push(format!(
-                    "image {} has no passing release-gate decision (was it deployed without the pipeline?)",
-                    short(digest)
-                )),
-                Err(e) => verdict.reasons.push(e.to_string()),
-            },
+            Some(digest) => {
+                // What the task runs: for an image index, its image for the
+                // task's platform, which must have passed the gate itself (a
+                // pass for arm64 opens nothing for amd64).
+                let runs = match image_that_runs(deps, &td, container, image, digest).await {
+                    Ok(runs) => runs,
+                    Err(reason) => {
+                        verdict.reasons.push(reason);
+                        continue;
+                    }
+                };
+                match gate_decision(deps, &runs).await {
+                    Ok(true) => {}
+                    Ok(false) if runs != digest => verdict.reasons.push(format!(
+                        "image {} runs {} on this task's platform, which has no passing release-gate decision (was the index gated for another platform?)",
+                        short(digest),
+                        short(&runs)
+                    )),
+                    Ok(false) => verdict.reasons.push(format!(
+                        "image {} has no passing release-gate decision (was it deployed without the pipeline?)",
+                        short(digest)
+                    )),
+                    Err(e) => verdict.reasons.push(e.to_string()),
+                }
+            }
         }
     }
     // An ungated image is stopped before any traffic reaches it.
@@ -495,6 +522,29 @@ async fn image_policy(deps: &Deps, scope: &str) -> Result<(Policy, Option<String
         Ok(PolicyLookup::None(why)) => Err(format!("{why}; failing closed")),
         Err(e) => Err(e.to_string()),
     }
+}
+
+/// The digest a container of `td` runs for `digest`: an ECR image index's
+/// image for the task's `runtimePlatform`, or the image itself (after its
+/// config says it runs there); images outside ECR as they are. `Err` says
+/// why the image cannot run or be read.
+async fn image_that_runs(
+    deps: &Deps,
+    td: &TaskDefinition,
+    container: &str,
+    image: &str,
+    digest: &str,
+) -> Result<String, String> {
+    let Some(ecr) = EcrImage::parse(image) else {
+        return Ok(digest.to_owned());
+    };
+    let manifest = get_manifest(&deps.ecr, &deps.http, Some(&ecr.registry_id), &ecr.repository, digest)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("ECR has no image {}@{digest}", ecr.repository))?;
+    image_platform(td, container, image, digest, &manifest)
+        .map(str::to_owned)
+        .map_err(|v| format!("{} ({})", v.message, v.rule))
 }
 
 /// True when the digest has a passing decision on record for this hook's
