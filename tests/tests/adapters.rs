@@ -339,3 +339,42 @@ async fn an_https_test_listener_is_checked_with_certificate_validation() {
     assert!(refused.last.contains("certificate"), "{refused:?}");
     assert_eq!(listener.hits(), 1, "the refused handshakes never reached the listener");
 }
+
+/// The SDK's HTTP client validates certificates against the bundled roots
+/// (not the system store): AWS's endpoints chain to them, a private CA does
+/// not. Against a listener whose CA it trusts, a call completes its TLS
+/// handshake and reaches the server; with the public roots the handshake is
+/// refused and the error is a retryable dispatch failure, as the SDK's own
+/// client would report it.
+#[tokio::test]
+async fn the_sdks_client_validates_certificates_against_the_bundled_roots() {
+    use shipgate_tests::{ListenerMode, TestListener};
+    let listener = TestListener::start_tls(ListenerMode::Healthy).await;
+    let call = |http: aws_smithy_runtime_api::client::http::SharedHttpClient| {
+        let url = listener.url.clone();
+        async move {
+            let config = shipgate_aws::config_loader()
+                .http_client(http)
+                .endpoint_url(url)
+                .region(aws_config::Region::new("us-east-1"))
+                .credentials_provider(aws_credential_types::Credentials::for_tests())
+                .retry_config(aws_config::retry::RetryConfig::disabled())
+                .load()
+                .await;
+            aws_sdk_codepipeline::Client::new(&config).get_job_details().job_id("job-1").send().await
+        }
+    };
+    let trusted = call(shipgate_aws::http::sdk_client(TestListener::test_ca()).unwrap()).await;
+    // The listener answers every path 200 with no AWS body: the call got there.
+    use aws_sdk_codepipeline::error::SdkError;
+    assert!(!matches!(trusted, Err(SdkError::DispatchFailure(_))), "{trusted:?}");
+    assert_eq!(listener.hits(), 1);
+
+    let refused = call(shipgate_aws::http::sdk_client(shipgate_aws::http::public_roots()).unwrap()).await;
+    let err = refused.unwrap_err();
+    let SdkError::DispatchFailure(dispatch) = &err else { panic!("not a dispatch failure: {err:?}") };
+    assert!(dispatch.is_io(), "{err:?}");
+    let text = shipgate_aws::http::causes(&err);
+    assert!(text.contains("certificate") || text.contains("UnknownIssuer"), "{text}");
+    assert_eq!(listener.hits(), 1, "the refused handshake never reached the listener");
+}

@@ -191,3 +191,31 @@ async fn invalid_routes_fail_clearly() {
     let err = handle(&deps, sample("codecommit-push-main.json")).await.unwrap_err();
     assert!(err.to_string().starts_with("routes.yaml is invalid: 3:5: routes[0].branches"), "{err}");
 }
+
+/// The webhook secret is read on the first webhook, not at start: a cold
+/// start for a CodeCommit push never waits for Secrets Manager (here it
+/// could not even reach it), a webhook that cannot read it gets 503 (GitHub
+/// shows the delivery failed), and the next one reads it and is verified.
+#[tokio::test]
+async fn the_webhook_secret_is_read_on_the_first_webhook_and_kept() {
+    let fleet = Fleet::start().await;
+    fleet.create_pipeline("payments").await;
+    fleet.put_config("routes.yaml", ROUTES).await;
+    let config = Config {
+        config_bucket: fleet.config.config_bucket.clone(),
+        webhook_secret_arn: Some(fleet.webhook_secret_arn.clone()),
+    };
+    let deps = Deps::with_secret(&fleet.sdk_for("source-trigger").await, &config);
+    // Every attempt of the SDK's three fails.
+    fleet.aws.inject_fault("GetSecretValue", 500, "InternalServiceError", 3);
+    let out = handle(&deps, sample("codecommit-push-main.json")).await.unwrap();
+    assert_eq!(out["started"][0]["pipeline"], "payments", "no secret needed, none read");
+    let (status, body) = webhook(&deps, sample("github-push-main.json")).await;
+    assert_eq!(status, 503, "{body}");
+    let (status, body) = webhook(&deps, sample("github-push-main.json")).await;
+    assert_eq!(status, 200, "{body}");
+    // Kept: a secret Secrets Manager can no longer give does not matter now.
+    fleet.aws.inject_fault("GetSecretValue", 500, "InternalServiceError", 3);
+    let (status, body) = webhook(&deps, sample("github-ping.json")).await;
+    assert_eq!(status, 200, "{body}");
+}

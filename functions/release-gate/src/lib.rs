@@ -22,7 +22,7 @@ use shipgate_aws::ecr::{ScanLookup, describe_scan, get_manifest, resolve_digest}
 use shipgate_aws::env::{ConfigError, FleetConfig, positive_millis};
 use shipgate_aws::events::Bus;
 use shipgate_aws::inspector::add_epss;
-use shipgate_aws::policies::load_central_policy;
+use shipgate_aws::policies::{PolicyLookup, load_central_policy};
 use shipgate_aws::s3::{Bucket, Condition, PutOutcome};
 use shipgate_aws::{AwsError, Clients, Deadline, ErrorType, InvalidEvent, SdkConfig, decode};
 use shipgate_core::events::GATE_DECISION;
@@ -510,10 +510,22 @@ async fn judge_job(
     let judged = async {
         let job = read_job(payload)?;
         basis.environment = job.params.environment.clone();
-        let output = read_build_output(deps, &job).await?;
+        // Parameters that name the policy or the repository say which policy
+        // applies before the artifact is read: one wait for both.
+        let (output, central) = match (&job.params.policy, &job.params.repository) {
+            (None, None) => (read_build_output(deps, &job).await?, None),
+            (named, repository) => {
+                let scope = repository.as_deref().unwrap_or_default();
+                let (output, central) = tokio::join!(
+                    read_build_output(deps, &job),
+                    load_central_policy(&deps.bucket, named.as_deref(), scope)
+                );
+                (output?, Some(central?))
+            }
+        };
         basis.image = Some(output.image_detail.image_uri.trim().to_owned());
         let image = resolve_image(deps, &job.params, &output, &mut basis).await?;
-        let policy = resolve_policy(deps, &job.params, &image, &output, now, &mut basis).await?;
+        let policy = resolve_policy(deps, &job.params, &image, &output, central, now, &mut basis).await?;
         let judgement = judge_images(deps, &job, &output, &image, &policy, now).await?;
         Ok((judgement, job.continuation))
     }
@@ -633,16 +645,21 @@ async fn resolve_image(
 }
 
 /// Step 4: the named central policy (or the repository's, else the
-/// default), its environment overlay, and the repository's own file.
+/// default; `central` when already read), its environment overlay, and the
+/// repository's own file.
 async fn resolve_policy(
     deps: &Deps,
     params: &GateParameters,
     image: &BuiltImage,
     output: &BuildOutput,
+    central: Option<PolicyLookup>,
     now: DateTime<Utc>,
     basis: &mut Basis,
 ) -> Result<Policy, Refusal> {
-    let lookup = load_central_policy(&deps.bucket, params.policy.as_deref(), &image.repository).await?;
+    let lookup = match central {
+        Some(lookup) => lookup,
+        None => load_central_policy(&deps.bucket, params.policy.as_deref(), &image.repository).await?,
+    };
     let (key, lkg) = lookup.found()?;
     basis.policy_key = Some(key.clone());
     basis.policy_sha256 = Some(lkg.sha256.clone());

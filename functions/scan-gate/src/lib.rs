@@ -22,6 +22,7 @@ use shipgate_aws::s3::{Bucket, Updated};
 use shipgate_aws::{AwsError, Clients, ErrorType, InvalidEvent, decode};
 use shipgate_core::events::SCAN_VERDICT;
 use shipgate_core::image::is_pinned_digest;
+use shipgate_core::limits::RECORD_BYTES;
 use shipgate_core::scan::Verdict;
 use shipgate_core::triggers::ImageScanCompleted;
 use shipgate_core::verdict::{ScanVerdictEvent, VerdictRecord, judge, verdict_key};
@@ -133,8 +134,16 @@ pub async fn handle(
     }
     let event_time = event.time.unwrap_or(now);
 
-    let lookup = load_policy(&deps.bucket, &repository).await?;
-    let mut report = match describe_scan(&deps.ecr, event.account.as_deref(), &repository, &digest).await? {
+    // The policy, the findings and the stored verdict do not depend on each
+    // other: one wait for all three.
+    let key = verdict_key(&repository, &digest);
+    let (lookup, scan, stored) = tokio::join!(
+        load_policy(&deps.bucket, &repository),
+        describe_scan(&deps.ecr, event.account.as_deref(), &repository, &digest),
+        deps.bucket.get(&key, RECORD_BYTES)
+    );
+    let (lookup, stored) = (lookup?, stored?);
+    let mut report = match scan? {
         ScanLookup::Found(report) => report,
         ScanLookup::NotFound => {
             return Err(ScanGateError::ScanNotFound { repository, digest });
@@ -156,10 +165,9 @@ pub async fn handle(
     };
     let record = judge(&repository, &digest, detail.image_tags.clone(), &report, event_time, policy, now);
 
-    let key = verdict_key(&repository, &digest);
     let updated = deps
         .bucket
-        .update_json(&key, |stored: Option<&VerdictRecord>| match stored {
+        .update_json_from(&key, stored, |stored: Option<&VerdictRecord>| match stored {
             Some(stored) if !record.supersedes(stored) => None,
             _ => Some(record.clone()),
         })

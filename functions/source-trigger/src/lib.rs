@@ -49,8 +49,23 @@ pub struct Deps {
     pub codepipeline: aws_sdk_codepipeline::Client,
     pub bucket: Bucket,
     /// Without a secret, every webhook is refused (401).
-    pub webhook_secret: Option<WebhookSecret>,
+    webhook_secret: SecretSource,
     routes: Mutex<Option<(Instant, Arc<Vec<Route>>)>>,
+}
+
+/// Where the webhook secret comes from.
+#[derive(Debug)]
+enum SecretSource {
+    None,
+    Given(WebhookSecret),
+    /// Read from Secrets Manager on the first webhook and kept: a cold start
+    /// for a CodeCommit event never waits for it, and a failed read is tried
+    /// again on the next webhook rather than kept.
+    SecretsManager {
+        sdk: Box<SdkConfig>,
+        arn: String,
+        secret: tokio::sync::OnceCell<WebhookSecret>,
+    },
 }
 
 impl Deps {
@@ -59,19 +74,34 @@ impl Deps {
         Self {
             codepipeline: clients.codepipeline,
             bucket: Bucket::new(clients.s3, &config.config_bucket),
-            webhook_secret,
+            webhook_secret: webhook_secret.map_or(SecretSource::None, SecretSource::Given),
             routes: Mutex::new(None),
         }
     }
 
-    /// The dependencies with the webhook secret, read once from Secrets
-    /// Manager when its ARN is configured.
-    pub async fn with_secret(sdk: &SdkConfig, config: &Config) -> Result<Self, lambda_runtime::Error> {
-        let secret = match &config.webhook_secret_arn {
-            Some(arn) => Some(shipgate_aws::secrets::webhook_secret(sdk, arn).await?),
-            None => None,
-        };
-        Ok(Self::new(sdk, config, secret))
+    /// The dependencies with the webhook secret read from Secrets Manager
+    /// when its ARN is configured, on the first webhook that needs it.
+    pub fn with_secret(sdk: &SdkConfig, config: &Config) -> Self {
+        let mut deps = Self::new(sdk, config, None);
+        if let Some(arn) = &config.webhook_secret_arn {
+            deps.webhook_secret = SecretSource::SecretsManager {
+                sdk: Box::new(sdk.clone()),
+                arn: arn.clone(),
+                secret: tokio::sync::OnceCell::new(),
+            };
+        }
+        deps
+    }
+
+    /// The webhook secret, `None` when none is configured.
+    async fn webhook_secret(&self) -> Result<Option<&WebhookSecret>, AwsError> {
+        match &self.webhook_secret {
+            SecretSource::None => Ok(None),
+            SecretSource::Given(secret) => Ok(Some(secret)),
+            SecretSource::SecretsManager { sdk, arn, secret } => {
+                secret.get_or_try_init(|| shipgate_aws::secrets::webhook_secret(sdk, arn)).await.map(Some)
+            }
+        }
     }
 }
 
@@ -148,9 +178,16 @@ pub async fn handle_webhook(deps: &Deps, request: &LambdaFunctionUrlRequest) -> 
     } else {
         raw.as_bytes().to_vec()
     };
-    let Some(secret) = &deps.webhook_secret else {
-        warn!("webhook refused: no webhook secret is configured");
-        return answer(401, json!({"error": "webhooks are not configured"}));
+    let secret = match deps.webhook_secret().await {
+        Ok(Some(secret)) => secret,
+        Ok(None) => {
+            warn!("webhook refused: no webhook secret is configured");
+            return answer(401, json!({"error": "webhooks are not configured"}));
+        }
+        Err(e) => {
+            warn!(error = %e, "webhook refused: the webhook secret cannot be read");
+            return answer(503, json!({"error": "the webhook secret cannot be read; redeliver later"}));
+        }
     };
     if let Err(e) = verify_signature(secret, &body, header(request, "x-hub-signature-256")) {
         warn!(reason = %e, "webhook refused");

@@ -52,9 +52,18 @@ pub async fn load_sdk_config() -> SdkConfig {
 /// The loader behind [`load_sdk_config`], for callers (tests, the local
 /// replay) that add an endpoint, a region or credentials of their own.
 pub fn config_loader() -> aws_config::ConfigLoader {
-    aws_config::defaults(BehaviorVersion::latest())
+    let loader = aws_config::defaults(BehaviorVersion::latest())
         .timeout_config(timeout_config())
-        .retry_config(retry_config())
+        .retry_config(retry_config());
+    // The bundled roots instead of the system store (see `crate::http`); the
+    // SDK's own client only if rustls cannot be configured at all.
+    match crate::http::sdk_client(crate::http::public_roots()) {
+        Ok(client) => loader.http_client(client),
+        Err(e) => {
+            tracing::warn!(error = %e, "no TLS client with the bundled roots; using the SDK's default");
+            loader
+        }
+    }
 }
 
 pub fn s3(config: &SdkConfig) -> aws_sdk_s3::Client {

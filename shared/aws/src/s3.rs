@@ -165,16 +165,35 @@ impl Bucket {
     /// between (`If-Match` on the ETag, `If-None-Match` when absent); on a
     /// lost race it reads and decides again. A document that does not parse
     /// is handed to `decide` as absent, and replaced.
-    pub async fn update_json<T, F>(&self, key: &str, mut decide: F) -> Result<Updated<T>, AwsError>
+    pub async fn update_json<T, F>(&self, key: &str, decide: F) -> Result<Updated<T>, AwsError>
     where
         T: serde::Serialize + serde::de::DeserializeOwned,
         F: FnMut(Option<&T>) -> Option<T>,
     {
-        for _ in 0..MAX_CAS_ATTEMPTS {
-            let stored = self.get(key, RECORD_BYTES).await?;
+        let stored = self.get(key, RECORD_BYTES).await?;
+        self.update_json_from(key, stored, decide).await
+    }
+
+    /// [`Bucket::update_json`] starting from `stored`, the object at `key`
+    /// as the caller already read it ([`Bucket::get`] with `RECORD_BYTES`),
+    /// so that read can run alongside others.
+    pub async fn update_json_from<T, F>(
+        &self,
+        key: &str,
+        mut stored: Option<Object>,
+        mut decide: F,
+    ) -> Result<Updated<T>, AwsError>
+    where
+        T: serde::Serialize + serde::de::DeserializeOwned,
+        F: FnMut(Option<&T>) -> Option<T>,
+    {
+        for attempt in 0..MAX_CAS_ATTEMPTS {
+            if attempt > 0 {
+                stored = self.get(key, RECORD_BYTES).await?;
+            }
             let current: Option<T> = stored.as_ref().and_then(|o| serde_json::from_slice(&o.body).ok());
             let Some(next) = decide(current.as_ref()) else { return Ok(Updated::Unchanged(current)) };
-            let condition = match stored.and_then(|o| o.etag) {
+            let condition = match stored.take().and_then(|o| o.etag) {
                 Some(etag) => Condition::IfMatch(etag),
                 None => Condition::IfAbsent,
             };

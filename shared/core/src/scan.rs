@@ -105,16 +105,38 @@ impl From<&Exception> for ExceptionSummary {
     }
 }
 
-/// One finding, reduced to what the rules look at.
+/// One finding, reduced to what the rules look at. Borrowed from the report:
+/// judging allocates nothing per finding.
 struct Finding<'a> {
     id: &'a str,
     severity: Severity,
     /// Basic: the `package_name` attribute; enhanced: every vulnerable package.
-    packages: Vec<&'a str>,
+    packages: Packages<'a>,
     /// Enhanced findings whose `fixAvailable` is `NO`.
     unfixable: bool,
     /// What `scan.fail_on` reads; basic findings carry neither.
     risk: Option<Risk>,
+}
+
+/// A finding's packages, read where they are.
+#[derive(Clone, Copy)]
+enum Packages<'a> {
+    Basic(Option<&'a str>),
+    Enhanced(&'a [crate::findings::VulnerablePackage]),
+}
+
+impl<'a> Packages<'a> {
+    fn iter(self) -> impl Iterator<Item = &'a str> {
+        let (basic, enhanced) = match self {
+            Packages::Basic(p) => (p, &[][..]),
+            Packages::Enhanced(list) => (None, list),
+        };
+        basic.into_iter().chain(enhanced.iter().map(|p| p.name.as_str()))
+    }
+
+    fn first(self) -> Option<&'a str> {
+        self.iter().next()
+    }
 }
 
 /// An enhanced finding's exploitability and EPSS score.
@@ -129,28 +151,69 @@ fn severity_of(raw: &str, unknown_as: Severity) -> Severity {
     Severity::parse(raw.trim()).unwrap_or(unknown_as)
 }
 
-fn findings<'a>(report: &'a ScanReport, unknown_as: Severity) -> Vec<Finding<'a>> {
-    let Some(f) = &report.image_scan_findings else { return Vec::new() };
-    let basic = f.findings.iter().map(|b| Finding {
+fn findings(report: &ScanReport, unknown_as: Severity) -> impl Iterator<Item = Finding<'_>> {
+    let (basic, enhanced) = match &report.image_scan_findings {
+        Some(f) => (&f.findings[..], &f.enhanced_findings[..]),
+        None => (&[][..], &[][..]),
+    };
+    let basic = basic.iter().map(move |b| Finding {
         id: b.name.as_str(),
         severity: severity_of(&b.severity, unknown_as),
-        packages: b.attribute("package_name").into_iter().collect(),
+        packages: Packages::Basic(b.attribute("package_name")),
         unfixable: false,
         risk: None,
     });
-    let enhanced = f.enhanced_findings.iter().map(|e| {
+    let enhanced = enhanced.iter().map(move |e| {
         let details = e.package_vulnerability_details.as_ref();
         Finding {
             id: details.map_or("", |d| d.vulnerability_id.as_str()),
             severity: severity_of(&e.severity, unknown_as),
-            packages: details
-                .map(|d| d.vulnerable_packages.iter().map(|p| p.name.as_str()).collect())
-                .unwrap_or_default(),
+            packages: Packages::Enhanced(details.map_or(&[][..], |d| &d.vulnerable_packages[..])),
             unfixable: e.fix_available.as_deref().is_some_and(|v| v.eq_ignore_ascii_case("NO")),
             risk: Some(Risk { exploitable: e.exploitable(), epss: e.epss.map(|s| s.score) }),
         }
     });
-    basic.chain(enhanced).collect()
+    basic.chain(enhanced)
+}
+
+/// FNV-1a: the id index is hashed once per finding, and SipHash (the
+/// standard map's, built to resist crafted keys) was most of the engine's
+/// time. The keys are the policy's own exception ids; a finding's id only
+/// looks one up, so a crafted id cannot grow the map.
+#[derive(Clone, Copy, Default)]
+struct Fnv;
+
+struct FnvHasher(u64);
+
+impl std::hash::BuildHasher for Fnv {
+    type Hasher = FnvHasher;
+    fn build_hasher(&self) -> FnvHasher {
+        FnvHasher(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl std::hash::Hasher for FnvHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// `id` lower-cased into `buffer` (reused, so no allocation per finding)
+/// when it is ASCII, as vulnerability ids are; `to_lowercase` otherwise.
+fn lowercase_into<'b>(id: &str, buffer: &'b mut String) -> std::borrow::Cow<'b, str> {
+    if id.is_ascii() {
+        buffer.clear();
+        buffer.push_str(id);
+        buffer.make_ascii_lowercase();
+        std::borrow::Cow::Borrowed(buffer.as_str())
+    } else {
+        std::borrow::Cow::Owned(id.to_lowercase())
+    }
 }
 
 /// An exception in force for this repository, and whether it matched.
@@ -160,9 +223,14 @@ struct ActiveException<'a> {
 }
 
 /// True when the exception's `repositories` (if any) match the repository.
-fn applies_to(e: &Exception, repository: &str) -> bool {
+/// Globs are compiled once per evaluation, however many exceptions share them.
+fn applies_to<'p>(e: &'p Exception, repository: &str, compiled: &mut HashMap<&'p str, bool>) -> bool {
     e.repositories.is_empty()
-        || e.repositories.iter().any(|g| Glob::new(g).is_ok_and(|g| g.is_match(repository)))
+        || e.repositories.iter().any(|g| {
+            *compiled
+                .entry(g.as_str())
+                .or_insert_with(|| Glob::new(g).is_ok_and(|glob| glob.is_match(repository)))
+        })
 }
 
 /// Judges a scan report for `repository` at `now`.
@@ -179,7 +247,8 @@ pub fn evaluate_scan(
     // Exceptions that apply to this repository, split by whether they are in force.
     let window = policy.notifications.exception_expiry_warning.as_chrono();
     let mut active: Vec<ActiveException<'_>> = Vec::new();
-    for e in scan.exceptions.iter().filter(|e| applies_to(e, repository)) {
+    let mut globs: HashMap<&str, bool> = HashMap::new();
+    for e in scan.exceptions.iter().filter(|e| applies_to(e, repository, &mut globs)) {
         if e.is_expired(now) {
             verdict.expired_exceptions.push(e.into());
         } else {
@@ -234,7 +303,7 @@ pub fn evaluate_scan(
     }
 
     // Index active exceptions by lower-cased id: one lookup per finding.
-    let mut by_id: HashMap<String, Vec<usize>> = HashMap::new();
+    let mut by_id: HashMap<String, Vec<usize>, Fnv> = HashMap::default();
     for (i, a) in active.iter().enumerate() {
         by_id.entry(a.exception.id.to_lowercase()).or_default().push(i);
     }
@@ -242,30 +311,28 @@ pub fn evaluate_scan(
     let mut offenders: BTreeMap<Severity, Vec<(bool, &str)>> = BTreeMap::new();
     let mut risky: Vec<ScanViolation> = Vec::new();
     let (mut basic_counted, mut without_epss) = (0u64, 0u64);
+    let mut id_buffer = String::new();
     for finding in findings(report, scan.unknown_severity_as) {
         // Every exception that matches the finding is in use (none of them is
         // stale); the first one is the one the finding is listed under.
-        let matching: Vec<usize> = by_id
-            .get(&finding.id.to_lowercase())
-            .map(|candidates| {
-                candidates
-                    .iter()
-                    .copied()
-                    .filter(|&i| match &active[i].exception.package {
-                        Some(p) => finding.packages.iter().any(|fp| fp == p),
-                        None => true,
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        for &i in &matching {
-            active[i].matched = true;
+        let mut first_match: Option<usize> = None;
+        if let Some(candidates) = by_id.get(lowercase_into(finding.id, &mut id_buffer).as_ref()) {
+            for &i in candidates {
+                let applies = match &active[i].exception.package {
+                    Some(p) => finding.packages.iter().any(|fp| fp == p),
+                    None => true,
+                };
+                if applies {
+                    active[i].matched = true;
+                    first_match.get_or_insert(i);
+                }
+            }
         }
-        if let Some(&i) = matching.first() {
+        if let Some(i) = first_match {
             let e = active[i].exception;
             verdict.excepted.push(ExceptedFinding {
                 id: finding.id.to_owned(),
-                package: e.package.clone().or_else(|| finding.packages.first().map(|p| (*p).to_owned())),
+                package: e.package.clone().or_else(|| finding.packages.first().map(str::to_owned)),
                 severity: finding.severity,
                 exception: e.into(),
             });
@@ -338,10 +405,15 @@ pub fn evaluate_scan(
 
 /// The `scan.fail_on` rules a counted enhanced finding breaks.
 fn fail_on_violations(fail_on: FailOn, finding: &Finding<'_>, risk: Risk) -> Vec<ScanViolation> {
+    let exploit = fail_on.exploit_available && risk.exploitable;
+    let epss = risk.epss.filter(|s| fail_on.epss_at_least > 0.0 && *s >= fail_on.epss_at_least);
+    if !exploit && epss.is_none() {
+        return Vec::new();
+    }
     let package = finding.packages.first().map(|p| format!(" in {p}")).unwrap_or_default();
     let named = format!("{}{package} ({})", finding.id, finding.severity);
     let mut out = Vec::new();
-    if fail_on.exploit_available && risk.exploitable {
+    if exploit {
         out.push(ScanViolation {
             rule: "exploit_available".into(),
             severity: Some(finding.severity),
@@ -350,7 +422,7 @@ fn fail_on_violations(fail_on: FailOn, finding: &Finding<'_>, risk: Risk) -> Vec
             ),
         });
     }
-    if let Some(score) = risk.epss.filter(|s| fail_on.epss_at_least > 0.0 && *s >= fail_on.epss_at_least) {
+    if let Some(score) = epss {
         out.push(ScanViolation {
             rule: "epss".into(),
             severity: Some(finding.severity),
