@@ -58,7 +58,7 @@ iam-mutants: setup tools
 	$(PY) tests/emulator/iam_mutants.py
 
 # Mutation testing of the decision modules listed in .cargo/mutants.toml
-# (scan, rules, gate, verdict, webhook): every mutant that could change a
+# (scan, rules, manifest, gate, verdict, webhook): every mutant that could change a
 # verdict, a gate decision, which stored verdict wins or a signature check
 # must be killed by a test. By default with the core's and the CLI's tests
 # (about half an hour on two cores); MUTANTS_TESTS=--test-workspace=true adds
