@@ -38,24 +38,18 @@ impl Platform {
         let runtime = td.runtime_platform.as_ref();
         let cpu = runtime.and_then(|r| r.cpu_architecture.as_deref()).unwrap_or("X86_64").trim();
         let family = runtime.and_then(|r| r.operating_system_family.as_deref()).unwrap_or("LINUX").trim();
-        let architecture = match cpu.to_ascii_uppercase().as_str() {
-            "X86_64" => "amd64".to_owned(),
-            "ARM64" => "arm64".to_owned(),
-            _ => cpu.to_ascii_lowercase(),
-        };
+        // ECS's X86_64 is Go's amd64; ARM64 is arm64 once lower-cased.
+        let architecture =
+            if cpu.eq_ignore_ascii_case("X86_64") { "amd64".to_owned() } else { cpu.to_ascii_lowercase() };
         let os = if family.to_ascii_uppercase().starts_with("WINDOWS") { "windows" } else { "linux" };
         Platform { os: os.to_owned(), architecture, variant: None }
     }
 
-    /// Whether an image built for `self` runs where `wanted` says. A variant
-    /// is compared only when both name one (`arm64` is `arm64/v8`).
+    /// Whether an image built for `self` runs where `wanted` says. ECS's
+    /// `runtimePlatform` names no variant (`arm64` is `arm64/v8`), so a
+    /// variant is shown in messages but not compared.
     pub fn runs_on(&self, wanted: &Platform) -> bool {
-        self.os == wanted.os
-            && self.architecture == wanted.architecture
-            && match (&self.variant, &wanted.variant) {
-                (Some(a), Some(b)) => a == b,
-                _ => true,
-            }
+        self.os == wanted.os && self.architecture == wanted.architecture
     }
 
     /// How the task definition spells it, for messages: `ARM64/LINUX`.
@@ -266,6 +260,22 @@ mod tests {
     }
 
     #[test]
+    fn an_index_without_manifests_is_an_empty_index_not_an_image() {
+        for media_type in [OCI_INDEX, DOCKER_MANIFEST_LIST] {
+            let m = Manifest::parse(Some(media_type), r#"{"schemaVersion": 2}"#).unwrap();
+            assert_eq!(m, Manifest::Index(vec![]), "{media_type}");
+        }
+        // ECR's empty media type falls back to the manifest's own.
+        let from_body = Manifest::parse(Some(""), &buildx_index()).unwrap();
+        assert!(from_body.is_index());
+        // Half-unknown platforms are no platform a task can run.
+        let odd = serde_json::json!({"mediaType": OCI_INDEX, "manifests": [
+            {"digest": AMD, "platform": {"architecture": "unknown", "os": "linux"}},
+            {"digest": ARM, "platform": {"architecture": "arm64", "os": "unknown"}}]});
+        assert_eq!(Manifest::parse(None, &odd.to_string()).unwrap(), Manifest::Index(vec![]));
+    }
+
+    #[test]
     fn a_docker_manifest_list_is_an_index_even_without_the_media_type_from_ecr() {
         let list =
             buildx_index().replace(OCI_INDEX, DOCKER_MANIFEST_LIST).replace(OCI_MANIFEST, DOCKER_MANIFEST);
@@ -280,7 +290,10 @@ mod tests {
             "layers": []})
         .to_string();
         let m = Manifest::parse(Some(OCI_MANIFEST), &body).unwrap();
+        assert!(!m.is_index());
         let arm = Platform::of_task(&task(Some("ARM64")));
+        let built_for_arm = Manifest::Image { config: None, platform: Some(arm.clone()) };
+        assert_eq!(built_for_arm.resolve(AMD, &arm), Ok(AMD), "an image runs where it was built for");
         assert_eq!(m.resolve(AMD, &arm), Ok(AMD), "platform unknown: nothing to judge");
         assert_eq!(m.config_digest(), Some("sha256:c"));
         let amd = Manifest::Image { config: None, platform: Some(Platform::of_task(&task(None))) };
@@ -294,9 +307,14 @@ mod tests {
         assert_eq!(config_platform(&digest, blob).unwrap().to_string(), "linux/arm64/v8");
         let other = br#"{"architecture":"amd64","os":"linux"}"#;
         assert!(config_platform(&digest, other).unwrap_err().contains("not the"));
-        let empty = br#"{"rootfs":{}}"#;
-        let empty_digest = format!("sha256:{}", crate::lkg::sha256_hex(empty));
-        assert!(config_platform(&empty_digest, empty).is_err());
+        for partial in [&br#"{"rootfs":{}}"#[..], br#"{"architecture":"amd64"}"#, br#"{"os":"linux"}"#] {
+            let partial_digest = format!("sha256:{}", crate::lkg::sha256_hex(partial));
+            assert!(
+                config_platform(&partial_digest, partial).is_err(),
+                "{}",
+                String::from_utf8_lossy(partial)
+            );
+        }
     }
 
     #[test]
