@@ -86,13 +86,14 @@ pub struct Deps {
 impl Deps {
     pub fn new(sdk: &SdkConfig, config: &Config) -> Result<Self, ConfigError> {
         let clients = Clients::new(sdk);
+        // One client for image config blobs and the test listener.
+        let http = shipgate_aws::http::client(shipgate_aws::http::public_roots())
+            .map_err(|e| ConfigError::Invalid { name: "TLS", reason: e.to_string() })?;
         let probe = config
             .test_listener
             .as_deref()
-            .map(|url| Probe::new(TEST_LISTENER_VAR, url, config.check_backoff))
+            .map(|url| Probe::with_client(TEST_LISTENER_VAR, url, config.check_backoff, http.clone()))
             .transpose()?;
-        let http = shipgate_aws::http::client(shipgate_aws::http::public_roots())
-            .map_err(|e| ConfigError::Invalid { name: "TLS", reason: e.to_string() })?;
         Ok(Self {
             codedeploy: clients.codedeploy,
             ecs: clients.ecs,

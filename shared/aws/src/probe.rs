@@ -48,6 +48,18 @@ impl Probe {
         backoff: Duration,
         roots: RootCertStore,
     ) -> Result<Self, ConfigError> {
+        let client = crate::http::client(roots)
+            .map_err(|e| ConfigError::Invalid { name, reason: format!("no TLS client: {e}") })?;
+        Self::with_client(name, base, backoff, client)
+    }
+
+    /// As [`Probe::new`], through `client` (one the function already has).
+    pub fn with_client(
+        name: &'static str,
+        base: &str,
+        backoff: Duration,
+        client: crate::http::Client,
+    ) -> Result<Self, ConfigError> {
         let invalid = |reason: &str| ConfigError::Invalid { name, reason: format!("{reason}, got {base:?}") };
         let rest = base
             .strip_prefix("http://")
@@ -59,7 +71,6 @@ impl Probe {
                 "must be http(s)://host[:port][/path] with no credentials, query or fragment",
             ));
         }
-        let client = crate::http::client(roots).map_err(|e| invalid(&format!("no TLS client: {e}")))?;
         Ok(Self { base: base.trim_end_matches('/').to_owned(), client, backoff })
     }
 
