@@ -289,6 +289,11 @@ def _codedeploy_resource(self: CodeDeployResponse) -> str:
             return _arn("codedeploy", self.region, f"deploymentgroup:{group}")
         return _arn("codedeploy", self.region, "deploymentgroup:*")
     application = params.get("applicationName")
+    group = params.get("deploymentGroupName")
+    # GetDeploymentGroup (and the other group APIs) are authorised against
+    # the deployment group (Service Authorization Reference, CodeDeploy).
+    if application and group:
+        return _arn("codedeploy", self.region, f"deploymentgroup:{application}/{group}")
     return _arn("codedeploy", self.region, f"application:{application}") if application else "*"
 
 

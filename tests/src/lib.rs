@@ -319,6 +319,21 @@ pub async fn create_queue(sqs: &aws_sdk_sqs::Client, name: &str) -> (String, Str
     (url, arn)
 }
 
+/// An SQS queue subscribed to the fleet's notification topic: what people
+/// would receive.
+#[derive(Debug)]
+pub struct Inbox {
+    sqs: aws_sdk_sqs::Client,
+    url: String,
+}
+
+impl Inbox {
+    /// Every message delivered since the last call (SNS envelopes).
+    pub async fn messages(&self) -> Vec<Value> {
+        drain_queue(&self.sqs, &self.url).await
+    }
+}
+
 /// Every message waiting in an SQS queue (JSON bodies), deleting them.
 pub async fn drain_queue(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<Value> {
     let mut messages = Vec::new();
@@ -735,6 +750,31 @@ impl Fleet {
         let policy = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject",
             "Resource": format!("arn:aws:s3:::{bucket}/*")}]});
         self.aws.session("codepipeline-artifacts", &[policy])
+    }
+
+    /// A queue subscribed to the notification topic, with an optional SNS
+    /// filter policy.
+    pub async fn inbox(&self, name: &str, filter: Option<&str>) -> Inbox {
+        let (url, arn) = create_queue(&self.sqs, name).await;
+        let sns = aws_sdk_sns::Client::new(&self.sdk);
+        let mut subscribe = sns.subscribe().topic_arn(&self.topic_arn).protocol("sqs").endpoint(arn);
+        if let Some(filter) = filter {
+            subscribe = subscribe.attributes("FilterPolicy", filter);
+        }
+        subscribe.send().await.unwrap();
+        Inbox { sqs: self.sqs.clone(), url }
+    }
+
+    /// The notifier's configuration as the template sets it (default
+    /// categories, email, 15-minute exposure windows), for this fleet.
+    pub fn notifier_config(&self) -> notifier::Config {
+        notifier::Config {
+            config_bucket: self.config.config_bucket.clone(),
+            topic_arn: self.topic_arn.clone(),
+            categories: shipgate_core::notify::Category::DEFAULTS.into_iter().collect(),
+            format: notifier::Format::Email,
+            exposure_window: chrono::Duration::minutes(15),
+        }
     }
 
     /// The access key `function` signs with, for the runtime emulator.

@@ -39,6 +39,7 @@ const OPERATIONS: &[(&str, &[&str])] = &[
     ("get_job_details", &["codepipeline:GetJobDetails"]),
     ("start_pipeline_execution", &["codepipeline:StartPipelineExecution"]),
     ("get_deployment", &["codedeploy:GetDeployment"]),
+    ("get_deployment_group", &["codedeploy:GetDeploymentGroup"]),
     ("list_deployment_targets", &["codedeploy:ListDeploymentTargets"]),
     ("get_deployment_target", &["codedeploy:GetDeploymentTarget"]),
     ("put_lifecycle_event_hook_execution_status", &["codedeploy:PutLifecycleEventHookExecutionStatus"]),
@@ -367,9 +368,10 @@ fn the_function_list_is_the_functions_folder() {
     assert_eq!(listed, folders, "shipgate_tests::FUNCTIONS must name every folder under functions/");
 }
 
-/// scan-gate hears only scans of the ECR repositories Shipgate covers:
-/// Inspector sends `Inspector2 Scan` for EC2 instances, Lambda functions and
-/// machine images too, with no repository.
+/// scan-gate hears only scans and findings of the ECR repositories Shipgate
+/// covers: Inspector sends `Inspector2 Scan` and `Inspector2 Finding` for
+/// EC2 instances, Lambda functions and machine images too, with no
+/// repository. (Its schedule and Shipgate's own events name no image.)
 #[test]
 fn scan_rules_match_only_ecr_images_of_covered_repositories() {
     let template = yaml::parse(&read(&root().join("infra/template.yaml"))).unwrap();
@@ -377,16 +379,29 @@ fn scan_rules_match_only_ecr_images_of_covered_repositories() {
     let Value::Map(events) = &get(get(function, "Properties").unwrap(), "Events").unwrap().value else {
         panic!("ScanGateFunction has no Events")
     };
-    assert!(!events.is_empty());
+    let mut aws_rules = 0;
     for (name, event) in events {
-        let pattern = get(get(event, "Properties").unwrap(), "Pattern").unwrap();
-        let repository = get(pattern, "detail").and_then(|d| get(d, "repository-name"));
+        let Some(pattern) = get(get(event, "Properties").unwrap(), "Pattern") else { continue };
+        let source = get(pattern, "source").map(|s| format!("{:?}", s.value)).unwrap_or_default();
+        if !source.contains("aws.") {
+            continue;
+        }
+        aws_rules += 1;
+        let detail = get(pattern, "detail");
+        let repository = detail.and_then(|d| get(d, "repository-name")).or_else(|| {
+            detail
+                .and_then(|d| get(d, "resources"))
+                .and_then(|r| get(r, "details"))
+                .and_then(|d| get(d, "awsEcrContainerImage"))
+                .and_then(|i| get(i, "repositoryName"))
+        });
         assert!(
             repository.is_some(),
-            "{}: the rule must match detail.repository-name",
+            "{}: the rule must match the image's repository",
             name.as_str().unwrap()
         );
     }
+    assert_eq!(aws_rules, 3, "basic scans, enhanced scans and findings");
 }
 
 /// The notifier takes over a claim older than `notifier::STALE_CLAIM`: that

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use notifier::{Config, Deps, Format, handle};
 use serde_json::{Value, json};
 use shipgate_core::notify::Category;
-use shipgate_tests::Fleet;
+use shipgate_tests::{Fleet, Inbox};
 
 fn now() -> DateTime<Utc> {
     "2026-11-28T08:00:00Z".parse().unwrap()
@@ -18,18 +18,6 @@ fn now() -> DateTime<Utc> {
 fn sample(name: &str) -> Value {
     let path = format!("{}/../events/{name}", env!("CARGO_MANIFEST_DIR"));
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
-struct Inbox {
-    sqs: aws_sdk_sqs::Client,
-    url: String,
-}
-
-impl Inbox {
-    /// Every message delivered so far (SNS envelopes).
-    async fn messages(&self) -> Vec<Value> {
-        shipgate_tests::drain_queue(&self.sqs, &self.url).await
-    }
 }
 
 struct Notifications {
@@ -44,17 +32,8 @@ impl Notifications {
         Self { fleet, topic_arn }
     }
 
-    /// A queue subscribed to the topic, with an optional filter policy.
     async fn inbox(&self, name: &str, filter: Option<&str>) -> Inbox {
-        let sqs = aws_sdk_sqs::Client::new(&self.fleet.sdk);
-        let (url, arn) = shipgate_tests::create_queue(&sqs, name).await;
-        let sns = aws_sdk_sns::Client::new(&self.fleet.sdk);
-        let mut subscribe = sns.subscribe().topic_arn(&self.topic_arn).protocol("sqs").endpoint(arn);
-        if let Some(filter) = filter {
-            subscribe = subscribe.attributes("FilterPolicy", filter);
-        }
-        subscribe.send().await.unwrap();
-        Inbox { sqs, url }
+        self.fleet.inbox(name, filter).await
     }
 
     async fn deps(&self, format: Format) -> Deps {
@@ -63,6 +42,7 @@ impl Notifications {
             topic_arn: self.topic_arn.clone(),
             categories: Category::DEFAULTS.into_iter().collect::<BTreeSet<_>>(),
             format,
+            exposure_window: chrono::Duration::minutes(15),
         };
         Deps::new(&self.fleet.sdk_for("notifier").await, &config)
     }

@@ -8,7 +8,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::BTreeSet;
 use std::time::Duration;
 
 use base64::Engine;
@@ -39,6 +38,12 @@ const CASES: &[(&str, &str, Expect)] = &[
         Ignored("changes no branch"),
     ),
     ("codedeploy-deployment-state-change.aws-lambda-go.json", "notifier", Ignored("Success is not sent")),
+    // The same SUCCESS records what the deployment runs (exposure).
+    (
+        "codedeploy-deployment-state-change.aws-lambda-go.json",
+        "deploy-hooks",
+        Acted("CodeDeploy does not know the deployment"),
+    ),
     (
         "codedeploy-lifecycle-hook.aws-lambda-rust-runtime.json",
         "deploy-hooks",
@@ -106,10 +111,17 @@ const CASES: &[(&str, &str, Expect)] = &[
         "notifier",
         Acted("expire soon"),
     ),
+    // scan-gate's daily schedule re-judges every running image (none here).
+    (
+        "eventbridge-scheduler-default-notification.aws-lambda-dotnet-issue-1864.json",
+        "scan-gate",
+        Acted(r#""trigger":"daily","services":0"#),
+    ),
     ("github-push-body.octokit-with-new-branch.json", "source-trigger", Acted("started")),
     ("github-push-form-encoded.function-url.adapted.json", "source-trigger", Acted("started")),
     ("github-push.function-url.adapted.json", "source-trigger", Acted("started")),
-    ("inspector2-finding-ecr.aws-ecr-docs.json", "scan-gate", Ignored("not a completed scan")),
+    // The documented example's imageHash is a placeholder ("...EXAMPLE").
+    ("inspector2-finding-ecr.aws-ecr-docs.json", "scan-gate", Refused("imageHash")),
     ("inspector2-scan-ec2.aws-inspector-docs.json", "scan-gate", Ignored("not of an ECR image")),
     ("inspector2-scan-ecr.aws-ecr-docs.json", "scan-gate", Refused("is not a sha256 digest")),
     ("inspector2-scan-lambda.aws-inspector-docs.json", "scan-gate", Ignored("not of an ECR image")),
@@ -239,12 +251,7 @@ async fn run(fleet: &Fleet, function: &str, file: &str) -> (&'static str, String
             }
         }
         "notifier" => {
-            let config = notifier::Config {
-                config_bucket: fleet.config.config_bucket.clone(),
-                topic_arn: fleet.topic_arn.clone(),
-                categories: shipgate_core::notify::Category::DEFAULTS.into_iter().collect::<BTreeSet<_>>(),
-                format: notifier::Format::Email,
-            };
+            let config = fleet.notifier_config();
             let deps = notifier::Deps::new(&sdk, &config);
             match notifier::handle(&deps, payload(file), now()).await {
                 Ok(report) if report.sent.is_empty() => ("ignored", text(&report)),
@@ -266,6 +273,7 @@ fn every_published_payload_has_a_case() {
     let files = shipgate_tests::json_files(&shipgate_tests::workspace_root().join("events/aws"));
     let mut cased: Vec<String> = CASES.iter().map(|(f, _, _)| (*f).to_owned()).collect();
     cased.sort();
+    cased.dedup();
     assert_eq!(files, cased, "each file in events/aws/ needs a case here");
 }
 

@@ -26,6 +26,7 @@ async fn judge(deps: &Deps, event: Value, now: DateTime<Utc>) -> Outcome {
     match handle(deps, event, now).await.unwrap() {
         Handled::Judged(outcome) => outcome,
         Handled::Ignored { ignored } => panic!("ignored: {ignored}"),
+        Handled::Rejudged(r) => panic!("re-judged running images, not a scan: {r:?}"),
     }
 }
 
@@ -236,15 +237,7 @@ async fn concurrent_deliveries_of_a_scan_store_one_verdict_and_send_one_message(
     let record = fleet.get_json(&format!("verdicts/{REPO}/{DIGEST}.json")).await.unwrap();
     assert_eq!(record["verdict"]["verdict"], "FAIL");
 
-    let notifier = notifier::Deps::new(
-        &fleet.sdk_for("notifier").await,
-        &notifier::Config {
-            config_bucket: fleet.config.config_bucket.clone(),
-            topic_arn: fleet.topic_arn.clone(),
-            categories: shipgate_core::notify::Category::DEFAULTS.into_iter().collect(),
-            format: notifier::Format::Email,
-        },
-    );
+    let notifier = notifier::Deps::new(&fleet.sdk_for("notifier").await, &fleet.notifier_config());
     for event in fleet.events().await {
         let (x, y) = tokio::join!(
             notifier::handle(&notifier, event.clone(), now()),

@@ -13,23 +13,34 @@
 //! - the policy's `deploy.checks` due at this hook, as HTTP requests to the
 //!   test listener configured for the function (never a host from the event
 //!   or the policy).
+//!
+//! It also records what a completed deployment runs (`running/…`, for
+//! exposure): on CodeDeploy's `SUCCESS` state change (an EventBridge rule)
+//! and when it answers an ECS native `POST_PRODUCTION_TRAFFIC_SHIFT` hook
+//! with `SUCCEEDED`.
 
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::time::Duration;
 
+use aws_lambda_events::eventbridge::EventBridgeEvent;
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use shipgate_aws::codedeploy::{HookStatus as ReportStatus, current_hook, get_deployment, report_hook};
+use shipgate_aws::codedeploy::{
+    HookStatus as ReportStatus, current_hook, ecs_services, get_deployment, report_hook,
+};
 use shipgate_aws::codepipeline::Reported;
-use shipgate_aws::ecr::get_manifest;
+use shipgate_aws::ecr::{get_manifest, resolve_digest};
 use shipgate_aws::ecs::{describe_task_definition, service_revision};
 use shipgate_aws::env::{ConfigError, FleetConfig, millis, optional, positive_millis};
 use shipgate_aws::events::Bus;
+use shipgate_aws::exposure::{Recorded, record_deployment};
 use shipgate_aws::policies::{PolicyLookup, load_policy};
 use shipgate_aws::probe::Probe;
 use shipgate_aws::s3::Bucket;
-use shipgate_aws::{AwsError, Clients, Deadline, ErrorType, InvalidEvent, SdkConfig};
+use shipgate_aws::{AwsError, Clients, Deadline, ErrorType, InvalidEvent, SdkConfig, decode};
 use shipgate_core::events::HOOK_RESULT;
+use shipgate_core::exposure::{RunningImage, RunningService, service_of_arn};
 use shipgate_core::gate::{Decision, DecisionRecord};
 use shipgate_core::hooks::{
     HookInvocation, HookResultEvent, HookStatus, Provenance, appspec_task_definition, hook_matches,
@@ -39,7 +50,7 @@ use shipgate_core::image::{EcrImage, is_pinned_digest, parse_image, short};
 use shipgate_core::policy::{DeployPolicy, HttpCheck, Policy};
 use shipgate_core::rules::image_platform;
 use shipgate_core::taskdef::TaskDefinition;
-use shipgate_core::triggers::{EcsHookResponse, EcsLifecycleHook};
+use shipgate_core::triggers::{DeploymentStateChange, EcsHookResponse, EcsLifecycleHook};
 use tracing::{info, instrument, warn};
 
 pub const TEST_LISTENER_VAR: &str = "SHIPGATE_TEST_LISTENER_URL";
@@ -119,6 +130,10 @@ pub enum HookError {
         #[source]
         source: AwsError,
     },
+    /// What a completed deployment runs could not be recorded; Lambda's
+    /// retry (then the dead-letter queue) has the event.
+    #[error("could not record what deployment {deployment} runs: {reason}")]
+    Record { deployment: String, reason: String },
 }
 
 impl ErrorType for HookError {
@@ -126,6 +141,7 @@ impl ErrorType for HookError {
         match self {
             HookError::InvalidEvent(e) => e.error_type(),
             HookError::Report { .. } => "ReportFailed",
+            HookError::Record { .. } => "RecordFailed",
         }
     }
 }
@@ -168,6 +184,22 @@ impl Verdict {
 pub enum Response {
     CodeDeploy(CodeDeployOutcome),
     Ecs(EcsHookResponse),
+    Recorded(Recording),
+}
+
+/// What recording a completed deployment did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Recording {
+    pub deployment: String,
+    /// The running record's key, when one was written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recorded: Option<String>,
+    /// The digests it runs (each container's image for its platform).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub digests: Vec<String>,
+    /// Why nothing was written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ignored: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -187,6 +219,10 @@ pub async fn handle(
     payload: serde_json::Value,
     deadline: Deadline,
 ) -> Result<Response, HookError> {
+    if payload.get("detail-type").is_some() {
+        tracing::Span::current().record("kind", "deployment-state");
+        return deployment_completed(deps, payload).await.map(Response::Recorded);
+    }
     match HookInvocation::from_payload(payload).map_err(InvalidEvent)? {
         HookInvocation::CodeDeploy { deployment_id, hook_execution_id } => {
             tracing::Span::current().record("kind", "codedeploy");
@@ -368,6 +404,17 @@ async fn run_ecs_hook(deps: &Deps, hook: &EcsLifecycleHook, deadline: Deadline) 
     };
     info!(%deployment, hook = %verdict.hook, status = ?verdict.status, reasons = ?verdict.reasons, "ECS hook answered");
     announce_ecs(deps, &deployment, hook, &verdict, deadline).await;
+    // Production traffic has moved and stays: what the service runs now.
+    // Traffic is already on the new revision, so a failure to record is
+    // logged, never turned into a failed hook (which would roll back a
+    // good deployment over a bookkeeping write).
+    if verdict.status == HookStatus::Succeeded && stage == "POST_PRODUCTION_TRAFFIC_SHIFT" {
+        match deadline.after_report(record_ecs(deps, hook, &deployment)).await {
+            Some(Ok(recording)) => info!(recorded = ?recording.recorded, "running images recorded"),
+            Some(Err(e)) => warn!(error = %e, "could not record what the service runs"),
+            None => warn!("no time left to record what the service runs"),
+        }
+    }
     match verdict.status {
         HookStatus::Succeeded => {
             EcsHookResponse { hook_status: "SUCCEEDED".into(), call_back_delay: None, hook_details: None }
@@ -399,6 +446,138 @@ async fn announce_ecs(
     if deadline.after_report(announce(deps, "ecs", deployment, &hook.execution_id, verdict)).await.is_none() {
         warn!("no time left to announce the hook result; answering ECS first");
     }
+}
+
+/// A CodeDeploy deployment completed: records what its task definition
+/// runs in the deployment group's ECS service.
+async fn deployment_completed(deps: &Deps, payload: serde_json::Value) -> Result<Recording, HookError> {
+    let event: EventBridgeEvent<DeploymentStateChange> = decode(payload)?;
+    if event.source != "aws.codedeploy"
+        || event.detail_type != "CodeDeploy Deployment State-change Notification"
+    {
+        return Err(InvalidEvent(format!(
+            "not a CodeDeploy deployment state change: {} / {}",
+            event.source, event.detail_type
+        ))
+        .into());
+    }
+    let deployed_at = event.time.unwrap_or_else(Utc::now);
+    let change = event.detail;
+    let deployment = change.deployment_id.clone();
+    let recording = record_codedeploy(deps, change, deployed_at)
+        .await
+        .map_err(|reason| HookError::Record { deployment: deployment.clone(), reason })?;
+    if let Some(reason) = &recording.ignored {
+        info!(%deployment, %reason, "nothing recorded");
+    }
+    Ok(recording)
+}
+
+/// What a successful CodeDeploy deployment runs, recorded; `Err` says why
+/// it could not be read or written (worth a retry).
+async fn record_codedeploy(
+    deps: &Deps,
+    change: DeploymentStateChange,
+    deployed_at: DateTime<Utc>,
+) -> Result<Recording, String> {
+    let id = change.deployment_id;
+    let ignored = |reason: &str| Recording {
+        deployment: id.clone(),
+        recorded: None,
+        digests: vec![],
+        ignored: Some(reason.to_owned()),
+    };
+    if change.state != "SUCCESS" {
+        return Ok(ignored(&format!("the deployment's state is {}, not SUCCESS", change.state)));
+    }
+    let Some(deployment) = get_deployment(&deps.codedeploy, &id).await.map_err(|e| e.to_string())? else {
+        return Ok(ignored("CodeDeploy does not know the deployment"));
+    };
+    let Some(appspec) = &deployment.appspec else {
+        return Ok(ignored("the deployment has no AppSpec content to read its task definition from"));
+    };
+    let task_definition = appspec_task_definition(appspec)?;
+    let application = change.application.or(deployment.application).unwrap_or_default();
+    let group = change.deployment_group.or(deployment.deployment_group).unwrap_or_default();
+    let services = ecs_services(&deps.codedeploy, &application, &group).await.map_err(|e| e.to_string())?;
+    // An ECS deployment group deploys exactly one service; a group that
+    // names none is named by its application and group.
+    let service = services.into_iter().next().unwrap_or_else(|| format!("{application}/{group}"));
+    record_running(deps, &id, service, &task_definition, &BTreeMap::new(), deployed_at).await
+}
+
+/// The ECS native path: the service revision production traffic moved to.
+async fn record_ecs(deps: &Deps, hook: &EcsLifecycleHook, deployment: &str) -> Result<Recording, String> {
+    let details = &hook.execution_details;
+    let service = service_of_arn(&details.service_arn).ok_or_else(|| {
+        format!("executionDetails.serviceArn {:?} is not an ECS service ARN", details.service_arn)
+    })?;
+    let revision = service_revision(&deps.ecs, &details.target_service_revision_arn)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| {
+            format!("ECS does not know service revision {}", details.target_service_revision_arn)
+        })?;
+    record_running(deps, deployment, service, &revision.task_definition, &revision.image_digests, Utc::now())
+        .await
+}
+
+/// Records that `service` runs `task_definition`'s ECR images (each as the
+/// image its platform runs) since `deployed_at`.
+async fn record_running(
+    deps: &Deps,
+    deployment: &str,
+    service: String,
+    task_definition: &str,
+    resolved: &BTreeMap<String, String>,
+    deployed_at: DateTime<Utc>,
+) -> Result<Recording, String> {
+    let td = describe_task_definition(&deps.ecs, task_definition).await.map_err(|e| e.to_string())?;
+    let mut images = Vec::new();
+    for c in &td.container_definitions {
+        let image = c.image.trim();
+        // Inspector scans ECR images only: nothing else can be re-judged.
+        let Some(ecr) = EcrImage::parse(image) else { continue };
+        let digest = match (resolved.get(&c.name), &ecr.digest, &ecr.tag) {
+            (Some(d), _, _) | (None, Some(d), _) => d.clone(),
+            (None, None, Some(tag)) => {
+                resolve_digest(&deps.ecr, Some(&ecr.registry_id), &ecr.repository, tag)
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .ok_or_else(|| format!("ECR has no image {}:{tag}", ecr.repository))?
+            }
+            (None, None, None) => return Err(format!("image {image} names neither a tag nor a digest")),
+        };
+        let runs = image_that_runs(deps, &td, &c.name, image, &digest).await?;
+        images.push(RunningImage {
+            container: c.name.clone(),
+            image: image.to_owned(),
+            repository: ecr.repository,
+            digest: runs,
+            exposure: Default::default(),
+        });
+    }
+    let running = RunningService {
+        environment: deps.environment.clone(),
+        service,
+        deployment: deployment.to_owned(),
+        deployed_at,
+        images,
+    };
+    let key = running.key();
+    let digests: Vec<String> = running.digests().into_iter().map(str::to_owned).collect();
+    Ok(match record_deployment(&deps.bucket, running).await.map_err(|e| e.to_string())? {
+        Recorded::Written(_) => {
+            info!(%key, ?digests, "running images recorded");
+            Recording { deployment: deployment.to_owned(), recorded: Some(key), digests, ignored: None }
+        }
+        Recorded::Kept => Recording {
+            deployment: deployment.to_owned(),
+            recorded: None,
+            digests,
+            ignored: Some(format!("{key} already records this or a later deployment")),
+        },
+    })
 }
 
 /// Provenance and HTTP checks for the task definition being deployed.

@@ -2,8 +2,12 @@
 //! that need it.
 //!
 //! Inputs: CodePipeline execution and action state changes, CodeDeploy
-//! deployment state changes, every `Shipgate *` event, and a daily schedule
-//! that lists exceptions about to expire, per policy owner. Rendering is in
+//! deployment state changes, every `Shipgate *` event, a daily schedule
+//! that lists exceptions about to expire, per policy owner, and a
+//! minute-by-minute schedule that sends the exposure digests whose window
+//! closed (`Shipgate Exposure Changed` events are gathered per owner per
+//! window, `SHIPGATE_EXPOSURE_WINDOW_MINUTES`, 15 by default, so a CVE that
+//! flips hundreds of running images sends each owner one message). Rendering is in
 //! `shipgate_core::notify`; this function picks which outcomes to send
 //! (`SHIPGATE_NOTIFY`) and sends each exactly once, whatever the redeliveries,
 //! with a conditional marker in S3.
@@ -16,16 +20,19 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use shipgate_aws::codedeploy::get_deployment;
 use shipgate_aws::env::{ConfigError, optional, required};
-use shipgate_aws::s3::{Bucket, Condition, PutOutcome};
+use shipgate_aws::s3::{Bucket, Condition, PutOutcome, Updated};
 use shipgate_aws::sns::{Message as SnsMessage, Topic};
 use shipgate_aws::{AwsError, Clients, ErrorType, InvalidEvent, SdkConfig, decode};
-use shipgate_core::events::{GATE_DECISION, HOOK_RESULT, POLICY_REJECTED, SCAN_VERDICT};
+use shipgate_core::events::{EXPOSURE_CHANGED, GATE_DECISION, HOOK_RESULT, POLICY_REJECTED, SCAN_VERDICT};
+use shipgate_core::exposure::{
+    Added, ExposureChanged, ExposureWindow, WINDOW_PREFIX, window_key, window_start,
+};
 use shipgate_core::limits::RECORD_BYTES;
 use shipgate_core::lkg::{LastKnownGood, sha256_hex};
 use shipgate_core::notify::{
     Category, Context, Expiring, Message, Outcome, expiring_exceptions, render, render_chat, render_email,
 };
-use shipgate_core::triggers::PipelineStateChange;
+use shipgate_core::triggers::{DeploymentStateChange, FlushExposure, PipelineStateChange};
 use tracing::{info, instrument, warn};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +49,8 @@ pub struct Config {
     pub topic_arn: String,
     pub categories: BTreeSet<Category>,
     pub format: Format,
+    /// How long exposure flips are gathered before their owner hears.
+    pub exposure_window: chrono::Duration,
 }
 
 impl Config {
@@ -62,7 +71,20 @@ impl Config {
             topic_arn: required("SHIPGATE_TOPIC_ARN")?,
             categories,
             format,
+            exposure_window: exposure_window(optional("SHIPGATE_EXPOSURE_WINDOW_MINUTES").as_deref())?,
         })
+    }
+}
+
+/// `SHIPGATE_EXPOSURE_WINDOW_MINUTES`: whole minutes, 1 to 1440 (15 unset).
+fn exposure_window(value: Option<&str>) -> Result<chrono::Duration, ConfigError> {
+    let Some(value) = value else { return Ok(chrono::Duration::minutes(15)) };
+    match value.trim().parse::<i64>() {
+        Ok(minutes @ 1..=1440) => Ok(chrono::Duration::minutes(minutes)),
+        _ => Err(ConfigError::Invalid {
+            name: "SHIPGATE_EXPOSURE_WINDOW_MINUTES",
+            reason: format!("expected whole minutes from 1 to 1440, got {value:?}"),
+        }),
     }
 }
 
@@ -76,7 +98,7 @@ fn categories(list: Option<&str>) -> Result<BTreeSet<Category>, ConfigError> {
             Category::parse(w).ok_or_else(|| ConfigError::Invalid {
                 name: "SHIPGATE_NOTIFY",
                 reason: format!(
-                    "unknown category {:?}; use failure, block, rollback, policy, expiring, recovery, success, action",
+                    "unknown category {:?}; use failure, block, rollback, policy, expiring, exposure, recovery, success, action",
                     w.trim()
                 ),
             })
@@ -100,6 +122,9 @@ pub struct Deps {
     pub codedeploy: aws_sdk_codedeploy::Client,
     pub categories: BTreeSet<Category>,
     pub format: Format,
+    pub exposure_window: chrono::Duration,
+    /// For links in messages no event stands behind (the exposure digests).
+    pub region: String,
 }
 
 impl Deps {
@@ -111,6 +136,8 @@ impl Deps {
             codedeploy: clients.codedeploy,
             categories: config.categories.clone(),
             format: config.format,
+            exposure_window: config.exposure_window,
+            region: sdk.region().map_or_else(|| "us-east-1".to_owned(), ToString::to_string),
         }
     }
 }
@@ -145,10 +172,21 @@ pub struct Report {
     pub sent: Vec<String>,
     /// Why the rest were not.
     pub skipped: Vec<String>,
+    /// Exposure flips gathered into their owner's window (its key).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub queued: Vec<String>,
 }
 
 #[instrument(skip_all, fields(detail_type))]
 pub async fn handle(deps: &Deps, payload: Value, now: DateTime<Utc>) -> Result<Report, NotifierError> {
+    // The exposure schedule's own input (not an EventBridge event).
+    if payload.get("shipgate").is_some() {
+        let flush: FlushExposure = decode(payload)?;
+        if flush.shipgate != FlushExposure::KIND {
+            return Err(InvalidEvent(format!("shipgate: unknown request {:?}", flush.shipgate)).into());
+        }
+        return flush_exposure(deps, flush.scheduled_time).await;
+    }
     let event: EventBridgeEvent<Value> = decode(payload)?;
     tracing::Span::current().record("detail_type", event.detail_type.as_str());
     let cx = Context {
@@ -156,13 +194,33 @@ pub async fn handle(deps: &Deps, payload: Value, now: DateTime<Utc>) -> Result<R
         account: event.account.clone().unwrap_or_default(),
     };
     let mut report = Report::default();
+    if (event.source.as_str(), event.detail_type.as_str()) == ("shipgate", EXPOSURE_CHANGED) {
+        let change: ExposureChanged = detail(&event)?;
+        report.queued.push(queue_exposure(deps, &change, now).await?);
+        info!(flip = %change.id(), window = ?report.queued, "exposure flip gathered");
+        return Ok(report);
+    }
     let outcomes = Box::pin(outcomes(deps, &event, now)).await?;
     if outcomes.is_empty() {
         report.skipped.push(format!("{} from {}: nothing to tell", event.detail_type, event.source));
     }
+    send_outcomes(deps, &cx, &event.detail_type, outcomes, now, &mut report).await?;
+    info!(sent = report.sent.len(), skipped = ?report.skipped, "notifications handled");
+    Ok(report)
+}
+
+/// Renders each outcome and sends those of a configured category, once.
+async fn send_outcomes(
+    deps: &Deps,
+    cx: &Context,
+    what: &str,
+    outcomes: Vec<Outcome>,
+    now: DateTime<Utc>,
+    report: &mut Report,
+) -> Result<(), NotifierError> {
     for outcome in outcomes {
-        let Some(message) = render(&outcome, &cx) else {
-            report.skipped.push(format!("{}: not a final outcome", event.detail_type));
+        let Some(message) = render(&outcome, cx) else {
+            report.skipped.push(format!("{what}: not a final outcome"));
             continue;
         };
         if !deps.categories.contains(&message.category) {
@@ -175,7 +233,88 @@ pub async fn handle(deps: &Deps, payload: Value, now: DateTime<Utc>) -> Result<R
             report.skipped.push(format!("{}: already sent", message.subject));
         }
     }
-    info!(sent = report.sent.len(), skipped = ?report.skipped, "notifications handled");
+    Ok(())
+}
+
+/// How far back a window is still looked at: one unsent for a day is in the
+/// dead-letter queue's hands, and older windows are not read every minute.
+const WINDOW_HORIZON: chrono::Duration = chrono::Duration::days(1);
+
+/// Puts a flip in its owner's window: the one its time falls in, or, when
+/// that window has closed (its digest is going out) or is beyond the
+/// horizon, the next open one. Returns the window's key.
+async fn queue_exposure(
+    deps: &Deps,
+    change: &ExposureChanged,
+    now: DateTime<Utc>,
+) -> Result<String, NotifierError> {
+    let length = deps.exposure_window;
+    let owner = change.owner();
+    let mut start = window_start(change.since.max(now - WINDOW_HORIZON), length);
+    // Each closed window moves the flip one window on; after the current
+    // one, windows are open (they close only once their end has passed).
+    for _ in 0..8 {
+        let key = window_key(start, owner);
+        let mut closed = false;
+        deps.bucket
+            .update_json(&key, |stored: Option<&ExposureWindow>| {
+                match ExposureWindow::add(stored, ExposureWindow::new(owner, start, length), change) {
+                    Added::Added(window) => Some(window),
+                    Added::AlreadyThere => None,
+                    Added::Closed => {
+                        closed = true;
+                        None
+                    }
+                }
+            })
+            .await?;
+        if !closed {
+            return Ok(key);
+        }
+        start = (start + length).max(window_start(now, length));
+    }
+    Err(InvalidEvent(format!("flip {}: no open window found", change.id())).into())
+}
+
+/// Sends every window whose end has passed at `at` (the schedule's time):
+/// closes it (no more additions), sends its digest once, marks it sent.
+async fn flush_exposure(deps: &Deps, at: DateTime<Utc>) -> Result<Report, NotifierError> {
+    let mut report = Report::default();
+    let horizon = at - WINDOW_HORIZON - deps.exposure_window;
+    for key in deps.bucket.list_keys(WINDOW_PREFIX).await? {
+        // `state/notifier/exposure/<start>/<owner>.json`: old windows are not read.
+        let start = key
+            .strip_prefix(WINDOW_PREFIX)
+            .and_then(|rest| rest.split_once('/'))
+            .and_then(|(start, _)| chrono::NaiveDateTime::parse_from_str(start, "%Y%m%dT%H%M%SZ").ok())
+            .map(|t| t.and_utc());
+        if start.is_none_or(|s| s < horizon || s + deps.exposure_window > at) {
+            continue;
+        }
+        let closed = deps
+            .bucket
+            .update_json(&key, |stored: Option<&ExposureWindow>| {
+                let window = stored?;
+                (window.is_due(at) && !window.closed)
+                    .then(|| ExposureWindow { closed: true, ..window.clone() })
+            })
+            .await?;
+        let window = match closed {
+            Updated::Written(window) => window,
+            Updated::Unchanged(Some(window)) if window.is_due(at) => window,
+            Updated::Unchanged(_) => continue,
+        };
+        let cx = Context { region: deps.region.clone(), account: String::new() };
+        let what = format!("exposure window {key}");
+        send_outcomes(deps, &cx, &what, vec![Outcome::Exposure(window)], at, &mut report).await?;
+        deps.bucket
+            .update_json(&key, |stored: Option<&ExposureWindow>| {
+                let window = stored?;
+                (!window.sent).then(|| ExposureWindow { sent: true, ..window.clone() })
+            })
+            .await?;
+    }
+    info!(sent = report.sent.len(), skipped = ?report.skipped, "exposure digests flushed");
     Ok(report)
 }
 
@@ -213,7 +352,7 @@ async fn outcomes(
             }]
         }
         ("aws.codedeploy", "CodeDeploy Deployment State-change Notification") => {
-            let d: DeploymentChange = detail(event)?;
+            let d: DeploymentStateChange = detail(event)?;
             // The event does not say whether a rollback is involved; the
             // deployment's rollbackInfo does.
             let deployment = match get_deployment(&deps.codedeploy, &d.deployment_id).await {
@@ -242,18 +381,6 @@ async fn outcomes(
         ("aws.scheduler" | "aws.events", "Scheduled Event") => expiring_digest(deps, now).await?,
         _ => Vec::new(),
     })
-}
-
-/// `CodeDeploy Deployment State-change Notification` detail.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct DeploymentChange {
-    deployment_id: String,
-    #[serde(default)]
-    application: Option<String>,
-    #[serde(default)]
-    deployment_group: Option<String>,
-    state: String,
 }
 
 /// Remembers each pipeline's last final state, with compare-and-swap so

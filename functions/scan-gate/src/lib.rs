@@ -10,6 +10,13 @@
 //! lose or roll back an update. AWS errors that outlast the SDK's retries fail
 //! the invocation, so Lambda retries it and, in the end, the dead-letter queue
 //! holds it: a verdict is never silently missing.
+//!
+//! It also keeps running images' exposure current ([`exposure`]): an
+//! `Inspector2 Finding` on an ECR image re-judges the services that run it,
+//! and a `Shipgate Policy Accepted` event or the daily schedule re-judges
+//! every running image (exceptions expire by the day).
+
+pub mod exposure;
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use chrono::{DateTime, Utc};
@@ -20,13 +27,15 @@ use shipgate_aws::inspector::add_epss;
 use shipgate_aws::policies::{PolicyLookup, load_policy};
 use shipgate_aws::s3::{Bucket, Updated};
 use shipgate_aws::{AwsError, Clients, ErrorType, InvalidEvent, decode};
-use shipgate_core::events::SCAN_VERDICT;
+use shipgate_core::events::{POLICY_ACCEPTED, SCAN_VERDICT};
 use shipgate_core::image::is_pinned_digest;
 use shipgate_core::limits::RECORD_BYTES;
 use shipgate_core::scan::Verdict;
-use shipgate_core::triggers::ImageScanCompleted;
+use shipgate_core::triggers::{ImageScanCompleted, InspectorFinding};
 use shipgate_core::verdict::{ScanVerdictEvent, VerdictRecord, judge, verdict_key};
 use tracing::{info, instrument, warn};
+
+use crate::exposure::{Rejudged, Scope, rejudge_running};
 
 /// The function needs only what every Shipgate function has: the config
 /// bucket and the event bus.
@@ -81,6 +90,7 @@ impl ErrorType for ScanGateError {
 #[serde(untagged)]
 pub enum Handled {
     Judged(Outcome),
+    Rejudged(Rejudged),
     Ignored { ignored: String },
 }
 
@@ -106,9 +116,31 @@ pub async fn handle(
         (payload.get("source").and_then(|v| v.as_str()), payload.get("detail-type").and_then(|v| v.as_str()));
     match kind {
         (Some("aws.ecr"), Some("ECR Image Scan")) | (Some("aws.inspector2"), Some("Inspector2 Scan")) => {}
-        // Findings Inspector reports after the initial scan: nothing here judges them yet.
+        // A finding Inspector reports after the scan (a new CVE, one fixed or
+        // closed): the services running the image are judged again.
         (Some("aws.inspector2"), Some("Inspector2 Finding")) => {
-            return Ok(ignore("an Inspector2 Finding is not a completed scan".into()));
+            let event: EventBridgeEvent<InspectorFinding> = decode(payload)?;
+            let Some((repository, digest)) = event.detail.image() else {
+                return Ok(ignore("the finding is not on an ECR image".into()));
+            };
+            if !is_pinned_digest(digest) {
+                return Err(InvalidEvent(format!(
+                    "detail.resources[].details.awsEcrContainerImage.imageHash {digest:?} is not a sha256 digest"
+                ))
+                .into());
+            }
+            let trigger =
+                format!("finding {} on {repository}@{digest}", event.detail.title.as_deref().unwrap_or("?"));
+            return Ok(Handled::Rejudged(rejudge_running(deps, Scope::Digest(digest), trigger, now).await?));
+        }
+        (Some("shipgate"), Some(POLICY_ACCEPTED)) => {
+            let key = payload.pointer("/detail/key").and_then(|k| k.as_str()).unwrap_or("?");
+            let trigger = format!("policy {key} accepted");
+            return Ok(Handled::Rejudged(rejudge_running(deps, Scope::All, trigger, now).await?));
+        }
+        // The daily schedule: exceptions end by the day.
+        (Some("aws.scheduler" | "aws.events"), Some("Scheduled Event")) => {
+            return Ok(Handled::Rejudged(rejudge_running(deps, Scope::All, "daily".into(), now).await?));
         }
         (source, detail_type) => {
             let (source, detail_type) = (source.unwrap_or("?"), detail_type.unwrap_or("?"));

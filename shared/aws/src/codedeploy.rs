@@ -50,6 +50,31 @@ pub async fn get_deployment(
     }))
 }
 
+/// The ECS services (`<cluster>/<service>`) a deployment group deploys:
+/// the deployment itself does not name them.
+pub async fn ecs_services(
+    client: &aws_sdk_codedeploy::Client,
+    application: &str,
+    group: &str,
+) -> Result<Vec<String>, AwsError> {
+    let output = client
+        .get_deployment_group()
+        .application_name(application)
+        .deployment_group_name(group)
+        .send()
+        .await
+        .map_err(aws_err("CodeDeploy", "GetDeploymentGroup"))?;
+    Ok(output
+        .deployment_group_info()
+        .map(|g| {
+            g.ecs_services()
+                .iter()
+                .filter_map(|s| Some(format!("{}/{}", s.cluster_name()?, s.service_name()?)))
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
 /// The lifecycle hook the deployment's ECS target is in now (the event whose
 /// status is `InProgress`): the invocation payload does not say which hook.
 pub async fn current_hook(client: &aws_sdk_codedeploy::Client, id: &str) -> Result<Option<String>, AwsError> {

@@ -15,6 +15,7 @@ pub mod ecs;
 pub mod env;
 pub mod error;
 pub mod events;
+pub mod exposure;
 pub mod http;
 pub mod inspector;
 pub mod lambda;

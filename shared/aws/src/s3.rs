@@ -81,6 +81,19 @@ pub enum Updated<T> {
 /// How often a compare-and-swap retries after losing a race.
 const MAX_CAS_ATTEMPTS: usize = 8;
 
+/// The pause before attempt `attempt` (from 1) of a compare-and-swap that
+/// lost a race: exponential from 10 ms, capped at 320 ms, with full jitter,
+/// so writers that collided do not collide again in lockstep (the storm of
+/// flips that one CVE causes lands on a handful of objects).
+fn cas_backoff(attempt: usize) -> std::time::Duration {
+    let ceiling = 10u64 << attempt.min(5);
+    // Jitter from the clock's nanoseconds and the task: no random source needed.
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    let mixed = u64::from(nanos).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32;
+    std::time::Duration::from_millis(mixed % (ceiling + 1))
+}
+
 /// One bucket.
 #[derive(Debug, Clone)]
 pub struct Bucket {
@@ -189,6 +202,8 @@ impl Bucket {
     {
         for attempt in 0..MAX_CAS_ATTEMPTS {
             if attempt > 0 {
+                tracing::debug!(key, attempt, "lost a compare-and-swap race; reading again");
+                tokio::time::sleep(cas_backoff(attempt)).await;
                 stored = self.get(key, RECORD_BYTES).await?;
             }
             let current: Option<T> = stored.as_ref().and_then(|o| serde_json::from_slice(&o.body).ok());

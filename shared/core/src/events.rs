@@ -9,6 +9,9 @@ pub const POLICY_REJECTED: &str = "Shipgate Policy Rejected";
 pub const SCAN_VERDICT: &str = "Shipgate Scan Verdict";
 pub const GATE_DECISION: &str = "Shipgate Gate Decision";
 pub const HOOK_RESULT: &str = "Shipgate Hook Result";
+/// A running image flipped between passing and failing today's policy
+/// (`exposure::ExposureChanged`).
+pub const EXPOSURE_CHANGED: &str = "Shipgate Exposure Changed";
 
 /// A policy file passed validation and is now the last-known-good.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -6,6 +6,7 @@
 //! as arguments.
 
 pub mod events;
+pub mod exposure;
 pub mod findings;
 pub mod gate;
 pub mod glob;

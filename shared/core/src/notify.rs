@@ -11,6 +11,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::events::PolicyRejected;
+use crate::exposure::{ExposureStatus, ExposureWindow};
 use crate::gate::{Decision, GateDecisionEvent};
 use crate::hooks::{HookResultEvent, HookStatus};
 use crate::image::short;
@@ -60,6 +61,9 @@ pub enum Outcome {
         day: NaiveDate,
         exceptions: Vec<Expiring>,
     },
+    /// Running images that began or stopped failing today's policy, for one
+    /// owner in one window.
+    Exposure(ExposureWindow),
 }
 
 /// One exception close to its end.
@@ -86,6 +90,8 @@ pub enum Category {
     Policy,
     /// Exceptions are about to expire.
     Expiring,
+    /// Running images began (or stopped) failing today's policy.
+    Exposure,
     /// The first success after a failure.
     Recovery,
     /// Any other success.
@@ -95,12 +101,13 @@ pub enum Category {
 }
 
 impl Category {
-    pub const DEFAULTS: [Category; 6] = [
+    pub const DEFAULTS: [Category; 7] = [
         Category::Failure,
         Category::Block,
         Category::Rollback,
         Category::Policy,
         Category::Expiring,
+        Category::Exposure,
         Category::Recovery,
     ];
 
@@ -229,6 +236,8 @@ impl Outcome {
             Outcome::PolicyRejected(_) => Category::Policy,
             Outcome::ExpiringExceptions { exceptions, .. } if exceptions.is_empty() => return None,
             Outcome::ExpiringExceptions { .. } => Category::Expiring,
+            Outcome::Exposure(window) if window.changes.is_empty() => return None,
+            Outcome::Exposure(_) => Category::Exposure,
         })
     }
 }
@@ -241,6 +250,12 @@ pub fn render(outcome: &Outcome, cx: &Context) -> Option<Message> {
         Category::Block | Category::Rollback => Severity::Critical,
         Category::Failure => Severity::High,
         Category::Policy | Category::Expiring => Severity::Medium,
+        Category::Exposure => match outcome {
+            Outcome::Exposure(w) if w.changes.iter().any(|c| c.status == ExposureStatus::Failing) => {
+                Severity::Critical
+            }
+            _ => Severity::Info,
+        },
         Category::Recovery | Category::Success | Category::Action => Severity::Info,
     };
     let mut m = Message {
@@ -497,12 +512,92 @@ pub fn render(outcome: &Outcome, cx: &Context) -> Option<Message> {
                 lines(&["What to do: fix the findings, or renew the exception with a new reason and date."]);
             "exceptions.expiring"
         }
+        Outcome::Exposure(window) => exposure(&mut m, cx, window),
     };
     m.subject = subject_line(&m.subject);
     m.attributes.insert("event_type".into(), event_type.to_owned());
     m.attributes.insert("severity".into(), severity.as_str().to_owned());
     m.attributes.retain(|_, v| !v.trim().is_empty());
     Some(m)
+}
+
+/// One owner's window of exposure flips: one line per image, failing first.
+fn exposure(m: &mut Message, cx: &Context, window: &ExposureWindow) -> &'static str {
+    let latest = window.latest();
+    let failing = latest.iter().filter(|c| c.status == ExposureStatus::Failing).count();
+    let passing = latest.len() - failing;
+    let owner = &window.owner;
+    m.dedupe_key = format!("exposure/{owner}/{}", window.start.timestamp());
+    m.attributes.insert("owner".into(), owner.clone());
+    let services = |n: usize| if n == 1 { "1 service".to_owned() } else { format!("{n} services") };
+    m.subject = match (failing, passing) {
+        (0, n) => format!("{}: {} no longer exposed", name(owner, 40), services(n)),
+        (n, 0) => format!("{}: {} running an image that fails policy", name(owner, 40), services(n)),
+        (f, p) => format!("{}: {} exposed, {} no longer", name(owner, 40), services(f), p),
+    };
+    if let [only] = latest.as_slice() {
+        // The image names its registry's account and region; the schedule
+        // that sends the digest names neither.
+        let at = crate::image::EcrImage::parse(&only.image)
+            .map(|i| Context { region: i.region, account: i.registry_id })
+            .unwrap_or_else(|| cx.clone());
+        m.link = ecr_link(&at, &only.repository, &only.digest);
+        m.attributes.insert("repository".into(), only.repository.clone());
+    } else {
+        m.link = format!("https://{r}.console.aws.amazon.com/ecs/v2/clusters?region={r}", r = cx.region);
+    }
+    m.headline = vec![format!(
+        "Running services owned by {owner} changed against today's policy (between {} and {} UTC):",
+        window.start.format("%Y-%m-%d %H:%M"),
+        window.end.format("%H:%M")
+    )];
+    let items = latest
+        .iter()
+        .map(|c| {
+            let place = format!(
+                "{} in {} runs {}@{}",
+                c.service,
+                c.environment.as_deref().unwrap_or("the base environment"),
+                c.repository,
+                short(&c.digest)
+            );
+            match c.status {
+                ExposureStatus::Failing => {
+                    let why = c.blocking.first().map(String::as_str).unwrap_or("it fails the policy");
+                    let more = match c.blocking.len() {
+                        0 | 1 => String::new(),
+                        n => format!(" (and {} more)", n - 1),
+                    };
+                    format!("EXPOSED: {place}: {why}{more}")
+                }
+                ExposureStatus::Passing if c.accepted.is_empty() => format!("passing again: {place}"),
+                ExposureStatus::Passing => {
+                    let until: Vec<String> = c
+                        .accepted
+                        .iter()
+                        .map(|a| {
+                            let package =
+                                a.package.as_deref().map(|p| format!(" in {p}")).unwrap_or_default();
+                            format!("{}{package} until {}", a.id, a.expires)
+                        })
+                        .collect();
+                    format!("accepted: {place}: by exception, {}", until.join(", "))
+                }
+            }
+        })
+        .collect();
+    m.reasons = Some(Listing { heading: None, items, limit: Some(50) });
+    if failing > 0 {
+        m.next_step = lines(&[
+            "What to do: rebuild the exposed images with fixed packages and release them through the",
+            "pipeline; if a finding does not apply, add an exception with a reason and an expiry date",
+            "to the policy. `shipgate exposure` lists every exposed service.",
+        ]);
+    } else {
+        m.next_step =
+            lines(&["Accepted findings block again when their exception expires; fix them before then."]);
+    }
+    if failing > 0 { "exposure.exposed" } else { "exposure.cleared" }
 }
 
 fn lines(text: &[&str]) -> Vec<String> {

@@ -101,8 +101,86 @@ impl ImageScanCompleted {
     }
 }
 
+/// `Inspector2 Finding` detail (source `aws.inspector2`): a finding created,
+/// updated or closed after the image's scan
+/// (`events/aws/inspector2-finding-ecr.aws-ecr-docs.json`). Only what
+/// Shipgate reads: the resource, which for an ECR image names the
+/// repository and the image's digest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InspectorFinding {
+    #[serde(default)]
+    pub resources: Vec<FindingResource>,
+    /// `ACTIVE`, `SUPPRESSED` or `CLOSED`.
+    #[serde(default)]
+    pub status: Option<String>,
+    #[serde(default)]
+    pub title: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FindingResource {
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub details: Option<FindingResourceDetails>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FindingResourceDetails {
+    #[serde(default)]
+    pub aws_ecr_container_image: Option<EcrContainerImage>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EcrContainerImage {
+    pub repository_name: String,
+    pub image_hash: String,
+}
+
+impl InspectorFinding {
+    /// The ECR image the finding is on, as (repository, digest); `None` for
+    /// a finding on an EC2 instance, a Lambda function or anything else.
+    pub fn image(&self) -> Option<(&str, &str)> {
+        self.resources.iter().filter(|r| r.kind == "AWS_ECR_CONTAINER_IMAGE").find_map(|r| {
+            let image = r.details.as_ref()?.aws_ecr_container_image.as_ref()?;
+            Some((image.repository_name.as_str(), image.image_hash.as_str()))
+        })
+    }
+}
+
+/// The notifier's exposure schedule: EventBridge Scheduler sends the
+/// target input the template gives it, with `<aws.scheduler.scheduled-time>`
+/// replaced by the time the schedule fired
+/// (https://docs.aws.amazon.com/scheduler/latest/UserGuide/managing-schedule-context-attributes.html).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FlushExposure {
+    /// Always [`FlushExposure::KIND`].
+    pub shipgate: String,
+    pub scheduled_time: chrono::DateTime<chrono::Utc>,
+}
+
+impl FlushExposure {
+    pub const KIND: &'static str = "flush-exposure-digests";
+}
+
 /// `CodePipeline Pipeline Execution State Change` and
 /// `CodePipeline Action Execution State Change` (source `aws.codepipeline`).
+/// `CodeDeploy Deployment State-change Notification` detail
+/// (`events/aws/codedeploy-deployment-state-change.aws-lambda-go.json`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeploymentStateChange {
+    pub deployment_id: String,
+    #[serde(default)]
+    pub application: Option<String>,
+    #[serde(default)]
+    pub deployment_group: Option<String>,
+    /// `START`, `SUCCESS`, `FAILURE`, `STOP`, `READY`.
+    pub state: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PipelineStateChange {
     pub pipeline: String,
@@ -203,6 +281,27 @@ mod tests {
             Some("team/payments-api")
         );
         let ec2 = ImageScanCompleted { repository_name: None, image_digest: None, ..scan("x") };
+        assert_eq!(ec2.image(), None);
+    }
+
+    #[test]
+    fn an_inspector_finding_names_its_ecr_image() {
+        let event: serde_json::Value = serde_json::from_str(include_str!(
+            "../../../events/aws/inspector2-finding-ecr.aws-ecr-docs.json"
+        ))
+        .unwrap();
+        let finding: InspectorFinding = serde_json::from_value(event["detail"].clone()).unwrap();
+        assert_eq!(
+            finding.image(),
+            Some((
+                "amazon/amazon-ecs-sample",
+                "sha256:36c7b282abd0186e01419f2e58743e1bf635808231049bbc9d77e5EXAMPLE"
+            ))
+        );
+        let ec2: InspectorFinding = serde_json::from_value(serde_json::json!({
+            "resources": [{"type": "AWS_EC2_INSTANCE", "id": "i-0123", "details": {"awsEc2Instance": {}}}]
+        }))
+        .unwrap();
         assert_eq!(ec2.image(), None);
     }
 }
