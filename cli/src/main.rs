@@ -1,6 +1,8 @@
 //! `shipgate`: Shipgate's policy engine on the command line, for CodeBuild
 //! steps, pre-commit hooks and people. The same core the Lambda functions use.
 
+mod exposure;
+
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -88,6 +90,35 @@ enum Command {
     /// Check an ECS task definition's containers and images.
     #[command(subcommand)]
     Taskdef(TaskdefCommand),
+    /// List the running services whose images fail today's policy, by owner
+    /// and environment (from the config bucket, with your AWS credentials).
+    #[command(after_help = EXIT_CODES_EXPOSURE)]
+    Exposure(ExposureArgs),
+}
+
+const EXIT_CODES_EXPOSURE: &str = "\
+Exit status: 0 nothing running fails the policy, 1 something does, 2 the bucket
+could not be read.
+
+Reads running/<environment>/<service>.json in the config bucket: what each
+completed deployment runs (recorded by deploy-hooks) and its last judgement
+(by scan-gate, on every Inspector finding for the image, every accepted
+policy and daily). Uses the standard AWS configuration: AWS_PROFILE or the
+access key variables, AWS_REGION, and AWS_ENDPOINT_URL for `make local`
+(which prints the values). Needs s3:ListBucket on running/* and
+s3:GetObject on running/* in the bucket (and kms:Decrypt with its key).";
+
+#[derive(Debug, Args)]
+struct ExposureArgs {
+    /// The Shipgate config bucket (the stack's ConfigBucketName output).
+    #[arg(long, env = "SHIPGATE_CONFIG_BUCKET", value_name = "NAME")]
+    bucket: String,
+    /// Also list running images that pass (and the exceptions they pass by).
+    #[arg(long)]
+    all: bool,
+    /// Output for people (text) or machines (json).
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
 }
 
 #[derive(Debug, Subcommand)]
@@ -194,6 +225,7 @@ fn main() -> ExitCode {
         Command::Taskdef(TaskdefCommand::Check { policy, taskdef, manifest, common }) => {
             taskdef_check(&policy, &taskdef, &manifest, &common)
         }
+        Command::Exposure(args) => exposure_list(&args),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -202,6 +234,31 @@ fn main() -> ExitCode {
             ExitCode::from(EXIT_UNUSABLE)
         }
     }
+}
+
+fn exposure_list(args: &ExposureArgs) -> Result<u8, Unusable> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Unusable(format!("cannot start: {e}")))?;
+    let records = runtime
+        .block_on(async {
+            let sdk = shipgate_aws::load_sdk_config().await;
+            let bucket = shipgate_aws::s3::Bucket::new(shipgate_aws::clients::s3(&sdk), &args.bucket);
+            exposure::running(&bucket).await
+        })
+        .map_err(Unusable)?;
+    let rows = exposure::rows(&records, args.all);
+    match args.format {
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({"services": records.len(), "images": rows}))
+                .unwrap_or_default()
+        ),
+        Format::Text => print!("{}", exposure::text(&rows, records.len())),
+    }
+    let exposed = rows.iter().any(|r| r.status == shipgate_core::exposure::ExposureStatus::Failing);
+    Ok(u8::from(exposed))
 }
 
 fn now(common: &Common) -> DateTime<Utc> {

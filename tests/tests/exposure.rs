@@ -438,3 +438,70 @@ async fn a_finding_on_an_image_nothing_runs_changes_nothing() {
     let handled = scan_gate::handle(&w.scans, ec2, now()).await.unwrap();
     assert!(matches!(handled, scan_gate::Handled::Ignored { .. }), "{handled:?}");
 }
+
+/// `shipgate exposure`, run as a person would with their own credentials
+/// against the emulator: what fails, by owner and environment; JSON for
+/// scripts; exit 1 while something is exposed.
+#[tokio::test]
+async fn the_cli_lists_exposed_services_by_owner_and_environment() {
+    let w = World::start().await;
+    w.fleet.install_policy(REPO, POLICY).await;
+    let (bad, good) = (digest(5), digest(6));
+    w.scanned(REPO, &bad, &[]).await;
+    w.scanned(REPO, &good, &[]).await;
+    w.deploy("payments", REPO, &bad, "2026-11-27T09:00:00Z").await;
+    w.deploy("ledger", REPO, &good, "2026-11-27T09:00:00Z").await;
+    w.scanned(REPO, &bad, &[("CVE-2026-4040", "CRITICAL")]).await;
+    w.rejudge(finding(REPO, &bad, "CVE-2026-4040"), now()).await;
+
+    let shipgate = |args: &[&str]| {
+        let out = std::process::Command::new(shipgate_tests::target_dir().join("debug/shipgate"))
+            .arg("exposure")
+            .args(args)
+            .env("AWS_ENDPOINT_URL", w.fleet.aws.endpoint())
+            .env("AWS_REGION", REGION)
+            .env("AWS_ACCESS_KEY_ID", shipgate_tests::ADMIN_KEY_ID)
+            .env("AWS_SECRET_ACCESS_KEY", "shipgate-local-admin-secret")
+            .env("SHIPGATE_CONFIG_BUCKET", shipgate_tests::CONFIG_BUCKET)
+            .output()
+            .expect("the shipgate binary is built with the workspace");
+        (
+            out.status.code().unwrap(),
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8(out.stderr).unwrap(),
+        )
+    };
+    let (code, text, stderr) = shipgate(&[]);
+    assert_eq!(code, 1, "{text}{stderr}");
+    let short = &bad[..19];
+    assert_eq!(
+        text,
+        format!(
+            "team-payments\n  prod\n    EXPOSED prod/payments (app) runs payments-api@{short}, since 2026-11-28 10:00 UTC\n              - 1 CRITICAL finding, more than the 0 allowed (CVE-2026-4040)\n1 running image(s) fail today's policy, across 2 recorded service(s).\n"
+        )
+    );
+    let (code, json, _) = shipgate(&["--format", "json", "--all"]);
+    assert_eq!(code, 1);
+    let json: Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(json["services"], 2);
+    let statuses: Vec<(&str, &str)> = json["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| (i["service"].as_str().unwrap(), i["status"].as_str().unwrap()))
+        .collect();
+    // The ledger image was never judged again: passing since its deployment, owner unknown.
+    assert_eq!(statuses, [("prod/payments", "failing"), ("prod/ledger", "passing")]);
+
+    // The bucket unreadable (wrong key): exit 2, saying why.
+    let out = std::process::Command::new(shipgate_tests::target_dir().join("debug/shipgate"))
+        .args(["exposure", "--bucket", shipgate_tests::CONFIG_BUCKET])
+        .env("AWS_ENDPOINT_URL", w.fleet.aws.endpoint())
+        .env("AWS_REGION", REGION)
+        .env("AWS_ACCESS_KEY_ID", "AKIANOBODY")
+        .env("AWS_SECRET_ACCESS_KEY", "wrong")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("ListObjectsV2"), "{out:?}");
+}
