@@ -16,7 +16,7 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 
 INFRA_VENV := .venv-infra
 
-.PHONY: demo local bench test lint lint-infra setup tools infra-tools iam-mutants mutants
+.PHONY: demo local bench storm test lint lint-infra setup tools infra-tools iam-mutants mutants
 
 # The Python side: moto server for the local AWS emulator.
 setup: $(VENV)/.installed
@@ -48,6 +48,12 @@ bench: setup
 	cargo bench --quiet -p shipgate-core --bench engine | sed -n '/^| what/,$$p' > target/bench-engine.md
 	cargo lambda build --release --compiler cargo --output-format zip $(FUNCTION_BINS)
 	cargo run --quiet --locked -p shipgate-tests --bin shipgate-bench
+	cargo run --quiet --locked -p shipgate-tests --bin shipgate-storm
+
+# One CVE flips 200 running images of 5 owners (SHIPGATE_STORM=5x40): messages,
+# invocations, lost compare-and-swap races, wall time; into bench/README.md.
+storm: setup
+	cargo run --locked -p shipgate-tests --bin shipgate-storm
 
 test: setup tools
 	cargo nextest run --workspace --locked $(if $(CI),--profile ci,)

@@ -55,7 +55,7 @@ And a small control API under `/_shipgate/` for tests (never an AWS path):
   a deployment's ECS target at a lifecycle hook (earlier ones Succeeded).
 * `POST /_shipgate/ecs/service-revisions` (`serviceRevisionArn`,
   `taskDefinition`) seeds a service revision.
-* `GET /_shipgate/requests` lists every AWS request's method, path and the
+* `GET /_shipgate/requests` lists every AWS request's method, path, status and the
   access key id it was signed with.
 * `POST /_shipgate/faults` makes the next `count` calls of one action fail with
   an HTTP status and error code (throttling, 5xx) before they reach moto:
@@ -864,12 +864,22 @@ class ShipgateApp:
         if environ.get("PATH_INFO", "").startswith("/_shipgate/"):
             return control(Request(environ))(environ, start_response)
         credential = environ.get("HTTP_AUTHORIZATION", "").partition("Credential=")[2]
+        logged = {
+            "method": environ.get("REQUEST_METHOD", ""),
+            "path": environ.get("PATH_INFO", ""),
+            "accessKeyId": credential.split("/", 1)[0],
+        }
         with STATE.lock:
-            STATE.requests.append({
-                "method": environ.get("REQUEST_METHOD", ""),
-                "path": environ.get("PATH_INFO", ""),
-                "accessKeyId": credential.split("/", 1)[0],
-            })
+            STATE.requests.append(logged)
+
+        answer = start_response
+
+        def logging_status(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            # The answer's status too: a benchmark counts lost compare-and-swap races (412, 409).
+            logged["status"] = int(status.split(" ", 1)[0])
+            return answer(status, headers, exc_info)
+
+        start_response = logging_status
         action = _target_action(environ)
         body = _read_body(environ)
         # JSON protocols name the action in X-Amz-Target; query protocols

@@ -5,190 +5,18 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::time::Duration;
-
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
-use shipgate_aws::Deadline;
 use shipgate_core::exposure::RunningService;
-use shipgate_tests::{ACCOUNT, Fleet, Inbox, REGION};
+use shipgate_tests::exposure::{Storm, World, at, deadline, digest, finding, image, storm, succeeded};
+use shipgate_tests::{ACCOUNT, Inbox, REGION};
 
 const REPO: &str = "payments-api";
 const POLICY: &str = "version: 1\nowner: team-payments\nscan:\n  thresholds: {critical: 0, high: 0}\n";
 const EXCEPTED: &str = "version: 1\nowner: team-payments\nscan:\n  thresholds: {critical: 0, high: 0}\n  exceptions:\n    - {id: CVE-2026-4040, expires: 2026-12-31, reason: not reachable from the API}\n";
 
-fn at(t: &str) -> DateTime<Utc> {
-    t.parse().unwrap()
-}
-
 fn now() -> DateTime<Utc> {
     at("2026-11-28T10:00:00Z")
-}
-
-fn digest(n: u32) -> String {
-    format!("sha256:{n:064x}")
-}
-
-fn image(repository: &str, digest: &str) -> String {
-    format!("{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{repository}@{digest}")
-}
-
-fn deadline() -> Deadline {
-    Deadline::from_remaining(Duration::from_secs(60), Duration::from_millis(2500))
-}
-
-/// The fleet with each function's dependencies, as deployed.
-struct World {
-    fleet: Fleet,
-    hooks: deploy_hooks::Deps,
-    scans: scan_gate::Deps,
-    notifier: notifier::Deps,
-}
-
-impl World {
-    async fn start() -> Self {
-        let fleet = Fleet::start().await;
-        let config = deploy_hooks::Config {
-            fleet: fleet.config.clone(),
-            test_listener: None,
-            environment: Some("prod".into()),
-            report_margin: Duration::from_millis(2500),
-            check_backoff: Duration::from_millis(10),
-        };
-        let hooks = deploy_hooks::Deps::new(&fleet.sdk_for("deploy-hooks").await, &config).unwrap();
-        let scans = scan_gate::Deps::new(&fleet.sdk_for("scan-gate").await, &fleet.config);
-        let notifier = notifier::Deps::new(&fleet.sdk_for("notifier").await, &fleet.notifier_config());
-        Self { fleet, hooks, scans, notifier }
-    }
-
-    /// Puts `repository@digest` in ECR, scanned, with these CVEs (id, severity).
-    async fn scanned(&self, repository: &str, digest: &str, cves: &[(&str, &str)]) {
-        // Created on first use; already there after.
-        let ecr = aws_sdk_ecr::Client::new(&self.fleet.sdk);
-        let _ = ecr.create_repository().repository_name(repository).send().await;
-        let findings: Vec<Value> =
-            cves.iter().map(|(id, severity)| json!({"name": id, "severity": severity})).collect();
-        self.fleet.aws.seed_scan(json!({"repositoryName": repository, "imageDigest": digest,
-            "status": "COMPLETE", "completedAt": at("2026-11-27T09:00:00Z").timestamp(), "findings": findings}));
-    }
-
-    /// A completed CodeDeploy deployment of `service` (in `cluster`) running
-    /// `repository@digest`, handed to deploy-hooks as EventBridge delivers
-    /// the SUCCESS state change.
-    async fn deploy(
-        &self,
-        service: &str,
-        repository: &str,
-        digest: &str,
-        time: &str,
-    ) -> deploy_hooks::Recording {
-        use aws_sdk_codedeploy::types::{
-            AppSpecContent, ComputePlatform, EcsService, RevisionLocation, RevisionLocationType,
-        };
-        let ecs = aws_sdk_ecs::Client::new(&self.fleet.sdk);
-        let container = aws_sdk_ecs::types::ContainerDefinition::builder()
-            .name("app")
-            .memory(256)
-            .image(image(repository, digest))
-            .build();
-        let td = ecs.register_task_definition().family(service).container_definitions(container).send().await;
-        let td = td.unwrap().task_definition.unwrap().task_definition_arn.unwrap();
-        let codedeploy = aws_sdk_codedeploy::Client::new(&self.fleet.sdk);
-        let _ = codedeploy
-            .create_application()
-            .application_name(service)
-            .compute_platform(ComputePlatform::Ecs)
-            .send()
-            .await;
-        let _ = codedeploy
-            .create_deployment_group()
-            .application_name(service)
-            .deployment_group_name(format!("{service}-dg"))
-            .service_role_arn(format!("arn:aws:iam::{ACCOUNT}:role/codedeploy"))
-            .ecs_services(EcsService::builder().cluster_name("prod").service_name(service).build())
-            .send()
-            .await;
-        let appspec = format!(
-            "version: 0.0\nResources:\n  - TargetService:\n      Type: AWS::ECS::Service\n      Properties:\n        TaskDefinition: \"{td}\"\n        LoadBalancerInfo: {{ContainerName: app, ContainerPort: 8080}}\n"
-        );
-        let revision = RevisionLocation::builder()
-            .revision_type(RevisionLocationType::AppSpecContent)
-            .app_spec_content(AppSpecContent::builder().content(appspec).build())
-            .build();
-        let id = codedeploy
-            .create_deployment()
-            .application_name(service)
-            .deployment_group_name(format!("{service}-dg"))
-            .revision(revision)
-            .send()
-            .await
-            .unwrap()
-            .deployment_id
-            .unwrap();
-        let event = succeeded(&id, service, time);
-        match deploy_hooks::handle(&self.hooks, event, deadline()).await.unwrap() {
-            deploy_hooks::Response::Recorded(recording) => recording,
-            other => panic!("not a recording: {other:?}"),
-        }
-    }
-
-    async fn running(&self, service: &str) -> Option<RunningService> {
-        let record = self.fleet.get_json(&format!("running/prod/prod/{service}.json")).await?;
-        Some(serde_json::from_value(record).unwrap())
-    }
-
-    async fn index(&self, digest: &str) -> Vec<String> {
-        let index = self.fleet.get_json(&format!("running-by-digest/{digest}.json")).await;
-        index.map(|i| serde_json::from_value(i["services"].clone()).unwrap()).unwrap_or_default()
-    }
-
-    async fn rejudge(&self, event: Value, now: DateTime<Utc>) -> scan_gate::exposure::Rejudged {
-        match scan_gate::handle(&self.scans, event, now).await.unwrap() {
-            scan_gate::Handled::Rejudged(r) => r,
-            other => panic!("not a re-judging: {other:?}"),
-        }
-    }
-
-    /// Hands every `Shipgate Exposure Changed` event on the bus to the
-    /// notifier (twice each: EventBridge delivers at least once); how many.
-    async fn deliver(&self, now: DateTime<Utc>) -> usize {
-        let mut delivered = 0;
-        for event in self.fleet.events().await {
-            if event["detail-type"] != "Shipgate Exposure Changed" {
-                continue;
-            }
-            delivered += 1;
-            for _ in 0..2 {
-                let report = notifier::handle(&self.notifier, event.clone(), now).await.unwrap();
-                assert!(report.sent.is_empty(), "a flip is gathered, not sent at once: {report:?}");
-            }
-        }
-        delivered
-    }
-
-    async fn flush(&self, at: DateTime<Utc>) -> notifier::Report {
-        let input = json!({"shipgate": "flush-exposure-digests", "scheduled_time": at});
-        notifier::handle(&self.notifier, input, at).await.unwrap()
-    }
-}
-
-fn succeeded(deployment: &str, application: &str, time: &str) -> Value {
-    json!({"version": "0", "id": format!("ev-{deployment}"), "detail-type": "CodeDeploy Deployment State-change Notification",
-        "source": "aws.codedeploy", "account": ACCOUNT, "time": time, "region": REGION, "resources": [],
-        "detail": {"region": REGION, "application": application, "deploymentId": deployment, "state": "SUCCESS",
-            "deploymentGroup": format!("{application}-dg")}})
-}
-
-/// An `Inspector2 Finding` on `repository@digest`, shaped as AWS documents it.
-fn finding(repository: &str, digest: &str, cve: &str) -> Value {
-    let path =
-        format!("{}/../events/aws/inspector2-finding-ecr.aws-ecr-docs.json", env!("CARGO_MANIFEST_DIR"));
-    let mut event: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    let ecr = &mut event["detail"]["resources"][0]["details"]["awsEcrContainerImage"];
-    ecr["repositoryName"] = repository.into();
-    ecr["imageHash"] = digest.into();
-    event["detail"]["title"] = format!("{cve} - openssl").into();
-    event
 }
 
 fn policy_accepted(key: &str) -> Value {
@@ -379,49 +207,29 @@ async fn an_announcement_that_failed_is_made_by_the_retry_and_only_then() {
 }
 
 /// A CVE flips every running image of several teams at once: each owner gets
-/// one digest naming all of their services, and every flip is gathered
-/// although the notifier's invocations race on the same windows.
+/// one digest, every flip is gathered although the invocations race on the
+/// same windows, and no invocation fails for good.
 #[tokio::test]
 async fn a_storm_of_flips_sends_each_owner_one_digest() {
     let w = World::start().await;
-    let owners = ["team-a", "team-b", "team-c"];
-    let mut services = Vec::new();
-    for (i, owner) in owners.iter().enumerate() {
-        let repository = format!("repo-{i}");
-        w.fleet.install_policy(&repository, &POLICY.replace("team-payments", owner)).await;
-        for j in 0..4 {
-            let (service, d) = (format!("svc-{i}-{j}"), digest(100 + (i * 10 + j) as u32));
-            w.scanned(&repository, &d, &[]).await;
-            w.deploy(&service, &repository, &d, "2026-11-27T09:00:00Z").await;
-            services.push((repository.clone(), d));
-        }
-    }
-    let inbox = w.fleet.inbox("storm", None).await;
-    for (repository, d) in &services {
-        w.scanned(repository, d, &[("CVE-2026-9999", "CRITICAL")]).await;
-    }
-    // Every image's finding at once, as Inspector sends them.
-    let judged = futures_util::future::join_all(
-        services.iter().map(|(repository, d)| w.rejudge(finding(repository, d, "CVE-2026-9999"), now())),
-    )
-    .await;
-    assert_eq!(judged.iter().map(|r| r.announced.len()).sum::<usize>(), services.len());
-    // The notifier's invocations, concurrently, each delivered twice.
-    let events: Vec<Value> = w.fleet.events().await;
-    assert_eq!(events.len(), services.len());
-    let deliveries =
-        events.iter().chain(events.iter()).map(|e| notifier::handle(&w.notifier, e.clone(), now()));
-    for report in futures_util::future::join_all(deliveries).await {
-        assert_eq!(report.unwrap().queued.len(), 1);
-    }
-    let report = w.flush(at("2026-11-28T10:15:00Z")).await;
-    assert_eq!(report.sent.len(), owners.len(), "{report:?}");
-    let messages = bodies(&inbox).await;
-    assert_eq!(messages.len(), owners.len());
-    for (subject, body, attributes) in &messages {
-        assert!(subject.ends_with(": 4 services running an image that fails policy"), "{subject}");
-        assert_eq!(body.matches("EXPOSED: ").count(), 4, "{body}");
-        assert!(owners.contains(&attributes["owner"]["Value"].as_str().unwrap()));
+    let report = storm(&w, Storm { owners: 3, per_owner: 5 }, now()).await;
+    assert_eq!((report.images, report.flips), (15, 15), "{report:?}");
+    assert_eq!(report.messages, 3, "{report:?}");
+    assert_eq!(report.failed_invocations, 0, "{report:?}");
+    assert_eq!(report.scan_gate_invocations, 15, "{report:?}");
+    // Every window holds its owner's five flips, and said so.
+    let windows = w
+        .fleet
+        .s3()
+        .list_objects_v2()
+        .bucket(shipgate_tests::CONFIG_BUCKET)
+        .prefix("state/notifier/exposure/");
+    let windows = windows.send().await.unwrap();
+    assert_eq!(windows.contents().len(), 3);
+    for object in windows.contents() {
+        let window = w.fleet.get_json(object.key().unwrap()).await.unwrap();
+        assert_eq!(window["changes"].as_array().unwrap().len(), 5, "{window}");
+        assert_eq!(window["sent"], true);
     }
 }
 

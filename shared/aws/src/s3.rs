@@ -78,15 +78,17 @@ pub enum Updated<T> {
     Unchanged(Option<T>),
 }
 
-/// How often a compare-and-swap retries after losing a race.
-const MAX_CAS_ATTEMPTS: usize = 8;
+/// How often a compare-and-swap tries before it gives up (and the
+/// invocation fails, for Lambda to retry): with [`cas_backoff`], about 5 s
+/// of waiting at most.
+const MAX_CAS_ATTEMPTS: usize = 12;
 
 /// The pause before attempt `attempt` (from 1) of a compare-and-swap that
-/// lost a race: exponential from 10 ms, capped at 320 ms, with full jitter,
+/// lost a race: exponential from 20 ms, capped at 640 ms, with full jitter,
 /// so writers that collided do not collide again in lockstep (the storm of
 /// flips that one CVE causes lands on a handful of objects).
 fn cas_backoff(attempt: usize) -> std::time::Duration {
-    let ceiling = 10u64 << attempt.min(5);
+    let ceiling = 10u64 << attempt.min(6);
     // Jitter from the clock's nanoseconds and the task: no random source needed.
     let nanos =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
