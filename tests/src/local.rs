@@ -99,6 +99,11 @@ pub async fn seed_samples(local: &LocalFleet) -> Vec<(&'static str, PathBuf)> {
     // A sequencer after the installed policy's, so the upload is the newest.
     let upload = fleet.object_created("policies/payments-api/appsec.yaml", &version, "FFFFFFFFFFFFFFFF0001");
     let release = gate_job(fleet, "local-job-1", "local-execution-1", CLEAN, None).await;
+    // The deployment completed (deploy-hooks records what it runs), and the
+    // notifier's exposure schedule an hour from now (every window closed).
+    let mut succeeded = read("events/codedeploy-deployment-succeeded.json");
+    succeeded["detail"]["deploymentId"] = deployment_id.clone().into();
+    let flush = crate::exposure::flush_input(chrono::Utc::now() + chrono::Duration::hours(1));
     let root = crate::workspace_root().canonicalize().unwrap_or_else(|_| crate::workspace_root());
     let sample = |path: &str| root.join(path);
     vec![
@@ -110,7 +115,10 @@ pub async fn seed_samples(local: &LocalFleet) -> Vec<(&'static str, PathBuf)> {
         ("release-gate", write("release-gate.json", &release)),
         ("deploy-hooks", write("deploy-hooks.json", &hook)),
         ("deploy-hooks", sample("events/ecs-native-hook-post-test-traffic.json")),
+        ("deploy-hooks", write("deploy-hooks-succeeded.json", &succeeded)),
+        ("scan-gate", sample("events/inspector2-finding.json")),
         ("notifier", sample("events/schedule-daily.json")),
+        ("notifier", write("notifier-exposure-digests.json", &flush)),
     ]
 }
 
@@ -122,6 +130,7 @@ pub fn instructions(local: &LocalFleet, samples: &[(&str, PathBuf)]) -> String {
     let mut out = format!(
         "\nShipgate is running locally.\n\n  AWS emulator:     {endpoint}  (enforces IAM; each function runs as its role)\n  Lambda runtime:   http://127.0.0.1:{port}\n  config bucket:    {CONFIG_BUCKET}\n\n\
          Look at its effects with the administrator's key:\n  export AWS_ENDPOINT_URL={endpoint} AWS_REGION={REGION} AWS_ACCESS_KEY_ID={key} AWS_SECRET_ACCESS_KEY=shipgate-local-admin-secret\n  aws s3 ls s3://{CONFIG_BUCKET} --recursive\n\n\
+         What runs and whether it fails today's policy (after the deploy-hooks and scan-gate samples below):\n  cargo run -q -p shipgate-cli -- exposure --bucket {CONFIG_BUCKET} --all\n\n\
          Invoke a function (any file in events/, or your own payload):\n",
         endpoint = local.fleet.aws.endpoint(),
         key = crate::ADMIN_KEY_ID,

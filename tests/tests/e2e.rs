@@ -26,7 +26,8 @@ async fn every_story_of_the_replay_ends_as_expected() {
             "ECS rollback",
             "finding after release",
             "expired exception",
-            "multi-arch release"
+            "multi-arch release",
+            "exposure"
         ]
     );
     assert!(
@@ -34,7 +35,8 @@ async fn every_story_of_the_replay_ends_as_expected() {
         "{text}"
     );
     let critical = report.notifications.iter().filter(|(_, severity)| severity == "critical").count();
-    assert_eq!(critical, 5, "{text}");
+    // Five blocks, and the running service exposed by a CVE after release.
+    assert_eq!(critical, 6, "{text}");
 }
 
 /// Lambda's `ApplicationLogLevel: TRACE` through the real runtime path (the

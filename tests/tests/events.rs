@@ -10,7 +10,8 @@ use aws_lambda_events::eventbridge::EventBridgeEvent;
 use aws_lambda_events::lambda_function_urls::LambdaFunctionUrlRequest;
 use serde::de::DeserializeOwned;
 use shipgate_core::triggers::{
-    CodeCommitReferenceChange, EcsLifecycleHook, ImageScanCompleted, PipelineStateChange, S3ObjectCreated,
+    CodeCommitReferenceChange, DeploymentStateChange, EcsLifecycleHook, FlushExposure, ImageScanCompleted,
+    InspectorFinding, PipelineStateChange, S3ObjectCreated,
 };
 
 fn parse<T: DeserializeOwned>(name: &str) -> T {
@@ -44,6 +45,9 @@ const CHECKED: &[&str] = &[
     "codepipeline-action-gate-failed.json",
     "codedeploy-deployment-failed.json",
     "schedule-daily.json",
+    "codedeploy-deployment-succeeded.json",
+    "inspector2-finding.json",
+    "schedule-exposure-digests.json",
 ];
 
 #[test]
@@ -146,4 +150,15 @@ fn state_changes_parse() {
     assert_eq!(deploy.detail.deployment_id.as_deref(), Some("d-A1B2C3D4E"));
     let schedule: EventBridgeEvent = parse("schedule-daily.json");
     assert_eq!(schedule.detail_type, "Scheduled Event");
+}
+
+#[test]
+fn exposure_events_parse() {
+    let done: EventBridgeEvent<DeploymentStateChange> = parse("codedeploy-deployment-succeeded.json");
+    assert_eq!(done.detail.state, "SUCCESS");
+    let finding: EventBridgeEvent<InspectorFinding> = parse("inspector2-finding.json");
+    let digest = "sha256:4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f";
+    assert_eq!(finding.detail.image(), Some(("payments-api", digest)));
+    let flush: FlushExposure = parse("schedule-exposure-digests.json");
+    assert_eq!(flush.shipgate, FlushExposure::KIND);
 }
