@@ -313,3 +313,41 @@ async fn the_cli_lists_exposed_services_by_owner_and_environment() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("ListObjectsV2"), "{out:?}");
 }
+
+/// Fail closed: a running image whose repository no policy covers any more
+/// is failing, saying so; a schedule input that is not the exposure
+/// schedule's is refused naming what is wrong.
+#[tokio::test]
+async fn no_policy_fails_closed_and_bad_schedule_input_is_named() {
+    let w = World::start().await;
+    w.fleet.install_policy(REPO, POLICY).await;
+    let d = digest(8);
+    w.scanned(REPO, &d, &[]).await;
+    w.deploy("payments", REPO, &d, "2026-11-27T09:00:00Z").await;
+    w.fleet
+        .s3()
+        .delete_object()
+        .bucket(shipgate_tests::CONFIG_BUCKET)
+        .key(format!("policies/{REPO}/appsec.lkg.json"))
+        .send()
+        .await
+        .unwrap();
+    let rejudged = w.rejudge(daily("2026-11-29T00:05:00Z"), now()).await;
+    assert_eq!(rejudged.announced.len(), 1, "{rejudged:?}");
+    let exposure = &w.running("payments").await.unwrap().images[0].exposure;
+    assert_eq!(exposure.status.as_str(), "failing");
+    assert!(
+        exposure.blocking[0].contains("no accepted policy for repository payments-api"),
+        "{:?}",
+        exposure.blocking
+    );
+
+    let err = notifier::handle(
+        &w.notifier,
+        json!({"shipgate": "flush-everything", "scheduled_time": now()}),
+        now(),
+    );
+    assert!(err.await.unwrap_err().to_string().contains("unknown request \"flush-everything\""));
+    let err = notifier::handle(&w.notifier, json!({"shipgate": "flush-exposure-digests"}), now());
+    assert!(err.await.unwrap_err().to_string().contains("scheduled_time"));
+}

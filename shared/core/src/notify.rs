@@ -547,7 +547,7 @@ fn exposure(m: &mut Message, cx: &Context, window: &ExposureWindow) -> &'static 
         m.link = format!("https://{r}.console.aws.amazon.com/ecs/v2/clusters?region={r}", r = cx.region);
     }
     m.headline = vec![format!(
-        "Running services owned by {owner} changed against today's policy (between {} and {} UTC):",
+        "Running services owned by {owner} changed against today's policy between {} and {} UTC.",
         window.start.format("%Y-%m-%d %H:%M"),
         window.end.format("%H:%M")
     )];

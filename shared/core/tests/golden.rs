@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use shipgate_core::events::PolicyRejected;
+use shipgate_core::exposure::{Accepted, ExposureChanged, ExposureStatus, ExposureWindow};
 use shipgate_core::gate::{Decision, GateDecisionEvent};
 use shipgate_core::hooks::{HookResultEvent, HookStatus};
 use shipgate_core::notify::{
@@ -126,6 +127,7 @@ fn cases() -> Vec<(&'static str, Outcome)> {
                 warnings: vec![],
             }),
         ),
+        ("exposure-digest", Outcome::Exposure(exposure_window())),
         (
             "exceptions-expiring",
             Outcome::ExpiringExceptions {
@@ -138,6 +140,56 @@ fn cases() -> Vec<(&'static str, Outcome)> {
             },
         ),
     ]
+}
+
+/// One owner's window after a CVE: two services exposed (one by two
+/// findings), one accepted by an exception until its date.
+fn exposure_window() -> ExposureWindow {
+    let flip = |service: &str, status, blocking: &[&str], accepted: Vec<Accepted>| ExposureChanged {
+        environment: Some("prod".into()),
+        service: service.into(),
+        container: "app".into(),
+        image: format!("123456789012.dkr.ecr.us-east-1.amazonaws.com/payments-api@{DIGEST}"),
+        repository: "payments-api".into(),
+        digest: DIGEST.into(),
+        status,
+        seq: 1,
+        since: at("2026-11-28T10:03:00Z"),
+        blocking: blocking.iter().map(|b| (*b).to_owned()).collect(),
+        accepted,
+        owner: Some("team-payments".into()),
+        policy_key: Some("policies/payments-api/appsec.lkg.json".into()),
+    };
+    let mut window =
+        ExposureWindow::new("team-payments", at("2026-11-28T10:00:00Z"), chrono::Duration::minutes(15));
+    window.changes = vec![
+        flip(
+            "prod/ledger",
+            ExposureStatus::Passing,
+            &[],
+            vec![Accepted {
+                id: "CVE-2026-4040".into(),
+                package: Some("openssl".into()),
+                expires: NaiveDate::from_ymd_opt(2026, 12, 31).unwrap_or_default(),
+            }],
+        ),
+        flip(
+            "prod/payments-api",
+            ExposureStatus::Failing,
+            &[
+                "1 CRITICAL finding, more than the 0 allowed (CVE-2026-4040)",
+                "CVE-2026-4041 in curl has a known exploit",
+            ],
+            vec![],
+        ),
+        flip(
+            "prod/checkout",
+            ExposureStatus::Failing,
+            &["1 CRITICAL finding, more than the 0 allowed (CVE-2026-4040)"],
+            vec![],
+        ),
+    ];
+    window
 }
 
 fn as_text(m: &Message) -> String {
