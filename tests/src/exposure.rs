@@ -78,9 +78,6 @@ impl World {
         digest: &str,
         time: &str,
     ) -> deploy_hooks::Recording {
-        use aws_sdk_codedeploy::types::{
-            AppSpecContent, ComputePlatform, EcsService, RevisionLocation, RevisionLocationType,
-        };
         let ecs = aws_sdk_ecs::Client::new(&self.fleet.sdk);
         let container = aws_sdk_ecs::types::ContainerDefinition::builder()
             .name("app")
@@ -89,39 +86,9 @@ impl World {
             .build();
         let td = ecs.register_task_definition().family(service).container_definitions(container).send().await;
         let td = td.unwrap().task_definition.unwrap().task_definition_arn.unwrap();
-        let codedeploy = aws_sdk_codedeploy::Client::new(&self.fleet.sdk);
-        // Created on first use; already there after.
-        let _ = codedeploy
-            .create_application()
-            .application_name(service)
-            .compute_platform(ComputePlatform::Ecs)
-            .send()
-            .await;
-        let _ = codedeploy
-            .create_deployment_group()
-            .application_name(service)
-            .deployment_group_name(format!("{service}-dg"))
-            .service_role_arn(format!("arn:aws:iam::{ACCOUNT}:role/codedeploy"))
-            .ecs_services(EcsService::builder().cluster_name("prod").service_name(service).build())
-            .send()
-            .await;
-        let appspec = format!(
-            "version: 0.0\nResources:\n  - TargetService:\n      Type: AWS::ECS::Service\n      Properties:\n        TaskDefinition: \"{td}\"\n        LoadBalancerInfo: {{ContainerName: app, ContainerPort: 8080}}\n"
-        );
-        let revision = RevisionLocation::builder()
-            .revision_type(RevisionLocationType::AppSpecContent)
-            .app_spec_content(AppSpecContent::builder().content(appspec).build())
-            .build();
-        let id = codedeploy
-            .create_deployment()
-            .application_name(service)
-            .deployment_group_name(format!("{service}-dg"))
-            .revision(revision)
-            .send()
-            .await
-            .unwrap()
-            .deployment_id
-            .unwrap();
+        let (sdk, group) = (&self.fleet.sdk, format!("{service}-dg"));
+        crate::create_deployment_group_of(sdk, service, &group, Some(("prod", service))).await;
+        let id = crate::create_ecs_deployment(sdk, service, &group, &td).await;
         self.recorded(succeeded(&id, service, time)).await
     }
 

@@ -276,22 +276,63 @@ impl Emulator {
 
 /// Creates a CodeDeploy ECS application and its deployment group.
 pub async fn create_deployment_group(sdk: &SdkConfig, application: &str, group: &str) {
+    create_deployment_group_of(sdk, application, group, None).await;
+}
+
+/// [`create_deployment_group`] deploying ECS service `(cluster, service)`,
+/// as `GetDeploymentGroup` then names it. Either may exist already.
+pub async fn create_deployment_group_of(
+    sdk: &SdkConfig,
+    application: &str,
+    group: &str,
+    service: Option<(&str, &str)>,
+) {
+    use aws_sdk_codedeploy::types::{ComputePlatform, EcsService};
     let codedeploy = aws_sdk_codedeploy::Client::new(sdk);
-    codedeploy
+    let _ = codedeploy
         .create_application()
         .application_name(application)
-        .compute_platform(aws_sdk_codedeploy::types::ComputePlatform::Ecs)
+        .compute_platform(ComputePlatform::Ecs)
         .send()
-        .await
-        .unwrap();
-    codedeploy
+        .await;
+    let service =
+        service.map(|(cluster, name)| EcsService::builder().cluster_name(cluster).service_name(name).build());
+    let _ = codedeploy
         .create_deployment_group()
         .application_name(application)
         .deployment_group_name(group)
         .service_role_arn(format!("arn:aws:iam::{ACCOUNT}:role/codedeploy"))
+        .set_ecs_services(service.map(|s| vec![s]))
+        .send()
+        .await;
+}
+
+/// A CodeDeploy ECS deployment in `application`'s `group` whose AppSpec
+/// content names `task_definition`: the deployment id.
+pub async fn create_ecs_deployment(
+    sdk: &SdkConfig,
+    application: &str,
+    group: &str,
+    task_definition: &str,
+) -> String {
+    use aws_sdk_codedeploy::types::{AppSpecContent, RevisionLocation, RevisionLocationType};
+    let appspec = format!(
+        "version: 0.0\nResources:\n  - TargetService:\n      Type: AWS::ECS::Service\n      Properties:\n        TaskDefinition: \"{task_definition}\"\n        LoadBalancerInfo: {{ContainerName: app, ContainerPort: 8080}}\n"
+    );
+    let revision = RevisionLocation::builder()
+        .revision_type(RevisionLocationType::AppSpecContent)
+        .app_spec_content(AppSpecContent::builder().content(appspec).build())
+        .build();
+    aws_sdk_codedeploy::Client::new(sdk)
+        .create_deployment()
+        .application_name(application)
+        .deployment_group_name(group)
+        .revision(revision)
         .send()
         .await
-        .unwrap();
+        .unwrap()
+        .deployment_id
+        .unwrap()
 }
 
 /// The names of the JSON files in `dir` (not its subfolders), sorted.

@@ -389,24 +389,7 @@ pub async fn deployment_on(
         .await
         .unwrap();
     let td_arn = td.task_definition.unwrap().task_definition_arn.unwrap();
-    let appspec = format!(
-        "version: 0.0\nResources:\n  - TargetService:\n      Type: AWS::ECS::Service\n      Properties:\n        TaskDefinition: \"{td_arn}\"\n        LoadBalancerInfo: {{ContainerName: app, ContainerPort: 8080}}\n"
-    );
-    use aws_sdk_codedeploy::types::{AppSpecContent, RevisionLocation, RevisionLocationType};
-    let revision = RevisionLocation::builder()
-        .revision_type(RevisionLocationType::AppSpecContent)
-        .app_spec_content(AppSpecContent::builder().content(appspec).build())
-        .build();
-    let deployment_id = aws_sdk_codedeploy::Client::new(&fleet.sdk)
-        .create_deployment()
-        .application_name(REPO)
-        .deployment_group_name(format!("{REPO}-dg"))
-        .revision(revision)
-        .send()
-        .await
-        .unwrap()
-        .deployment_id
-        .unwrap();
+    let deployment_id = crate::create_ecs_deployment(&fleet.sdk, REPO, &format!("{REPO}-dg"), &td_arn).await;
     (deployment_id, td_arn)
 }
 

@@ -82,41 +82,15 @@ impl Hooks {
 
     /// A CodeDeploy ECS deployment of the task definition, at `hook`.
     async fn deployment(&self, hook: &str) -> String {
-        let codedeploy = aws_sdk_codedeploy::Client::new(&self.fleet.sdk);
-        use aws_sdk_codedeploy::types::{
-            AppSpecContent, ComputePlatform, RevisionLocation, RevisionLocationType,
-        };
-        let _ = codedeploy
-            .create_application()
-            .application_name("payments-api")
-            .compute_platform(ComputePlatform::Ecs)
-            .send()
-            .await;
-        let _ = codedeploy
-            .create_deployment_group()
-            .application_name("payments-api")
-            .deployment_group_name("payments-api-dg")
-            .service_role_arn(format!("arn:aws:iam::{ACCOUNT}:role/codedeploy"))
-            .send()
-            .await;
-        let appspec = format!(
-            "version: 0.0\nResources:\n  - TargetService:\n      Type: AWS::ECS::Service\n      Properties:\n        TaskDefinition: \"{}\"\n        LoadBalancerInfo: {{ContainerName: app, ContainerPort: 8080}}\n",
-            self.task_definition
-        );
-        let revision = RevisionLocation::builder()
-            .revision_type(RevisionLocationType::AppSpecContent)
-            .app_spec_content(AppSpecContent::builder().content(appspec).build())
-            .build();
-        let id = codedeploy
-            .create_deployment()
-            .application_name("payments-api")
-            .deployment_group_name("payments-api-dg")
-            .revision(revision)
-            .send()
-            .await
-            .unwrap()
-            .deployment_id
-            .unwrap();
+        let sdk = &self.fleet.sdk;
+        shipgate_tests::create_deployment_group(sdk, "payments-api", "payments-api-dg").await;
+        let id = shipgate_tests::create_ecs_deployment(
+            sdk,
+            "payments-api",
+            "payments-api-dg",
+            &self.task_definition,
+        )
+        .await;
         self.fleet.aws.control_post(
             "/_shipgate/codedeploy/lifecycle",
             &json!({"deploymentId": id, "currentHook": hook}),

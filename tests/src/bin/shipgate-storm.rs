@@ -67,7 +67,7 @@ async fn main() {
         (Some(begin), Some(end)) if begin < end => {
             format!("{}{}{}", &readme[..begin], text.trim_end(), &readme[end + END.len()..])
         }
-        _ => format!("{}\n{}", readme.trim_end(), text),
+        _ => format!("{}\n\n{}", readme.trim_end(), text),
     };
     std::fs::write(&path, kept).unwrap();
     eprintln!("storm: wrote {}", path.display());
