@@ -450,13 +450,13 @@ mod tests {
                     id: (*id).into(),
                     package: None,
                     severity: Severity::Critical,
-                    exception: ExceptionSummary {
+                    exception: std::sync::Arc::new(ExceptionSummary {
                         id: (*id).into(),
                         package: None,
                         expires: until.parse().unwrap(),
                         reason: "vendor fix due".into(),
                         ticket: None,
-                    },
+                    }),
                 })
                 .collect(),
             ..ScanVerdict::empty(Verdict::Pass, "COMPLETE")

@@ -615,13 +615,13 @@ mod tests {
             id: id.into(),
             package: None,
             severity: crate::policy::Severity::Critical,
-            exception: crate::scan::ExceptionSummary {
+            exception: std::sync::Arc::new(crate::scan::ExceptionSummary {
                 id: id.into(),
                 package: None,
                 expires: "2027-01-31".parse().unwrap(),
                 reason: "r".into(),
                 ticket: None,
-            },
+            }),
         };
         let mut a = scan(Verdict::Pass);
         a.verdict.excepted.push(finding("CVE-1"));

@@ -79,7 +79,9 @@ pub struct ExceptedFinding {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub package: Option<String>,
     pub severity: Severity,
-    pub exception: ExceptionSummary,
+    /// Shared by every finding the exception matches: built once per
+    /// evaluation, not once per finding.
+    pub exception: std::sync::Arc<ExceptionSummary>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -219,6 +221,8 @@ fn lowercase_into<'b>(id: &str, buffer: &'b mut String) -> std::borrow::Cow<'b, 
 /// An exception in force for this repository, and whether it matched.
 struct ActiveException<'a> {
     exception: &'a Exception,
+    /// What an excepted finding's record says of it, built on first use.
+    summary: Option<std::sync::Arc<ExceptionSummary>>,
     matched: bool,
 }
 
@@ -255,7 +259,7 @@ pub fn evaluate_scan(
             if e.expired_from() - now <= window {
                 verdict.expiring_exceptions.push(e.into());
             }
-            active.push(ActiveException { exception: e, matched: false });
+            active.push(ActiveException { exception: e, summary: None, matched: false });
         }
     }
 
@@ -307,8 +311,10 @@ pub fn evaluate_scan(
     for (i, a) in active.iter().enumerate() {
         by_id.entry(a.exception.id.to_lowercase()).or_default().push(i);
     }
-    // Per severity, the counted findings' ids, known exploits first.
-    let mut offenders: BTreeMap<Severity, Vec<(bool, &str)>> = BTreeMap::new();
+    // Per severity (indexed as `Severity::ALL`), the counted findings and
+    // their ids, known exploits first: plain arrays, no map lookup per finding.
+    let mut counted = [0u64; Severity::ALL.len()];
+    let mut offenders: [Vec<(bool, &str)>; Severity::ALL.len()] = Default::default();
     let mut risky: Vec<ScanViolation> = Vec::new();
     let (mut basic_counted, mut without_epss) = (0u64, 0u64);
     let mut id_buffer = String::new();
@@ -329,12 +335,14 @@ pub fn evaluate_scan(
             }
         }
         if let Some(i) = first_match {
-            let e = active[i].exception;
+            let a = &mut active[i];
+            let e = a.exception;
+            let summary = a.summary.get_or_insert_with(|| std::sync::Arc::new(e.into()));
             verdict.excepted.push(ExceptedFinding {
                 id: finding.id.to_owned(),
                 package: e.package.clone().or_else(|| finding.packages.first().map(str::to_owned)),
                 severity: finding.severity,
-                exception: e.into(),
+                exception: std::sync::Arc::clone(summary),
             });
             continue;
         }
@@ -342,9 +350,9 @@ pub fn evaluate_scan(
             verdict.not_fixable += 1;
             continue;
         }
-        *verdict.counts.entry(finding.severity).or_default() += 1;
+        counted[finding.severity as usize] += 1;
         let exploitable = finding.risk.is_some_and(|r| r.exploitable);
-        offenders.entry(finding.severity).or_default().push((!exploitable, finding.id));
+        offenders[finding.severity as usize].push((!exploitable, finding.id));
         match finding.risk {
             None => basic_counted += 1,
             Some(risk) => {
@@ -367,16 +375,15 @@ pub fn evaluate_scan(
     risky.sort_by_key(|v| v.rule != "exploit_available");
     verdict.violations.extend(risky);
 
+    for severity in Severity::ALL {
+        *verdict.counts.entry(severity).or_default() += counted[severity as usize];
+    }
     for (severity, limit) in &scan.thresholds {
-        let counted = verdict.counts.get(severity).copied().unwrap_or(0);
+        let counted = counted[*severity as usize];
         if counted > *limit {
-            let ids = offenders
-                .get_mut(severity)
-                .map(|ids| {
-                    ids.sort_by_key(|(later, _)| *later);
-                    sample(&ids.iter().map(|(_, id)| *id).collect::<Vec<_>>(), 3)
-                })
-                .unwrap_or_default();
+            let ids = &mut offenders[*severity as usize];
+            ids.sort_by_key(|(later, _)| *later);
+            let ids = sample(&ids.iter().map(|(_, id)| *id).collect::<Vec<_>>(), 3);
             let noun = if counted == 1 { "finding" } else { "findings" };
             verdict.violations.push(ScanViolation {
                 rule: "threshold".into(),
