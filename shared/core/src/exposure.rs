@@ -426,6 +426,31 @@ mod tests {
         assert_eq!(service_of_arn(arn).as_deref(), Some("my-cluster/my-service"));
         assert_eq!(service_of_arn("arn:aws:ecs:us-west-2:123456789012:service/my-service"), None);
         assert_eq!(service_of_arn("arn:aws:ecs:us-west-2:123456789012:task/c/t"), None);
+        // Each part present, and no more parts than two.
+        assert_eq!(service_of_arn("arn:aws:ecs:us-west-2:123456789012:service//my-service"), None);
+        assert_eq!(service_of_arn("arn:aws:ecs:us-west-2:123456789012:service/my-cluster/"), None);
+        assert_eq!(service_of_arn("arn:aws:ecs:us-west-2:123456789012:service/c/s/extra"), None);
+    }
+
+    #[test]
+    fn keys_say_where_each_record_lives() {
+        assert_eq!(running_key(Some("prod"), "c/s"), "running/prod/c/s.json");
+        assert_eq!(running_key(None, "c/s"), "running/_base/c/s.json");
+        assert_eq!(digest_index_key("sha256:ab"), "running-by-digest/sha256:ab.json");
+        let start = at("2026-11-28T10:15:00Z");
+        let key = window_key(start, "team-payments");
+        assert_eq!(
+            key,
+            format!(
+                "state/notifier/exposure/20261128T101500Z/{}.json",
+                crate::lkg::sha256_hex(b"team-payments")
+            )
+        );
+        assert_ne!(key, window_key(start, "team-ledger"), "one window per owner");
+        assert_eq!(
+            (ExposureStatus::Passing.as_str(), ExposureStatus::Failing.as_str()),
+            ("passing", "failing")
+        );
     }
 
     fn at(s: &str) -> DateTime<Utc> {
@@ -477,11 +502,26 @@ mod tests {
         // Judged again the same: nothing to write, nothing to tell.
         let again = Exposure { announced: true, ..e.clone() };
         assert_eq!(rejudge(&again, &judged(&verdict), now + Duration::hours(1)), None);
-        // Another finding while failing: recorded, not a flip.
+        // Another finding while failing, judged later: recorded, not a flip.
+        let later = now + Duration::hours(2);
         let more = fail(&["2 CRITICAL finding(s) exceed the limit of 0: CVE-2026-4040, CVE-2026-4041"]);
-        let updated = rejudge(&again, &judged(&more), now).unwrap();
+        let updated = rejudge(&again, &judged(&more), later).unwrap();
         assert_eq!((updated.seq, updated.announced, updated.since), (1, true, Some(now)));
-        assert_eq!(updated.blocking.len(), 1);
+        assert_eq!(updated.judged_at, Some(later));
+        assert_eq!(
+            updated.blocking,
+            ["2 CRITICAL finding(s) exceed the limit of 0: CVE-2026-4040, CVE-2026-4041"]
+        );
+        // The policy changed hands: recorded too, with the new owner and key.
+        let moved = Judged {
+            verdict: &more,
+            owner: Some("team-ledger"),
+            policy_key: Some("policies/default/appsec.lkg.json"),
+        };
+        let updated = rejudge(&updated, &moved, later).unwrap();
+        assert_eq!(updated.owner.as_deref(), Some("team-ledger"));
+        assert_eq!(updated.policy_key.as_deref(), Some("policies/default/appsec.lkg.json"));
+        assert_eq!(updated.seq, 1);
     }
 
     #[test]
@@ -506,6 +546,39 @@ mod tests {
             }]
         );
         assert!(e.blocking.is_empty());
+        // Renewed to a later date while passing: recorded, not a flip.
+        let announced = Exposure { announced: true, ..e.clone() };
+        let renewed = pass_by(&[("CVE-2026-4040", "2027-03-31")]);
+        let r = rejudge(&announced, &judged(&renewed), now).unwrap();
+        assert_eq!((r.seq, r.announced), (2, true));
+        assert_eq!(r.accepted[0].expires.to_string(), "2027-03-31");
+    }
+
+    #[test]
+    fn only_an_unannounced_flip_is_announced() {
+        let flipped = Exposure {
+            status: ExposureStatus::Failing,
+            seq: 1,
+            announced: false,
+            since: Some(at("2026-11-28T10:00:00Z")),
+            owner: Some("team-payments".into()),
+            ..Exposure::default()
+        };
+        let record = service(vec![image("sha256:a", flipped.clone())]);
+        let change = ExposureChanged::of(&record, &record.images[0]).expect("an unannounced flip");
+        assert_eq!(change.id(), "prod/prod-cluster/payments-api/app/sha256:a/1");
+        assert_eq!(
+            (change.status, change.since, change.owner()),
+            (ExposureStatus::Failing, at("2026-11-28T10:00:00Z"), "team-payments")
+        );
+        let told = Exposure { announced: true, ..flipped.clone() };
+        assert_eq!(ExposureChanged::of(&record, &image("sha256:a", told)), None);
+        // No flip yet (seq 0) is nothing to announce, whatever the flag says.
+        let never = Exposure { seq: 0, announced: false, ..flipped.clone() };
+        assert_eq!(ExposureChanged::of(&record, &image("sha256:a", never)), None);
+        let unowned = ExposureChanged { owner: None, ..change };
+        assert_eq!(unowned.owner(), UNOWNED);
+        assert_eq!(record.digests().into_iter().collect::<Vec<_>>(), ["sha256:a"]);
     }
 
     #[test]
@@ -607,8 +680,10 @@ mod tests {
             change("c/b", 2, ExposureStatus::Passing),
             change("c/a", 1, ExposureStatus::Failing),
             change("c/b", 1, ExposureStatus::Failing),
+            change("c/c", 1, ExposureStatus::Failing),
+            change("c/c", 2, ExposureStatus::Passing),
         ];
         let latest: Vec<_> = w.latest().iter().map(|c| (c.service.as_str(), c.seq)).collect();
-        assert_eq!(latest, vec![("c/a", 1), ("c/b", 2)]);
+        assert_eq!(latest, vec![("c/a", 1), ("c/b", 2), ("c/c", 2)]);
     }
 }
