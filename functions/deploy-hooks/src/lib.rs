@@ -31,7 +31,7 @@ use shipgate_aws::codedeploy::{
 };
 use shipgate_aws::codepipeline::Reported;
 use shipgate_aws::ecr::{get_manifest, resolve_digest};
-use shipgate_aws::ecs::{describe_task_definition, service_revision};
+use shipgate_aws::ecs::{ServiceRevision, describe_task_definition, service_revision};
 use shipgate_aws::env::{ConfigError, FleetConfig, millis, optional, positive_millis};
 use shipgate_aws::events::Bus;
 use shipgate_aws::exposure::{Recorded, record_deployment};
@@ -384,10 +384,17 @@ async fn run_ecs_hook(deps: &Deps, hook: &EcsLifecycleHook, deadline: Deadline) 
             hook_details: None,
         };
     }
+    // The revision is kept: after production traffic moves, it is what the
+    // service runs (recorded below without reading it again).
+    let mut checked = None;
     let work = Box::pin(async {
         let revision = &hook.execution_details.target_service_revision_arn;
         match service_revision(&deps.ecs, revision).await {
-            Ok(Some(r)) => check_task_definition(deps, &stage, &r.task_definition, &r.image_digests).await,
+            Ok(Some(r)) => {
+                let verdict = check_task_definition(deps, &stage, &r.task_definition, &r.image_digests).await;
+                checked = Some(r);
+                verdict
+            }
             Ok(None) => Verdict::failed(&stage, format!("ECS does not know service revision {revision}")),
             Err(e) => Verdict::failed(&stage, e.to_string()),
         }
@@ -408,8 +415,10 @@ async fn run_ecs_hook(deps: &Deps, hook: &EcsLifecycleHook, deadline: Deadline) 
     // Traffic is already on the new revision, so a failure to record is
     // logged, never turned into a failed hook (which would roll back a
     // good deployment over a bookkeeping write).
-    if verdict.status == HookStatus::Succeeded && stage == "POST_PRODUCTION_TRAFFIC_SHIFT" {
-        match deadline.after_report(record_ecs(deps, hook, &deployment)).await {
+    if let Some(revision) = checked
+        .filter(|_| verdict.status == HookStatus::Succeeded && stage == "POST_PRODUCTION_TRAFFIC_SHIFT")
+    {
+        match deadline.after_report(record_ecs(deps, hook, &revision, &deployment)).await {
             Some(Ok(recording)) => info!(recorded = ?recording.recorded, "running images recorded"),
             Some(Err(e)) => warn!(error = %e, "could not record what the service runs"),
             None => warn!("no time left to record what the service runs"),
@@ -507,17 +516,16 @@ async fn record_codedeploy(
 }
 
 /// The ECS native path: the service revision production traffic moved to.
-async fn record_ecs(deps: &Deps, hook: &EcsLifecycleHook, deployment: &str) -> Result<Recording, String> {
+async fn record_ecs(
+    deps: &Deps,
+    hook: &EcsLifecycleHook,
+    revision: &ServiceRevision,
+    deployment: &str,
+) -> Result<Recording, String> {
     let details = &hook.execution_details;
     let service = service_of_arn(&details.service_arn).ok_or_else(|| {
         format!("executionDetails.serviceArn {:?} is not an ECS service ARN", details.service_arn)
     })?;
-    let revision = service_revision(&deps.ecs, &details.target_service_revision_arn)
-        .await
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| {
-            format!("ECS does not know service revision {}", details.target_service_revision_arn)
-        })?;
     record_running(deps, deployment, service, &revision.task_definition, &revision.image_digests, Utc::now())
         .await
 }

@@ -281,6 +281,7 @@ async fn queue_exposure(
 async fn flush_exposure(deps: &Deps, at: DateTime<Utc>) -> Result<Report, NotifierError> {
     let mut report = Report::default();
     let horizon = at - WINDOW_HORIZON - deps.exposure_window;
+    let cx = Context { region: deps.region.clone(), account: String::new() };
     for key in deps.bucket.list_keys(WINDOW_PREFIX).await? {
         // `state/notifier/exposure/<start>/<owner>.json`: old windows are not read.
         let start = key
@@ -304,7 +305,6 @@ async fn flush_exposure(deps: &Deps, at: DateTime<Utc>) -> Result<Report, Notifi
             Updated::Unchanged(Some(window)) if window.is_due(at) => window,
             Updated::Unchanged(_) => continue,
         };
-        let cx = Context { region: deps.region.clone(), account: String::new() };
         let what = format!("exposure window {key}");
         send_outcomes(deps, &cx, &what, vec![Outcome::Exposure(window)], at, &mut report).await?;
         deps.bucket

@@ -58,13 +58,9 @@ pub async fn rejudge_running(
     trigger: String,
     now: DateTime<Utc>,
 ) -> Result<Rejudged, AwsError> {
-    let keys = match scope {
-        Scope::Digest(digest) => services_running(&deps.bucket, digest).await?,
-        Scope::All => running_keys(&deps.bucket).await?,
-    };
-    let only = match scope {
-        Scope::Digest(digest) => Some(digest),
-        Scope::All => None,
+    let (keys, only) = match scope {
+        Scope::Digest(digest) => (services_running(&deps.bucket, digest).await?, Some(digest)),
+        Scope::All => (running_keys(&deps.bucket).await?, None),
     };
     let records: Vec<(String, RunningService)> = stream::iter(keys)
         .map(|key| async move {
