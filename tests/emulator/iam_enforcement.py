@@ -339,6 +339,11 @@ def _s3_object(environ: dict[str, Any]) -> tuple[str, str] | None:
     return parts[0], parts[1]
 
 
+def is_s3_object_write(environ: dict[str, Any]) -> bool:
+    """A PUT, POST or DELETE of one S3 object (not of a bucket)."""
+    return environ.get("REQUEST_METHOD") in ("PUT", "POST", "DELETE") and _s3_object(environ) is not None
+
+
 def missing_key_without_list_bucket(environ: dict[str, Any], status: str) -> bool:
     """A GET or HEAD of a missing key by a caller who may not list it: S3
     answers 403 AccessDenied, not 404."""

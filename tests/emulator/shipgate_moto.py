@@ -70,6 +70,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import hashlib
 import json
 import logging
@@ -98,6 +99,10 @@ import template_iam
 
 DEFAULT_PAGE = 100
 MAX_PAGE = 1000
+
+
+# Held around every S3 object write (see `ShipgateApp._moto_as_aws`).
+S3_WRITES = threading.Lock()
 
 
 class State:
@@ -914,12 +919,20 @@ class ShipgateApp:
             captured["status"], captured["headers"] = status, headers
             return lambda _data: None
 
-        chunks = self.moto(environ, capture)
-        try:
-            body = b"".join(chunks)
-        finally:
-            if hasattr(chunks, "close"):
-                chunks.close()
+        # S3 decides a write against the object as it is when the write lands:
+        # of conditional writes racing on one object, one wins and the rest get
+        # 412 (Amazon S3 User Guide, "Conditional writes":
+        # https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html).
+        # moto compares the ETag and then writes, two steps another thread can
+        # come between, so its object writes are taken one at a time.
+        serial = S3_WRITES if iam_enforcement.is_s3_object_write(environ) else contextlib.nullcontext()
+        with serial:
+            chunks = self.moto(environ, capture)
+            try:
+                body = b"".join(chunks)
+            finally:
+                if hasattr(chunks, "close"):
+                    chunks.close()
         status, headers = captured["status"], captured["headers"]
         if iam_enforcement.missing_key_without_list_bucket(environ, status):
             status = "403 Forbidden"

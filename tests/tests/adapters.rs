@@ -60,6 +60,49 @@ async fn s3_reads_writes_and_refuses_conflicting_conditional_writes() {
     );
 }
 
+/// S3 decides a conditional write atomically: of writers racing on one ETag
+/// exactly one wins, and compare-and-swap updates racing on one object all
+/// land ("Conditional writes", Amazon S3 User Guide:
+/// https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html).
+/// moto compares and writes in two steps another request's thread can come
+/// between; the emulator takes S3 object writes one at a time, as S3 decides
+/// them.
+#[tokio::test]
+async fn s3_conditional_writes_racing_on_one_object_are_decided_one_at_a_time() {
+    let aws = Emulator::start();
+    let c = clients(&aws).await;
+    c.s3.create_bucket().bucket("shipgate-config").send().await.unwrap();
+    let bucket = Bucket::new(c.s3.clone(), "shipgate-config");
+    let first =
+        bucket.put("race.json", b"start".to_vec(), "application/json", Condition::IfAbsent).await.unwrap();
+    let PutOutcome::Written { etag: Some(etag) } = first else { panic!("first write: {first:?}") };
+
+    let racers = (0..24).map(|n| {
+        let (bucket, etag) = (bucket.clone(), etag.clone());
+        tokio::spawn(async move {
+            let body = format!("{n}").into_bytes();
+            bucket.put("race.json", body, "application/json", Condition::IfMatch(etag)).await.unwrap()
+        })
+    });
+    let outcomes = futures_util::future::join_all(racers).await;
+    let won =
+        outcomes.into_iter().filter(|o| matches!(o.as_ref().unwrap(), PutOutcome::Written { .. })).count();
+    assert_eq!(won, 1, "writers holding the same ETag that won");
+
+    let counters = (0..8).map(|_| {
+        let bucket = bucket.clone();
+        tokio::spawn(async move {
+            bucket
+                .update_json("counter.json", |n: Option<&u32>| Some(n.copied().unwrap_or(0) + 1))
+                .await
+                .unwrap()
+        })
+    });
+    futures_util::future::join_all(counters).await;
+    let counter = bucket.get("counter.json", shipgate_core::limits::RECORD_BYTES).await.unwrap().unwrap();
+    assert_eq!(counter.body, b"8", "every increment landed once");
+}
+
 #[tokio::test]
 async fn ecr_findings_are_read_across_every_page() {
     let aws = Emulator::start();
