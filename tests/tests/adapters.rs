@@ -103,6 +103,34 @@ async fn s3_conditional_writes_racing_on_one_object_are_decided_one_at_a_time() 
     assert_eq!(counter.body, b"8", "every increment landed once");
 }
 
+/// An update that starts from what the previous one left needs no read,
+/// and still loses no race: a write by anyone else in between makes its
+/// conditional write fail, and it reads and decides again.
+#[tokio::test]
+async fn chained_updates_start_from_their_own_write_and_still_lose_no_race() {
+    let aws = Emulator::start();
+    let c = clients(&aws).await;
+    c.s3.create_bucket().bucket("shipgate-config").send().await.unwrap();
+    let bucket = Bucket::new(c.s3.clone(), "shipgate-config");
+    let add = |n: u32| move |v: Option<&Vec<u32>>| Some([v.cloned().unwrap_or_default(), vec![n]].concat());
+    let gets = |aws: &Emulator| {
+        let requests = aws.control_get("/_shipgate/requests")["requests"].as_array().unwrap().clone();
+        requests.iter().filter(|r| r["method"] == "GET" && r["path"] == "/shipgate-config/list.json").count()
+    };
+
+    let mut stored = None;
+    bucket.update_json_at("list.json", &mut stored, add(1)).await.unwrap();
+    bucket.update_json_at("list.json", &mut stored, add(2)).await.unwrap();
+    assert_eq!(gets(&aws), 0, "each update started from the last one's write");
+
+    // Someone else writes; the chained update notices, reads, and keeps it.
+    bucket.update_json("list.json", add(3)).await.unwrap();
+    bucket.update_json_at("list.json", &mut stored, add(4)).await.unwrap();
+    let list: Vec<u32> = bucket.get_json("list.json").await.unwrap().unwrap();
+    assert_eq!(list, [1, 2, 3, 4]);
+    assert_eq!(stored.map(|o| serde_json::from_slice::<Vec<u32>>(&o.body).unwrap()), Some(list));
+}
+
 #[tokio::test]
 async fn ecr_findings_are_read_across_every_page() {
     let aws = Emulator::start();

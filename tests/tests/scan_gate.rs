@@ -118,6 +118,27 @@ async fn replayed_event_stores_one_verdict_and_announces_once() {
     assert_eq!(fleet.events().await.len(), 1);
 }
 
+/// The warm path waits on S3 as little as it can: the verdict is read once
+/// (beside the policy and the findings), written, and marked announced from
+/// the ETag its own write got, not read again in between.
+#[tokio::test]
+async fn a_new_verdict_is_read_once_and_written_twice() {
+    let fleet = setup(Some("version: 1\n")).await;
+    fleet.aws.seed_scan(json!({"repositoryName": REPO, "imageDigest": DIGEST, "status": "COMPLETE", "completedAt": T1, "findings": []}));
+    let before = fleet.aws.control_get("/_shipgate/requests")["requests"].as_array().unwrap().len();
+    let outcome = judge(&deps(&fleet).await, basic_event("COMPLETE"), now()).await;
+    assert_eq!((outcome.stored, outcome.announced), (true, true));
+    let requests = fleet.aws.control_get("/_shipgate/requests")["requests"].as_array().unwrap().clone();
+    let verdict_path = format!("/{}/verdicts/{REPO}/{DIGEST}.json", shipgate_tests::CONFIG_BUCKET);
+    let on_verdict: Vec<&str> = requests[before..]
+        .iter()
+        .filter(|r| r["path"].as_str().is_some_and(|p| p.replace("%3A", ":") == verdict_path))
+        .map(|r| r["method"].as_str().unwrap())
+        .collect();
+    assert_eq!(on_verdict, ["GET", "PUT", "PUT"]);
+    assert_eq!(fleet.get_json(&format!("verdicts/{REPO}/{DIGEST}.json")).await.unwrap()["announced"], true);
+}
+
 #[tokio::test]
 async fn older_scan_arriving_late_never_replaces_a_newer_verdict() {
     let fleet = setup(Some("version: 1\n")).await;

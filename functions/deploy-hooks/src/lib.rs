@@ -38,7 +38,7 @@ use shipgate_aws::exposure::{Recorded, record_deployment};
 use shipgate_aws::policies::{PolicyLookup, load_policy};
 use shipgate_aws::probe::Probe;
 use shipgate_aws::s3::Bucket;
-use shipgate_aws::{AwsError, Clients, Deadline, ErrorType, InvalidEvent, SdkConfig, decode};
+use shipgate_aws::{AwsError, Deadline, ErrorType, InvalidEvent, SdkConfig, decode};
 use shipgate_core::events::HOOK_RESULT;
 use shipgate_core::exposure::{RunningImage, RunningService, service_of_arn};
 use shipgate_core::gate::{Decision, DecisionRecord};
@@ -96,7 +96,6 @@ pub struct Deps {
 
 impl Deps {
     pub fn new(sdk: &SdkConfig, config: &Config) -> Result<Self, ConfigError> {
-        let clients = Clients::new(sdk);
         // One client for image config blobs and the test listener.
         let http = shipgate_aws::http::client(shipgate_aws::http::public_roots())
             .map_err(|e| ConfigError::Invalid { name: "TLS", reason: e.to_string() })?;
@@ -106,12 +105,12 @@ impl Deps {
             .map(|url| Probe::with_client(TEST_LISTENER_VAR, url, config.check_backoff, http.clone()))
             .transpose()?;
         Ok(Self {
-            codedeploy: clients.codedeploy,
-            ecs: clients.ecs,
-            ecr: clients.ecr,
+            codedeploy: aws_sdk_codedeploy::Client::new(sdk),
+            ecs: aws_sdk_ecs::Client::new(sdk),
+            ecr: aws_sdk_ecr::Client::new(sdk),
             http,
-            bucket: Bucket::new(clients.s3, &config.fleet.config_bucket),
-            bus: Bus::new(clients.eventbridge, &config.fleet.event_bus),
+            bucket: Bucket::connect(sdk, &config.fleet.config_bucket),
+            bus: Bus::connect(sdk, &config.fleet.event_bus),
             probe,
             environment: config.environment.clone(),
         })

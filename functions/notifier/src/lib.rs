@@ -22,7 +22,7 @@ use shipgate_aws::codedeploy::get_deployment;
 use shipgate_aws::env::{ConfigError, optional, required};
 use shipgate_aws::s3::{Bucket, Condition, PutOutcome, Updated};
 use shipgate_aws::sns::{Message as SnsMessage, Topic};
-use shipgate_aws::{AwsError, Clients, ErrorType, InvalidEvent, SdkConfig, decode};
+use shipgate_aws::{AwsError, ErrorType, InvalidEvent, SdkConfig, decode};
 use shipgate_core::events::{EXPOSURE_CHANGED, GATE_DECISION, HOOK_RESULT, POLICY_REJECTED, SCAN_VERDICT};
 use shipgate_core::exposure::{
     Added, ExposureChanged, ExposureWindow, WINDOW_PREFIX, window_key, window_start,
@@ -129,11 +129,10 @@ pub struct Deps {
 
 impl Deps {
     pub fn new(sdk: &SdkConfig, config: &Config) -> Self {
-        let clients = Clients::new(sdk);
         Self {
-            bucket: Bucket::new(clients.s3, &config.config_bucket),
-            topic: Topic::new(clients.sns, &config.topic_arn),
-            codedeploy: clients.codedeploy,
+            bucket: Bucket::connect(sdk, &config.config_bucket),
+            topic: Topic::connect(sdk, &config.topic_arn),
+            codedeploy: aws_sdk_codedeploy::Client::new(sdk),
             categories: config.categories.clone(),
             format: config.format,
             exposure_window: config.exposure_window,

@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use shipgate_aws::events::Bus;
 use shipgate_aws::s3::{Bucket, TOO_LARGE, Updated};
-use shipgate_aws::{AwsError, Clients, ErrorType, InvalidEvent};
+use shipgate_aws::{AwsError, ErrorType, InvalidEvent};
 use shipgate_core::events::{POLICY_ACCEPTED, POLICY_REJECTED, PolicyAccepted, PolicyRejected};
 use shipgate_core::limits::{YAML_BYTES, too_large};
 use shipgate_core::lkg::{Judged, LastKnownGood, PolicySource, judge_too_large, judge_upload, lkg_key};
@@ -32,10 +32,9 @@ pub struct Deps {
 
 impl Deps {
     pub fn new(sdk: &shipgate_aws::SdkConfig, config: &Config) -> Self {
-        let clients = Clients::new(sdk);
         Self {
-            bucket: Bucket::new(clients.s3, &config.config_bucket),
-            bus: Bus::new(clients.eventbridge, &config.event_bus),
+            bucket: Bucket::connect(sdk, &config.config_bucket),
+            bus: Bus::connect(sdk, &config.event_bus),
         }
     }
 }

@@ -15,6 +15,7 @@ use aws_lambda_events::codepipeline_job::CodePipelineJobEvent;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use shipgate_aws::artifacts::{ArtifactCredentials, ArtifactError, ArtifactLocation, read_files};
+use shipgate_aws::clients::OnFirstUse;
 use shipgate_aws::codepipeline::{
     JobResult, MAX_CONTINUATION_TOKEN, MAX_FAILURE_MESSAGE, Reported, report_job,
 };
@@ -24,7 +25,7 @@ use shipgate_aws::events::Bus;
 use shipgate_aws::inspector::add_epss;
 use shipgate_aws::policies::{PolicyLookup, load_central_policy};
 use shipgate_aws::s3::{Bucket, Condition, PutOutcome};
-use shipgate_aws::{AwsError, Clients, Deadline, ErrorType, InvalidEvent, SdkConfig, decode};
+use shipgate_aws::{AwsError, Deadline, ErrorType, InvalidEvent, SdkConfig, decode};
 use shipgate_core::events::GATE_DECISION;
 use shipgate_core::gate::{
     Continuation, Decision, DecisionRecord, GateDecisionEvent, GateParameters, ImageDetail, ImageScan,
@@ -66,7 +67,7 @@ pub struct Deps {
     pub codepipeline: aws_sdk_codepipeline::Client,
     pub ecr: aws_sdk_ecr::Client,
     /// EPSS scores, read only for a policy that judges them.
-    pub inspector: aws_sdk_inspector2::Client,
+    pub inspector: OnFirstUse<aws_sdk_inspector2::Client>,
     /// Image config blobs, through the URLs ECR gives (S3, HTTPS).
     pub http: shipgate_aws::http::Client,
     pub bucket: Bucket,
@@ -75,17 +76,16 @@ pub struct Deps {
 
 impl Deps {
     pub fn new(sdk: &SdkConfig, config: &Config) -> Result<Self, ConfigError> {
-        let clients = Clients::new(sdk);
         let http = shipgate_aws::http::client(shipgate_aws::http::public_roots())
             .map_err(|e| ConfigError::Invalid { name: "TLS", reason: e.to_string() })?;
         Ok(Self {
             sdk: sdk.clone(),
-            codepipeline: clients.codepipeline,
-            ecr: clients.ecr,
-            inspector: aws_sdk_inspector2::Client::new(sdk),
+            codepipeline: aws_sdk_codepipeline::Client::new(sdk),
+            ecr: aws_sdk_ecr::Client::new(sdk),
+            inspector: OnFirstUse::new(sdk, aws_sdk_inspector2::Client::new),
             http,
-            bucket: Bucket::new(clients.s3, &config.fleet.config_bucket),
-            bus: Bus::new(clients.eventbridge, &config.fleet.event_bus),
+            bucket: Bucket::connect(sdk, &config.fleet.config_bucket),
+            bus: Bus::connect(sdk, &config.fleet.event_bus),
         })
     }
 }
@@ -738,7 +738,7 @@ async fn judge_images(
                 let verdict = match describe_scan(&deps.ecr, Some(registry), repo, &child).await? {
                     ScanLookup::Found(mut report) => {
                         if policy.scan.fail_on.reads_epss() {
-                            add_epss(&deps.inspector, repo, &child, &mut report).await?;
+                            add_epss(deps.inspector.get(), repo, &child, &mut report).await?;
                         }
                         evaluate_scan(policy, repo, &report, now)
                     }

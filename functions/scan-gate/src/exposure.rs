@@ -17,9 +17,10 @@ use shipgate_aws::ecr::{ScanLookup, describe_scan};
 use shipgate_aws::exposure::{running_keys, services_running};
 use shipgate_aws::inspector::add_epss;
 use shipgate_aws::policies::{PolicyLookup, load_policy};
-use shipgate_aws::s3::Updated;
+use shipgate_aws::s3::{Object, Updated};
 use shipgate_core::events::EXPOSURE_CHANGED;
 use shipgate_core::exposure::{ExposureChanged, Judged, RunningService, rejudge};
+use shipgate_core::limits::RECORD_BYTES;
 use shipgate_core::scan::{ScanVerdict, ScanViolation, Verdict, evaluate_scan};
 use shipgate_core::verdict::no_policy;
 use tracing::{info, warn};
@@ -164,7 +165,7 @@ async fn judge(
         }
     };
     if lkg.document.reads_epss() {
-        add_epss(&deps.inspector, repository, digest, &mut report).await?;
+        add_epss(deps.inspector.get(), repository, digest, &mut report).await?;
     }
     let verdict = evaluate_scan(policy, repository, &report, now);
     Ok(Some(Judgement { verdict, owner, policy_key: Some(key.clone()) }))
@@ -180,9 +181,10 @@ async fn apply(
     now: DateTime<Utc>,
 ) -> Result<Vec<String>, AwsError> {
     let environment = environment.map(str::to_owned);
+    let mut stored = deps.bucket.get(key, RECORD_BYTES).await?;
     let updated = deps
         .bucket
-        .update_json(key, |stored: Option<&RunningService>| {
+        .update_json_at(key, &mut stored, |stored: Option<&RunningService>| {
             let mut record = stored?.clone();
             let mut changed = false;
             for image in &mut record.images {
@@ -208,17 +210,23 @@ async fn apply(
     let mut announced = Vec::new();
     for change in record.images.iter().filter_map(|i| ExposureChanged::of(&record, i)) {
         deps.bus.put(EXPOSURE_CHANGED, &[], &change).await?;
-        mark_announced(deps, key, &change).await?;
+        mark_announced(deps, key, &mut stored, &change).await?;
         info!(flip = %change.id(), status = change.status.as_str(), "exposure changed");
         announced.push(change.id());
     }
     Ok(announced)
 }
 
-/// Marks the flip announced, if the record still holds that flip.
-async fn mark_announced(deps: &Deps, key: &str, change: &ExposureChanged) -> Result<(), AwsError> {
+/// Marks the flip announced, if the record still holds that flip, starting
+/// from `stored`, the record as this invocation last left it (no read first).
+async fn mark_announced(
+    deps: &Deps,
+    key: &str,
+    stored: &mut Option<Object>,
+    change: &ExposureChanged,
+) -> Result<(), AwsError> {
     deps.bucket
-        .update_json(key, |stored: Option<&RunningService>| {
+        .update_json_at(key, stored, |stored: Option<&RunningService>| {
             let mut record = stored?.clone();
             let image = record.images.iter_mut().find(|i| {
                 i.container == change.container

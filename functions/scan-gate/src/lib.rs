@@ -21,12 +21,13 @@ pub mod exposure;
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use shipgate_aws::clients::OnFirstUse;
 use shipgate_aws::ecr::{ScanLookup, describe_scan};
 use shipgate_aws::events::Bus;
 use shipgate_aws::inspector::add_epss;
 use shipgate_aws::policies::{PolicyLookup, load_policy};
-use shipgate_aws::s3::{Bucket, Updated};
-use shipgate_aws::{AwsError, Clients, ErrorType, InvalidEvent, decode};
+use shipgate_aws::s3::{Bucket, Object, Updated};
+use shipgate_aws::{AwsError, ErrorType, InvalidEvent, decode};
 use shipgate_core::events::{POLICY_ACCEPTED, SCAN_VERDICT};
 use shipgate_core::image::is_pinned_digest;
 use shipgate_core::limits::RECORD_BYTES;
@@ -47,17 +48,16 @@ pub struct Deps {
     pub bus: Bus,
     pub ecr: aws_sdk_ecr::Client,
     /// EPSS scores, read only for a policy that judges them.
-    pub inspector: aws_sdk_inspector2::Client,
+    pub inspector: OnFirstUse<aws_sdk_inspector2::Client>,
 }
 
 impl Deps {
     pub fn new(sdk: &shipgate_aws::SdkConfig, config: &Config) -> Self {
-        let clients = Clients::new(sdk);
         Self {
-            bucket: Bucket::new(clients.s3, &config.config_bucket),
-            bus: Bus::new(clients.eventbridge, &config.event_bus),
-            ecr: clients.ecr,
-            inspector: aws_sdk_inspector2::Client::new(sdk),
+            bucket: Bucket::connect(sdk, &config.config_bucket),
+            bus: Bus::connect(sdk, &config.event_bus),
+            ecr: aws_sdk_ecr::Client::new(sdk),
+            inspector: OnFirstUse::new(sdk, aws_sdk_inspector2::Client::new),
         }
     }
 }
@@ -174,7 +174,7 @@ pub async fn handle(
         describe_scan(&deps.ecr, event.account.as_deref(), &repository, &digest),
         deps.bucket.get(&key, RECORD_BYTES)
     );
-    let (lookup, stored) = (lookup?, stored?);
+    let (lookup, mut object) = (lookup?, stored?);
     let mut report = match scan? {
         ScanLookup::Found(report) => report,
         ScanLookup::NotFound => {
@@ -184,7 +184,7 @@ pub async fn handle(
     if let PolicyLookup::Found { lkg, .. } = &lookup
         && lkg.document.reads_epss()
     {
-        add_epss(&deps.inspector, &repository, &digest, &mut report).await?;
+        add_epss(deps.inspector.get(), &repository, &digest, &mut report).await?;
     }
     let (policy, owner) = match &lookup {
         PolicyLookup::Found { key, lkg } => {
@@ -199,7 +199,7 @@ pub async fn handle(
 
     let updated = deps
         .bucket
-        .update_json_from(&key, stored, |stored: Option<&VerdictRecord>| match stored {
+        .update_json_at(&key, &mut object, |stored: Option<&VerdictRecord>| match stored {
             Some(stored) if !record.supersedes(stored) => None,
             _ => Some(record.clone()),
         })
@@ -212,8 +212,11 @@ pub async fn handle(
     // Announce the stored record if nobody has yet: after a new verdict, or
     // when an earlier invocation stored it but failed before announcing.
     let resources = event.resources.clone().unwrap_or_default();
-    let announced =
-        if current.announced { false } else { announce(deps, &key, &current, &resources, owner).await? };
+    let announced = if current.announced {
+        false
+    } else {
+        announce(deps, &key, object, &current, &resources, owner).await?
+    };
     info!(verdict = current.verdict.verdict.as_str(), stored, announced, "scan judged");
     Ok(Handled::Judged(Outcome { repository, digest, verdict: current.verdict.verdict, stored, announced }))
 }
@@ -224,17 +227,20 @@ fn ignore(reason: String) -> Handled {
 }
 
 /// Emits the verdict event, then marks the record announced (only if it is
-/// still the same verdict: a newer one will be announced by its own writer).
+/// still the same verdict: a newer one will be announced by its own writer),
+/// starting from `stored`, the record as this invocation last saw it: no
+/// read before the write, unless someone wrote in between.
 async fn announce(
     deps: &Deps,
     key: &str,
+    stored: Option<Object>,
     record: &VerdictRecord,
     resources: &[String],
     owner: Option<String>,
 ) -> Result<bool, ScanGateError> {
     deps.bus.put(SCAN_VERDICT, resources, &ScanVerdictEvent::from_record(record, owner)).await?;
     deps.bucket
-        .update_json(key, |stored: Option<&VerdictRecord>| match stored {
+        .update_json_from(key, stored, |stored: Option<&VerdictRecord>| match stored {
             Some(s)
                 if s.scanned_at == record.scanned_at
                     && s.policy_sha256 == record.policy_sha256

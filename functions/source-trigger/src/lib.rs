@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use shipgate_aws::codepipeline::{StartExecution, start_execution};
 use shipgate_aws::env::{ConfigError, optional, required};
 use shipgate_aws::s3::Bucket;
-use shipgate_aws::{AwsError, Clients, ErrorType, InvalidEvent, SdkConfig, decode};
+use shipgate_aws::{AwsError, ErrorType, InvalidEvent, SdkConfig, decode};
 use shipgate_core::limits::YAML_BYTES;
 use shipgate_core::routes::{Matched, Push, Route, match_routes, parse_routes, request_token};
 use shipgate_core::triggers::CodeCommitReferenceChange;
@@ -70,10 +70,9 @@ enum SecretSource {
 
 impl Deps {
     pub fn new(sdk: &SdkConfig, config: &Config, webhook_secret: Option<WebhookSecret>) -> Self {
-        let clients = Clients::new(sdk);
         Self {
-            codepipeline: clients.codepipeline,
-            bucket: Bucket::new(clients.s3, &config.config_bucket),
+            codepipeline: aws_sdk_codepipeline::Client::new(sdk),
+            bucket: Bucket::connect(sdk, &config.config_bucket),
             webhook_secret: webhook_secret.map_or(SecretSource::None, SecretSource::Given),
             routes: Mutex::new(None),
         }

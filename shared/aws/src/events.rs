@@ -15,6 +15,11 @@ impl Bus {
         Self { client, name: name.into() }
     }
 
+    /// The bus `name`, through a client of its own built from `sdk`.
+    pub fn connect(sdk: &aws_config::SdkConfig, name: impl Into<String>) -> Self {
+        Self::new(aws_sdk_eventbridge::Client::new(sdk), name)
+    }
+
     /// Puts one event; `detail` is serialised to JSON. A rejected entry is an
     /// error, not a silent loss.
     pub async fn put<T: serde::Serialize>(

@@ -108,6 +108,12 @@ impl Bucket {
         Self { client, name: name.into() }
     }
 
+    /// The bucket `name`, through a client of its own built from `sdk`
+    /// (path-style against a custom endpoint, see [`crate::clients::s3`]).
+    pub fn connect(sdk: &aws_config::SdkConfig, name: impl Into<String>) -> Self {
+        Self::new(crate::clients::s3(sdk), name)
+    }
+
     pub fn name(&self) -> &str {
         &self.name
     }
@@ -196,6 +202,24 @@ impl Bucket {
         &self,
         key: &str,
         mut stored: Option<Object>,
+        decide: F,
+    ) -> Result<Updated<T>, AwsError>
+    where
+        T: serde::Serialize + serde::de::DeserializeOwned,
+        F: FnMut(Option<&T>) -> Option<T>,
+    {
+        self.update_json_at(key, &mut stored, decide).await
+    }
+
+    /// [`Bucket::update_json_from`] that leaves `stored` holding what the
+    /// update left at `key` (the document it wrote, with the ETag S3 gave
+    /// it, or the one it kept), so the next update of the key starts from
+    /// there instead of reading it again. That write is still conditional on
+    /// the ETag: if anyone wrote in between, it loses, reads and decides again.
+    pub async fn update_json_at<T, F>(
+        &self,
+        key: &str,
+        stored: &mut Option<Object>,
         mut decide: F,
     ) -> Result<Updated<T>, AwsError>
     where
@@ -206,18 +230,21 @@ impl Bucket {
             if attempt > 0 {
                 tracing::debug!(key, attempt, "lost a compare-and-swap race; reading again");
                 tokio::time::sleep(cas_backoff(attempt)).await;
-                stored = self.get(key, RECORD_BYTES).await?;
+                *stored = self.get(key, RECORD_BYTES).await?;
             }
             let current: Option<T> = stored.as_ref().and_then(|o| serde_json::from_slice(&o.body).ok());
             let Some(next) = decide(current.as_ref()) else { return Ok(Updated::Unchanged(current)) };
-            let condition = match stored.take().and_then(|o| o.etag) {
+            let condition = match stored.as_ref().and_then(|o| o.etag.clone()) {
                 Some(etag) => Condition::IfMatch(etag),
                 None => Condition::IfAbsent,
             };
             let body = serde_json::to_vec_pretty(&next)
                 .map_err(|e| AwsError::new(SERVICE, "PutObject", format!("serialising {key}: {e}")))?;
-            match self.put(key, body, "application/json", condition).await? {
-                PutOutcome::Written { .. } => return Ok(Updated::Written(next)),
+            match self.put(key, body.clone(), "application/json", condition).await? {
+                PutOutcome::Written { etag } => {
+                    *stored = Some(Object { body, etag, version_id: None });
+                    return Ok(Updated::Written(next));
+                }
                 PutOutcome::ConditionFailed => continue,
             }
         }

@@ -26,6 +26,11 @@ impl Topic {
         Self { client, arn: arn.into() }
     }
 
+    /// The topic `arn`, through a client of its own built from `sdk`.
+    pub fn connect(sdk: &aws_config::SdkConfig, arn: impl Into<String>) -> Self {
+        Self::new(aws_sdk_sns::Client::new(sdk), arn)
+    }
+
     /// Publishes and returns the message id.
     pub async fn publish(&self, message: &Message) -> Result<String, AwsError> {
         let mut request =

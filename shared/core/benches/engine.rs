@@ -66,7 +66,16 @@ fn report(findings: usize) -> ScanReport {
     }
 }
 
+/// `cargo bench --bench engine -- <text>` runs only the measurements whose
+/// name holds the text (to profile one alone).
+fn selected(name: &str) -> bool {
+    std::env::args().skip(1).filter(|a| !a.starts_with("--")).all(|filter| name.contains(&filter))
+}
+
 fn measure(name: &str, mut f: impl FnMut()) {
+    if !selected(name) {
+        return;
+    }
     f(); // warm up
     let mut times: Vec<Duration> = (0..RUNS)
         .map(|_| {

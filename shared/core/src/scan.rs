@@ -75,9 +75,11 @@ pub struct ScanViolation {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExceptedFinding {
-    pub id: String,
+    /// Inline when short, as ids and package names are: thousands of
+    /// excepted findings cost no allocation each.
+    pub id: compact_str::CompactString,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub package: Option<String>,
+    pub package: Option<compact_str::CompactString>,
     pub severity: Severity,
     /// Shared by every finding the exception matches: built once per
     /// evaluation, not once per finding.
@@ -150,7 +152,16 @@ struct Risk {
 
 /// Where the severity names of ECR and Inspector map to ours.
 fn severity_of(raw: &str, unknown_as: Severity) -> Severity {
-    Severity::parse(raw.trim()).unwrap_or(unknown_as)
+    // Both write the names in capitals: one comparison, as a rule.
+    let exact = match raw {
+        "CRITICAL" => Some(Severity::Critical),
+        "HIGH" => Some(Severity::High),
+        "MEDIUM" => Some(Severity::Medium),
+        "LOW" => Some(Severity::Low),
+        "INFORMATIONAL" => Some(Severity::Informational),
+        _ => None,
+    };
+    exact.or_else(|| Severity::parse(raw.trim())).unwrap_or(unknown_as)
 }
 
 fn findings(report: &ScanReport, unknown_as: Severity) -> impl Iterator<Item = Finding<'_>> {
@@ -178,43 +189,87 @@ fn findings(report: &ScanReport, unknown_as: Severity) -> impl Iterator<Item = F
     basic.chain(enhanced)
 }
 
-/// FNV-1a: the id index is hashed once per finding, and SipHash (the
-/// standard map's, built to resist crafted keys) was most of the engine's
-/// time. The keys are the policy's own exception ids; a finding's id only
-/// looks one up, so a crafted id cannot grow the map.
-#[derive(Clone, Copy, Default)]
-struct Fnv;
+/// An exception id as the index keys it: two are equal when they are equal
+/// lower-cased (ids match ignoring case). An ASCII id, as vulnerability ids
+/// are, is kept as written and compared with `eq_ignore_ascii_case`, so a
+/// finding's id is looked up without being copied; any other is lower-cased
+/// once (`to_lowercase`), after which that comparison is the same equality
+/// (lower-casing never yields an ASCII capital).
+#[derive(Debug)]
+struct Caseless<'a>(std::borrow::Cow<'a, str>);
 
-struct FnvHasher(u64);
-
-impl std::hash::BuildHasher for Fnv {
-    type Hasher = FnvHasher;
-    fn build_hasher(&self) -> FnvHasher {
-        FnvHasher(0xcbf2_9ce4_8422_2325)
+impl<'a> Caseless<'a> {
+    fn new(id: &'a str) -> Self {
+        if id.is_ascii() {
+            Self(std::borrow::Cow::Borrowed(id))
+        } else {
+            Self(std::borrow::Cow::Owned(id.to_lowercase()))
+        }
     }
 }
 
-impl std::hash::Hasher for FnvHasher {
+impl PartialEq for Caseless<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        // Ids are written alike far more often than not: bytes first.
+        self.0 == other.0 || self.0.eq_ignore_ascii_case(&other.0)
+    }
+}
+
+impl Eq for Caseless<'_> {}
+
+impl std::hash::Hash for Caseless<'_> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u64(caseless_hash(self.0.as_bytes()));
+    }
+}
+
+/// A hash of `bytes` that is the same in any ASCII case (every byte ORed
+/// with 0x20, which maps `A` and `a` alike), eight bytes at a time with a
+/// folded multiply (as foldhash mixes), so every byte reaches every bit a
+/// table looks at. SipHash, the standard map's, was most of the engine's
+/// time; the keys are the policy's own ids, and a finding's id only looks
+/// one up, so a crafted id cannot grow the table.
+fn caseless_hash(bytes: &[u8]) -> u64 {
+    const SEED: u64 = 0x243f_6a88_85a3_08d3;
+    const MUL: u64 = 0x9e37_79b9_7f4a_7c15;
+    let fold = |h: u64, word: [u8; 8]| {
+        let product = u128::from(h ^ (u64::from_le_bytes(word) | 0x2020_2020_2020_2020)) * u128::from(MUL);
+        (product as u64) ^ ((product >> 64) as u64)
+    };
+    let mut h = SEED ^ bytes.len() as u64;
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        h = fold(h, word);
+    }
+    let mut tail = [0u8; 8];
+    tail[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
+    fold(h, tail)
+}
+
+/// The id index's hasher: [`Caseless`] keys arrive hashed.
+#[derive(Clone, Copy, Default)]
+struct Prehashed;
+
+struct PrehashedHasher(u64);
+
+impl std::hash::BuildHasher for Prehashed {
+    type Hasher = PrehashedHasher;
+    fn build_hasher(&self) -> PrehashedHasher {
+        PrehashedHasher(0)
+    }
+}
+
+impl std::hash::Hasher for PrehashedHasher {
     fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
-        }
+        self.0 = caseless_hash(bytes) ^ self.0.rotate_left(7);
+    }
+    fn write_u64(&mut self, hash: u64) {
+        self.0 = hash;
     }
     fn finish(&self) -> u64 {
         self.0
-    }
-}
-
-/// `id` lower-cased into `buffer` (reused, so no allocation per finding)
-/// when it is ASCII, as vulnerability ids are; `to_lowercase` otherwise.
-fn lowercase_into<'b>(id: &str, buffer: &'b mut String) -> std::borrow::Cow<'b, str> {
-    if id.is_ascii() {
-        buffer.clear();
-        buffer.push_str(id);
-        buffer.make_ascii_lowercase();
-        std::borrow::Cow::Borrowed(buffer.as_str())
-    } else {
-        std::borrow::Cow::Owned(id.to_lowercase())
     }
 }
 
@@ -306,10 +361,10 @@ pub fn evaluate_scan(
         }
     }
 
-    // Index active exceptions by lower-cased id: one lookup per finding.
-    let mut by_id: HashMap<String, Vec<usize>, Fnv> = HashMap::default();
+    // Index active exceptions by id, ignoring case: one lookup per finding.
+    let mut by_id: HashMap<Caseless<'_>, Vec<usize>, Prehashed> = HashMap::default();
     for (i, a) in active.iter().enumerate() {
-        by_id.entry(a.exception.id.to_lowercase()).or_default().push(i);
+        by_id.entry(Caseless::new(&a.exception.id)).or_default().push(i);
     }
     // Per severity (indexed as `Severity::ALL`), the counted findings and
     // their ids, known exploits first: plain arrays, no map lookup per finding.
@@ -317,12 +372,11 @@ pub fn evaluate_scan(
     let mut offenders: [Vec<(bool, &str)>; Severity::ALL.len()] = Default::default();
     let mut risky: Vec<ScanViolation> = Vec::new();
     let (mut basic_counted, mut without_epss) = (0u64, 0u64);
-    let mut id_buffer = String::new();
     for finding in findings(report, scan.unknown_severity_as) {
         // Every exception that matches the finding is in use (none of them is
         // stale); the first one is the one the finding is listed under.
         let mut first_match: Option<usize> = None;
-        if let Some(candidates) = by_id.get(lowercase_into(finding.id, &mut id_buffer).as_ref()) {
+        if let Some(candidates) = by_id.get(&Caseless::new(finding.id)) {
             for &i in candidates {
                 let applies = match &active[i].exception.package {
                     Some(p) => finding.packages.iter().any(|fp| fp == p),
@@ -339,8 +393,8 @@ pub fn evaluate_scan(
             let e = a.exception;
             let summary = a.summary.get_or_insert_with(|| std::sync::Arc::new(e.into()));
             verdict.excepted.push(ExceptedFinding {
-                id: finding.id.to_owned(),
-                package: e.package.clone().or_else(|| finding.packages.first().map(str::to_owned)),
+                id: finding.id.into(),
+                package: e.package.as_deref().or_else(|| finding.packages.first()).map(Into::into),
                 severity: finding.severity,
                 exception: std::sync::Arc::clone(summary),
             });
@@ -861,6 +915,29 @@ mod tests {
     }
 
     proptest! {
+        /// The id index's equality and hash are `to_lowercase` equality, for
+        /// any text: ASCII ids in any case, and the odd non-ASCII one (the
+        /// Kelvin sign lower-cases to an ASCII `k`).
+        #[test]
+        fn ids_are_one_key_exactly_when_they_lower_case_alike(
+            a in "[aAkKzZ\u{212A}\u{C4}\u{E4}0-9:-]{0,20}",
+            flips in prop::collection::vec(any::<bool>(), 20),
+            other in "[aAkKzZ\u{212A}\u{C4}\u{E4}0-9:-]{0,20}",
+        ) {
+            let flipped: String = a
+                .chars()
+                .zip(flips.iter().chain(std::iter::repeat(&false)))
+                .map(|(c, flip)| if *flip { c.to_ascii_uppercase() } else { c.to_ascii_lowercase() })
+                .collect();
+            for b in [flipped, other] {
+                let (ka, kb) = (Caseless::new(&a), Caseless::new(&b));
+                prop_assert_eq!(ka == kb, a.to_lowercase() == b.to_lowercase(), "{:?} {:?}", a, b);
+                if ka == kb {
+                    prop_assert_eq!(caseless_hash(ka.0.as_bytes()), caseless_hash(kb.0.as_bytes()));
+                }
+            }
+        }
+
         #[test]
         fn counts_add_up_to_findings_minus_excepted_and_unfixable(p in arb_policy(), (b, e) in arb_findings()) {
             let total = b.len() + e.len();
