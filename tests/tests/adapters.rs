@@ -20,6 +20,13 @@ async fn clients(aws: &Emulator) -> Clients {
     Clients::new(&aws.sdk_config().await)
 }
 
+/// An empty `shipgate-config` bucket, written as the administrator.
+async fn new_bucket(aws: &Emulator) -> Bucket {
+    let c = clients(aws).await;
+    c.s3.create_bucket().bucket("shipgate-config").send().await.unwrap();
+    Bucket::new(c.s3, "shipgate-config")
+}
+
 async fn sqs(aws: &Emulator) -> aws_sdk_sqs::Client {
     aws_sdk_sqs::Client::new(&aws.sdk_config().await)
 }
@@ -34,9 +41,7 @@ async fn receive_one(sqs: &aws_sdk_sqs::Client, url: &str) -> Value {
 #[tokio::test]
 async fn s3_reads_writes_and_refuses_conflicting_conditional_writes() {
     let aws = Emulator::start();
-    let c = clients(&aws).await;
-    c.s3.create_bucket().bucket("shipgate-config").send().await.unwrap();
-    let bucket = Bucket::new(c.s3.clone(), "shipgate-config");
+    let bucket = new_bucket(&aws).await;
 
     assert_eq!(bucket.get("verdicts/none.json", shipgate_core::limits::RECORD_BYTES).await.unwrap(), None);
 
@@ -70,9 +75,7 @@ async fn s3_reads_writes_and_refuses_conflicting_conditional_writes() {
 #[tokio::test]
 async fn s3_conditional_writes_racing_on_one_object_are_decided_one_at_a_time() {
     let aws = Emulator::start();
-    let c = clients(&aws).await;
-    c.s3.create_bucket().bucket("shipgate-config").send().await.unwrap();
-    let bucket = Bucket::new(c.s3.clone(), "shipgate-config");
+    let bucket = new_bucket(&aws).await;
     let first =
         bucket.put("race.json", b"start".to_vec(), "application/json", Condition::IfAbsent).await.unwrap();
     let PutOutcome::Written { etag: Some(etag) } = first else { panic!("first write: {first:?}") };
@@ -109,9 +112,7 @@ async fn s3_conditional_writes_racing_on_one_object_are_decided_one_at_a_time() 
 #[tokio::test]
 async fn chained_updates_start_from_their_own_write_and_still_lose_no_race() {
     let aws = Emulator::start();
-    let c = clients(&aws).await;
-    c.s3.create_bucket().bucket("shipgate-config").send().await.unwrap();
-    let bucket = Bucket::new(c.s3.clone(), "shipgate-config");
+    let bucket = new_bucket(&aws).await;
     let add = |n: u32| move |v: Option<&Vec<u32>>| Some([v.cloned().unwrap_or_default(), vec![n]].concat());
     let gets = |aws: &Emulator| {
         let requests = aws.control_get("/_shipgate/requests")["requests"].as_array().unwrap().clone();

@@ -159,6 +159,8 @@ fn severity_of(raw: &str, unknown_as: Severity) -> Severity {
         "MEDIUM" => Some(Severity::Medium),
         "LOW" => Some(Severity::Low),
         "INFORMATIONAL" => Some(Severity::Informational),
+        // ECR's and Inspector's names for a severity not (yet) assigned.
+        "UNDEFINED" | "UNTRIAGED" => return unknown_as,
         _ => None,
     };
     exact.or_else(|| Severity::parse(raw.trim())).unwrap_or(unknown_as)
@@ -196,14 +198,22 @@ fn findings(report: &ScanReport, unknown_as: Severity) -> impl Iterator<Item = F
 /// once (`to_lowercase`), after which that comparison is the same equality
 /// (lower-casing never yields an ASCII capital).
 #[derive(Debug)]
-struct Caseless<'a>(std::borrow::Cow<'a, str>);
+struct Caseless<'a> {
+    text: std::borrow::Cow<'a, str>,
+    /// [`caseless_hash`] of `text`, computed in the same pass that finds
+    /// whether it is ASCII.
+    hash: u64,
+}
 
 impl<'a> Caseless<'a> {
     fn new(id: &'a str) -> Self {
-        if id.is_ascii() {
-            Self(std::borrow::Cow::Borrowed(id))
-        } else {
-            Self(std::borrow::Cow::Owned(id.to_lowercase()))
+        match caseless_hash(id.as_bytes()) {
+            Some(hash) => Self { text: std::borrow::Cow::Borrowed(id), hash },
+            None => {
+                let lower = id.to_lowercase();
+                let hash = caseless_hash(lower.as_bytes()).unwrap_or_else(|| fold_bytes(lower.as_bytes()));
+                Self { text: std::borrow::Cow::Owned(lower), hash }
+            }
         }
     }
 }
@@ -211,7 +221,7 @@ impl<'a> Caseless<'a> {
 impl PartialEq for Caseless<'_> {
     fn eq(&self, other: &Self) -> bool {
         // Ids are written alike far more often than not: bytes first.
-        self.0 == other.0 || self.0.eq_ignore_ascii_case(&other.0)
+        self.hash == other.hash && (self.text == other.text || self.text.eq_ignore_ascii_case(&other.text))
     }
 }
 
@@ -219,21 +229,38 @@ impl Eq for Caseless<'_> {}
 
 impl std::hash::Hash for Caseless<'_> {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        state.write_u64(caseless_hash(self.0.as_bytes()));
+        state.write_u64(self.hash);
     }
 }
 
-/// A hash of `bytes` that is the same in any ASCII case (every byte ORed
-/// with 0x20, which maps `A` and `a` alike), eight bytes at a time with a
-/// folded multiply (as foldhash mixes), so every byte reaches every bit a
-/// table looks at. SipHash, the standard map's, was most of the engine's
-/// time; the keys are the policy's own ids, and a finding's id only looks
-/// one up, so a crafted id cannot grow the table.
-fn caseless_hash(bytes: &[u8]) -> u64 {
+/// A hash of ASCII `bytes` that is the same in any case, or `None` when
+/// they are not all ASCII (the caller lower-cases those first).
+#[inline]
+fn caseless_hash(bytes: &[u8]) -> Option<u64> {
+    let mut words = 0u64;
+    let h = fold_words(bytes, |word| {
+        words |= word;
+        word | 0x2020_2020_2020_2020
+    });
+    (words & 0x8080_8080_8080_8080 == 0).then_some(h)
+}
+
+/// Lower-cased text that is still not ASCII: hashed as it is.
+fn fold_bytes(bytes: &[u8]) -> u64 {
+    fold_words(bytes, |word| word)
+}
+
+/// Every byte ORed with 0x20 maps `A` and `a` alike; eight bytes at a time
+/// with a folded multiply (as foldhash mixes), so every byte reaches every
+/// bit a table looks at. SipHash, the standard map's, was most of the
+/// engine's time; the keys are the policy's own ids, and a finding's id only
+/// looks one up, so a crafted id cannot grow the table.
+#[inline]
+fn fold_words(bytes: &[u8], mut each: impl FnMut(u64) -> u64) -> u64 {
     const SEED: u64 = 0x243f_6a88_85a3_08d3;
     const MUL: u64 = 0x9e37_79b9_7f4a_7c15;
-    let fold = |h: u64, word: [u8; 8]| {
-        let product = u128::from(h ^ (u64::from_le_bytes(word) | 0x2020_2020_2020_2020)) * u128::from(MUL);
+    let mut fold = |h: u64, word: [u8; 8]| {
+        let product = u128::from(h ^ each(u64::from_le_bytes(word))) * u128::from(MUL);
         (product as u64) ^ ((product >> 64) as u64)
     };
     let mut h = SEED ^ bytes.len() as u64;
@@ -243,9 +270,10 @@ fn caseless_hash(bytes: &[u8]) -> u64 {
         word.copy_from_slice(chunk);
         h = fold(h, word);
     }
-    let mut tail = [0u8; 8];
-    tail[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
-    fold(h, tail)
+    // The last bytes, shifted into place (a slice copy of unknown length
+    // would be a call to memcpy per id).
+    let tail = chunks.remainder().iter().rev().fold(0u64, |w, b| (w << 8) | u64::from(*b));
+    fold(h, tail.to_le_bytes())
 }
 
 /// The id index's hasher: [`Caseless`] keys arrive hashed.
@@ -263,7 +291,7 @@ impl std::hash::BuildHasher for Prehashed {
 
 impl std::hash::Hasher for PrehashedHasher {
     fn write(&mut self, bytes: &[u8]) {
-        self.0 = caseless_hash(bytes) ^ self.0.rotate_left(7);
+        self.0 = fold_bytes(bytes) ^ self.0.rotate_left(7);
     }
     fn write_u64(&mut self, hash: u64) {
         self.0 = hash;
@@ -362,9 +390,23 @@ pub fn evaluate_scan(
     }
 
     // Index active exceptions by id, ignoring case: one lookup per finding.
-    let mut by_id: HashMap<Caseless<'_>, Vec<usize>, Prehashed> = HashMap::default();
+    // The index holds an id's first exception; `same_id` chains the others
+    // (several exceptions for one id, one per package), in policy order.
+    let mut by_id: HashMap<Caseless<'_>, usize, Prehashed> =
+        HashMap::with_capacity_and_hasher(active.len(), Prehashed);
+    let mut same_id: Vec<Option<usize>> = vec![None; active.len()];
+    let mut last_of: Vec<usize> = (0..active.len()).collect();
     for (i, a) in active.iter().enumerate() {
-        by_id.entry(Caseless::new(&a.exception.id)).or_default().push(i);
+        match by_id.entry(Caseless::new(&a.exception.id)) {
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(i);
+            }
+            std::collections::hash_map::Entry::Occupied(first) => {
+                let first = *first.get();
+                same_id[last_of[first]] = Some(i);
+                last_of[first] = i;
+            }
+        }
     }
     // Per severity (indexed as `Severity::ALL`), the counted findings and
     // their ids, known exploits first: plain arrays, no map lookup per finding.
@@ -376,17 +418,17 @@ pub fn evaluate_scan(
         // Every exception that matches the finding is in use (none of them is
         // stale); the first one is the one the finding is listed under.
         let mut first_match: Option<usize> = None;
-        if let Some(candidates) = by_id.get(&Caseless::new(finding.id)) {
-            for &i in candidates {
-                let applies = match &active[i].exception.package {
-                    Some(p) => finding.packages.iter().any(|fp| fp == p),
-                    None => true,
-                };
-                if applies {
-                    active[i].matched = true;
-                    first_match.get_or_insert(i);
-                }
+        let mut candidate = by_id.get(&Caseless::new(finding.id)).copied();
+        while let Some(i) = candidate {
+            let applies = match &active[i].exception.package {
+                Some(p) => finding.packages.iter().any(|fp| fp == p),
+                None => true,
+            };
+            if applies {
+                active[i].matched = true;
+                first_match.get_or_insert(i);
             }
+            candidate = same_id[i];
         }
         if let Some(i) = first_match {
             let a = &mut active[i];
@@ -722,6 +764,23 @@ mod tests {
         assert_eq!(evaluate_scan(&lenient, "payments-api", &listed, now()).verdict, Verdict::Pass);
     }
 
+    /// Exceptions sharing one id (in any case) are all tried, in policy
+    /// order: the finding is listed under the first that applies, every one
+    /// that applies is in use, and one for another package is stale.
+    #[test]
+    fn every_exception_for_one_id_is_tried_in_policy_order() {
+        let yaml = "scan:\n  fail_on_stale_exceptions: true\n  exceptions:\n    - {id: cve-2024-1, package: zlib, expires: 2027-01-31, reason: first}\n    - {id: CVE-2024-1, package: openssl, expires: 2027-01-31, reason: second}\n    - {id: Cve-2024-1, package: openssl, expires: 2027-01-31, reason: third}\n";
+        let r = report("COMPLETE", vec![basic("CVE-2024-1", "CRITICAL", "openssl")], vec![]);
+        let v = evaluate_scan(&policy(yaml), "payments-api", &r, now());
+        assert_eq!(v.excepted.len(), 1);
+        assert_eq!(v.excepted[0].exception.reason, "second");
+        let stale: Vec<&str> = v.violations.iter().map(|x| x.message.as_str()).collect();
+        assert_eq!(
+            stale,
+            ["exception cve-2024-1 (expires 2027-01-31) matches no finding in this image; remove it"]
+        );
+    }
+
     #[test]
     fn an_exception_that_matches_a_finding_another_also_matches_is_not_stale() {
         let yaml = "scan:\n  fail_on_stale_exceptions: true\n  exceptions:\n    - {id: CVE-2024-1, expires: 2027-01-31, reason: r}\n    - {id: CVE-2024-1, repositories: [payments-*], expires: 2027-01-31, reason: narrower}\n";
@@ -932,8 +991,8 @@ mod tests {
             for b in [flipped, other] {
                 let (ka, kb) = (Caseless::new(&a), Caseless::new(&b));
                 prop_assert_eq!(ka == kb, a.to_lowercase() == b.to_lowercase(), "{:?} {:?}", a, b);
-                if ka == kb {
-                    prop_assert_eq!(caseless_hash(ka.0.as_bytes()), caseless_hash(kb.0.as_bytes()));
+                if a.to_lowercase() == b.to_lowercase() {
+                    prop_assert_eq!(ka.hash, kb.hash, "{:?} {:?}", a, b);
                 }
             }
         }
