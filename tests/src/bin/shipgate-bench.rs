@@ -654,7 +654,7 @@ async fn main() {
         throughput as f64 / py_wall,
         0,
     );
-    md.push_str("\nWarm handler time is from the Runtime API handing out an event to the function's answer. Both\nmake the same six S3, ECR and EventBridge calls per event: the policy, the findings and the stored\nverdict, the verdict's conditional write, the event, and the write that marks it announced. Rust makes\nthe three reads at once, Python one after another, as boto3 code is written, so Rust waits four times\nwhere Python waits six; the last three cannot overlap while each verdict is announced exactly once\n(stored before announced, marked after), so about two thirds of Python's time is the floor against an\nemulator whose latency dominates. CPU time is Shipgate's own work per event, the part of the bill the\nemulator's latency does not hide.\n\n");
+    md.push_str("\nWarm handler time is from the Runtime API handing out an event to the function's answer. Both\nmake the same six S3, ECR and EventBridge calls per event: the policy, the findings and the stored\nverdict, the verdict's conditional write, the event, and the write that marks it announced. Rust makes\nthe three reads at once, Python one after another, as boto3 code is written, so Rust waits four times\nwhere Python waits six; the last three cannot overlap while each verdict is announced exactly once\n(stored before announced, marked after): against an emulator whose latency dominates, that sets a\nfloor near 0.6× of Python's time, not 0.5×. CPU time is Shipgate's own work per event, the part of\nthe bill the emulator's latency does not hide.\n\n");
 
     let init_max = cold.iter().map(|(_, c)| median(&c.init)).fold(0.0, f64::max);
     let slowest = cold
