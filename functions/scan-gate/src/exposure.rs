@@ -63,9 +63,13 @@ pub async fn rejudge_running(
         Scope::Digest(digest) => (services_running(&deps.bucket, digest).await?, Some(digest)),
         Scope::All => (running_keys(&deps.bucket).await?, None),
     };
-    let records: Vec<(String, RunningService)> = stream::iter(keys)
+    // Each record with the object it was read from: `apply` starts its
+    // compare-and-swap there, not from a second read.
+    let records: Vec<(String, RunningService, Object)> = stream::iter(keys)
         .map(|key| async move {
-            Ok::<_, AwsError>(deps.bucket.get_json::<RunningService>(&key).await?.map(|r| (key, r)))
+            let object = deps.bucket.get(&key, RECORD_BYTES).await?;
+            let record = object.and_then(|o| Some((serde_json::from_slice(&o.body).ok()?, o)));
+            Ok::<_, AwsError>(record.map(|(r, o)| (key, r, o)))
         })
         .buffer_unordered(CONCURRENCY)
         .try_filter_map(|found| async move { Ok(found) })
@@ -74,7 +78,7 @@ pub async fn rejudge_running(
     // Each (environment, repository, digest) once, however many services run it.
     let wanted: BTreeSet<(Option<String>, String, String)> = records
         .iter()
-        .flat_map(|(_, r)| {
+        .flat_map(|(_, r, _)| {
             r.images
                 .iter()
                 .filter(|i| only.is_none_or(|d| i.digest == d))
@@ -98,17 +102,17 @@ pub async fn rejudge_running(
         .try_collect()
         .await?;
     let judgements = &judgements;
-    let announced: Vec<Vec<String>> =
-        stream::iter(records.iter())
-            .map(|(key, record)| async move {
-                apply(deps, key, record.environment.as_deref(), judgements, now).await
-            })
-            .buffer_unordered(CONCURRENCY)
-            .try_collect()
-            .await?;
+    let services = records.len();
+    let announced: Vec<Vec<String>> = stream::iter(records)
+        .map(|(key, record, object)| async move {
+            apply(deps, &key, object, record.environment.as_deref(), judgements, now).await
+        })
+        .buffer_unordered(CONCURRENCY)
+        .try_collect()
+        .await?;
     let rejudged = Rejudged {
         trigger,
-        services: records.len(),
+        services,
         images: judgements.len(),
         announced: announced.into_iter().flatten().collect(),
     };
@@ -171,17 +175,19 @@ async fn judge(
     Ok(Some(Judgement { verdict, owner, policy_key: Some(key.clone()) }))
 }
 
-/// Writes the new exposures of one service's images (compare-and-swap),
-/// then announces every flip not yet announced and marks it so.
+/// Writes the new exposures of one service's images (compare-and-swap from
+/// `stored`, the record as read), then announces every flip not yet
+/// announced and marks it so.
 async fn apply(
     deps: &Deps,
     key: &str,
+    stored: Object,
     environment: Option<&str>,
     judgements: &BTreeMap<(Option<String>, String, String), Judgement>,
     now: DateTime<Utc>,
 ) -> Result<Vec<String>, AwsError> {
     let environment = environment.map(str::to_owned);
-    let mut stored = deps.bucket.get(key, RECORD_BYTES).await?;
+    let mut stored = Some(stored);
     let updated = deps
         .bucket
         .update_json_at(key, &mut stored, |stored: Option<&RunningService>| {

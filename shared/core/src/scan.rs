@@ -390,22 +390,16 @@ pub fn evaluate_scan(
     }
 
     // Index active exceptions by id, ignoring case: one lookup per finding.
-    // The index holds an id's first exception; `same_id` chains the others
-    // (several exceptions for one id, one per package), in policy order.
-    let mut by_id: HashMap<Caseless<'_>, usize, Prehashed> =
+    // The index holds an id's first and last exception; `same_id` chains
+    // them (several exceptions for one id, one per package), in policy order.
+    let mut by_id: HashMap<Caseless<'_>, (usize, usize), Prehashed> =
         HashMap::with_capacity_and_hasher(active.len(), Prehashed);
     let mut same_id: Vec<Option<usize>> = vec![None; active.len()];
-    let mut last_of: Vec<usize> = (0..active.len()).collect();
     for (i, a) in active.iter().enumerate() {
-        match by_id.entry(Caseless::new(&a.exception.id)) {
-            std::collections::hash_map::Entry::Vacant(slot) => {
-                slot.insert(i);
-            }
-            std::collections::hash_map::Entry::Occupied(first) => {
-                let first = *first.get();
-                same_id[last_of[first]] = Some(i);
-                last_of[first] = i;
-            }
+        let (_, last) = by_id.entry(Caseless::new(&a.exception.id)).or_insert((i, i));
+        if *last != i {
+            same_id[*last] = Some(i);
+            *last = i;
         }
     }
     // Per severity (indexed as `Severity::ALL`), the counted findings and
@@ -418,7 +412,7 @@ pub fn evaluate_scan(
         // Every exception that matches the finding is in use (none of them is
         // stale); the first one is the one the finding is listed under.
         let mut first_match: Option<usize> = None;
-        let mut candidate = by_id.get(&Caseless::new(finding.id)).copied();
+        let mut candidate = by_id.get(&Caseless::new(finding.id)).map(|&(first, _)| first);
         while let Some(i) = candidate {
             let applies = match &active[i].exception.package {
                 Some(p) => finding.packages.iter().any(|fp| fp == p),
