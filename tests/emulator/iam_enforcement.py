@@ -344,6 +344,17 @@ def is_s3_object_write(environ: dict[str, Any]) -> bool:
     return environ.get("REQUEST_METHOD") in ("PUT", "POST", "DELETE") and _s3_object(environ) is not None
 
 
+def s3_object_action(environ: dict[str, Any]) -> str | None:
+    """`GetObject`, `PutObject` or `DeleteObject` for a plain object request
+    (no sub-resource such as `?tagging`; the Rust SDK adds `x-id=<action>`)."""
+    if _s3_object(environ) is None:
+        return None
+    query = [p.split("=", 1)[0] for p in environ.get("QUERY_STRING", "").split("&") if p]
+    if any(name != "x-id" for name in query):
+        return None
+    return {"GET": "GetObject", "PUT": "PutObject", "DELETE": "DeleteObject"}.get(environ.get("REQUEST_METHOD", ""))
+
+
 def missing_key_without_list_bucket(environ: dict[str, Any], status: str) -> bool:
     """A GET or HEAD of a missing key by a caller who may not list it: S3
     answers 403 AccessDenied, not 404."""

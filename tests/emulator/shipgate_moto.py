@@ -55,12 +55,14 @@ And a small control API under `/_shipgate/` for tests (never an AWS path):
   a deployment's ECS target at a lifecycle hook (earlier ones Succeeded).
 * `POST /_shipgate/ecs/service-revisions` (`serviceRevisionArn`,
   `taskDefinition`) seeds a service revision.
-* `GET /_shipgate/requests` lists every AWS request's method, path, status and the
-  access key id it was signed with.
+* `GET /_shipgate/requests` lists every AWS request's method, path, action (where
+  the request names one, or is a plain S3 object call), status and the access key
+  id it was signed with.
 * `POST /_shipgate/faults` makes the next `count` calls of one action fail with
   an HTTP status and error code (throttling, 5xx) before they reach moto:
   JSON-protocol actions by their `X-Amz-Target`, query-protocol ones (SNS
-  `Publish`) by the form's `Action`, answered in that protocol's error shape.
+  `Publish`) by the form's `Action`, S3 object calls as `GetObject`,
+  `PutObject` or `DeleteObject`, answered in that protocol's error shape.
 * `GET /_shipgate/calls` lists every call the extension served (service,
   action, request parameters, outcome), so tests read back what was reported.
 * `POST /_shipgate/reset` clears all of it and moto's state.
@@ -859,6 +861,15 @@ def _query_error(fault: dict[str, Any]) -> Response:
     return Response(xml, status=fault["status"], content_type="text/xml")
 
 
+def _s3_error(fault: dict[str, Any]) -> Response:
+    """An injected fault as S3 answers one (REST-XML, an `Error` root)."""
+    xml = (
+        f'<?xml version="1.0" encoding="UTF-8"?><Error><Code>{fault["errorCode"]}</Code>'
+        f"<Message>injected by the Shipgate emulator</Message><RequestId>{uuid.uuid4()}</RequestId></Error>"
+    )
+    return Response(xml, status=fault["status"], content_type="application/xml")
+
+
 class ShipgateApp:
     """moto's WSGI app behind the control API and the fault injector."""
 
@@ -888,8 +899,10 @@ class ShipgateApp:
         action = _target_action(environ)
         body = _read_body(environ)
         # JSON protocols name the action in X-Amz-Target; query protocols
-        # (SNS) in the form body.
-        faulted = action or _query_action(environ, body)
+        # (SNS) in the form body; S3's REST protocol in the method on an object.
+        s3_action = iam_enforcement.s3_object_action(environ)
+        faulted = action or _query_action(environ, body) or s3_action
+        logged["action"] = faulted
         if faulted:
             with STATE.lock:
                 pending = STATE.faults.get(faulted, [])
@@ -902,6 +915,8 @@ class ShipgateApp:
             if fault and action:
                 payload = {"__type": fault["errorCode"], "message": "injected by the Shipgate emulator"}
                 return _json(payload, fault["status"])(environ, start_response)
+            if fault and s3_action:
+                return _s3_error(fault)(environ, start_response)
             if fault:
                 return _query_error(fault)(environ, start_response)
         refusal = iam_enforcement.kms_refusal(environ, action, body)

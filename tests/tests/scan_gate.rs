@@ -118,11 +118,11 @@ async fn replayed_event_stores_one_verdict_and_announces_once() {
     assert_eq!(fleet.events().await.len(), 1);
 }
 
-/// The warm path waits on S3 as little as it can: the verdict is read once
-/// (beside the policy and the findings), written, and marked announced from
-/// the ETag its own write got, not read again in between.
+/// The warm path waits on AWS as little as it can: the verdict is read once
+/// (beside the policy and the findings), announced, and then written once,
+/// already marked announced.
 #[tokio::test]
-async fn a_new_verdict_is_read_once_and_written_twice() {
+async fn a_new_verdict_is_announced_then_stored_in_one_write() {
     let fleet = setup(Some("version: 1\n")).await;
     fleet.aws.seed_scan(json!({"repositoryName": REPO, "imageDigest": DIGEST, "status": "COMPLETE", "completedAt": T1, "findings": []}));
     let before = fleet.aws.control_get("/_shipgate/requests")["requests"].as_array().unwrap().len();
@@ -130,13 +130,120 @@ async fn a_new_verdict_is_read_once_and_written_twice() {
     assert_eq!((outcome.stored, outcome.announced), (true, true));
     let requests = fleet.aws.control_get("/_shipgate/requests")["requests"].as_array().unwrap().clone();
     let verdict_path = format!("/{}/verdicts/{REPO}/{DIGEST}.json", shipgate_tests::CONFIG_BUCKET);
-    let on_verdict: Vec<&str> = requests[before..]
+    let writes: Vec<&str> = requests[before..]
         .iter()
-        .filter(|r| r["path"].as_str().is_some_and(|p| p.replace("%3A", ":") == verdict_path))
-        .map(|r| r["method"].as_str().unwrap())
+        .filter(|r| {
+            r["action"] == "PutEvents"
+                || r["path"].as_str().is_some_and(|p| p.replace("%3A", ":") == verdict_path)
+        })
+        .map(|r| r["action"].as_str().unwrap())
         .collect();
-    assert_eq!(on_verdict, ["GET", "PUT", "PUT"]);
+    assert_eq!(writes, ["GetObject", "PutEvents", "PutObject"]);
     assert_eq!(fleet.get_json(&format!("verdicts/{REPO}/{DIGEST}.json")).await.unwrap()["announced"], true);
+}
+
+/// The owner's queue, subscribed to the fleet's topic.
+async fn owner_queue(fleet: &Fleet) -> (aws_sdk_sqs::Client, String) {
+    let sqs = aws_sdk_sqs::Client::new(&fleet.sdk);
+    let (queue, queue_arn) = shipgate_tests::create_queue(&sqs, "owner").await;
+    aws_sdk_sns::Client::new(&fleet.sdk)
+        .subscribe()
+        .topic_arn(&fleet.topic_arn)
+        .protocol("sqs")
+        .endpoint(queue_arn)
+        .send()
+        .await
+        .unwrap();
+    (sqs, queue)
+}
+
+/// `events` through the notifier, each delivered twice at once (as
+/// EventBridge may); the subjects of the messages that reached `queue`.
+async fn notify_all(
+    fleet: &Fleet,
+    events: Vec<Value>,
+    sqs: &aws_sdk_sqs::Client,
+    queue: &str,
+) -> Vec<String> {
+    let notifier = notifier::Deps::new(&fleet.sdk_for("notifier").await, &fleet.notifier_config());
+    for event in events {
+        let (x, y) = tokio::join!(
+            notifier::handle(&notifier, event.clone(), now()),
+            notifier::handle(&notifier, event, now())
+        );
+        // A duplicate that finds the message still in flight fails, for Lambda to retry.
+        assert!(x.is_ok() || y.is_ok(), "{x:?} {y:?}");
+    }
+    let messages = shipgate_tests::drain_queue(sqs, queue).await;
+    messages.iter().filter_map(|m| m["Subject"].as_str().map(str::to_owned)).collect()
+}
+
+const FAILING_POLICY: &str = "version: 1\nowner: team-payments\nscan: {thresholds: {HIGH: 0}}\n";
+const FAILS_ITS_POLICY: &str = "[Shipgate] Image payments-api:1.4.0 fails its scan policy";
+
+/// The verdict is announced, then S3 refuses its write (every attempt): the
+/// invocation fails with nothing stored; Lambda's retry announces it again
+/// and stores it, and the owner hears once.
+#[tokio::test]
+async fn a_verdict_announced_but_not_stored_is_announced_again_and_told_once() {
+    let fleet = setup(Some(FAILING_POLICY)).await;
+    fleet.aws.seed_scan(
+        json!({"repositoryName": REPO, "imageDigest": DIGEST, "status": "COMPLETE", "completedAt": T1,
+        "findings": findings(1, "HIGH")}),
+    );
+    let (sqs, queue) = owner_queue(&fleet).await;
+    let deps = deps(&fleet).await;
+    fleet.aws.inject_fault("PutObject", 500, "InternalError", 3);
+    let err = handle(&deps, basic_event("COMPLETE"), now()).await.unwrap_err();
+    assert!(err.to_string().contains("PutObject"), "{err}");
+    assert_eq!(fleet.get_json(&format!("verdicts/{REPO}/{DIGEST}.json")).await, None);
+    let mut events = fleet.events().await;
+    assert_eq!(events.len(), 1);
+
+    let retried = judge(&deps, basic_event("COMPLETE"), now()).await;
+    assert_eq!((retried.verdict, retried.stored, retried.announced), (Verdict::Fail, true, true));
+    events.extend(fleet.events().await);
+    assert_eq!(events.len(), 2, "announced again");
+    assert_eq!(notify_all(&fleet, events, &sqs, &queue).await, [FAILS_ITS_POLICY]);
+}
+
+/// EventBridge refuses the announcement (every attempt): nothing is stored,
+/// so the retry decides the verdict again and does both.
+#[tokio::test]
+async fn a_refused_announcement_stores_nothing_and_the_retry_does_both() {
+    let fleet = setup(Some("version: 1\n")).await;
+    fleet.aws.seed_scan(json!({"repositoryName": REPO, "imageDigest": DIGEST, "status": "COMPLETE", "completedAt": T1, "findings": []}));
+    let deps = deps(&fleet).await;
+    fleet.aws.inject_fault("PutEvents", 500, "InternalException", 3);
+    let err = handle(&deps, basic_event("COMPLETE"), now()).await.unwrap_err();
+    assert!(err.to_string().contains("PutEvents"), "{err}");
+    assert_eq!(fleet.get_json(&format!("verdicts/{REPO}/{DIGEST}.json")).await, None);
+
+    let retried = judge(&deps, basic_event("COMPLETE"), now()).await;
+    assert_eq!((retried.stored, retried.announced), (true, true));
+    assert_eq!(fleet.events().await.len(), 1);
+    assert_eq!(fleet.get_json(&format!("verdicts/{REPO}/{DIGEST}.json")).await.unwrap()["announced"], true);
+}
+
+/// A verdict stored and never announced (the version before this one stored
+/// first and announced after, and could fail in between) is announced by the
+/// next delivery, and marked.
+#[tokio::test]
+async fn a_stored_verdict_never_announced_is_announced_by_the_next_delivery() {
+    let fleet = setup(Some("version: 1\n")).await;
+    fleet.aws.seed_scan(json!({"repositoryName": REPO, "imageDigest": DIGEST, "status": "COMPLETE", "completedAt": T1, "findings": []}));
+    let deps = deps(&fleet).await;
+    judge(&deps, basic_event("COMPLETE"), now()).await;
+    let key = format!("verdicts/{REPO}/{DIGEST}.json");
+    let mut record = fleet.get_json(&key).await.unwrap();
+    record["announced"] = json!(false);
+    fleet.put_config(&key, &record.to_string()).await;
+    fleet.events().await;
+
+    let again = judge(&deps, basic_event("COMPLETE"), now()).await;
+    assert_eq!((again.stored, again.announced), (false, true));
+    assert_eq!(fleet.events().await.len(), 1);
+    assert_eq!(fleet.get_json(&key).await.unwrap()["announced"], true);
 }
 
 #[tokio::test]
@@ -232,22 +339,12 @@ async fn not_a_scan_event_is_refused_clearly() {
 /// the owner (the notifier, also run twice at once per event, sends it once).
 #[tokio::test]
 async fn concurrent_deliveries_of_a_scan_store_one_verdict_and_send_one_message() {
-    let fleet = setup(Some("version: 1\nowner: team-payments\nscan: {thresholds: {HIGH: 0}}\n")).await;
+    let fleet = setup(Some(FAILING_POLICY)).await;
     fleet.aws.seed_scan(
         json!({"repositoryName": REPO, "imageDigest": DIGEST, "status": "COMPLETE", "completedAt": T1,
         "findings": findings(1, "HIGH")}),
     );
-    let sqs = aws_sdk_sqs::Client::new(&fleet.sdk);
-    let (queue, queue_arn) = shipgate_tests::create_queue(&sqs, "owner").await;
-    aws_sdk_sns::Client::new(&fleet.sdk)
-        .subscribe()
-        .topic_arn(&fleet.topic_arn)
-        .protocol("sqs")
-        .endpoint(queue_arn)
-        .send()
-        .await
-        .unwrap();
-
+    let (sqs, queue) = owner_queue(&fleet).await;
     let deps = deps(&fleet).await;
     let (a, b) = tokio::join!(
         judge(&deps, basic_event("COMPLETE"), now()),
@@ -257,19 +354,8 @@ async fn concurrent_deliveries_of_a_scan_store_one_verdict_and_send_one_message(
     assert_eq!(u8::from(a.stored) + u8::from(b.stored), 1, "one verdict written");
     let record = fleet.get_json(&format!("verdicts/{REPO}/{DIGEST}.json")).await.unwrap();
     assert_eq!(record["verdict"]["verdict"], "FAIL");
-
-    let notifier = notifier::Deps::new(&fleet.sdk_for("notifier").await, &fleet.notifier_config());
-    for event in fleet.events().await {
-        let (x, y) = tokio::join!(
-            notifier::handle(&notifier, event.clone(), now()),
-            notifier::handle(&notifier, event, now())
-        );
-        // A duplicate that finds the message still in flight fails, for Lambda to retry.
-        assert!(x.is_ok() || y.is_ok(), "{x:?} {y:?}");
-    }
-    let messages = shipgate_tests::drain_queue(&sqs, &queue).await;
-    let subjects: Vec<&str> = messages.iter().filter_map(|m| m["Subject"].as_str()).collect();
-    assert_eq!(subjects, ["[Shipgate] Image payments-api:1.4.0 fails its scan policy"]);
+    let events = fleet.events().await;
+    assert_eq!(notify_all(&fleet, events, &sqs, &queue).await, [FAILS_ITS_POLICY]);
 }
 
 #[tokio::test]

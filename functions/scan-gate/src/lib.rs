@@ -1,7 +1,7 @@
 //! scan-gate: judge every completed ECR scan (basic: `ECR Image Scan`;
 //! enhanced: `Inspector2 Scan`) against the repository's last-known-good
-//! policy, store the verdict at `verdicts/<repository>/<digest>.json`, and
-//! emit `Shipgate Scan Verdict` once per new verdict.
+//! policy, emit `Shipgate Scan Verdict` for a new verdict and store it at
+//! `verdicts/<repository>/<digest>.json`, marked announced.
 //!
 //! The findings always come from `DescribeImageScanFindings` (every page),
 //! never from the event's counts, which are only a summary. The stored verdict
@@ -197,26 +197,43 @@ pub async fn handle(
     };
     let record = judge(&repository, &digest, detail.image_tags.clone(), &report, event_time, policy, now);
 
-    let updated = deps
-        .bucket
-        .update_json_at(&key, &mut object, |stored: Option<&VerdictRecord>| match stored {
-            Some(stored) if !record.supersedes(stored) => None,
-            _ => Some(record.clone()),
-        })
-        .await?;
-    let (current, stored) = match updated {
-        Updated::Written(record) => (record, true),
-        Updated::Unchanged(Some(existing)) => (existing, false),
-        Updated::Unchanged(None) => (record, false),
-    };
-    // Announce the stored record if nobody has yet: after a new verdict, or
-    // when an earlier invocation stored it but failed before announcing.
+    // A new verdict is announced first and then stored already marked
+    // announced, in one conditional write: one wait fewer than storing,
+    // announcing and marking. Should the write fail, or lose its race to a
+    // newer scan's verdict, the event is out for a verdict that is not the
+    // stored one; the retry announces again, and the notifier sends each
+    // verdict's message once (its marker is keyed on the repository, digest,
+    // scan time and verdict), as it must for EventBridge's duplicates anyway.
     let resources = event.resources.clone().unwrap_or_default();
-    let announced = if current.announced {
-        false
+    let stored_record: Option<VerdictRecord> =
+        object.as_ref().and_then(|o| serde_json::from_slice(&o.body).ok());
+    let is_new = stored_record.as_ref().is_none_or(|stored| record.supersedes(stored));
+    let mut announced = false;
+    let (current, stored) = if is_new {
+        deps.bus
+            .put(SCAN_VERDICT, &resources, &ScanVerdictEvent::from_record(&record, owner.clone()))
+            .await?;
+        announced = true;
+        let marked = VerdictRecord { announced: true, ..record };
+        let updated = deps
+            .bucket
+            .update_json_at(&key, &mut object, |stored: Option<&VerdictRecord>| match stored {
+                Some(stored) if !marked.supersedes(stored) => None,
+                _ => Some(marked.clone()),
+            })
+            .await?;
+        match updated {
+            Updated::Written(record) => (record, true),
+            Updated::Unchanged(existing) => (existing.unwrap_or(marked), false),
+        }
     } else {
-        announce(deps, &key, object, &current, &resources, owner).await?
+        (stored_record.unwrap_or(record), false)
     };
+    // A verdict stored but not announced (by a version that stored first
+    // and announced after, and failed in between) is announced now.
+    if !current.announced {
+        announced |= announce(deps, &key, object, &current, &resources, owner).await?;
+    }
     info!(verdict = current.verdict.verdict.as_str(), stored, announced, "scan judged");
     Ok(Handled::Judged(Outcome { repository, digest, verdict: current.verdict.verdict, stored, announced }))
 }
