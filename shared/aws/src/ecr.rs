@@ -227,39 +227,39 @@ fn to_chrono(t: &aws_smithy_types::DateTime) -> Option<chrono::DateTime<chrono::
 
 fn basic(f: &ImageScanFinding) -> BasicFinding {
     BasicFinding {
-        name: f.name().unwrap_or_default().to_owned(),
+        name: f.name().unwrap_or_default().into(),
         uri: f.uri().map(str::to_owned),
-        severity: f.severity().map(|s| s.as_str().to_owned()).unwrap_or_default(),
+        severity: f.severity().map(|s| s.as_str().into()).unwrap_or_default(),
         attributes: f
             .attributes()
             .iter()
-            .map(|a| Attribute { key: a.key().to_owned(), value: a.value().map(str::to_owned) })
+            .map(|a| Attribute { key: a.key().into(), value: a.value().map(Into::into) })
             .collect(),
     }
 }
 
 fn enhanced(f: &EnhancedImageScanFinding) -> EnhancedFinding {
     EnhancedFinding {
-        severity: f.severity().unwrap_or_default().to_owned(),
+        severity: f.severity().unwrap_or_default().into(),
         title: f.title().map(str::to_owned),
-        status: f.status().map(str::to_owned),
-        fix_available: f.fix_available().map(str::to_owned),
+        status: f.status().map(Into::into),
+        fix_available: f.fix_available().map(Into::into),
         package_vulnerability_details: f.package_vulnerability_details().map(|d| {
             PackageVulnerabilityDetails {
-                vulnerability_id: d.vulnerability_id().unwrap_or_default().to_owned(),
+                vulnerability_id: d.vulnerability_id().unwrap_or_default().into(),
                 vulnerable_packages: d
                     .vulnerable_packages()
                     .iter()
                     .map(|p| VulnerablePackage {
-                        name: p.name().unwrap_or_default().to_owned(),
-                        version: p.version().map(str::to_owned),
-                        fixed_in_version: p.fixed_in_version().map(str::to_owned),
+                        name: p.name().unwrap_or_default().into(),
+                        version: p.version().map(Into::into),
+                        fixed_in_version: p.fixed_in_version().map(Into::into),
                     })
                     .collect(),
                 source_url: d.source_url().map(str::to_owned),
             }
         }),
-        exploit_available: f.exploit_available().map(str::to_owned),
+        exploit_available: f.exploit_available().map(Into::into),
         // ECR's findings carry no EPSS score (Inspector's ListFindings does).
         epss: None,
     }

@@ -76,7 +76,10 @@ pub async fn add_epss(
     };
     let scores = epss_scores(client, repository, digest).await?;
     for finding in &mut findings.enhanced_findings {
-        let id = finding.package_vulnerability_details.as_ref().map(|d| d.vulnerability_id.to_lowercase());
+        let id = finding
+            .package_vulnerability_details
+            .as_ref()
+            .map(|d| d.vulnerability_id.as_str().to_lowercase());
         if let Some(score) = id.and_then(|id| scores.get(&id)) {
             finding.epss = Some(Epss { score: *score });
         }

@@ -19,10 +19,17 @@ use shipgate_core::validate::parse_policy;
 const RUNS: usize = 31;
 const SEVERITIES: [&str; 6] = ["CRITICAL", "HIGH", "MEDIUM", "LOW", "INFORMATIONAL", "UNDEFINED"];
 
+/// Thresholds no generated report breaks, and ones it breaks at every severity.
+const LENIENT: &str = "{CRITICAL: 100000, HIGH: 100000, MEDIUM: 100000}";
+const STRICT: &str = "{CRITICAL: 0, HIGH: 0, MEDIUM: 0, LOW: 0, INFORMATIONAL: 0}";
+
 fn policy_yaml(exceptions: usize) -> String {
-    let mut yaml = String::from(
-        "version: 1\nowner: team-payments\nscan:\n  thresholds: {CRITICAL: 100000, HIGH: 100000, MEDIUM: 100000}\n  exceptions:\n",
-    );
+    policy_with(exceptions, LENIENT)
+}
+
+fn policy_with(exceptions: usize, thresholds: &str) -> String {
+    let mut yaml =
+        format!("version: 1\nowner: team-payments\nscan:\n  thresholds: {thresholds}\n  exceptions:\n");
     for i in 0..exceptions {
         yaml.push_str(&format!(
             "    # Exception {i}: reviewed by the security team; see the ticket for the analysis.\n    - id: CVE-2026-{i:05}\n      package: pkg-{}\n      repositories: [\"payments-*\", \"team/**\"]\n      expires: 2027-06-30\n      reason: \"not reachable from the request path; the vulnerable function is never called\"\n      ticket: SEC-{i}\n",
@@ -34,10 +41,13 @@ fn policy_yaml(exceptions: usize) -> String {
 
 fn report(findings: usize) -> ScanReport {
     let basic = (0..findings / 2).map(|i| BasicFinding {
-        name: format!("CVE-2026-{:05}", i % 2000),
+        name: format!("CVE-2026-{:05}", i % 2000).into(),
         uri: None,
         severity: SEVERITIES[i % SEVERITIES.len()].into(),
-        attributes: vec![Attribute { key: "package_name".into(), value: Some(format!("pkg-{}", i % 50)) }],
+        attributes: vec![Attribute {
+            key: "package_name".into(),
+            value: Some(format!("pkg-{}", i % 50).into()),
+        }],
     });
     let enhanced = (0..findings - findings / 2).map(|i| EnhancedFinding {
         severity: SEVERITIES[(i + 1) % SEVERITIES.len()].into(),
@@ -45,9 +55,9 @@ fn report(findings: usize) -> ScanReport {
         status: Some("ACTIVE".into()),
         fix_available: Some(if i % 3 == 0 { "NO" } else { "YES" }.into()),
         package_vulnerability_details: Some(PackageVulnerabilityDetails {
-            vulnerability_id: format!("CVE-2026-{:05}", (i * 7) % 2000),
+            vulnerability_id: format!("CVE-2026-{:05}", (i * 7) % 2000).into(),
             vulnerable_packages: vec![VulnerablePackage {
-                name: format!("pkg-{}", i % 50),
+                name: format!("pkg-{}", i % 50).into(),
                 ..Default::default()
             }],
             source_url: None,
@@ -96,6 +106,10 @@ fn main() {
     };
     let policy = parsed.document.policy;
     assert_eq!(policy.scan.exceptions.len(), 500);
+    let Ok(strict) = parse_policy(&policy_with(500, STRICT), Some(now)) else {
+        panic!("the generated strict policy is valid")
+    };
+    let strict = strict.document.policy;
     let report = report(10_000);
     let big_yaml = {
         let mut y = policy_yaml(0);
@@ -111,6 +125,11 @@ fn main() {
     println!("| --- | ---: | ---: | ---: |");
     measure("evaluate 10,000 findings against 500 exceptions", || {
         black_box(evaluate_scan(black_box(&policy), "payments-api", black_box(&report), now));
+    });
+    // A failing image: every severity over its threshold, so each violation
+    // names its first findings and counts the rest.
+    measure("a failing image: 10,000 findings, 500 exceptions, every threshold broken", || {
+        black_box(evaluate_scan(black_box(&strict), "payments-api", black_box(&report), now));
     });
     measure(&format!("parse and validate a {} KB policy", big_yaml.len() / 1024), || {
         black_box(parse_policy(black_box(&big_yaml), Some(now)).is_ok());

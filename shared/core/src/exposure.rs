@@ -238,8 +238,8 @@ fn accepted(verdict: &ScanVerdict) -> Vec<Accepted> {
         .excepted
         .iter()
         .map(|f| Accepted {
-            id: f.exception.id.clone(),
-            package: f.exception.package.clone(),
+            id: f.exception.id.to_string(),
+            package: f.exception.package.as_deref().map(str::to_owned),
             expires: f.exception.expires,
         })
         .collect::<BTreeSet<_>>()

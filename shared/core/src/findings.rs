@@ -2,8 +2,14 @@
 //! `aws ecr describe-image-scan-findings` (and of the API, which the adapters
 //! convert into these same types). Unknown fields are ignored; timestamps are
 //! accepted both as ISO 8601 strings (the CLI) and epoch seconds (the API).
+//!
+//! The short texts of a finding the engine reads (id, severity, package,
+//! the `YES`/`NO` flags) are `CompactString`s: held inside the finding, not
+//! each in an allocation of its own, so judging thousands of findings reads
+//! them where the findings are instead of chasing a pointer per field.
 
 use chrono::{DateTime, TimeZone, Utc};
+use compact_str::CompactString;
 use serde::{Deserialize, Deserializer, Serialize};
 
 /// What a scan status means for a gate: the one vocabulary of ECR's and
@@ -94,20 +100,20 @@ pub struct ImageScanFindings {
 #[serde(rename_all = "camelCase")]
 pub struct BasicFinding {
     #[serde(default)]
-    pub name: String,
+    pub name: CompactString,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uri: Option<String>,
     #[serde(default)]
-    pub severity: String,
+    pub severity: CompactString,
     #[serde(default)]
     pub attributes: Vec<Attribute>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Attribute {
-    pub key: String,
+    pub key: CompactString,
     #[serde(default)]
-    pub value: Option<String>,
+    pub value: Option<CompactString>,
 }
 
 impl BasicFinding {
@@ -121,20 +127,20 @@ impl BasicFinding {
 #[serde(rename_all = "camelCase")]
 pub struct EnhancedFinding {
     #[serde(default)]
-    pub severity: String,
+    pub severity: CompactString,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<String>,
+    pub status: Option<CompactString>,
     /// `YES`, `NO` or `PARTIAL`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub fix_available: Option<String>,
+    pub fix_available: Option<CompactString>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub package_vulnerability_details: Option<PackageVulnerabilityDetails>,
     /// `YES` or `NO`: whether a public exploit is known (ECR's and
     /// Inspector's `exploitAvailable`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub exploit_available: Option<String>,
+    pub exploit_available: Option<CompactString>,
     /// The EPSS score, where the finding carries one: Inspector's own
     /// findings do (`epss.score`); ECR's `DescribeImageScanFindings` does not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -144,7 +150,12 @@ pub struct EnhancedFinding {
 impl EnhancedFinding {
     /// Whether the finding says a public exploit is known.
     pub fn exploitable(&self) -> bool {
-        self.exploit_available.as_deref().is_some_and(|v| v.trim().eq_ignore_ascii_case("YES"))
+        // AWS writes `YES` or `NO`: those are decided without trimming.
+        self.exploit_available.as_deref().is_some_and(|v| match v {
+            "YES" => true,
+            "NO" => false,
+            other => other.trim().eq_ignore_ascii_case("YES"),
+        })
     }
 }
 
@@ -158,7 +169,7 @@ pub struct Epss {
 #[serde(rename_all = "camelCase")]
 pub struct PackageVulnerabilityDetails {
     #[serde(default)]
-    pub vulnerability_id: String,
+    pub vulnerability_id: CompactString,
     #[serde(default)]
     pub vulnerable_packages: Vec<VulnerablePackage>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -169,11 +180,11 @@ pub struct PackageVulnerabilityDetails {
 #[serde(rename_all = "camelCase")]
 pub struct VulnerablePackage {
     #[serde(default)]
-    pub name: String,
+    pub name: CompactString,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub version: Option<String>,
+    pub version: Option<CompactString>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub fixed_in_version: Option<String>,
+    pub fixed_in_version: Option<CompactString>,
 }
 
 impl ScanReport {

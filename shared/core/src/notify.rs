@@ -731,10 +731,10 @@ pub fn expiring_exceptions(
         .filter(|e| !e.is_expired(now) && e.expired_from() - now <= window)
         .map(|e| Expiring {
             policy_key: policy_key.to_owned(),
-            id: e.id.clone(),
-            package: e.package.clone(),
+            id: e.id.to_string(),
+            package: e.package.as_deref().map(str::to_owned),
             expires: e.expires,
-            ticket: e.ticket.clone(),
+            ticket: e.ticket.as_deref().map(str::to_owned),
         })
         .collect()
 }

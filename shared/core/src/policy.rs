@@ -6,6 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::sync::Arc;
 
 use chrono::NaiveDate;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -203,17 +204,17 @@ impl FailOn {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Exception {
-    pub id: String,
+    pub id: Arc<str>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub package: Option<String>,
+    pub package: Option<Arc<str>>,
     /// Repository globs; empty means every repository.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub repositories: Vec<String>,
     /// Valid through the end of this day, UTC.
     pub expires: NaiveDate,
-    pub reason: String,
+    pub reason: Arc<str>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ticket: Option<String>,
+    pub ticket: Option<Arc<str>>,
 }
 
 impl Exception {

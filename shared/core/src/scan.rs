@@ -1,11 +1,12 @@
 //! Judging an image's scan findings against a policy (SPEC 3.2).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::findings::{ScanReport, ScanState};
+use crate::findings::{BasicFinding, EnhancedFinding, ScanReport, ScanState};
 use crate::glob::Glob;
 use crate::policy::{Exception, FailOn, Policy, Severity};
 
@@ -83,18 +84,19 @@ pub struct ExceptedFinding {
     pub severity: Severity,
     /// Shared by every finding the exception matches: built once per
     /// evaluation, not once per finding.
-    pub exception: std::sync::Arc<ExceptionSummary>,
+    pub exception: Arc<ExceptionSummary>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct ExceptionSummary {
-    pub id: String,
+    /// Shared with the policy's exception: a summary copies no text.
+    pub id: Arc<str>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub package: Option<String>,
+    pub package: Option<Arc<str>>,
     pub expires: NaiveDate,
-    pub reason: String,
+    pub reason: Arc<str>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ticket: Option<String>,
+    pub ticket: Option<Arc<str>>,
 }
 
 impl From<&Exception> for ExceptionSummary {
@@ -122,17 +124,19 @@ struct Finding<'a> {
     risk: Option<Risk>,
 }
 
-/// A finding's packages, read where they are.
+/// A finding's packages, read where they are, and only when asked: most
+/// findings match no exception by id, and their packages are never read.
 #[derive(Clone, Copy)]
 enum Packages<'a> {
-    Basic(Option<&'a str>),
+    /// The `package_name` attribute.
+    Basic(&'a BasicFinding),
     Enhanced(&'a [crate::findings::VulnerablePackage]),
 }
 
 impl<'a> Packages<'a> {
     fn iter(self) -> impl Iterator<Item = &'a str> {
         let (basic, enhanced) = match self {
-            Packages::Basic(p) => (p, &[][..]),
+            Packages::Basic(finding) => (finding.attribute("package_name"), &[][..]),
             Packages::Enhanced(list) => (None, list),
         };
         basic.into_iter().chain(enhanced.iter().map(|p| p.name.as_str()))
@@ -166,29 +170,54 @@ fn severity_of(raw: &str, unknown_as: Severity) -> Severity {
     exact.or_else(|| Severity::parse(raw.trim())).unwrap_or(unknown_as)
 }
 
-fn findings(report: &ScanReport, unknown_as: Severity) -> impl Iterator<Item = Finding<'_>> {
-    let (basic, enhanced) = match &report.image_scan_findings {
+/// A counted finding, as a broken threshold's message may name it: its
+/// position in [`findings`], its severity, whether it has a known exploit.
+struct Offender {
+    position: usize,
+    severity: Severity,
+    exploitable: bool,
+}
+
+/// The report's basic and enhanced findings, in [`findings`]' order.
+fn parts(report: &ScanReport) -> (&[BasicFinding], &[EnhancedFinding]) {
+    match &report.image_scan_findings {
         Some(f) => (&f.findings[..], &f.enhanced_findings[..]),
         None => (&[][..], &[][..]),
-    };
+    }
+}
+
+fn findings(report: &ScanReport, unknown_as: Severity) -> impl Iterator<Item = Finding<'_>> {
+    let (basic, enhanced) = parts(report);
     let basic = basic.iter().map(move |b| Finding {
         id: b.name.as_str(),
         severity: severity_of(&b.severity, unknown_as),
-        packages: Packages::Basic(b.attribute("package_name")),
+        packages: Packages::Basic(b),
         unfixable: false,
         risk: None,
     });
-    let enhanced = enhanced.iter().map(move |e| {
-        let details = e.package_vulnerability_details.as_ref();
-        Finding {
-            id: details.map_or("", |d| d.vulnerability_id.as_str()),
-            severity: severity_of(&e.severity, unknown_as),
-            packages: Packages::Enhanced(details.map_or(&[][..], |d| &d.vulnerable_packages[..])),
-            unfixable: e.fix_available.as_deref().is_some_and(|v| v.eq_ignore_ascii_case("NO")),
-            risk: Some(Risk { exploitable: e.exploitable(), epss: e.epss.map(|s| s.score) }),
-        }
+    let enhanced = enhanced.iter().map(move |e| Finding {
+        id: enhanced_id(e),
+        severity: severity_of(&e.severity, unknown_as),
+        packages: Packages::Enhanced(
+            e.package_vulnerability_details.as_ref().map_or(&[][..], |d| &d.vulnerable_packages[..]),
+        ),
+        unfixable: e.fix_available.as_deref().is_some_and(|v| v.eq_ignore_ascii_case("NO")),
+        risk: Some(Risk { exploitable: e.exploitable(), epss: e.epss.map(|s| s.score) }),
     });
     basic.chain(enhanced)
+}
+
+/// The id of the finding at `position` in [`findings`].
+fn finding_id(report: &ScanReport, position: usize) -> &str {
+    let (basic, enhanced) = parts(report);
+    match basic.get(position) {
+        Some(b) => b.name.as_str(),
+        None => enhanced.get(position - basic.len()).map_or("", enhanced_id),
+    }
+}
+
+fn enhanced_id(e: &EnhancedFinding) -> &str {
+    e.package_vulnerability_details.as_ref().map_or("", |d| d.vulnerability_id.as_str())
 }
 
 /// An exception id as the index keys it: two are equal when they are equal
@@ -206,15 +235,21 @@ struct Caseless<'a> {
 }
 
 impl<'a> Caseless<'a> {
+    /// Inlined where ids are looked up (a call per finding cost as much as
+    /// the hash); the rare non-ASCII id takes [`Caseless::lowered`].
+    #[inline(always)]
     fn new(id: &'a str) -> Self {
         match caseless_hash(id.as_bytes()) {
             Some(hash) => Self { text: std::borrow::Cow::Borrowed(id), hash },
-            None => {
-                let lower = id.to_lowercase();
-                let hash = caseless_hash(lower.as_bytes()).unwrap_or_else(|| fold_bytes(lower.as_bytes()));
-                Self { text: std::borrow::Cow::Owned(lower), hash }
-            }
+            None => Self::lowered(id),
         }
+    }
+
+    #[cold]
+    fn lowered(id: &str) -> Self {
+        let lower = id.to_lowercase();
+        let hash = caseless_hash(lower.as_bytes()).unwrap_or_else(|| fold_bytes(lower.as_bytes()));
+        Self { text: std::borrow::Cow::Owned(lower), hash }
     }
 }
 
@@ -270,10 +305,22 @@ fn fold_words(bytes: &[u8], mut each: impl FnMut(u64) -> u64) -> u64 {
         word.copy_from_slice(chunk);
         h = fold(h, word);
     }
-    // The last bytes, shifted into place (a slice copy of unknown length
-    // would be a call to memcpy per id).
-    let tail = chunks.remainder().iter().rev().fold(0u64, |w, b| (w << 8) | u64::from(*b));
-    fold(h, tail.to_le_bytes())
+    match (chunks.remainder().len(), bytes.len().checked_sub(8)) {
+        (0, Some(_)) => h,
+        // Eight bytes or more: the last eight, overlapping the chunk before
+        // (one load, where `CVE-2026-12345`'s six-byte tail took six).
+        (_, Some(last)) => {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(&bytes[last..]);
+            fold(h, word)
+        }
+        // Shorter: the bytes shifted into place (a slice copy of unknown
+        // length would be a call to memcpy per id).
+        (_, None) => {
+            let tail = bytes.iter().rev().fold(0u64, |w, b| (w << 8) | u64::from(*b));
+            fold(h, tail.to_le_bytes())
+        }
+    }
 }
 
 /// The id index's hasher: [`Caseless`] keys arrive hashed.
@@ -305,7 +352,7 @@ impl std::hash::Hasher for PrehashedHasher {
 struct ActiveException<'a> {
     exception: &'a Exception,
     /// What an excepted finding's record says of it, built on first use.
-    summary: Option<std::sync::Arc<ExceptionSummary>>,
+    summary: Option<Arc<ExceptionSummary>>,
     matched: bool,
 }
 
@@ -332,14 +379,19 @@ pub fn evaluate_scan(
     let mut verdict = ScanVerdict::empty(Verdict::Pass, status.clone());
 
     // Exceptions that apply to this repository, split by whether they are in force.
+    // Expiring: within the warning window of its end (an end at or before
+    // `now + window`, which is `end - now <= window` without a subtraction
+    // per exception).
     let window = policy.notifications.exception_expiry_warning.as_chrono();
+    let warn_from = now.checked_add_signed(window).unwrap_or(DateTime::<Utc>::MAX_UTC);
     let mut active: Vec<ActiveException<'_>> = Vec::new();
     let mut globs: HashMap<&str, bool> = HashMap::new();
     for e in scan.exceptions.iter().filter(|e| applies_to(e, repository, &mut globs)) {
-        if e.is_expired(now) {
+        let ends = e.expired_from();
+        if now >= ends {
             verdict.expired_exceptions.push(e.into());
         } else {
-            if e.expired_from() - now <= window {
+            if ends <= warn_from {
                 verdict.expiring_exceptions.push(e.into());
             }
             active.push(ActiveException { exception: e, summary: None, matched: false });
@@ -402,20 +454,24 @@ pub fn evaluate_scan(
             *last = i;
         }
     }
-    // Per severity (indexed as `Severity::ALL`), the counted findings and
-    // their ids, known exploits first: plain arrays, no map lookup per finding.
+    // Per severity (indexed as `Severity::ALL`), how many findings count: a
+    // plain array, no map lookup per finding. Which ones is kept in one list
+    // of report positions, sized once, for the message of a threshold broken.
     let mut counted = [0u64; Severity::ALL.len()];
-    let mut offenders: [Vec<(bool, &str)>; Severity::ALL.len()] = Default::default();
+    let mut offenders: Vec<Offender> = Vec::with_capacity({
+        let (basic, enhanced) = parts(report);
+        basic.len() + enhanced.len()
+    });
     let mut risky: Vec<ScanViolation> = Vec::new();
     let (mut basic_counted, mut without_epss) = (0u64, 0u64);
-    for finding in findings(report, scan.unknown_severity_as) {
+    for (position, finding) in findings(report, scan.unknown_severity_as).enumerate() {
         // Every exception that matches the finding is in use (none of them is
         // stale); the first one is the one the finding is listed under.
         let mut first_match: Option<usize> = None;
         let mut candidate = by_id.get(&Caseless::new(finding.id)).map(|&(first, _)| first);
         while let Some(i) = candidate {
             let applies = match &active[i].exception.package {
-                Some(p) => finding.packages.iter().any(|fp| fp == p),
+                Some(p) => finding.packages.iter().any(|fp| fp == &**p),
                 None => true,
             };
             if applies {
@@ -427,12 +483,12 @@ pub fn evaluate_scan(
         if let Some(i) = first_match {
             let a = &mut active[i];
             let e = a.exception;
-            let summary = a.summary.get_or_insert_with(|| std::sync::Arc::new(e.into()));
+            let summary = a.summary.get_or_insert_with(|| Arc::new(e.into()));
             verdict.excepted.push(ExceptedFinding {
                 id: finding.id.into(),
                 package: e.package.as_deref().or_else(|| finding.packages.first()).map(Into::into),
                 severity: finding.severity,
-                exception: std::sync::Arc::clone(summary),
+                exception: Arc::clone(summary),
             });
             continue;
         }
@@ -442,12 +498,12 @@ pub fn evaluate_scan(
         }
         counted[finding.severity as usize] += 1;
         let exploitable = finding.risk.is_some_and(|r| r.exploitable);
-        offenders[finding.severity as usize].push((!exploitable, finding.id));
+        offenders.push(Offender { position, severity: finding.severity, exploitable });
         match finding.risk {
             None => basic_counted += 1,
             Some(risk) => {
                 without_epss += u64::from(risk.epss.is_none());
-                risky.extend(fail_on_violations(scan.fail_on, &finding, risk));
+                fail_on_violations(scan.fail_on, &finding, risk, &mut risky);
             }
         }
     }
@@ -471,9 +527,14 @@ pub fn evaluate_scan(
     for (severity, limit) in &scan.thresholds {
         let counted = counted[*severity as usize];
         if counted > *limit {
-            let ids = &mut offenders[*severity as usize];
-            ids.sort_by_key(|(later, _)| *later);
-            let ids = sample(&ids.iter().map(|(_, id)| *id).collect::<Vec<_>>(), 3);
+            // Known exploits first, then the rest, each in finding order.
+            let of = |exploitable: bool| {
+                offenders
+                    .iter()
+                    .filter(move |o| o.severity == *severity && o.exploitable == exploitable)
+                    .map(|o| finding_id(report, o.position))
+            };
+            let ids = sample(of(true).chain(of(false)), counted, 3);
             let noun = if counted == 1 { "finding" } else { "findings" };
             verdict.violations.push(ScanViolation {
                 rule: "threshold".into(),
@@ -501,15 +562,14 @@ pub fn evaluate_scan(
 }
 
 /// The `scan.fail_on` rules a counted enhanced finding breaks.
-fn fail_on_violations(fail_on: FailOn, finding: &Finding<'_>, risk: Risk) -> Vec<ScanViolation> {
+fn fail_on_violations(fail_on: FailOn, finding: &Finding<'_>, risk: Risk, out: &mut Vec<ScanViolation>) {
     let exploit = fail_on.exploit_available && risk.exploitable;
     let epss = risk.epss.filter(|s| fail_on.epss_at_least > 0.0 && *s >= fail_on.epss_at_least);
     if !exploit && epss.is_none() {
-        return Vec::new();
+        return;
     }
     let package = finding.packages.first().map(|p| format!(" in {p}")).unwrap_or_default();
     let named = format!("{}{package} ({})", finding.id, finding.severity);
-    let mut out = Vec::new();
     if exploit {
         out.push(ScanViolation {
             rule: "exploit_available".into(),
@@ -529,19 +589,22 @@ fn fail_on_violations(fail_on: FailOn, finding: &Finding<'_>, risk: Risk) -> Vec
             ),
         });
     }
-    out
 }
 
-/// `a, b, c and 4 more`.
-fn sample(ids: &[&str], n: usize) -> String {
-    let mut unique: Vec<&str> = Vec::new();
+/// `a, b, c and 4 more`: the first `n` distinct ids of `count` at most, in
+/// order, and how many distinct ones are left (one pass, a set, not a scan of
+/// the ids seen so far per id).
+fn sample<'a>(ids: impl Iterator<Item = &'a str>, count: u64, n: usize) -> String {
+    let mut unique: HashSet<&str> = HashSet::with_capacity(usize::try_from(count).unwrap_or(0));
+    let mut shown: Vec<&str> = Vec::with_capacity(n);
     for id in ids {
-        if !unique.contains(id) {
-            unique.push(id);
+        if unique.insert(id) && shown.len() < n {
+            shown.push(id);
         }
     }
-    let shown = unique.iter().take(n).copied().collect::<Vec<_>>().join(", ");
-    if unique.len() > n { format!("{shown} and {} more", unique.len() - n) } else { shown }
+    let more = unique.len() - shown.len();
+    let shown = shown.join(", ");
+    if more > 0 { format!("{shown} and {more} more") } else { shown }
 }
 
 #[cfg(test)]
@@ -646,7 +709,7 @@ mod tests {
         assert_eq!(v.verdict, Verdict::Pass);
         assert!(v.counts.values().all(|&c| c == 0));
         assert_eq!(v.excepted.len(), 1);
-        assert_eq!(v.excepted[0].exception.id, "cve-2024-1");
+        assert_eq!(v.excepted[0].exception.id.as_ref(), "cve-2024-1");
     }
 
     #[test]
@@ -680,6 +743,21 @@ mod tests {
         let v = evaluate_scan(&policy(EXCEPTION), "payments-api", &r, soon);
         assert_eq!(v.expiring_exceptions.len(), 1);
         assert!(evaluate_scan(&policy(EXCEPTION), "payments-api", &r, now()).expiring_exceptions.is_empty());
+    }
+
+    /// The window's last instant is in it (an exception ending exactly 14
+    /// days from now is expiring; one nanosecond earlier it is not yet), as
+    /// the notifier's daily digest counts it.
+    #[test]
+    fn the_warning_window_ends_where_the_daily_digest_ends_it() {
+        let r = report("COMPLETE", vec![], vec![]);
+        let p = policy(EXCEPTION);
+        let edge: DateTime<Utc> = "2026-12-18T00:00:00Z".parse().unwrap();
+        let before = edge - chrono::Duration::nanoseconds(1);
+        for (at, expiring) in [(edge, 1), (before, 0)] {
+            assert_eq!(evaluate_scan(&p, "payments-api", &r, at).expiring_exceptions.len(), expiring, "{at}");
+            assert_eq!(crate::notify::expiring_exceptions("k", &p, at).len(), expiring, "{at}");
+        }
     }
 
     #[test]
@@ -767,7 +845,7 @@ mod tests {
         let r = report("COMPLETE", vec![basic("CVE-2024-1", "CRITICAL", "openssl")], vec![]);
         let v = evaluate_scan(&policy(yaml), "payments-api", &r, now());
         assert_eq!(v.excepted.len(), 1);
-        assert_eq!(v.excepted[0].exception.reason, "second");
+        assert_eq!(v.excepted[0].exception.reason.as_ref(), "second");
         let stale: Vec<&str> = v.violations.iter().map(|x| x.message.as_str()).collect();
         assert_eq!(
             stale,
@@ -907,6 +985,27 @@ mod tests {
         );
         let quiet = evaluate_scan(&policy("scan: {thresholds: {}}"), "r", &r, now());
         assert!(quiet.warnings.is_empty(), "no fail_on, nothing to say");
+    }
+
+    /// A failing image lists the same id once per package: the message names
+    /// distinct ids, in finding order, and counts the distinct rest, of
+    /// another severity's findings none.
+    #[test]
+    fn threshold_messages_count_distinct_ids() {
+        let basics = (0..3000)
+            .map(|i| basic(&format!("CVE-2026-{}", i % 1000), "HIGH", &format!("pkg-{}", i / 1000)))
+            .chain([basic("CVE-2026-9999", "LOW", "other")])
+            .collect();
+        let v = evaluate_scan(
+            &policy("scan: {thresholds: {HIGH: 0}}"),
+            "r",
+            &report("COMPLETE", basics, vec![]),
+            now(),
+        );
+        assert_eq!(
+            v.violations[0].message,
+            "3000 HIGH findings, more than the 0 allowed (CVE-2026-0, CVE-2026-1, CVE-2026-2 and 997 more)"
+        );
     }
 
     #[test]

@@ -267,12 +267,12 @@ fn exception(cx: &mut Cx, node: &Node, path: &str) -> Option<Exception> {
         return None;
     }
     Some(Exception {
-        id: draft.id?.trim().to_owned(),
-        package: draft.package,
+        id: draft.id?.trim().into(),
+        package: draft.package.map(Into::into),
         repositories: draft.repositories.unwrap_or_default(),
         expires: draft.expires?,
-        reason: draft.reason?,
-        ticket: draft.ticket,
+        reason: draft.reason?.into(),
+        ticket: draft.ticket.map(Into::into),
     })
 }
 
