@@ -990,6 +990,12 @@ def main() -> None:
     args = parser.parse_args()
     install_extensions()
     iam_enforcement.enable()
+    # Many requests at once (the exposure storm: 30 invocations) share one
+    # interpreter lock. At Python's default 5 ms between switches, a thread
+    # whose answer is ready waits behind others' work for whole slices, and
+    # the storm took twice as long once moto stopped making a stat call (which
+    # lets go of the lock) per package directory entry on every request.
+    sys.setswitchinterval(0.0005)
     # One line per request would drown the test output; errors still show.
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     server = make_server("127.0.0.1", args.port, ShipgateApp(), threaded=True)
