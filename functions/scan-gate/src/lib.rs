@@ -208,12 +208,10 @@ pub async fn handle(
     let stored_record: Option<VerdictRecord> =
         object.as_ref().and_then(|o| serde_json::from_slice(&o.body).ok());
     let is_new = stored_record.as_ref().is_none_or(|stored| record.supersedes(stored));
-    let mut announced = false;
     let (current, stored) = if is_new {
         deps.bus
             .put(SCAN_VERDICT, &resources, &ScanVerdictEvent::from_record(&record, owner.clone()))
             .await?;
-        announced = true;
         let marked = VerdictRecord { announced: true, ..record };
         let updated = deps
             .bucket
@@ -231,9 +229,8 @@ pub async fn handle(
     };
     // A verdict stored but not announced (by a version that stored first
     // and announced after, and failed in between) is announced now.
-    if !current.announced {
-        announced |= announce(deps, &key, object, &current, &resources, owner).await?;
-    }
+    let late = !current.announced && announce(deps, &key, object, &current, &resources, owner).await?;
+    let announced = is_new || late;
     info!(verdict = current.verdict.verdict.as_str(), stored, announced, "scan judged");
     Ok(Handled::Judged(Outcome { repository, digest, verdict: current.verdict.verdict, stored, announced }))
 }

@@ -118,10 +118,21 @@ struct Finding<'a> {
     severity: Severity,
     /// Basic: the `package_name` attribute; enhanced: every vulnerable package.
     packages: Packages<'a>,
-    /// Enhanced findings whose `fixAvailable` is `NO`.
-    unfixable: bool,
+    /// Where the rest is read, only for a finding no exception matched.
+    enhanced: Option<&'a EnhancedFinding>,
+}
+
+impl Finding<'_> {
+    /// An enhanced finding whose `fixAvailable` is `NO`.
+    fn unfixable(&self) -> bool {
+        self.enhanced
+            .is_some_and(|e| e.fix_available.as_deref().is_some_and(|v| v.eq_ignore_ascii_case("NO")))
+    }
+
     /// What `scan.fail_on` reads; basic findings carry neither.
-    risk: Option<Risk>,
+    fn risk(&self) -> Option<Risk> {
+        self.enhanced.map(|e| Risk { exploitable: e.exploitable(), epss: e.epss.map(|s| s.score) })
+    }
 }
 
 /// A finding's packages, read where they are, and only when asked: most
@@ -192,8 +203,7 @@ fn findings(report: &ScanReport, unknown_as: Severity) -> impl Iterator<Item = F
         id: b.name.as_str(),
         severity: severity_of(&b.severity, unknown_as),
         packages: Packages::Basic(b),
-        unfixable: false,
-        risk: None,
+        enhanced: None,
     });
     let enhanced = enhanced.iter().map(move |e| Finding {
         id: enhanced_id(e),
@@ -201,8 +211,7 @@ fn findings(report: &ScanReport, unknown_as: Severity) -> impl Iterator<Item = F
         packages: Packages::Enhanced(
             e.package_vulnerability_details.as_ref().map_or(&[][..], |d| &d.vulnerable_packages[..]),
         ),
-        unfixable: e.fix_available.as_deref().is_some_and(|v| v.eq_ignore_ascii_case("NO")),
-        risk: Some(Risk { exploitable: e.exploitable(), epss: e.epss.map(|s| s.score) }),
+        enhanced: Some(e),
     });
     basic.chain(enhanced)
 }
@@ -492,14 +501,15 @@ pub fn evaluate_scan(
             });
             continue;
         }
-        if scan.only_fixable && finding.unfixable {
+        if scan.only_fixable && finding.unfixable() {
             verdict.not_fixable += 1;
             continue;
         }
         counted[finding.severity as usize] += 1;
-        let exploitable = finding.risk.is_some_and(|r| r.exploitable);
+        let risk = finding.risk();
+        let exploitable = risk.is_some_and(|r| r.exploitable);
         offenders.push(Offender { position, severity: finding.severity, exploitable });
-        match finding.risk {
+        match risk {
             None => basic_counted += 1,
             Some(risk) => {
                 without_epss += u64::from(risk.epss.is_none());

@@ -704,7 +704,7 @@ the emulator's latency does not hide.\n\n",
     let verdict = |ok: bool| if ok { "met" } else { "missed" };
     md.push_str("## Targets\n\n");
     md.push_str(&format!(
-        "- Init ≤ 5 ms median for every function: {} (slowest: {slowest}, {init_max:.1} ms).\n",
+        "- Init ≤ 5 ms median for every function: {} (slowest: {slowest}, {init_max:.2} ms).\n",
         verdict(init_max <= 5.0)
     ));
     md.push_str(&format!(
