@@ -178,21 +178,27 @@ async fn notify_all(
     messages.iter().filter_map(|m| m["Subject"].as_str().map(str::to_owned)).collect()
 }
 
-const FAILING_POLICY: &str = "version: 1\nowner: team-payments\nscan: {thresholds: {HIGH: 0}}\n";
 const FAILS_ITS_POLICY: &str = "[Shipgate] Image payments-api:1.4.0 fails its scan policy";
 
-/// The verdict is announced, then S3 refuses its write (every attempt): the
-/// invocation fails with nothing stored; Lambda's retry announces it again
-/// and stores it, and the owner hears once.
-#[tokio::test]
-async fn a_verdict_announced_but_not_stored_is_announced_again_and_told_once() {
-    let fleet = setup(Some(FAILING_POLICY)).await;
+/// A scan with one HIGH finding under a policy that allows none, whose owner
+/// reads a queue subscribed to the topic: the fleet, scan-gate's deps, the queue.
+async fn failing_scan_with_owner() -> (Fleet, Deps, aws_sdk_sqs::Client, String) {
+    let fleet = setup(Some("version: 1\nowner: team-payments\nscan: {thresholds: {HIGH: 0}}\n")).await;
     fleet.aws.seed_scan(
         json!({"repositoryName": REPO, "imageDigest": DIGEST, "status": "COMPLETE", "completedAt": T1,
         "findings": findings(1, "HIGH")}),
     );
     let (sqs, queue) = owner_queue(&fleet).await;
     let deps = deps(&fleet).await;
+    (fleet, deps, sqs, queue)
+}
+
+/// The verdict is announced, then S3 refuses its write (every attempt): the
+/// invocation fails with nothing stored; Lambda's retry announces it again
+/// and stores it, and the owner hears once.
+#[tokio::test]
+async fn a_verdict_announced_but_not_stored_is_announced_again_and_told_once() {
+    let (fleet, deps, sqs, queue) = failing_scan_with_owner().await;
     fleet.aws.inject_fault("PutObject", 500, "InternalError", 3);
     let err = handle(&deps, basic_event("COMPLETE"), now()).await.unwrap_err();
     assert!(err.to_string().contains("PutObject"), "{err}");
@@ -339,13 +345,7 @@ async fn not_a_scan_event_is_refused_clearly() {
 /// the owner (the notifier, also run twice at once per event, sends it once).
 #[tokio::test]
 async fn concurrent_deliveries_of_a_scan_store_one_verdict_and_send_one_message() {
-    let fleet = setup(Some(FAILING_POLICY)).await;
-    fleet.aws.seed_scan(
-        json!({"repositoryName": REPO, "imageDigest": DIGEST, "status": "COMPLETE", "completedAt": T1,
-        "findings": findings(1, "HIGH")}),
-    );
-    let (sqs, queue) = owner_queue(&fleet).await;
-    let deps = deps(&fleet).await;
+    let (fleet, deps, sqs, queue) = failing_scan_with_owner().await;
     let (a, b) = tokio::join!(
         judge(&deps, basic_event("COMPLETE"), now()),
         judge(&deps, basic_event("COMPLETE"), now())
