@@ -180,7 +180,7 @@ mod tests {
     }
 
     #[test]
-    fn links_that_answer_are_used_and_the_rest_of_each_chain_is_not_built() {
+    fn links_that_answer_are_set_on_the_loader() {
         let lambda = Credentials::new("ASIAEXAMPLE", "secret", Some("token".into()), None, "Environment");
         let (region, credentials) = environment_links(Some(Region::new("eu-west-1")), lambda);
         assert_eq!(region.as_ref().map(|r| r.as_ref()), Some("eu-west-1"));
