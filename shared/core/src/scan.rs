@@ -1051,9 +1051,6 @@ mod tests {
         assert!(quiet.warnings.is_empty(), "no fail_on, nothing to say");
     }
 
-    /// A failing image lists the same id once per package: the message names
-    /// distinct ids, in finding order, and counts the distinct rest, of
-    /// another severity's findings none.
     #[test]
     fn counted_positions_come_back_in_order_across_words() {
         let mut positions = Positions::new(200);
@@ -1066,6 +1063,9 @@ mod tests {
         assert_eq!(Positions::new(0).iter().count(), 0);
     }
 
+    /// A failing image lists the same id once per package: the message names
+    /// distinct ids, in finding order, and counts the distinct rest, of
+    /// another severity's findings none.
     #[test]
     fn threshold_messages_count_distinct_ids() {
         let basics = (0..3000)
