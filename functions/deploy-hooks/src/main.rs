@@ -3,7 +3,7 @@
 use deploy_hooks::{Config, Deps, handle};
 use shipgate_aws::Deadline;
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     shipgate_aws::serve(
         Config::from_env,

@@ -2,7 +2,7 @@
 
 use scan_gate::{Config, Deps, handle};
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     shipgate_aws::serve(
         Config::from_env,

@@ -4,7 +4,7 @@
 
 use source_trigger::{Config, Deps, handle};
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     shipgate_aws::serve(
         Config::from_env,

@@ -34,6 +34,8 @@ fn scaled(n: usize) -> usize {
 const RUNS_DEFAULT: usize = 20;
 const WARM_DEFAULT: usize = 100;
 const THROUGHPUT_DEFAULT: usize = 500;
+/// Warm events are sent in this many turns, Rust's and Python's alternately.
+const TURNS: usize = 10;
 const TARGET: &str = "x86_64-unknown-linux-gnu";
 
 // --- The Lambda Runtime API stub --------------------------------------------
@@ -377,29 +379,67 @@ async fn cold_start(
     }
 }
 
-/// Many events through one warm process: per-invocation handler times (ms),
-/// the wall time for all of them, and the process's CPU time per event (ms).
-async fn warm(fleet: &Fleet, subject: &Subject, events: Vec<Value>) -> (Vec<f64>, f64, f64) {
-    let stub = Stub::start().await;
-    let vars = env(fleet, subject, &stub, &[]);
-    // One event to warm up, then the measured batch.
-    stub.push([events[0].clone()]);
-    let child = spawn(subject, &vars);
-    stub.wait_answers(1).await;
-    let n = events.len();
-    let cpu_before = cpu_ms(child.child.id());
-    let start = Instant::now();
-    stub.push(events);
-    stub.wait_answers(n + 1).await;
-    let wall = start.elapsed().as_secs_f64();
-    let cpu = (cpu_ms(child.child.id()) - cpu_before) / n as f64;
-    stop(child);
-    let state = stub.state.lock().unwrap();
-    let times = state.answers[1..]
-        .iter()
-        .map(|(_, sent, answered, _)| (*answered - *sent).as_secs_f64() * 1000.0)
-        .collect();
-    (times, wall, cpu)
+/// A subject kept warm between turns: its process, the stub it asks for work.
+struct Warm {
+    stub: Stub,
+    running: Running,
+    /// Invocations answered so far, the first (cold) one included.
+    answered: usize,
+}
+
+/// What a warm process did with a batch of events: per-invocation handler
+/// times (ms), the wall time for all of them (s), its CPU time (ms).
+#[derive(Default)]
+struct Batch {
+    times: Vec<f64>,
+    wall: f64,
+    cpu: f64,
+}
+
+impl Batch {
+    fn add(&mut self, other: Batch) {
+        self.times.extend(other.times);
+        self.wall += other.wall;
+        self.cpu += other.cpu;
+    }
+
+    fn cpu_per_event(&self) -> f64 {
+        self.cpu / self.times.len().max(1) as f64
+    }
+}
+
+impl Warm {
+    /// Starts `subject` and has it answer `first`, so what follows is warm.
+    async fn start(fleet: &Fleet, subject: &Subject, first: Value) -> Self {
+        let stub = Stub::start().await;
+        let vars = env(fleet, subject, &stub, &[]);
+        stub.push([first]);
+        let running = spawn(subject, &vars);
+        stub.wait_answers(1).await;
+        Self { stub, running, answered: 1 }
+    }
+
+    async fn run(&mut self, events: Vec<Value>) -> Batch {
+        let n = events.len();
+        let pid = self.running.child.id();
+        let cpu_before = cpu_ms(pid);
+        let start = Instant::now();
+        self.stub.push(events);
+        self.stub.wait_answers(self.answered + n).await;
+        let wall = start.elapsed().as_secs_f64();
+        let cpu = cpu_ms(pid) - cpu_before;
+        let state = self.stub.state.lock().unwrap();
+        let times = state.answers[self.answered..]
+            .iter()
+            .map(|(_, sent, answered, _)| (*answered - *sent).as_secs_f64() * 1000.0)
+            .collect();
+        self.answered += n;
+        Batch { times, wall, cpu }
+    }
+
+    fn stop(self) {
+        stop(self.running);
+    }
 }
 
 // --- Events -----------------------------------------------------------------
@@ -480,7 +520,11 @@ fn binary(function: &str) -> PathBuf {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let root = workspace_root();
-    let (runs, warm_n, throughput) = (scaled(RUNS_DEFAULT), scaled(WARM_DEFAULT), scaled(THROUGHPUT_DEFAULT));
+    let (runs, warm_n, throughput) = (
+        scaled(RUNS_DEFAULT),
+        scaled(WARM_DEFAULT).next_multiple_of(TURNS),
+        scaled(THROUGHPUT_DEFAULT).next_multiple_of(TURNS),
+    );
     for f in FUNCTIONS {
         assert!(binary(f).exists(), "{} is missing: run `make bench`, which builds it", binary(f).display());
     }
@@ -499,14 +543,29 @@ async fn main() {
     let (topic, secret) = (fleet.topic_arn.clone(), fleet.webhook_secret_arn.clone());
     shipgate_tests::create_deployment_group(&fleet.sdk, "payments-api", "payments-api-dg").await;
 
+    let python = Subject {
+        name: "python scan-gate".into(),
+        program: shipgate_tests::python(),
+        args: vec!["-m".into(), "awslambdaric".into(), "handler.handler".into()],
+        cwd: root.join("bench/python_scan_gate"),
+    };
+    let mut py_cold = Cold::default();
     let mut next_digest = 0;
-    let mut cold: Vec<(String, Cold)> = Vec::new();
-    for function in FUNCTIONS {
-        eprintln!("==> cold starts: {function}");
-        let subject =
-            Subject { name: function.to_owned(), program: binary(function), args: vec![], cwd: root.clone() };
-        let mut measured = Cold::default();
-        for run in 0..runs {
+    let mut cold: Vec<(String, Cold)> =
+        FUNCTIONS.iter().map(|f| ((*f).to_owned(), Cold::default())).collect();
+    // Round by round, every function and the Python baseline once each: a
+    // minute of a busy neighbour slows one round of all of them, not all
+    // the runs of whichever function it fell on.
+    for run in 0..runs {
+        eprintln!("==> cold starts: round {} of {runs}", run + 1);
+        for (function, measured) in &mut cold {
+            let function = function.as_str();
+            let subject = Subject {
+                name: function.to_owned(),
+                program: binary(function),
+                args: vec![],
+                cwd: root.clone(),
+            };
             let (event, extra): (Value, Vec<(&str, String)>) = match function {
                 "scan-gate" => {
                     let d = digest(next_digest);
@@ -572,20 +631,8 @@ async fn main() {
                     (e, vec![("SHIPGATE_TOPIC_ARN", topic.clone())])
                 }
             };
-            cold_start(&fleet, &subject, &extra, event, &mut measured).await;
+            cold_start(&fleet, &subject, &extra, event, measured).await;
         }
-        cold.push((function.to_owned(), measured));
-    }
-
-    eprintln!("==> cold starts: Python scan-gate");
-    let python = Subject {
-        name: "python scan-gate".into(),
-        program: shipgate_tests::python(),
-        args: vec!["-m".into(), "awslambdaric".into(), "handler.handler".into()],
-        cwd: root.join("bench/python_scan_gate"),
-    };
-    let mut py_cold = Cold::default();
-    for _ in 0..runs {
         let d = digest(next_digest);
         next_digest += 1;
         seed_scan(&fleet, &d);
@@ -610,14 +657,26 @@ async fn main() {
         }
         events
     };
+    // Rust and Python take turns, a tenth of the events each: the machine
+    // and the emulator drift over minutes (and the emulator slows as its
+    // buckets fill), so each side is measured at the same moments as the other.
     let t = Instant::now();
-    let (rust_warm, _, rust_cpu) = warm(&fleet, &rust_scan, batch(warm_n, 0)).await;
-    eprintln!("    rust warm: {:.1}s", t.elapsed().as_secs_f64());
-    let t = Instant::now();
-    let (py_warm, _, py_cpu) = warm(&fleet, &python, batch(warm_n, 0)).await;
-    eprintln!("    python warm: {:.1}s", t.elapsed().as_secs_f64());
-    let (_, rust_wall, _) = warm(&fleet, &rust_scan, batch(throughput, throughput / 5)).await;
-    let (_, py_wall, _) = warm(&fleet, &python, batch(throughput, throughput / 5)).await;
+    let mut rust = Warm::start(&fleet, &rust_scan, batch(1, 0).remove(0)).await;
+    let mut py = Warm::start(&fleet, &python, batch(1, 0).remove(0)).await;
+    let (mut rust_warm, mut py_warm) = (Batch::default(), Batch::default());
+    for _ in 0..TURNS {
+        rust_warm.add(rust.run(batch(warm_n / TURNS, 0)).await);
+        py_warm.add(py.run(batch(warm_n / TURNS, 0)).await);
+    }
+    let (mut rust_busy, mut py_busy) = (Batch::default(), Batch::default());
+    let per_turn = throughput / TURNS;
+    for _ in 0..TURNS {
+        rust_busy.add(rust.run(batch(per_turn, per_turn / 5)).await);
+        py_busy.add(py.run(batch(per_turn, per_turn / 5)).await);
+    }
+    rust.stop();
+    py.stop();
+    eprintln!("    warm turns: {:.1}s", t.elapsed().as_secs_f64());
     let load_after = load();
     let steal_after = steal_now();
     let speed_after = calibration_ms();
@@ -650,7 +709,10 @@ async fn main() {
     ));
     md.push_str(&format!(
         "Every figure is the median over {runs} runs, with (min–max): single runs on a shared 2-core machine\n\
-         vary by milliseconds, so the spread is shown rather than hidden. Functions are the x86_64 release builds\n\
+         vary by milliseconds, so the spread is shown rather than hidden. Cold starts are taken round by round\n\
+         (every function and the Python baseline once a round), warm events in {TURNS} turns, Rust's and Python's\n\
+         alternately: a slow minute of the machine or the emulator falls on both sides of every comparison.\n\
+         Functions are the x86_64 release builds\n\
          (`cargo lambda build --release --compiler cargo`): the aarch64 standard library that `--arm64`\n\
          needs cannot be installed from this machine's registries, so Graviton figures are not measured here.\n\
          Each process runs against a Lambda Runtime API stub on 127.0.0.1 and the local AWS emulator (moto)\n\
@@ -692,17 +754,29 @@ async fn main() {
     row(
         &mut md,
         format!("warm handler p50 (ms, {warm_n} scans of 120 findings)"),
-        percentile(&rust_warm, 50.0),
-        percentile(&py_warm, 50.0),
+        percentile(&rust_warm.times, 50.0),
+        percentile(&py_warm.times, 50.0),
         2,
     );
-    row(&mut md, "warm handler p99 (ms)".into(), percentile(&rust_warm, 99.0), percentile(&py_warm, 99.0), 2);
-    row(&mut md, "CPU time per warm event (ms, user + system)".into(), rust_cpu, py_cpu, 2);
+    row(
+        &mut md,
+        "warm handler p99 (ms)".into(),
+        percentile(&rust_warm.times, 99.0),
+        percentile(&py_warm.times, 99.0),
+        2,
+    );
+    row(
+        &mut md,
+        "CPU time per warm event (ms, user + system)".into(),
+        rust_warm.cpu_per_event(),
+        py_warm.cpu_per_event(),
+        2,
+    );
     row(
         &mut md,
         format!("throughput ({throughput} events, 20% duplicates; events/s)"),
-        throughput as f64 / rust_wall,
-        throughput as f64 / py_wall,
+        throughput as f64 / rust_busy.wall,
+        throughput as f64 / py_busy.wall,
         0,
     );
     md.push_str(
@@ -722,7 +796,7 @@ the emulator's latency does not hide.\n\n",
         .max_by(|a, b| median(&a.1.init).total_cmp(&median(&b.1.init)))
         .map_or("", |(f, _)| f.as_str());
     let init_ratio = init_max / median(&py_cold.init);
-    let warm_ratio = percentile(&rust_warm, 50.0) / percentile(&py_warm, 50.0);
+    let warm_ratio = percentile(&rust_warm.times, 50.0) / percentile(&py_warm.times, 50.0);
     let rss_ratio = median(&scan_cold.rss) / median(&py_cold.rss);
     let zip_max = FUNCTIONS.iter().map(|f| zip_of(f)).fold(0.0, f64::max);
     let verdict = |ok: bool| if ok { "met" } else { "missed" };
