@@ -659,8 +659,8 @@ async fn main() {
         events
     };
     // Rust and Python take turns, a tenth of the events each: the machine
-    // and the emulator drift over minutes (and the emulator slows as its
-    // buckets fill), so each side is measured at the same moments as the other.
+    // and the emulator drift over minutes (and the emulator's state grows
+    // with every event), so each side is measured at the same moments as the other.
     let t = Instant::now();
     let mut rust = Warm::start(&fleet, &rust_scan, batch(1, 0).remove(0)).await;
     let mut py = Warm::start(&fleet, &python, batch(1, 0).remove(0)).await;
@@ -835,7 +835,17 @@ the emulator's latency does not hide.\n\n",
 
 #[cfg(test)]
 mod tests {
-    use super::{steal_of, ticks_of};
+    use super::{Batch, steal_of, ticks_of};
+
+    #[test]
+    fn turns_add_up_to_one_batch_and_cpu_is_shared_by_every_event() {
+        let mut all = Batch::default();
+        all.add(Batch { times: vec![1.0, 2.0], wall: 0.5, cpu: 4.0 });
+        all.add(Batch { times: vec![3.0, 4.0, 5.0], wall: 0.25, cpu: 6.0 });
+        assert_eq!(all.times, [1.0, 2.0, 3.0, 4.0, 5.0], "in the order the turns came");
+        assert!((all.wall - 0.75).abs() < f64::EPSILON);
+        assert!((all.cpu_per_event() - 2.0).abs() < f64::EPSILON, "{}", all.cpu_per_event());
+    }
 
     #[test]
     fn steal_is_the_eighth_count_of_the_cpu_line() {
