@@ -588,24 +588,19 @@ pub fn evaluate_scan(
             }
         }
     }
-    for (severity, limit) in &scan.thresholds {
+    for (severity, limit) in scan.thresholds.iter().filter(|(s, _)| broken(**s)) {
         let counted = counted[*severity as usize];
-        if counted > *limit {
-            // Known exploits first, then the rest, each in finding order.
-            let of = |exploitable: bool| {
-                offenders[*severity as usize]
-                    .iter()
-                    .filter(move |(e, _)| *e == exploitable)
-                    .map(|(_, id)| *id)
-            };
-            let ids = sample(of(true).chain(of(false)), counted, 3);
-            let noun = if counted == 1 { "finding" } else { "findings" };
-            verdict.violations.push(ScanViolation {
-                rule: "threshold".into(),
-                severity: Some(*severity),
-                message: format!("{counted} {severity} {noun}, more than the {limit} allowed ({ids})"),
-            });
-        }
+        // Known exploits first, then the rest, each in finding order.
+        let of = |exploitable: bool| {
+            offenders[*severity as usize].iter().filter(move |(e, _)| *e == exploitable).map(|(_, id)| *id)
+        };
+        let ids = sample(of(true).chain(of(false)), counted, 3);
+        let noun = if counted == 1 { "finding" } else { "findings" };
+        verdict.violations.push(ScanViolation {
+            rule: "threshold".into(),
+            severity: Some(*severity),
+            message: format!("{counted} {severity} {noun}, more than the {limit} allowed ({ids})"),
+        });
     }
     if scan.fail_on_stale_exceptions {
         for a in active.iter().filter(|a| !a.matched) {

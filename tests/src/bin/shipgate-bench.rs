@@ -664,19 +664,17 @@ async fn main() {
     let t = Instant::now();
     let mut rust = Warm::start(&fleet, &rust_scan, batch(1, 0).remove(0)).await;
     let mut py = Warm::start(&fleet, &python, batch(1, 0).remove(0)).await;
-    let (mut rust_warm, mut py_warm) = (Batch::default(), Batch::default());
-    for _ in 0..TURNS {
-        rust_warm.add(rust.run(batch(warm_n / TURNS, 0)).await);
-        py_warm.add(py.run(batch(warm_n / TURNS, 0)).await);
-        fleet.forget_events().await;
+    // First the warm latency batch, then the throughput one (a fifth duplicates).
+    let phases = [(warm_n / TURNS, 0), (throughput / TURNS, throughput / TURNS / 5)];
+    let mut measured: [(Batch, Batch); 2] = Default::default();
+    for ((per_turn, duplicates), (rust_batch, py_batch)) in phases.into_iter().zip(&mut measured) {
+        for _ in 0..TURNS {
+            rust_batch.add(rust.run(batch(per_turn, duplicates)).await);
+            py_batch.add(py.run(batch(per_turn, duplicates)).await);
+            fleet.forget_events().await;
+        }
     }
-    let (mut rust_busy, mut py_busy) = (Batch::default(), Batch::default());
-    let per_turn = throughput / TURNS;
-    for _ in 0..TURNS {
-        rust_busy.add(rust.run(batch(per_turn, per_turn / 5)).await);
-        py_busy.add(py.run(batch(per_turn, per_turn / 5)).await);
-        fleet.forget_events().await;
-    }
+    let [(rust_warm, py_warm), (rust_busy, py_busy)] = measured;
     rust.stop();
     py.stop();
     eprintln!("    warm turns: {:.1}s", t.elapsed().as_secs_f64());
