@@ -41,7 +41,7 @@ pub fn rows(records: &[RunningService], all: bool) -> Vec<Row> {
                 container: i.container.clone(),
                 image: i.image.clone(),
                 repository: i.repository.clone(),
-                digest: i.digest.clone(),
+                digest: i.digest.to_string(),
                 status: i.exposure.status,
                 since: i.exposure.since,
                 judged_at: i.exposure.judged_at,

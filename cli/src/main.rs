@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use shipgate_core::digest::Digest;
 use shipgate_core::findings::{ScanReport, ScanState};
 use shipgate_core::image::parse_image;
 use shipgate_core::manifest::Manifest;
@@ -20,7 +21,7 @@ use shipgate_core::taskdef::TaskDefinition;
 use shipgate_core::validate::{Diagnostic, parse_policy};
 
 const POLICY_RULES: &str = "\
-How policies are read (choices where SPEC 3 leaves room):
+How policies are read:
   * A key given in the file replaces its default; `scan.thresholds` given in the
     base file replaces the default thresholds as a whole (unlisted = unlimited).
   * An environment overlay is merged onto the base policy with its defaults:
@@ -40,7 +41,7 @@ severity after exceptions and only_fixable), violations, excepted (findings an
 exception matched, with the exception), not_fixable, expired_exceptions,
 expiring_exceptions (within notifications.exception_expiry_warning), warnings.
 
-Rules (SPEC 3.2): an exception matches a finding when the ids are equal
+Rules (docs/policy.md): an exception matches a finding when the ids are equal
 ignoring case, its package (if set) equals the finding's package (basic: the
 package_name attribute; enhanced: any vulnerable package), the repository
 matches one of its globs (if set), and --now is on or before the end of its
@@ -539,7 +540,14 @@ fn platform_violations(
         used[i] = true;
         let (m, manifest) = &manifests[i];
         let digest = m.image_id.image_digest.as_deref().unwrap_or_default();
-        if let Err(v) = image_platform(td, &c.name, image, digest, manifest) {
+        let Ok(digest) = Digest::parse(digest) else {
+            warnings.push(format!(
+                "container {}: the manifest's imageDigest {digest:?} is not a sha256 digest; image_platform not judged",
+                c.name
+            ));
+            continue;
+        };
+        if let Err(v) = image_platform(td, &c.name, image, &digest, manifest) {
             violations.push(v);
         }
     }

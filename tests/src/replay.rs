@@ -1024,7 +1024,8 @@ impl Replay<'_> {
         );
         let mut provenance = Vec::new();
         for digest in [&index.digest, &arm64] {
-            let key = shipgate_core::hooks::provenance_key(digest, Some("prod"));
+            let digest = shipgate_core::digest::Digest::parse(digest).expect("ECR's digests are sha256");
+            let key = shipgate_core::hooks::provenance_key(&digest, Some("prod"));
             provenance.push(self.fleet.get_json(&key).await.is_some());
         }
         self.verify(

@@ -4,12 +4,14 @@
 
 use serde_json::{Value, json};
 use shipgate_aws::Clients;
-use shipgate_aws::codedeploy::{HookStatus, report_hook};
+use shipgate_aws::codedeploy::report_hook;
 use shipgate_aws::codepipeline::{JobResult, Reported, StartExecution, report_job, start_execution};
 use shipgate_aws::ecr::{ScanLookup, describe_scan};
 use shipgate_aws::events::Bus;
 use shipgate_aws::s3::{Bucket, Condition, PutOutcome};
 use shipgate_aws::sns::{Message, Topic};
+use shipgate_core::digest::ImageDigest;
+use shipgate_core::hooks::HookStatus;
 use shipgate_tests::Emulator;
 
 /// A report's time budget when nothing is in a hurry.
@@ -146,7 +148,9 @@ async fn ecr_findings_are_read_across_every_page() {
     aws.seed_scan(json!({"repositoryName": "payments-api", "imageDigest": DIGEST, "status": "COMPLETE",
                          "completedAt": 1795860000, "findings": findings}));
 
-    let ScanLookup::Found(report) = describe_scan(&c.ecr, None, "payments-api", DIGEST).await.unwrap() else {
+    let ScanLookup::Found(report) =
+        describe_scan(&c.ecr, None, "payments-api", &ImageDigest::parse(DIGEST).unwrap()).await.unwrap()
+    else {
         panic!("scan not found")
     };
     let f = report.image_scan_findings.unwrap();
@@ -168,7 +172,9 @@ async fn ecr_enhanced_findings_and_missing_scans() {
         "enhancedFindings": [{"severity": "CRITICAL", "fixAvailable": "NO", "status": "ACTIVE",
             "packageVulnerabilityDetails": {"vulnerabilityId": "CVE-2024-3094",
                 "vulnerablePackages": [{"name": "xz-utils", "version": "5.6.0"}]}}]}));
-    let ScanLookup::Found(report) = describe_scan(&c.ecr, None, "web", DIGEST).await.unwrap() else {
+    let ScanLookup::Found(report) =
+        describe_scan(&c.ecr, None, "web", &ImageDigest::parse(DIGEST).unwrap()).await.unwrap()
+    else {
         panic!("scan not found")
     };
     assert_eq!(report.status(), Some("ACTIVE"));
@@ -180,7 +186,10 @@ async fn ecr_enhanced_findings_and_missing_scans() {
 
     let other = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
     aws.seed_scan(json!({"repositoryName": "web", "imageDigest": other, "status": "SCAN_NOT_FOUND"}));
-    assert_eq!(describe_scan(&c.ecr, None, "web", other).await.unwrap(), ScanLookup::NotFound);
+    assert_eq!(
+        describe_scan(&c.ecr, None, "web", &ImageDigest::parse(other).unwrap()).await.unwrap(),
+        ScanLookup::NotFound
+    );
 }
 
 #[tokio::test]

@@ -8,6 +8,7 @@ use std::time::Duration;
 use deploy_hooks::{Config, Deps, Response, handle, run_hook};
 use serde_json::{Value, json};
 use shipgate_aws::Deadline;
+use shipgate_core::hooks::HookStatus;
 use shipgate_tests::{ACCOUNT, Fleet, ListenerMode, REGION, TestListener};
 
 const REPO: &str = "payments-api";
@@ -144,8 +145,8 @@ async fn healthy_test_listener_succeeds() {
     let deployment = hooks.deployment("AfterAllowTestTraffic").await;
     let outcome = run(&hooks.deps(Some(&listener)).await, Hooks::invocation(&deployment)).await;
     assert_eq!(
-        (outcome.status.as_str(), outcome.hook.as_str(), outcome.reported_now),
-        ("Succeeded", "AfterAllowTestTraffic", true),
+        (outcome.status, outcome.hook.as_str(), outcome.reported_now),
+        (HookStatus::Succeeded, "AfterAllowTestTraffic", true),
         "{:?}",
         outcome.reasons
     );
@@ -166,7 +167,7 @@ async fn failing_listener_fails_after_the_configured_attempts() {
     let listener = TestListener::start(ListenerMode::Failing).await;
     let deployment = hooks.deployment("AfterAllowTestTraffic").await;
     let outcome = run(&hooks.deps(Some(&listener)).await, Hooks::invocation(&deployment)).await;
-    assert_eq!(outcome.status, "Failed");
+    assert_eq!(outcome.status, HookStatus::Failed);
     assert_eq!(listener.hits(), 2, "attempts: 2");
     assert_eq!(outcome.reasons, ["check GET /healthz failed after 2 attempt(s): status 500, expected 200"]);
     assert_eq!(hooks.reports()[0].params["status"], "Failed");
@@ -179,7 +180,7 @@ async fn listener_that_never_answers_fails_within_the_check_timeout() {
     let listener = TestListener::start(ListenerMode::Silent).await;
     let deployment = hooks.deployment("AfterAllowTestTraffic").await;
     let outcome = run(&hooks.deps(Some(&listener)).await, Hooks::invocation(&deployment)).await;
-    assert_eq!(outcome.status, "Failed");
+    assert_eq!(outcome.status, HookStatus::Failed);
     assert_eq!(outcome.reasons, ["check GET /healthz failed after 1 attempt(s): timed out after 1s"]);
 }
 
@@ -190,7 +191,7 @@ async fn ungated_digest_fails_without_calling_the_listener() {
     for hook in ["BeforeInstall", "AfterAllowTestTraffic"] {
         let deployment = hooks.deployment(hook).await;
         let outcome = run(&hooks.deps(Some(&listener)).await, Hooks::invocation(&deployment)).await;
-        assert_eq!(outcome.status, "Failed", "{hook}");
+        assert_eq!(outcome.status, HookStatus::Failed, "{hook}");
         assert!(outcome.reasons[0].contains("has no passing release-gate decision"), "{:?}", outcome.reasons);
     }
     assert_eq!(listener.hits(), 0);
@@ -204,7 +205,7 @@ async fn checks_run_only_at_their_hook() {
     for hook in ["BeforeInstall", "AfterInstall", "BeforeAllowTraffic", "AfterAllowTraffic"] {
         let deployment = hooks.deployment(hook).await;
         let outcome = run(&hooks.deps(Some(&listener)).await, Hooks::invocation(&deployment)).await;
-        assert_eq!((outcome.status.as_str(), outcome.hook.as_str()), ("Succeeded", hook));
+        assert_eq!((outcome.status, outcome.hook.as_str()), (HookStatus::Succeeded, hook));
     }
     assert_eq!(listener.hits(), 0);
 }
@@ -215,7 +216,7 @@ async fn due_checks_without_a_configured_listener_fail() {
     hooks.gate().await;
     let deployment = hooks.deployment("AfterAllowTestTraffic").await;
     let outcome = run(&hooks.deps(None).await, Hooks::invocation(&deployment)).await;
-    assert_eq!(outcome.status, "Failed");
+    assert_eq!(outcome.status, HookStatus::Failed);
     assert!(outcome.reasons[0].contains("SHIPGATE_TEST_LISTENER_URL is not configured"));
 }
 
@@ -223,7 +224,7 @@ async fn due_checks_without_a_configured_listener_fail() {
 async fn unknown_deployment_fails_with_a_clear_reason() {
     let hooks = Hooks::start(POLICY).await;
     let outcome = run(&hooks.deps(None).await, Hooks::invocation("d-NOSUCHDEP")).await;
-    assert_eq!(outcome.status, "Failed");
+    assert_eq!(outcome.status, HookStatus::Failed);
     assert_eq!(outcome.reasons, ["CodeDeploy does not know deployment d-NOSUCHDEP"]);
     assert!(!outcome.reported_now);
     assert_eq!(hooks.reports()[0].outcome, "DeploymentDoesNotExistException", "the report was attempted");
@@ -237,8 +238,8 @@ async fn panic_in_a_check_still_reports_failed() {
     let outcome = run_hook(&deps, &deployment, "hook-panic", deadline(), async {
         panic!("a check blew up");
         #[allow(unreachable_code)]
-        deploy_hooks::Verdict {
-            status: shipgate_core::hooks::HookStatus::Succeeded,
+        deploy_hooks::HookOutcome {
+            status: HookStatus::Succeeded,
             hook: String::new(),
             reasons: vec![],
             digests: vec![],
@@ -251,7 +252,7 @@ async fn panic_in_a_check_still_reports_failed() {
     })
     .await
     .unwrap();
-    assert_eq!(outcome.status, "Failed");
+    assert_eq!(outcome.status, HookStatus::Failed);
     assert!(outcome.reasons[0].contains("internal error: a check blew up"), "{:?}", outcome.reasons);
     assert_eq!(hooks.reports()[0].params["status"], "Failed");
 }
@@ -291,7 +292,7 @@ async fn slow_dependency_reports_before_the_deadline() {
     })
     .await
     .unwrap();
-    assert_eq!(outcome.status, "Failed");
+    assert_eq!(outcome.status, HookStatus::Failed);
     assert!(outcome.reasons[0].contains("ran out of time"));
     assert_eq!(report.num_calls(), 1);
     assert_eq!(start.elapsed(), Duration::from_secs(300) - Duration::from_millis(2500));
@@ -402,7 +403,7 @@ async fn an_environment_the_policy_does_not_define_fails_the_hook() {
     let mut deps = hooks.deps(Some(&listener)).await;
     deps.environment = Some("prd".into());
     let outcome = run(&deps, Hooks::invocation(&deployment)).await;
-    assert_eq!(outcome.status, "Failed");
+    assert_eq!(outcome.status, HookStatus::Failed);
     assert!(
         outcome.reasons[0].contains("environment \"prd\" is not one the policy defines (prod)"),
         "{:?}",
@@ -449,7 +450,7 @@ async fn a_decision_for_another_environment_does_not_open_the_hook() {
     let mut prod = hooks.deps(Some(&listener)).await;
     prod.environment = Some("prod".into());
     let outcome = run(&prod, Hooks::invocation(&deployment)).await;
-    assert_eq!(outcome.status, "Failed", "{:?}", outcome.reasons);
+    assert_eq!(outcome.status, HookStatus::Failed, "{:?}", outcome.reasons);
     assert!(outcome.reasons[0].contains("has no passing release-gate decision"), "{:?}", outcome.reasons);
 }
 
@@ -517,10 +518,10 @@ async fn a_duplicate_hook_delivery_announces_nothing_it_did_not_report() {
     let deployment = hooks.deployment("BeforeInstall").await;
     let deps = hooks.deps(None).await;
     let first = run(&deps, Hooks::invocation(&deployment)).await;
-    assert_eq!((first.status.as_str(), first.reported_now), ("Failed", true));
+    assert_eq!((first.status, first.reported_now), (HookStatus::Failed, true));
     hooks.gate().await;
     let second = run(&deps, Hooks::invocation(&deployment)).await;
-    assert_eq!((second.status.as_str(), second.reported_now), ("Succeeded", false));
+    assert_eq!((second.status, second.reported_now), (HookStatus::Succeeded, false));
     let results: Vec<Value> = hooks
         .fleet
         .events()

@@ -7,6 +7,7 @@ use aws_sdk_ecr::operation::describe_image_scan_findings::DescribeImageScanFindi
 use aws_sdk_ecr::types::{ImageScanStatus, ScanStatus};
 use aws_smithy_mocks::{mock, mock_client};
 use shipgate_aws::ecr::{ScanLookup, describe_scan};
+use shipgate_core::digest::ImageDigest;
 
 const DIGEST: &str = "sha256:3333333333333333333333333333333333333333333333333333333333333333";
 
@@ -39,7 +40,7 @@ async fn throttled_call_is_retried_then_succeeds() {
     let client =
         mock_client!(aws_sdk_ecr, aws_smithy_mocks::RuleMode::Sequential, [&rule], with_production_retries);
 
-    let lookup = describe_scan(&client, None, "web", DIGEST).await.unwrap();
+    let lookup = describe_scan(&client, None, "web", &ImageDigest::parse(DIGEST).unwrap()).await.unwrap();
     assert!(matches!(lookup, ScanLookup::Found(r) if r.status() == Some("COMPLETE")));
     assert_eq!(rule.num_calls(), 2);
 }
@@ -51,7 +52,7 @@ async fn persistent_server_error_surfaces_a_typed_error() {
     let client =
         mock_client!(aws_sdk_ecr, aws_smithy_mocks::RuleMode::Sequential, [&rule], with_production_retries);
 
-    let err = describe_scan(&client, None, "web", DIGEST).await.unwrap_err();
+    let err = describe_scan(&client, None, "web", &ImageDigest::parse(DIGEST).unwrap()).await.unwrap_err();
     assert_eq!((err.service, err.operation), ("ECR", "DescribeImageScanFindings"));
     assert!(err.transient, "a 5xx is worth retrying later: {err}");
     assert_eq!(rule.num_calls(), 3, "three attempts, then give up");

@@ -6,6 +6,7 @@
 use serde_json::{Value, json};
 use shipgate_aws::ecr::describe_scan;
 use shipgate_aws::s3::Bucket;
+use shipgate_core::digest::ImageDigest;
 use shipgate_tests::{CONFIG_BUCKET, Emulator, FUNCTIONS, Fleet};
 
 const DIGEST: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
@@ -83,7 +84,14 @@ async fn enhanced_findings_also_need_inspector2_list_findings() {
     let ecr_only = aws
         .sdk_config_with_policies("ecr-only", &[statement("ecr:DescribeImageScanFindings", repository)])
         .await;
-    let err = describe_scan(&aws_sdk_ecr::Client::new(&ecr_only), None, "web", DIGEST).await.unwrap_err();
+    let err = describe_scan(
+        &aws_sdk_ecr::Client::new(&ecr_only),
+        None,
+        "web",
+        &ImageDigest::parse(DIGEST).unwrap(),
+    )
+    .await
+    .unwrap_err();
     assert!(err.is_access_denied(), "{err}");
     assert!(err.to_string().contains("inspector2:ListFindings"), "{err}");
 
@@ -96,7 +104,9 @@ async fn enhanced_findings_also_need_inspector2_list_findings() {
             ],
         )
         .await;
-    describe_scan(&aws_sdk_ecr::Client::new(&both), None, "web", DIGEST).await.unwrap();
+    describe_scan(&aws_sdk_ecr::Client::new(&both), None, "web", &ImageDigest::parse(DIGEST).unwrap())
+        .await
+        .unwrap();
 }
 
 /// What the template lets `function` read from the config bucket: the key

@@ -200,7 +200,14 @@ fn actions_from_code() -> BTreeMap<String, BTreeSet<String>> {
     let mut out = BTreeMap::new();
     for function in shipgate_tests::FUNCTIONS {
         let dir = root().join("functions").join(function).join("src");
-        let code: String = ["lib.rs", "main.rs"].iter().map(|f| read(&dir.join(f))).collect();
+        // Every module of the function's crate.
+        let mut files: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "rs"))
+            .collect();
+        files.sort();
+        let code: String = files.iter().map(|f| read(f)).collect();
         let direct = scanner.reach(&code, None, &free);
         let mut actions: BTreeSet<String> = direct.operations.iter().flat_map(|o| actions_of(o)).collect();
         let mut pending: Vec<String> = direct.calls.into_iter().collect();

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use release_gate::{Config, Deps, handle, run_job};
 use serde_json::{Value, json};
 use shipgate_aws::Deadline;
-use shipgate_aws::codepipeline::JobResult;
+use shipgate_aws::codepipeline::{JobResult, JobStatus};
 use shipgate_tests::{ACCOUNT, CONFIG_BUCKET, Fleet, REGION};
 
 const REPO: &str = "payments-api";
@@ -122,7 +122,7 @@ async fn clean_release_passes_with_output_variables_and_a_decision_record() {
     gate.seed_scan("COMPLETE", vec![json!({"name": "CVE-2026-1", "severity": "LOW", "attributes": []})]);
 
     let outcome = gate.run(gate.job("job-pass", "a.zip", PARAMS, None)).await;
-    assert_eq!(outcome.result, "succeeded", "{}", outcome.summary);
+    assert_eq!(outcome.result, JobStatus::Succeeded, "{}", outcome.summary);
 
     let reports = gate.reports();
     assert_eq!(reports.len(), 1);
@@ -177,7 +177,7 @@ async fn enhanced_findings_read_straight_from_ecr_are_judged() {
             "packageVulnerabilityDetails": {"vulnerabilityId": "CVE-2024-6387",
                 "vulnerablePackages": [{"name": "openssh", "version": "9.6"}]}}]}));
     let outcome = gate.run(gate.job("job-enhanced", "a.zip", PARAMS, None)).await;
-    assert_eq!(outcome.result, "failed", "{}", outcome.summary);
+    assert_eq!(outcome.result, JobStatus::Failed, "{}", outcome.summary);
     assert!(outcome.summary.contains("CVE-2024-6387"), "{}", outcome.summary);
 }
 
@@ -207,7 +207,7 @@ async fn fail_on_blocks_a_known_exploit_and_an_epss_score_read_from_inspector() 
     gate.standard_artifact("risk.zip", compliant_taskdef()).await;
     seed_risky_scan(&gate);
     let outcome = gate.run(gate.job("job-risk", "risk.zip", PARAMS, None)).await;
-    assert_eq!(outcome.result, "failed", "{}", outcome.summary);
+    assert_eq!(outcome.result, JobStatus::Failed, "{}", outcome.summary);
     let exploit = outcome.summary.find("CVE-2026-7001 in curl (LOW) has a known exploit");
     let epss = outcome.summary.find("CVE-2026-7002 in zlib (LOW) has EPSS score 0.7");
     assert!(exploit.is_some() && epss.is_some(), "{}", outcome.summary);
@@ -226,7 +226,7 @@ async fn without_fail_on_the_same_scan_passes_and_inspector_is_not_asked() {
     gate.standard_artifact("calm.zip", compliant_taskdef()).await;
     seed_risky_scan(&gate);
     let outcome = gate.run(gate.job("job-calm", "calm.zip", PARAMS, None)).await;
-    assert_eq!(outcome.result, "succeeded", "{}", outcome.summary);
+    assert_eq!(outcome.result, JobStatus::Succeeded, "{}", outcome.summary);
     assert!(gate.fleet.aws.calls_of("ListFindings").is_empty());
 }
 
@@ -240,7 +240,7 @@ async fn critical_cve_fails_the_job_naming_it() {
         "attributes": [{"key": "package_name", "value": "xz-utils"}]})],
     );
     let outcome = gate.run(gate.job("job-cve", "a.zip", PARAMS, None)).await;
-    assert_eq!(outcome.result, "failed");
+    assert_eq!(outcome.result, JobStatus::Failed);
     let reports = gate.reports();
     assert_eq!(reports[0].action, "PutJobFailureResult");
     let message = reports[0].params["failureDetails"]["message"].as_str().unwrap();
@@ -262,7 +262,7 @@ async fn privileged_task_definition_fails_the_job() {
     gate.standard_artifact("a.zip", taskdef).await;
     gate.seed_scan("COMPLETE", vec![]);
     let outcome = gate.run(gate.job("job-priv", "a.zip", PARAMS, None)).await;
-    assert_eq!(outcome.result, "failed");
+    assert_eq!(outcome.result, JobStatus::Failed);
     assert!(outcome.summary.contains("privileged (app): runs privileged"), "{}", outcome.summary);
 }
 
@@ -272,7 +272,7 @@ async fn pending_scan_continues_then_passes_on_the_next_invocation() {
     gate.standard_artifact("a.zip", compliant_taskdef()).await;
     gate.seed_scan("IN_PROGRESS", vec![]);
     let first = gate.run(gate.job("job-wait-1", "a.zip", PARAMS, None)).await;
-    assert_eq!(first.result, "continue");
+    assert_eq!(first.result, JobStatus::Continue);
     let reports = gate.reports();
     let token = reports[0].params["continuationToken"].as_str().unwrap().to_owned();
     assert!(token.len() <= 2048 && !token.contains(gate.artifact.secret_access_key()));
@@ -281,7 +281,7 @@ async fn pending_scan_continues_then_passes_on_the_next_invocation() {
     gate.seed_scan("COMPLETE", vec![]);
     // CodePipeline invokes again with a new job id and the token.
     let second = gate.run(gate.job("job-wait-2", "a.zip", PARAMS, Some(&token))).await;
-    assert_eq!(second.result, "succeeded", "{}", second.summary);
+    assert_eq!(second.result, JobStatus::Succeeded, "{}", second.summary);
 }
 
 #[tokio::test]
@@ -294,7 +294,7 @@ async fn scan_that_outlasts_scan_wait_fails_the_job() {
         attempts: 30,
     };
     let outcome = gate.run(gate.job("job-late", "a.zip", PARAMS, Some(&started.to_token()))).await;
-    assert_eq!(outcome.result, "failed");
+    assert_eq!(outcome.result, JobStatus::Failed);
     assert!(outcome.summary.contains("did not finish within scan.wait (30m)"), "{}", outcome.summary);
 }
 
@@ -303,7 +303,7 @@ async fn missing_taskdef_fails_naming_the_file() {
     let gate = Gate::start(POLICY).await;
     gate.artifact("a.zip", &[("imageDetail.json", json!({"ImageURI": image()}).to_string())]).await;
     let outcome = gate.run(gate.job("job-no-td", "a.zip", PARAMS, None)).await;
-    assert_eq!(outcome.result, "failed");
+    assert_eq!(outcome.result, JobStatus::Failed);
     assert!(
         outcome.summary.contains("taskdef.json is missing from the input artifact(s) BuildOutput"),
         "{}",
@@ -316,7 +316,7 @@ async fn malformed_user_parameters_fail_naming_the_field() {
     let gate = Gate::start(POLICY).await;
     gate.standard_artifact("a.zip", compliant_taskdef()).await;
     let outcome = gate.run(gate.job("job-params", "a.zip", "{policy: payments-api", None)).await;
-    assert_eq!(outcome.result, "failed");
+    assert_eq!(outcome.result, JobStatus::Failed);
     assert!(outcome.summary.contains("UserParameters is not valid"), "{}", outcome.summary);
     let outcome = gate.run(gate.job("job-params-2", "a.zip", r#"{"enviroment":"prod"}"#, None)).await;
     assert!(outcome.summary.contains("unknown field `enviroment`"), "{}", outcome.summary);
@@ -347,7 +347,7 @@ async fn repository_policy_in_the_artifact_can_only_tighten() {
     gate.artifact("a.zip", &files).await;
     gate.seed_scan("COMPLETE", vec![json!({"name": "CVE-2026-1", "severity": "LOW", "attributes": []})]);
     let outcome = gate.run(gate.job("job-repo", "a.zip", PARAMS, None)).await;
-    assert_eq!(outcome.result, "failed", "{}", outcome.summary);
+    assert_eq!(outcome.result, JobStatus::Failed, "{}", outcome.summary);
     assert!(outcome.summary.contains("1 LOW finding, more than the 0 allowed"), "{}", outcome.summary);
 }
 
@@ -356,7 +356,7 @@ async fn no_policy_fails_closed() {
     let gate = Gate::start(POLICY).await;
     gate.standard_artifact("a.zip", compliant_taskdef()).await;
     let outcome = gate.run(gate.job("job-nopol", "a.zip", r#"{"policy":"nonexistent"}"#, None)).await;
-    assert_eq!(outcome.result, "failed");
+    assert_eq!(outcome.result, JobStatus::Failed);
     assert!(
         outcome.summary.contains("policy nonexistent has no accepted appsec.yaml"),
         "{}",
@@ -388,7 +388,7 @@ async fn a_release_is_judged_on_the_findings_and_exceptions_of_its_day() {
     let deadline = Deadline::from_remaining(Duration::from_secs(60), Duration::from_millis(2500));
     let outcome =
         handle(&gate.deps, gate.job("job-later", "a.zip", "", None), deadline, later).await.unwrap();
-    assert_eq!(outcome.result, "failed", "{}", outcome.summary);
+    assert_eq!(outcome.result, JobStatus::Failed, "{}", outcome.summary);
     assert!(outcome.summary.contains("CVE-2024-3094"), "{}", outcome.summary);
 }
 
@@ -406,7 +406,7 @@ async fn a_build_of_several_images_is_not_passed_on_the_first_alone() {
     two["containerDefinitions"].as_array_mut().unwrap().push(sidecar);
     gate.standard_artifact("two.zip", two).await;
     let outcome = gate.run(gate.job("job-two", "two.zip", PARAMS, None)).await;
-    assert_eq!(outcome.result, "failed", "{}", outcome.summary);
+    assert_eq!(outcome.result, JobStatus::Failed, "{}", outcome.summary);
     assert!(outcome.summary.contains("names 2 images (<IMAGE1_NAME>, <IMAGE2_NAME>)"), "{}", outcome.summary);
 }
 
@@ -417,7 +417,7 @@ async fn an_environment_the_policy_does_not_define_fails_the_job() {
     gate.standard_artifact("a.zip", compliant_taskdef()).await;
     gate.seed_scan("COMPLETE", vec![]);
     let outcome = gate.run(gate.job("job-typo", "a.zip", r#"{"environment":"prd"}"#, None)).await;
-    assert_eq!(outcome.result, "failed");
+    assert_eq!(outcome.result, JobStatus::Failed);
     assert!(
         outcome.summary.contains("environment \"prd\" is not one the policy defines (prod)"),
         "{}",
@@ -462,7 +462,7 @@ async fn a_refused_call_fails_the_job_naming_the_permission() {
     gate.standard_artifact("a.zip", compliant_taskdef()).await;
     gate.seed_scan("COMPLETE", vec![]);
     let outcome = gate.run(gate.job("job-denied", "a.zip", PARAMS, None)).await;
-    assert_eq!(outcome.result, "failed");
+    assert_eq!(outcome.result, JobStatus::Failed);
     let reported = gate.reports()[0].params["failureDetails"]["message"].as_str().unwrap().to_owned();
     for text in [&outcome.summary, &reported] {
         assert!(text.contains("S3 GetObject failed: AccessDenied"), "{text}");
@@ -479,7 +479,7 @@ async fn a_continuation_token_over_the_limit_fails_the_job() {
     let deadline = Deadline::from_remaining(Duration::from_secs(60), Duration::from_millis(2500));
     let work = async { JobResult::Continue { token: "x".repeat(3000), summary: "waiting".into() } };
     let outcome = run_job(&gate.deps.codepipeline, "job-long-token", deadline, work).await.unwrap();
-    assert_eq!(outcome.result, "failed");
+    assert_eq!(outcome.result, JobStatus::Failed);
     let reports = gate.reports();
     assert_eq!(reports.len(), 1);
     assert_eq!(reports[0].action, "PutJobFailureResult");
@@ -496,7 +496,7 @@ async fn panic_inside_the_decision_still_fails_the_job() {
     })
     .await
     .unwrap();
-    assert_eq!(outcome.result, "failed");
+    assert_eq!(outcome.result, JobStatus::Failed);
     let reports = gate.reports();
     assert_eq!(reports.len(), 1);
     assert_eq!(reports[0].action, "PutJobFailureResult");
@@ -528,7 +528,7 @@ async fn dependency_slower_than_the_deadline_fails_the_job_before_it() {
         JobResult::Succeeded { summary: String::new(), output_variables: vec![] }
     };
     let outcome = run_job(&codepipeline, "job-slow", deadline, slow_dependency).await.unwrap();
-    assert_eq!(outcome.result, "failed");
+    assert_eq!(outcome.result, JobStatus::Failed);
     assert_eq!(report.num_calls(), 1);
     assert_eq!(
         start.elapsed(),
@@ -544,7 +544,7 @@ async fn logs_of_a_whole_job_contain_no_artifact_credentials() {
     gate.standard_artifact("a.zip", compliant_taskdef()).await;
     gate.seed_scan("COMPLETE", vec![]);
     let outcome = gate.run(gate.job("job-logs", "a.zip", PARAMS, None)).await;
-    assert_eq!(outcome.result, "succeeded");
+    assert_eq!(outcome.result, JobStatus::Succeeded);
     let text = logs.contents();
     assert!(text.contains("job reported"), "the capture works: {} bytes", text.len());
     let artifact = &gate.artifact;
@@ -574,7 +574,7 @@ async fn a_redelivered_pass_stays_a_pass_when_the_redelivery_meets_throttling() 
     gate.seed_scan("COMPLETE", vec![]);
     let event = gate.job("job-first-pass", "a.zip", PARAMS, None);
     let first = gate.run(event.clone()).await;
-    assert_eq!(first.result, "succeeded", "{}", first.summary);
+    assert_eq!(first.result, JobStatus::Succeeded, "{}", first.summary);
     let key =
         format!("decisions/payments/exec-1/{}.json", shipgate_core::gate::decision_id("job-first-pass"));
     let record = gate.fleet.get_json(&key).await.unwrap();
@@ -600,7 +600,7 @@ async fn a_redelivered_failure_never_gives_the_digest_provenance() {
     gate.fleet.aws.inject_fault("DescribeImageScanFindings", 400, "ThrottlingException", 3);
     let event = gate.job("job-first-fail", "a.zip", PARAMS, None);
     let first = gate.run(event.clone()).await;
-    assert_eq!(first.result, "failed", "{}", first.summary);
+    assert_eq!(first.result, JobStatus::Failed, "{}", first.summary);
     assert!(first.summary.contains("ThrottlingException"), "{}", first.summary);
 
     let again = gate.run(event).await;
@@ -694,7 +694,7 @@ async fn an_arm64_task_is_judged_by_the_arm64_image_of_its_index() {
     let gate = Gate::start(POLICY).await;
     let index = gate.multi_arch_release("arm.zip", Some("ARM64")).await;
     let outcome = gate.run(gate.job("job-arm", "arm.zip", PARAMS, None)).await;
-    assert_eq!(outcome.result, "succeeded", "{}", outcome.summary);
+    assert_eq!(outcome.result, JobStatus::Succeeded, "{}", outcome.summary);
 
     // Judged: the arm64 image's scan, never the index's (ECR has none) nor amd64's.
     let judged: Vec<String> = gate
@@ -722,7 +722,7 @@ async fn an_x86_task_of_the_same_index_is_blocked_by_the_amd64_images_critical()
     let gate = Gate::start(POLICY).await;
     let index = gate.multi_arch_release("x86.zip", None).await;
     let outcome = gate.run(gate.job("job-x86", "x86.zip", PARAMS, None)).await;
-    assert_eq!(outcome.result, "failed", "{}", outcome.summary);
+    assert_eq!(outcome.result, JobStatus::Failed, "{}", outcome.summary);
     assert!(outcome.summary.contains("CVE-2026-9999"), "{}", outcome.summary);
     let judged = gate.fleet.aws.calls_of("DescribeImageScanFindings");
     assert_eq!(judged[0].params["imageId"]["imageDigest"], index.child("linux/amd64"));
@@ -742,7 +742,7 @@ async fn an_index_without_the_tasks_platform_fails_image_platform_naming_what_it
     ];
     gate.artifact("amd.zip", &files).await;
     let outcome = gate.run(gate.job("job-amd", "amd.zip", PARAMS, None)).await;
-    assert_eq!(outcome.result, "failed", "{}", outcome.summary);
+    assert_eq!(outcome.result, JobStatus::Failed, "{}", outcome.summary);
     assert!(outcome.summary.contains("image_platform"), "{}", outcome.summary);
     assert!(
         outcome.summary.contains("ARM64/LINUX") && outcome.summary.contains("it has linux/amd64"),
@@ -757,7 +757,7 @@ async fn an_image_ecr_does_not_have_fails_closed() {
     let gate = Gate::start(POLICY).await;
     gate.standard_artifact("gone.zip", compliant_taskdef()).await;
     let outcome = gate.run(gate.job("job-gone", "gone.zip", PARAMS, None)).await;
-    assert_eq!(outcome.result, "failed", "{}", outcome.summary);
+    assert_eq!(outcome.result, JobStatus::Failed, "{}", outcome.summary);
     assert!(outcome.summary.contains(&format!("ECR has no image {REPO}@{DIGEST}")), "{}", outcome.summary);
 }
 
@@ -779,7 +779,7 @@ async fn a_single_image_is_judged_by_the_platform_its_config_says() {
         ];
         gate.artifact(&format!("{name}.zip"), &files).await;
         let outcome = gate.run(gate.job(&format!("job-{name}"), &format!("{name}.zip"), PARAMS, None)).await;
-        assert_eq!(outcome.result, expect, "{name}: {}", outcome.summary);
+        assert_eq!(outcome.result.as_str(), expect, "{name}: {}", outcome.summary);
         if expect == "failed" {
             assert!(
                 outcome.summary.contains("image_platform")

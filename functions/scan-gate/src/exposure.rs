@@ -18,10 +18,11 @@ use shipgate_aws::exposure::{running_keys, services_running};
 use shipgate_aws::inspector::add_epss;
 use shipgate_aws::policies::{PolicyLookup, load_policy};
 use shipgate_aws::s3::{Object, Updated};
+use shipgate_core::digest::ImageDigest;
 use shipgate_core::events::EXPOSURE_CHANGED;
 use shipgate_core::exposure::{ExposureChanged, Judged, RunningService, rejudge};
 use shipgate_core::limits::RECORD_BYTES;
-use shipgate_core::scan::{ScanVerdict, ScanViolation, Verdict, evaluate_scan};
+use shipgate_core::scan::{ScanRule, ScanVerdict, ScanViolation, Verdict, evaluate_scan};
 use shipgate_core::verdict::no_policy;
 use tracing::{info, warn};
 
@@ -48,7 +49,7 @@ pub struct Rejudged {
 #[derive(Debug, Clone, Copy)]
 pub enum Scope<'a> {
     /// The images with this digest (an Inspector finding on it).
-    Digest(&'a str),
+    Digest(&'a ImageDigest),
     /// Every running image (a policy changed, or a day passed).
     All,
 }
@@ -76,12 +77,12 @@ pub async fn rejudge_running(
         .try_collect()
         .await?;
     // Each (environment, repository, digest) once, however many services run it.
-    let wanted: BTreeSet<(Option<String>, String, String)> = records
+    let wanted: BTreeSet<(Option<String>, String, ImageDigest)> = records
         .iter()
         .flat_map(|(_, r, _)| {
             r.images
                 .iter()
-                .filter(|i| only.is_none_or(|d| i.digest == d))
+                .filter(|i| only.is_none_or(|d| i.digest == *d))
                 .map(|i| (r.environment.clone(), i.repository.clone(), i.digest.clone()))
         })
         .collect();
@@ -92,7 +93,7 @@ pub async fn rejudge_running(
         .try_collect()
         .await?;
     let policies = &policies;
-    let judgements: BTreeMap<(Option<String>, String, String), Judgement> = stream::iter(wanted)
+    let judgements: BTreeMap<(Option<String>, String, ImageDigest), Judgement> = stream::iter(wanted)
         .map(|key| async move {
             let judgement = judge(deps, &policies[&key.1], key.0.as_deref(), &key.1, &key.2, now).await?;
             Ok::<_, AwsError>(judgement.map(|j| (key, j)))
@@ -136,13 +137,13 @@ async fn judge(
     lookup: &PolicyLookup,
     environment: Option<&str>,
     repository: &str,
-    digest: &str,
+    digest: &ImageDigest,
     now: DateTime<Utc>,
 ) -> Result<Option<Judgement>, AwsError> {
     let mut report = match describe_scan(&deps.ecr, None, repository, digest).await? {
         ScanLookup::Found(report) => report,
         ScanLookup::NotFound => {
-            warn!(repository, digest, "ECR has no scan of a running image; its last judgement stands");
+            warn!(repository, %digest, "ECR has no scan of a running image; its last judgement stands");
             return Ok(None);
         }
     };
@@ -159,7 +160,7 @@ async fn judge(
         Err(unknown) => {
             let verdict = ScanVerdict {
                 violations: vec![ScanViolation {
-                    rule: "environment".into(),
+                    rule: ScanRule::UnknownEnvironment,
                     severity: None,
                     message: unknown.to_string(),
                 }],
@@ -183,7 +184,7 @@ async fn apply(
     key: &str,
     stored: Object,
     environment: Option<&str>,
-    judgements: &BTreeMap<(Option<String>, String, String), Judgement>,
+    judgements: &BTreeMap<(Option<String>, String, ImageDigest), Judgement>,
     now: DateTime<Utc>,
 ) -> Result<Vec<String>, AwsError> {
     let environment = environment.map(str::to_owned);
@@ -236,7 +237,7 @@ async fn mark_announced(
             let mut record = stored?.clone();
             let image = record.images.iter_mut().find(|i| {
                 i.container == change.container
-                    && i.digest == change.digest
+                    && i.digest.as_str() == change.digest
                     && i.exposure.seq == change.seq
                     && !i.exposure.announced
             })?;

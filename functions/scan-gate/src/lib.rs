@@ -28,8 +28,8 @@ use shipgate_aws::inspector::add_epss;
 use shipgate_aws::policies::{PolicyLookup, load_policy};
 use shipgate_aws::s3::{Bucket, Object, Updated};
 use shipgate_aws::{AwsError, ErrorType, InvalidEvent, decode};
+use shipgate_core::digest::ImageDigest;
 use shipgate_core::events::{POLICY_ACCEPTED, SCAN_VERDICT};
-use shipgate_core::image::is_pinned_digest;
 use shipgate_core::limits::RECORD_BYTES;
 use shipgate_core::scan::Verdict;
 use shipgate_core::triggers::{ImageScanCompleted, InspectorFinding};
@@ -69,7 +69,7 @@ pub enum ScanGateError {
     /// ECR has no scan for an image whose scan event arrived: its API is
     /// behind its events. Worth a retry.
     #[error("ECR has no scan yet for {repository}@{digest}")]
-    ScanNotFound { repository: String, digest: String },
+    ScanNotFound { repository: String, digest: ImageDigest },
     #[error(transparent)]
     Aws(#[from] AwsError),
 }
@@ -123,15 +123,12 @@ pub async fn handle(
             let Some((repository, digest)) = event.detail.image() else {
                 return Ok(ignore("the finding is not on an ECR image".into()));
             };
-            if !is_pinned_digest(digest) {
-                return Err(InvalidEvent(format!(
-                    "detail.resources[].details.awsEcrContainerImage.imageHash {digest:?} is not a sha256 digest"
-                ))
-                .into());
-            }
+            let digest = ImageDigest::parse(digest).map_err(|e| {
+                InvalidEvent(format!("detail.resources[].details.awsEcrContainerImage.imageHash {e}"))
+            })?;
             let trigger =
                 format!("finding {} on {repository}@{digest}", event.detail.title.as_deref().unwrap_or("?"));
-            return Ok(Handled::Rejudged(rejudge_running(deps, Scope::Digest(digest), trigger, now).await?));
+            return Ok(Handled::Rejudged(rejudge_running(deps, Scope::Digest(&digest), trigger, now).await?));
         }
         (Some("shipgate"), Some(POLICY_ACCEPTED)) => {
             let key = payload.pointer("/detail/key").and_then(|k| k.as_str()).unwrap_or("?");
@@ -161,9 +158,7 @@ pub async fn handle(
     span.record("event_id", event.id.as_deref().unwrap_or_default());
     span.record("repository", repository.as_str());
     span.record("digest", digest.as_str());
-    if !is_pinned_digest(&digest) {
-        return Err(InvalidEvent(format!("detail.image-digest {digest:?} is not a sha256 digest")).into());
-    }
+    let digest = ImageDigest::parse(&digest).map_err(|e| InvalidEvent(format!("detail.image-digest {e}")))?;
     let event_time = event.time.unwrap_or(now);
 
     // The policy, the findings and the stored verdict do not depend on each
@@ -232,7 +227,13 @@ pub async fn handle(
     let late = !current.announced && announce(deps, &key, object, &current, &resources, owner).await?;
     let announced = is_new || late;
     info!(verdict = current.verdict.verdict.as_str(), stored, announced, "scan judged");
-    Ok(Handled::Judged(Outcome { repository, digest, verdict: current.verdict.verdict, stored, announced }))
+    Ok(Handled::Judged(Outcome {
+        repository,
+        digest: digest.to_string(),
+        verdict: current.verdict.verdict,
+        stored,
+        announced,
+    }))
 }
 
 fn ignore(reason: String) -> Handled {

@@ -129,7 +129,7 @@ impl<C> OnFirstUse<C> {
 
 /// Every client the fleet uses, built from one configuration: for the CLI
 /// and the tests. A function builds only the clients it calls (each costs
-/// a little of every cold start: about 0.15 ms on the benchmark machine);
+/// a little of every cold start; `bench/README.md` has the figures);
 /// they share the configuration's HTTP client and its connection pool.
 #[derive(Debug, Clone)]
 pub struct Clients {

@@ -2,14 +2,10 @@
 
 use aws_sdk_codedeploy::types::LifecycleEventStatus;
 
+use shipgate_core::hooks::HookStatus;
+
 use crate::codepipeline::Reported;
 use crate::error::{AwsError, aws_err};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HookStatus {
-    Succeeded,
-    Failed,
-}
 
 /// What Shipgate needs of a deployment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,9 +115,10 @@ pub async fn report_hook(
     budget: std::time::Duration,
 ) -> Result<Reported, AwsError> {
     const OP: &str = "PutLifecycleEventHookExecutionStatus";
-    let status = match status {
+    // CodeDeploy waits for a final status: anything but success fails.
+    let status = match status.settled() {
         HookStatus::Succeeded => LifecycleEventStatus::Succeeded,
-        HookStatus::Failed => LifecycleEventStatus::Failed,
+        HookStatus::Failed | HookStatus::InProgress => LifecycleEventStatus::Failed,
     };
     // The same client (connection pool, credentials), with the report's timeouts.
     let config = client.config().to_builder().timeout_config(crate::clients::report_timeouts(budget)).build();

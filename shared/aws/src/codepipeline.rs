@@ -1,4 +1,5 @@
-//! Reporting a CodePipeline job's result, and starting executions.
+//! Reporting a CodePipeline job's result, where a job runs, and starting
+//! executions.
 
 use std::time::Duration;
 
@@ -31,6 +32,60 @@ pub enum JobResult {
     Failed {
         message: String,
     },
+}
+
+/// What a result is, in a word: `succeeded`, `continue` or `failed`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobStatus {
+    Succeeded,
+    Continue,
+    Failed,
+}
+
+impl JobStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobStatus::Succeeded => "succeeded",
+            JobStatus::Continue => "continue",
+            JobStatus::Failed => "failed",
+        }
+    }
+}
+
+impl JobResult {
+    pub fn status(&self) -> JobStatus {
+        match self {
+            JobResult::Succeeded { .. } => JobStatus::Succeeded,
+            JobResult::Continue { .. } => JobStatus::Continue,
+            JobResult::Failed { .. } => JobStatus::Failed,
+        }
+    }
+}
+
+/// Where a job runs: `GetJobDetails`' pipeline context (the invoke event
+/// does not say).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobContext {
+    pub pipeline: Option<String>,
+    pub execution_id: Option<String>,
+    pub stage: Option<String>,
+    pub action: Option<String>,
+}
+
+/// The job's pipeline context, or `None` when CodePipeline gives none.
+pub async fn job_context(
+    client: &aws_sdk_codepipeline::Client,
+    job_id: &str,
+) -> Result<Option<JobContext>, AwsError> {
+    let details =
+        client.get_job_details().job_id(job_id).send().await.map_err(aws_err(SERVICE, "GetJobDetails"))?;
+    Ok(details.job_details.and_then(|j| j.data).and_then(|d| d.pipeline_context).map(|c| JobContext {
+        pipeline: c.pipeline_name,
+        execution_id: c.pipeline_execution_id,
+        stage: c.stage.and_then(|s| s.name),
+        action: c.action.and_then(|a| a.name),
+    }))
 }
 
 /// How a report went.

@@ -7,6 +7,7 @@ use shipgate_core::findings::{
     ScanReport, ScanStatus, VulnerablePackage,
 };
 
+use shipgate_core::digest::{Digest, ImageDigest};
 use shipgate_core::limits::{FINDINGS_PAGES, IMAGE_CONFIG_BYTES, MANIFEST_BYTES};
 use shipgate_core::manifest::{ACCEPTED_MEDIA_TYPES, Manifest, config_platform};
 
@@ -28,7 +29,7 @@ pub async fn describe_scan(
     client: &aws_sdk_ecr::Client,
     registry_id: Option<&str>,
     repository: &str,
-    digest: &str,
+    digest: &ImageDigest,
 ) -> Result<ScanLookup, AwsError> {
     const OP: &str = "DescribeImageScanFindings";
     let mut pages = Vec::new();
@@ -38,7 +39,7 @@ pub async fn describe_scan(
             .describe_image_scan_findings()
             .set_registry_id(registry_id.map(str::to_owned))
             .repository_name(repository)
-            .image_id(ImageIdentifier::builder().image_digest(digest).build())
+            .image_id(ImageIdentifier::builder().image_digest(digest.as_str()).build())
             .max_results(PAGE_SIZE)
             .set_next_token(next_token.take())
             .send()
@@ -90,7 +91,7 @@ pub async fn resolve_digest(
     registry_id: Option<&str>,
     repository: &str,
     tag: &str,
-) -> Result<Option<String>, AwsError> {
+) -> Result<Option<Digest>, AwsError> {
     const OP: &str = "DescribeImages";
     let result = client
         .describe_images()
@@ -100,7 +101,12 @@ pub async fn resolve_digest(
         .send()
         .await;
     match result {
-        Ok(out) => Ok(out.image_details().first().and_then(|d| d.image_digest()).map(str::to_owned)),
+        Ok(out) => match out.image_details().first().and_then(|d| d.image_digest()) {
+            Some(digest) => {
+                Digest::parse(digest).map(Some).map_err(|e| AwsError::new("ECR", OP, e.to_string()))
+            }
+            None => Ok(None),
+        },
         Err(e) if e.as_service_error().is_some_and(|e| e.is_image_not_found_exception()) => Ok(None),
         Err(e) => Err(aws_err("ECR", OP)(e)),
     }
@@ -115,12 +121,12 @@ pub async fn get_manifest(
     http: &crate::http::Client,
     registry_id: Option<&str>,
     repository: &str,
-    digest: &str,
+    digest: &Digest,
 ) -> Result<Option<Manifest>, AwsError> {
     let Some(manifest) = read_manifest(client, registry_id, repository, digest).await? else {
         return Ok(None);
     };
-    let Some(config) = manifest.config_digest().map(str::to_owned) else {
+    let Some(config) = manifest.config_digest().cloned() else {
         return Ok(Some(manifest));
     };
     let blob = read_blob(client, http, registry_id, repository, &config).await?;
@@ -139,14 +145,14 @@ async fn read_blob(
     http: &crate::http::Client,
     registry_id: Option<&str>,
     repository: &str,
-    layer_digest: &str,
+    layer_digest: &Digest,
 ) -> Result<Vec<u8>, AwsError> {
     const OP: &str = "GetDownloadUrlForLayer";
     let output = client
         .get_download_url_for_layer()
         .set_registry_id(registry_id.map(str::to_owned))
         .repository_name(repository)
-        .layer_digest(layer_digest)
+        .layer_digest(layer_digest.as_str())
         .send()
         .await
         .map_err(aws_err("ECR", OP))?;
@@ -176,20 +182,22 @@ async fn read_manifest(
     client: &aws_sdk_ecr::Client,
     registry_id: Option<&str>,
     repository: &str,
-    digest: &str,
+    digest: &Digest,
 ) -> Result<Option<Manifest>, AwsError> {
     const OP: &str = "BatchGetImage";
     let output = client
         .batch_get_image()
         .set_registry_id(registry_id.map(str::to_owned))
         .repository_name(repository)
-        .image_ids(ImageIdentifier::builder().image_digest(digest).build())
+        .image_ids(ImageIdentifier::builder().image_digest(digest.as_str()).build())
         .set_accepted_media_types(Some(ACCEPTED_MEDIA_TYPES.map(str::to_owned).to_vec()))
         .send()
         .await
         .map_err(aws_err("ECR", OP))?;
-    let Some(image) =
-        output.images().iter().find(|i| i.image_id().and_then(|id| id.image_digest()) == Some(digest))
+    let Some(image) = output
+        .images()
+        .iter()
+        .find(|i| i.image_id().and_then(|id| id.image_digest()) == Some(digest.as_str()))
     else {
         // `ImageNotFound` comes back as a failure, not an error; any other
         // failure (say `KmsError`) is an error: the image cannot be judged.

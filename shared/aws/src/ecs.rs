@@ -1,5 +1,6 @@
 //! Reading a task definition from ECS into the domain's model.
 
+use shipgate_core::digest::Digest;
 use shipgate_core::taskdef::{
     Capabilities, ContainerDefinition, EnvironmentVariable, LinuxParameters, LogConfiguration,
     RuntimePlatform, Secret, TaskDefinition,
@@ -44,7 +45,7 @@ pub async fn describe_task_definition(
 pub struct ServiceRevision {
     pub task_definition: String,
     /// Container name -> resolved image digest.
-    pub image_digests: std::collections::BTreeMap<String, String>,
+    pub image_digests: std::collections::BTreeMap<String, Digest>,
 }
 
 pub async fn service_revision(
@@ -63,7 +64,9 @@ pub async fn service_revision(
             image_digests: r
                 .container_images()
                 .iter()
-                .filter_map(|c| Some((c.container_name()?.to_owned(), c.image_digest()?.to_owned())))
+                .filter_map(|c| {
+                    Some((c.container_name()?.to_owned(), Digest::parse(c.image_digest()?).ok()?))
+                })
                 .collect(),
         })
     }))

@@ -11,6 +11,7 @@
 use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
+use shipgate_core::digest::ImageDigest;
 use shipgate_core::exposure::{RUNNING_PREFIX, RunningService, digest_index_key};
 
 use crate::error::AwsError;
@@ -60,12 +61,12 @@ pub async fn record_deployment(bucket: &Bucket, service: RunningService) -> Resu
 }
 
 /// Adds `service` to (or removes it from) `digest`'s index.
-async fn index(bucket: &Bucket, digest: &str, service: &str, add: bool) -> Result<(), AwsError> {
+async fn index(bucket: &Bucket, digest: &ImageDigest, service: &str, add: bool) -> Result<(), AwsError> {
     bucket
         .update_json(&digest_index_key(digest), |stored: Option<&DigestIndex>| {
             let mut index = stored
                 .cloned()
-                .unwrap_or_else(|| DigestIndex { digest: digest.to_owned(), ..Default::default() });
+                .unwrap_or_else(|| DigestIndex { digest: digest.to_string(), ..Default::default() });
             let changed =
                 if add { index.services.insert(service.to_owned()) } else { index.services.remove(service) };
             changed.then_some(index)
@@ -76,7 +77,7 @@ async fn index(bucket: &Bucket, digest: &str, service: &str, add: bool) -> Resul
 
 /// The running keys of the services whose records run `digest` (the index,
 /// checked against the records by the caller).
-pub async fn services_running(bucket: &Bucket, digest: &str) -> Result<Vec<String>, AwsError> {
+pub async fn services_running(bucket: &Bucket, digest: &ImageDigest) -> Result<Vec<String>, AwsError> {
     Ok(bucket
         .get_json::<DigestIndex>(&digest_index_key(digest))
         .await?

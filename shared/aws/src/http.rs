@@ -6,8 +6,8 @@
 //!
 //! The SDK's default client reads the system's root certificates when it
 //! builds its TLS configuration (rustls-native-certs: every PEM file of the
-//! system store parsed at every cold start, about 5 ms of each function's
-//! init on the benchmark machine). [`sdk_client`] is the same hyper client
+//! system store parsed at every cold start, a large part of each function's
+//! init: `bench/README.md`). [`sdk_client`] is the same hyper client
 //! over rustls, trusting the bundled roots, which cost nothing to load; its
 //! errors are classified as the SDK's own client classifies them
 //! (aws-smithy-http-client's `downcast_error`), so retries behave the same.

@@ -9,6 +9,7 @@
 use std::collections::HashMap;
 
 use aws_sdk_inspector2::types::{FilterCriteria, StringComparison, StringFilter};
+use shipgate_core::digest::ImageDigest;
 use shipgate_core::findings::{Epss, ScanReport};
 use shipgate_core::limits::FINDINGS_PAGES;
 
@@ -22,7 +23,7 @@ const PAGE_SIZE: i32 = 100;
 pub async fn epss_scores(
     client: &aws_sdk_inspector2::Client,
     repository: &str,
-    digest: &str,
+    digest: &ImageDigest,
 ) -> Result<HashMap<String, f64>, AwsError> {
     const OP: &str = "ListFindings";
     let equals = |value: &str| {
@@ -34,7 +35,7 @@ pub async fn epss_scores(
     };
     let criteria = FilterCriteria::builder()
         .ecr_image_repository_name(equals(repository)?)
-        .ecr_image_hash(equals(digest)?)
+        .ecr_image_hash(equals(digest.as_str())?)
         .finding_status(equals("ACTIVE")?)
         .build();
     let mut scores = HashMap::new();
@@ -67,7 +68,7 @@ pub async fn epss_scores(
 pub async fn add_epss(
     client: &aws_sdk_inspector2::Client,
     repository: &str,
-    digest: &str,
+    digest: &ImageDigest,
     report: &mut ScanReport,
 ) -> Result<(), AwsError> {
     let Some(findings) = report.image_scan_findings.as_mut().filter(|f| !f.enhanced_findings.is_empty())

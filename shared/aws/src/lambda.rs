@@ -54,8 +54,8 @@ pub fn diagnostic(error: &impl ErrorType) -> Diagnostic {
 /// Every `main` runs it on tokio's current-thread runtime: Lambda hands an
 /// execution environment one event at a time, and at the 256 MB the
 /// templates give it the CPU share is a fraction of one core, so worker
-/// threads would only cost their start (~0.13 ms of every cold start,
-/// measured) and a cross-thread wake-up per I/O event. Calls made at once
+/// threads would only cost their start (measured: `bench/README.md`) and a
+/// cross-thread wake-up per I/O event. Calls made at once
 /// (`tokio::join!`) still wait on the network together on one thread.
 /// (aws-lambda-rust-runtime#985 weighs the same choice.)
 pub async fn serve<C, D, T, R, Err>(

@@ -1,4 +1,4 @@
-//! Finding the last-known-good policy that applies (SPEC 3.4): the one a
+//! Finding the last-known-good policy that applies (`docs/policy.md`, "Where it lives"): the one a
 //! gate's parameters name, else `policies/<repository>/appsec.lkg.json`,
 //! else `policies/default/appsec.lkg.json`.
 

@@ -1,6 +1,6 @@
 //! Where a function's cold start goes: `main` marks each phase, and one log
 //! line reports them (`initialized`, with `phases` like
-//! `tracing=0.1ms config=0.0ms sdk=2.9ms clients=0.4ms`). The benchmark reads it.
+//! `tracing=… config=… sdk=… clients=…`, in milliseconds). The benchmark reads it.
 
 use std::time::{Duration, Instant};
 

@@ -15,6 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::digest::ImageDigest;
 use crate::scan::{ScanVerdict, Verdict};
 
 /// Where running records live; [`DIGEST_INDEX_PREFIX`] is beside it, not in it.
@@ -32,7 +33,7 @@ pub fn running_key(environment: Option<&str>, service: &str) -> String {
 }
 
 /// The services (running keys) that run `digest`.
-pub fn digest_index_key(digest: &str) -> String {
+pub fn digest_index_key(digest: &ImageDigest) -> String {
     format!("{DIGEST_INDEX_PREFIX}{digest}.json")
 }
 
@@ -69,7 +70,7 @@ pub struct RunningImage {
     /// The image as the task definition names it.
     pub image: String,
     pub repository: String,
-    pub digest: String,
+    pub digest: ImageDigest,
     #[serde(default)]
     pub exposure: Exposure,
 }
@@ -100,8 +101,8 @@ impl RunningService {
         self
     }
 
-    pub fn digests(&self) -> BTreeSet<&str> {
-        self.images.iter().map(|i| i.digest.as_str()).collect()
+    pub fn digests(&self) -> BTreeSet<&ImageDigest> {
+        self.images.iter().map(|i| &i.digest).collect()
     }
 }
 
@@ -282,7 +283,7 @@ impl ExposureChanged {
             container: image.container.clone(),
             image: image.image.clone(),
             repository: image.repository.clone(),
-            digest: image.digest.clone(),
+            digest: image.digest.to_string(),
             status: e.status,
             seq: e.seq,
             since: e.since.unwrap_or(service.deployed_at),
@@ -418,7 +419,7 @@ impl ExposureWindow {
 mod tests {
     use super::*;
     use crate::policy::Severity;
-    use crate::scan::{ExceptedFinding, ExceptionSummary, ScanViolation};
+    use crate::scan::{ExceptedFinding, ExceptionSummary, ScanRule, ScanViolation};
 
     #[test]
     fn services_are_named_by_cluster_and_name() {
@@ -436,7 +437,8 @@ mod tests {
     fn keys_say_where_each_record_lives() {
         assert_eq!(running_key(Some("prod"), "c/s"), "running/prod/c/s.json");
         assert_eq!(running_key(None, "c/s"), "running/_base/c/s.json");
-        assert_eq!(digest_index_key("sha256:ab"), "running-by-digest/sha256:ab.json");
+        let digest = ImageDigest::parse(A).unwrap();
+        assert_eq!(digest_index_key(&digest), format!("running-by-digest/{A}.json"));
         let start = at("2026-11-28T10:15:00Z");
         let key = window_key(start, "team-payments");
         assert_eq!(
@@ -461,7 +463,7 @@ mod tests {
         ScanVerdict {
             violations: messages
                 .iter()
-                .map(|m| ScanViolation { rule: "threshold".into(), severity: None, message: (*m).into() })
+                .map(|m| ScanViolation { rule: ScanRule::Threshold, severity: None, message: (*m).into() })
                 .collect(),
             ..ScanVerdict::empty(Verdict::Fail, "COMPLETE")
         }
@@ -564,21 +566,21 @@ mod tests {
             owner: Some("team-payments".into()),
             ..Exposure::default()
         };
-        let record = service(vec![image("sha256:a", flipped.clone())]);
+        let record = service(vec![image(A, flipped.clone())]);
         let change = ExposureChanged::of(&record, &record.images[0]).expect("an unannounced flip");
-        assert_eq!(change.id(), "prod/prod-cluster/payments-api/app/sha256:a/1");
+        assert_eq!(change.id(), format!("prod/prod-cluster/payments-api/app/{A}/1"));
         assert_eq!(
             (change.status, change.since, change.owner()),
             (ExposureStatus::Failing, at("2026-11-28T10:00:00Z"), "team-payments")
         );
         let told = Exposure { announced: true, ..flipped.clone() };
-        assert_eq!(ExposureChanged::of(&record, &image("sha256:a", told)), None);
+        assert_eq!(ExposureChanged::of(&record, &image(A, told)), None);
         // No flip yet (seq 0) is nothing to announce, whatever the flag says.
         let never = Exposure { seq: 0, announced: false, ..flipped.clone() };
-        assert_eq!(ExposureChanged::of(&record, &image("sha256:a", never)), None);
+        assert_eq!(ExposureChanged::of(&record, &image(A, never)), None);
         let unowned = ExposureChanged { owner: None, ..change };
         assert_eq!(unowned.owner(), UNOWNED);
-        assert_eq!(record.digests().into_iter().collect::<Vec<_>>(), ["sha256:a"]);
+        assert_eq!(record.digests().into_iter().map(ImageDigest::as_str).collect::<Vec<_>>(), [A]);
     }
 
     #[test]
@@ -589,15 +591,19 @@ mod tests {
         let clean = ScanVerdict::empty(Verdict::Pass, "COMPLETE");
         let e = rejudge(&Exposure::default(), &judged(&clean), now).unwrap();
         assert_eq!((e.status, e.seq, e.announced), (ExposureStatus::Passing, 0, true));
-        assert_eq!(ExposureChanged::of(&service(vec![]), &image("sha256:a", e)), None);
+        assert_eq!(ExposureChanged::of(&service(vec![]), &image(A, e)), None);
     }
+
+    const A: &str = "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    const B: &str = "sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+    const C: &str = "sha256:cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc";
 
     fn image(digest: &str, exposure: Exposure) -> RunningImage {
         RunningImage {
             container: "app".into(),
             image: format!("123456789012.dkr.ecr.us-east-1.amazonaws.com/payments@{digest}"),
             repository: "payments".into(),
-            digest: digest.into(),
+            digest: ImageDigest::parse(digest).unwrap(),
             exposure,
         }
     }
@@ -615,11 +621,11 @@ mod tests {
     #[test]
     fn a_later_deployment_replaces_and_keeps_what_it_knew_of_the_same_digest() {
         let failing = Exposure { status: ExposureStatus::Failing, seq: 1, ..Exposure::default() };
-        let stored = service(vec![image("sha256:a", failing.clone()), image("sha256:b", failing.clone())]);
+        let stored = service(vec![image(A, failing.clone()), image(B, failing.clone())]);
         let next = RunningService {
             deployment: "d-2".into(),
             deployed_at: at("2026-11-28T09:00:00Z"),
-            images: vec![image("sha256:a", Exposure::default()), image("sha256:c", Exposure::default())],
+            images: vec![image(A, Exposure::default()), image(C, Exposure::default())],
             ..stored.clone()
         };
         assert!(next.replaces(&stored));

@@ -17,7 +17,7 @@ use crate::scan::{ExceptedFinding, ScanVerdict, Verdict};
 #[serde(deny_unknown_fields)]
 pub struct GateParameters {
     /// The central policy to use: `policies/<policy>/appsec.lkg.json`.
-    /// Default: the image's repository, then `default` (SPEC 3.4).
+    /// Default: the image's repository, then `default` (`docs/policy.md`).
     #[serde(default)]
     pub policy: Option<String>,
     /// The environment overlay to apply.
@@ -598,7 +598,7 @@ mod tests {
         let now: DateTime<Utc> = "2026-11-28T12:00:00Z".parse().unwrap();
         let mut failed = scan(Verdict::Fail);
         failed.verdict.violations.push(crate::scan::ScanViolation {
-            rule: "threshold".into(),
+            rule: crate::scan::ScanRule::Threshold,
             severity: None,
             message: "1 CRITICAL finding".into(),
         });

@@ -5,6 +5,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::digest::Digest;
 use crate::policy::HOOK_STAGES;
 use crate::triggers::EcsLifecycleHook;
 use crate::yaml::{self, Value};
@@ -98,7 +99,7 @@ pub fn hook_matches(check_hook: &str, current: &str) -> bool {
 /// `provenance/<digest>.json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Provenance {
-    pub digest: String,
+    pub digest: Digest,
     pub decision_id: String,
     pub decision_key: String,
     pub pipeline: String,
@@ -113,7 +114,7 @@ pub struct Provenance {
 /// decision opens the hooks of its own environment only: a PASS decided for
 /// `dev` (a looser policy) never opens `prod`, so each environment has its
 /// own index (`_base` for releases decided without one).
-pub fn provenance_key(digest: &str, environment: Option<&str>) -> String {
+pub fn provenance_key(digest: &Digest, environment: Option<&str>) -> String {
     format!("provenance/{}/{digest}.json", environment.unwrap_or("_base"))
 }
 
@@ -127,6 +128,24 @@ pub enum HookStatus {
 }
 
 impl HookStatus {
+    /// What a hook that cannot be asked again reports (CodeDeploy's): a
+    /// success stays one, anything else fails closed.
+    pub fn settled(self) -> HookStatus {
+        match self {
+            HookStatus::Succeeded => HookStatus::Succeeded,
+            HookStatus::Failed | HookStatus::InProgress => HookStatus::Failed,
+        }
+    }
+
+    /// ECS's word for it in a hook response.
+    pub fn ecs_word(self) -> &'static str {
+        match self {
+            HookStatus::Succeeded => "SUCCEEDED",
+            HookStatus::Failed => "FAILED",
+            HookStatus::InProgress => "IN_PROGRESS",
+        }
+    }
+
     /// The word in notification dedupe keys. Stored keys depend on it, so it
     /// never changes, whatever the variant is called.
     pub fn dedupe_word(self) -> &'static str {

@@ -5,6 +5,7 @@
 //! `now`, and returns decisions; everything it needs from the world comes in
 //! as arguments.
 
+pub mod digest;
 pub mod events;
 pub mod exposure;
 pub mod findings;

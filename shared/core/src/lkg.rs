@@ -101,7 +101,7 @@ pub fn lkg_key(policy_key: &str) -> Option<String> {
     policy_key.strip_suffix("appsec.yaml").map(|stem| format!("{stem}appsec.lkg.json"))
 }
 
-/// Where the gates look for a repository's policy, in order (SPEC 3.4).
+/// Where the gates look for a repository's policy, in order (`docs/policy.md`).
 pub fn policy_lookup_keys(repository: &str) -> [String; 2] {
     [format!("policies/{repository}/appsec.lkg.json"), "policies/default/appsec.lkg.json".to_owned()]
 }

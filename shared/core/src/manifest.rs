@@ -12,6 +12,7 @@ use std::fmt;
 
 use serde::Deserialize;
 
+use crate::digest::{Digest, ImageDigest};
 use crate::taskdef::TaskDefinition;
 
 pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
@@ -75,7 +76,7 @@ impl fmt::Display for Platform {
 /// One image manifest named by an index.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Child {
-    pub digest: String,
+    pub digest: ImageDigest,
     pub platform: Platform,
 }
 
@@ -87,7 +88,7 @@ pub enum Manifest {
     Index(Vec<Child>),
     /// One image; its platform lives in its config blob, which the manifest
     /// only names (`config`), so it is known only once the caller read it.
-    Image { config: Option<String>, platform: Option<Platform> },
+    Image { config: Option<Digest>, platform: Option<Platform> },
 }
 
 #[derive(Deserialize)]
@@ -139,7 +140,12 @@ impl Manifest {
         let is_index =
             media_type == OCI_INDEX || media_type == DOCKER_MANIFEST_LIST || raw.manifests.is_some();
         if !is_index {
-            let config = raw.config.map(|c| c.digest).filter(|d| !d.is_empty());
+            let config = match raw.config.map(|c| c.digest).filter(|d| !d.is_empty()) {
+                Some(d) => {
+                    Some(Digest::parse(&d).map_err(|e| format!("the image manifest's config.digest: {e}"))?)
+                }
+                None => None,
+            };
             return Ok(Manifest::Image { config, platform: None });
         }
         let children = raw
@@ -152,29 +158,34 @@ impl Manifest {
                 let image = c.media_type.as_deref().is_none_or(|m| m == OCI_MANIFEST || m == DOCKER_MANIFEST);
                 image && c.platform.as_ref().is_some_and(|p| p.os != "unknown" && p.architecture != "unknown")
             })
-            .filter_map(|c| {
-                let p = c.platform?;
-                Some(Child {
-                    digest: c.digest,
+            .filter_map(|c| Some((c.digest, c.platform?)))
+            .map(|(digest, p)| {
+                let digest = ImageDigest::in_index(
+                    Digest::parse(&digest)
+                        .map_err(|e| format!("the image index's manifests[].digest: {e}"))?,
+                );
+                Ok(Child {
+                    digest,
                     platform: Platform { os: p.os, architecture: p.architecture, variant: p.variant },
                 })
             })
-            .collect();
+            .collect::<Result<_, String>>()?;
         Ok(Manifest::Index(children))
     }
 
-    /// The digest ECS runs for a task on `platform`: an index's child for the
-    /// platform, or the image itself (`digest`) when it is one image that runs
-    /// there (or whose platform is not known). `Err` lists what there is.
-    pub fn resolve<'a>(&'a self, digest: &'a str, platform: &Platform) -> Result<&'a str, Vec<Platform>> {
+    /// The image ECS runs for a task on `platform`, this manifest being the
+    /// one `named` names: an index's child for the platform, or the image
+    /// itself when it is one image that runs there (or whose platform is not
+    /// known). `Err` lists what there is.
+    pub fn resolve(&self, named: &Digest, platform: &Platform) -> Result<ImageDigest, Vec<Platform>> {
         match self {
             Manifest::Index(children) => children
                 .iter()
                 .find(|c| c.platform.runs_on(platform))
-                .map(|c| c.digest.as_str())
+                .map(|c| c.digest.clone())
                 .ok_or_else(|| children.iter().map(|c| c.platform.clone()).collect()),
             Manifest::Image { platform: Some(own), .. } if !own.runs_on(platform) => Err(vec![own.clone()]),
-            Manifest::Image { .. } => Ok(digest),
+            Manifest::Image { .. } => Ok(ImageDigest::single(named.clone())),
         }
     }
 
@@ -183,9 +194,9 @@ impl Manifest {
     }
 
     /// The digest of a single image's config blob, where its platform is.
-    pub fn config_digest(&self) -> Option<&str> {
+    pub fn config_digest(&self) -> Option<&Digest> {
         match self {
-            Manifest::Image { config, .. } => config.as_deref(),
+            Manifest::Image { config, .. } => config.as_ref(),
             Manifest::Index(_) => None,
         }
     }
@@ -194,9 +205,9 @@ impl Manifest {
 /// The platform an image config blob (`{"architecture", "os", "variant"}`,
 /// the OCI image config and Docker's alike) says, once the blob is shown to
 /// be the one the manifest names: its SHA-256 must be `digest`.
-pub fn config_platform(digest: &str, blob: &[u8]) -> Result<Platform, String> {
-    let actual = format!("sha256:{}", crate::lkg::sha256_hex(blob));
-    if actual != digest {
+pub fn config_platform(digest: &Digest, blob: &[u8]) -> Result<Platform, String> {
+    let actual = Digest::of(blob);
+    if actual != *digest {
         return Err(format!("the image config read is {actual}, not the {digest} its manifest names"));
     }
     let raw: RawPlatform =
@@ -213,6 +224,16 @@ mod tests {
 
     const AMD: &str = "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
     const ARM: &str = "sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+    const INDEX: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+    const CONFIG: &str = "sha256:cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc";
+
+    fn d(text: &str) -> Digest {
+        Digest::parse(text).unwrap()
+    }
+
+    fn img(text: &str) -> ImageDigest {
+        ImageDigest::scanned(d(text))
+    }
 
     /// What `docker buildx build --platform linux/amd64,linux/arm64 --push`
     /// puts in ECR: two images and a provenance attestation.
@@ -247,14 +268,14 @@ mod tests {
     fn an_index_resolves_to_the_child_for_the_tasks_platform() {
         let index = Manifest::parse(Some(OCI_INDEX), &buildx_index()).unwrap();
         assert!(index.is_index());
-        assert_eq!(index.resolve("sha256:index", &Platform::of_task(&task(Some("ARM64")))), Ok(ARM));
+        assert_eq!(index.resolve(&d(INDEX), &Platform::of_task(&task(Some("ARM64")))), Ok(img(ARM)));
         assert_eq!(
-            index.resolve("sha256:index", &Platform::of_task(&task(None))),
-            Ok(AMD),
+            index.resolve(&d(INDEX), &Platform::of_task(&task(None))),
+            Ok(img(AMD)),
             "X86_64 by default"
         );
         let windows = Platform { os: "windows".into(), architecture: "amd64".into(), variant: None };
-        let others = index.resolve("sha256:index", &windows).unwrap_err();
+        let others = index.resolve(&d(INDEX), &windows).unwrap_err();
         let names: Vec<String> = others.iter().map(ToString::to_string).collect();
         assert_eq!(names, ["linux/amd64", "linux/arm64/v8"], "attestations are not platforms");
     }
@@ -280,35 +301,39 @@ mod tests {
         let list =
             buildx_index().replace(OCI_INDEX, DOCKER_MANIFEST_LIST).replace(OCI_MANIFEST, DOCKER_MANIFEST);
         let m = Manifest::parse(None, &list).unwrap();
-        assert_eq!(m.resolve("sha256:index", &Platform::of_task(&task(Some("ARM64")))), Ok(ARM));
+        assert_eq!(m.resolve(&d(INDEX), &Platform::of_task(&task(Some("ARM64")))), Ok(img(ARM)));
     }
 
     #[test]
     fn a_single_image_is_itself_unless_its_config_says_another_platform() {
         let body = serde_json::json!({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
-            "config": {"digest": "sha256:c", "size": 1, "mediaType": "application/vnd.oci.image.config.v1+json"},
+            "config": {"digest": CONFIG, "size": 1, "mediaType": "application/vnd.oci.image.config.v1+json"},
             "layers": []})
         .to_string();
         let m = Manifest::parse(Some(OCI_MANIFEST), &body).unwrap();
         assert!(!m.is_index());
         let arm = Platform::of_task(&task(Some("ARM64")));
         let built_for_arm = Manifest::Image { config: None, platform: Some(arm.clone()) };
-        assert_eq!(built_for_arm.resolve(AMD, &arm), Ok(AMD), "an image runs where it was built for");
-        assert_eq!(m.resolve(AMD, &arm), Ok(AMD), "platform unknown: nothing to judge");
-        assert_eq!(m.config_digest(), Some("sha256:c"));
+        assert_eq!(
+            built_for_arm.resolve(&d(AMD), &arm),
+            Ok(img(AMD)),
+            "an image runs where it was built for"
+        );
+        assert_eq!(m.resolve(&d(AMD), &arm), Ok(img(AMD)), "platform unknown: nothing to judge");
+        assert_eq!(m.config_digest(), Some(&d(CONFIG)));
         let amd = Manifest::Image { config: None, platform: Some(Platform::of_task(&task(None))) };
-        assert_eq!(amd.resolve(AMD, &arm).unwrap_err()[0].to_string(), "linux/amd64");
+        assert_eq!(amd.resolve(&d(AMD), &arm).unwrap_err()[0].to_string(), "linux/amd64");
     }
 
     #[test]
     fn a_config_blob_counts_only_when_it_is_the_one_named() {
         let blob = br#"{"architecture":"arm64","os":"linux","variant":"v8","rootfs":{}}"#;
-        let digest = format!("sha256:{}", crate::lkg::sha256_hex(blob));
+        let digest = Digest::of(blob);
         assert_eq!(config_platform(&digest, blob).unwrap().to_string(), "linux/arm64/v8");
         let other = br#"{"architecture":"amd64","os":"linux"}"#;
         assert!(config_platform(&digest, other).unwrap_err().contains("not the"));
         for partial in [&br#"{"rootfs":{}}"#[..], br#"{"architecture":"amd64"}"#, br#"{"os":"linux"}"#] {
-            let partial_digest = format!("sha256:{}", crate::lkg::sha256_hex(partial));
+            let partial_digest = Digest::of(partial);
             assert!(
                 config_platform(&partial_digest, partial).is_err(),
                 "{}",

@@ -14,9 +14,15 @@ use crate::events::PolicyRejected;
 use crate::exposure::{ExposureStatus, ExposureWindow};
 use crate::gate::{Decision, GateDecisionEvent};
 use crate::hooks::{HookResultEvent, HookStatus};
-use crate::image::short;
 use crate::scan::Verdict;
 use crate::verdict::ScanVerdictEvent;
+
+mod outcomes;
+
+use outcomes::{
+    action_outcome, deployment_outcome, expiring, exposure, gate_decision, hook_result, pipeline_outcome,
+    policy_rejected, scan_verdict,
+};
 
 /// SNS subjects must be ASCII, without line breaks, and under 100 characters.
 pub const MAX_SUBJECT: usize = 99;
@@ -118,20 +124,20 @@ impl Category {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Severity {
+pub enum Urgency {
     Critical,
     High,
     Medium,
     Info,
 }
 
-impl Severity {
+impl Urgency {
     pub fn as_str(self) -> &'static str {
         match self {
-            Severity::Critical => "critical",
-            Severity::High => "high",
-            Severity::Medium => "medium",
-            Severity::Info => "info",
+            Urgency::Critical => "critical",
+            Urgency::High => "high",
+            Urgency::Medium => "medium",
+            Urgency::Info => "info",
         }
     }
 }
@@ -166,7 +172,7 @@ pub struct Message {
     /// Unique per outcome: the same outcome delivered again has the same key.
     pub dedupe_key: String,
     pub category: Category,
-    pub severity: Severity,
+    pub severity: Urgency,
 }
 
 /// A list under a heading, shown up to `limit` items.
@@ -247,16 +253,16 @@ impl Outcome {
 pub fn render(outcome: &Outcome, cx: &Context) -> Option<Message> {
     let category = outcome.category()?;
     let severity = match category {
-        Category::Block | Category::Rollback => Severity::Critical,
-        Category::Failure => Severity::High,
-        Category::Policy | Category::Expiring => Severity::Medium,
+        Category::Block | Category::Rollback => Urgency::Critical,
+        Category::Failure => Urgency::High,
+        Category::Policy | Category::Expiring => Urgency::Medium,
         Category::Exposure => match outcome {
             Outcome::Exposure(w) if w.changes.iter().any(|c| c.status == ExposureStatus::Failing) => {
-                Severity::Critical
+                Urgency::Critical
             }
-            _ => Severity::Info,
+            _ => Urgency::Info,
         },
-        Category::Recovery | Category::Success | Category::Action => Severity::Info,
+        Category::Recovery | Category::Success | Category::Action => Urgency::Info,
     };
     let mut m = Message {
         subject: String::new(),
@@ -273,245 +279,28 @@ pub fn render(outcome: &Outcome, cx: &Context) -> Option<Message> {
     };
     let event_type = match outcome {
         Outcome::Pipeline { pipeline, execution_id, state, recovered } => {
-            m.link = pipeline_link(cx, pipeline, execution_id);
-            m.attributes.insert("pipeline".into(), pipeline.clone());
-            m.dedupe_key = format!("pipeline/{pipeline}/{execution_id}/{state}");
-            if state == "FAILED" {
-                m.subject = format!("Pipeline {} failed", name(pipeline, 60));
-                m.headline = vec![format!("The pipeline {pipeline} failed (execution {execution_id}).")];
-                m.next_step = lines(&[
-                    "What to do: open the execution, find the failed action and read its summary.",
-                    "A Shipgate block says which policy rule stopped the release and how to fix it.",
-                ]);
-                "pipeline.failed"
-            } else if *recovered {
-                m.subject = format!("Pipeline {} is passing again", name(pipeline, 60));
-                m.headline = vec![format!(
-                    "The pipeline {pipeline} succeeded (execution {execution_id}) after a failed run."
-                )];
-                m.next_step = lines(&["Nothing to do."]);
-                "pipeline.recovered"
-            } else {
-                m.subject = format!("Pipeline {} succeeded", name(pipeline, 60));
-                m.headline = vec![format!("The pipeline {pipeline} succeeded (execution {execution_id}).")];
-                "pipeline.succeeded"
-            }
+            pipeline_outcome(&mut m, cx, pipeline, execution_id, state, *recovered)
         }
         Outcome::Action { pipeline, execution_id, stage, action, state, summary } => {
-            m.link = pipeline_link(cx, pipeline, execution_id);
-            m.attributes.insert("pipeline".into(), pipeline.clone());
-            m.dedupe_key = format!("action/{pipeline}/{execution_id}/{stage}/{action}/{state}");
-            let word = if state == "FAILED" { "failed" } else { "succeeded" };
-            m.subject = format!("{} {word} in pipeline {}", name(action, 30), name(pipeline, 40));
-            m.headline = vec![format!(
-                "The action {action} (stage {stage}) of pipeline {pipeline} {word} (execution {execution_id})."
-            )];
-            m.quote = summary.as_deref().filter(|s| !s.trim().is_empty()).map(str::to_owned);
-            if state == "FAILED" { "action.failed" } else { "action.succeeded" }
+            action_outcome(&mut m, cx, pipeline, execution_id, stage, action, state, summary.as_deref())
         }
         Outcome::Deployment { deployment_id, application, group, state, rollback_id, rolls_back } => {
-            m.link = codedeploy_link(cx, deployment_id);
-            m.dedupe_key = format!("deployment/{deployment_id}/{state}");
-            let what = match (application, group) {
-                (Some(a), Some(g)) => format!("{a} ({g})"),
-                (Some(a), None) => a.clone(),
-                _ => deployment_id.clone(),
-            };
-            if let (true, Some(failed)) = (state == "SUCCESS", rolls_back) {
-                m.subject = format!("Rollback of {} completed", name(&what, 60));
-                m.headline = vec![
-                    format!(
-                        "Deployment {deployment_id} rolled {what} back after deployment {failed} failed."
-                    ),
-                    "Production runs the previous version again.".to_owned(),
-                ];
-                m.next_step = lines(&[
-                    "What to do: read why the failed deployment stopped (its lifecycle events, and a Shipgate",
-                    "hook failure if there is one), fix it, and release again through the pipeline.",
-                ]);
-                "deployment.rolled_back"
-            } else if state == "SUCCESS" {
-                m.subject = format!("Deployment of {} succeeded", name(&what, 60));
-                m.headline = vec![format!("Deployment {deployment_id} of {what} succeeded.")];
-                "deployment.succeeded"
-            } else {
-                let word = if state == "STOP" { "was stopped" } else { "failed" };
-                m.subject = format!("Deployment of {} {word}; rolling back", name(&what, 50));
-                m.headline = vec![
-                    format!("Deployment {deployment_id} of {what} {word}."),
-                    match rollback_id {
-                        Some(r) => format!(
-                            "CodeDeploy is rolling back with deployment {r}; production keeps the previous version."
-                        ),
-                        None => "Production traffic stays on the previous version.".to_owned(),
-                    },
-                ];
-                m.next_step = lines(&[
-                    "What to do: open the deployment and read which lifecycle event failed. A Shipgate hook",
-                    "failure names the check or the missing gate decision.",
-                ]);
-                if state == "STOP" { "deployment.stopped" } else { "deployment.failed" }
-            }
+            deployment_outcome(
+                &mut m,
+                cx,
+                deployment_id,
+                application.as_deref(),
+                group.as_deref(),
+                state,
+                rollback_id.as_deref(),
+                rolls_back.as_deref(),
+            )
         }
-        Outcome::ScanVerdict(v) => {
-            m.link = ecr_link(cx, &v.repository, &v.digest);
-            m.attributes.insert("repository".into(), v.repository.clone());
-            m.dedupe_key = format!(
-                "scan/{}/{}/{}/{}",
-                v.repository,
-                v.digest,
-                v.scanned_at.timestamp(),
-                v.verdict.as_str()
-            );
-            let image = match v.image_tags.first() {
-                Some(tag) => format!("{}:{tag}", v.repository),
-                None => format!("{}@{}", v.repository, short(&v.digest)),
-            };
-            if v.verdict == Verdict::Fail {
-                m.subject = format!("Image {} fails its scan policy", name(&image, 60));
-                m.headline = vec![format!("The scan of {image} ({}) does not meet its policy.", v.digest)];
-                m.reasons = Listing::reasons("Why", &v.reasons);
-                let counts: Vec<String> =
-                    v.counts.iter().filter(|(_, n)| **n > 0).map(|(s, n)| format!("{n} {s}")).collect();
-                if !counts.is_empty() {
-                    m.notes.push(format!("Counted findings: {}.", counts.join(", ")));
-                }
-                if let Some(key) = &v.policy_key {
-                    m.notes.push(format!("Policy: {key}."));
-                }
-                m.next_step = lines(&[
-                    "What to do: update the affected packages and rebuild, or, if a finding does not apply,",
-                    "add a time-limited exception with a reason to the policy.",
-                ]);
-                "scan.failed"
-            } else {
-                m.subject = format!("Image {} passes its scan policy", name(&image, 60));
-                m.headline = vec![format!("The scan of {image} ({}) meets its policy.", v.digest)];
-                "scan.passed"
-            }
-        }
-        Outcome::GateDecision(d) => {
-            m.link = pipeline_link(cx, &d.pipeline, &d.execution_id);
-            m.attributes.insert("pipeline".into(), d.pipeline.clone());
-            if let Some(r) = &d.repository {
-                m.attributes.insert("repository".into(), r.clone());
-            }
-            m.dedupe_key = format!("gate/{}/{}", d.decision_id, d.decision.dedupe_word());
-            if let Some(key) = &d.policy_key {
-                m.notes.push(format!("Policy: {key}. Decision: {}.", d.decision_id));
-            }
-            let what = d.repository.clone().unwrap_or_else(|| d.pipeline.clone());
-            let env = d.environment.as_deref().map(|e| format!(" to {e}")).unwrap_or_default();
-            if d.decision == Decision::Fail {
-                m.subject = format!("Release of {}{env} blocked by Shipgate", name(&what, 50));
-                m.headline = vec![format!(
-                    "Shipgate stopped the release of {what}{env} in pipeline {} (execution {}).",
-                    d.pipeline, d.execution_id
-                )];
-                m.headline.extend(d.image.iter().map(|image| format!("Image: {image}")));
-                m.reasons = Listing::reasons("Why", &d.reasons);
-                m.next_step = lines(&[
-                    "What to do: fix what is listed above and push again. Exceptions for findings that do not",
-                    "apply go in the policy, with a reason and an expiry date.",
-                ]);
-                "gate.blocked"
-            } else {
-                m.subject = format!("Release of {}{env} passed Shipgate", name(&what, 50));
-                m.headline = vec![format!(
-                    "Shipgate passed the release of {what}{env} in pipeline {} (execution {}).",
-                    d.pipeline, d.execution_id
-                )];
-                "gate.passed"
-            }
-        }
-        Outcome::HookResult(h) => {
-            m.link = if h.kind == "codedeploy" {
-                codedeploy_link(cx, &h.deployment)
-            } else {
-                format!("https://{r}.console.aws.amazon.com/ecs/v2/clusters?region={r}", r = cx.region)
-            };
-            if let Some(r) = &h.repository {
-                m.attributes.insert("repository".into(), r.clone());
-            }
-            // One message per hook execution: deploy-hooks announces only
-            // the status it reported, and a hook execution is reported once.
-            m.dedupe_key = if h.execution.is_empty() {
-                format!("hook/{}/{}/{}", h.deployment, h.hook, h.status.dedupe_word())
-            } else {
-                format!("hook/{}", h.execution)
-            };
-            let what = h
-                .application
-                .clone()
-                .or_else(|| h.repository.clone())
-                .unwrap_or_else(|| h.deployment.clone());
-            if h.status == HookStatus::Failed {
-                m.subject = format!("Deployment of {} stopped at {}", name(&what, 50), name(&h.hook, 30));
-                m.headline = vec![format!(
-                    "Shipgate failed the {} hook of deployment {}, so it will not take production traffic.",
-                    h.hook, h.deployment
-                )];
-                m.reasons = Listing::reasons("Why", &h.reasons);
-                m.next_step = lines(&[
-                    "What to do: an image without a gate decision must go through the pipeline; a failed check",
-                    "means the new version is not healthy on the test listener.",
-                ]);
-                "hook.failed"
-            } else {
-                m.subject = format!("Deployment of {} passed {}", name(&what, 50), name(&h.hook, 30));
-                m.headline =
-                    vec![format!("Shipgate passed the {} hook of deployment {}.", h.hook, h.deployment)];
-                "hook.succeeded"
-            }
-        }
-        Outcome::PolicyRejected(p) => {
-            m.link = format!(
-                "https://s3.console.aws.amazon.com/s3/object/{}?region={}&prefix={}",
-                p.bucket, cx.region, p.key
-            );
-            m.dedupe_key = format!("policy/{}/{}", p.key, p.version_id.as_deref().unwrap_or("latest"));
-            m.subject = format!("Policy {} rejected", name(&p.key, 70));
-            m.headline = vec![format!(
-                "The policy file s3://{}/{} was rejected; the previous valid version stays in force.",
-                p.bucket, p.key
-            )];
-            m.headline.extend(p.version_id.iter().map(|v| format!("Rejected version: {v}.")));
-            m.reasons = Listing::reasons("Errors (line:col)", &p.errors);
-            m.next_step = lines(&[
-                "What to do: fix the errors (`shipgate policy check appsec.yaml` shows them locally) and upload again.",
-            ]);
-            "policy.rejected"
-        }
-        Outcome::ExpiringExceptions { owner, day, exceptions } => {
-            m.link = "https://s3.console.aws.amazon.com/s3/buckets".to_owned();
-            m.dedupe_key = format!("expiring/{owner}/{day}");
-            let n = exceptions.len();
-            m.subject = format!(
-                "{n} policy exception{} of {} expire soon",
-                if n == 1 { "" } else { "s" },
-                name(owner, 50)
-            );
-            m.headline = vec![format!(
-                "These exceptions owned by {owner} expire soon; after that the findings they cover block releases:"
-            )];
-            let items = exceptions
-                .iter()
-                .map(|e| {
-                    let package = e.package.as_deref().map(|p| format!(" in {p}")).unwrap_or_default();
-                    let ticket = e.ticket.as_deref().map(|t| format!(", ticket {t}")).unwrap_or_default();
-                    let left = (e.expires - *day).num_days();
-                    let days = if left == 1 { "" } else { "s" };
-                    format!(
-                        "{}{package}: expires {} ({left} day{days} left{ticket}), {}",
-                        e.id, e.expires, e.policy_key
-                    )
-                })
-                .collect();
-            m.reasons = Some(Listing { heading: None, items, limit: None });
-            m.next_step =
-                lines(&["What to do: fix the findings, or renew the exception with a new reason and date."]);
-            "exceptions.expiring"
-        }
+        Outcome::ScanVerdict(v) => scan_verdict(&mut m, cx, v),
+        Outcome::GateDecision(d) => gate_decision(&mut m, cx, d),
+        Outcome::HookResult(h) => hook_result(&mut m, cx, h),
+        Outcome::PolicyRejected(p) => policy_rejected(&mut m, cx, p),
+        Outcome::ExpiringExceptions { owner, day, exceptions } => expiring(&mut m, owner, *day, exceptions),
         Outcome::Exposure(window) => exposure(&mut m, cx, window),
     };
     m.subject = subject_line(&m.subject);
@@ -519,85 +308,6 @@ pub fn render(outcome: &Outcome, cx: &Context) -> Option<Message> {
     m.attributes.insert("severity".into(), severity.as_str().to_owned());
     m.attributes.retain(|_, v| !v.trim().is_empty());
     Some(m)
-}
-
-/// One owner's window of exposure flips: one line per image, failing first.
-fn exposure(m: &mut Message, cx: &Context, window: &ExposureWindow) -> &'static str {
-    let latest = window.latest();
-    let failing = latest.iter().filter(|c| c.status == ExposureStatus::Failing).count();
-    let passing = latest.len() - failing;
-    let owner = &window.owner;
-    m.dedupe_key = format!("exposure/{owner}/{}", window.start.timestamp());
-    m.attributes.insert("owner".into(), owner.clone());
-    let services = |n: usize| if n == 1 { "1 service".to_owned() } else { format!("{n} services") };
-    m.subject = match (failing, passing) {
-        (0, n) => format!("{}: {} no longer exposed", name(owner, 40), services(n)),
-        (n, 0) => format!("{}: {} running an image that fails policy", name(owner, 40), services(n)),
-        (f, p) => format!("{}: {} exposed, {} no longer", name(owner, 40), services(f), p),
-    };
-    if let [only] = latest.as_slice() {
-        // The image names its registry's account and region; the schedule
-        // that sends the digest names neither.
-        let at = crate::image::EcrImage::parse(&only.image)
-            .map(|i| Context { region: i.region, account: i.registry_id })
-            .unwrap_or_else(|| cx.clone());
-        m.link = ecr_link(&at, &only.repository, &only.digest);
-        m.attributes.insert("repository".into(), only.repository.clone());
-    } else {
-        m.link = format!("https://{r}.console.aws.amazon.com/ecs/v2/clusters?region={r}", r = cx.region);
-    }
-    m.headline = vec![format!(
-        "Running services owned by {owner} changed against today's policy between {} and {} UTC.",
-        window.start.format("%Y-%m-%d %H:%M"),
-        window.end.format("%H:%M")
-    )];
-    let items = latest
-        .iter()
-        .map(|c| {
-            let place = format!(
-                "{} in {} runs {}@{}",
-                c.service,
-                c.environment.as_deref().unwrap_or("the base environment"),
-                c.repository,
-                short(&c.digest)
-            );
-            match c.status {
-                ExposureStatus::Failing => {
-                    let why = c.blocking.first().map(String::as_str).unwrap_or("it fails the policy");
-                    let more = match c.blocking.len() {
-                        0 | 1 => String::new(),
-                        n => format!(" (and {} more)", n - 1),
-                    };
-                    format!("EXPOSED: {place}: {why}{more}")
-                }
-                ExposureStatus::Passing if c.accepted.is_empty() => format!("passing again: {place}"),
-                ExposureStatus::Passing => {
-                    let until: Vec<String> = c
-                        .accepted
-                        .iter()
-                        .map(|a| {
-                            let package =
-                                a.package.as_deref().map(|p| format!(" in {p}")).unwrap_or_default();
-                            format!("{}{package} until {}", a.id, a.expires)
-                        })
-                        .collect();
-                    format!("accepted: {place}: by exception, {}", until.join(", "))
-                }
-            }
-        })
-        .collect();
-    m.reasons = Some(Listing { heading: None, items, limit: Some(50) });
-    if failing > 0 {
-        m.next_step = lines(&[
-            "What to do: rebuild the exposed images with fixed packages and release them through the",
-            "pipeline; if a finding does not apply, add an exception with a reason and an expiry date",
-            "to the policy. `shipgate exposure` lists every exposed service.",
-        ]);
-    } else {
-        m.next_step =
-            lines(&["Accepted findings block again when their exception expires; fix them before then."]);
-    }
-    if failing > 0 { "exposure.exposed" } else { "exposure.cleared" }
 }
 
 fn lines(text: &[&str]) -> Vec<String> {

@@ -183,12 +183,15 @@ impl FailOn {
     /// The stricter of two: exploitability on if either asks, and the lower
     /// EPSS bound that is set (0 means unset, so it never wins).
     pub fn stricter(self, other: FailOn) -> FailOn {
-        let epss_at_least = match (self.epss_at_least > 0.0, other.epss_at_least > 0.0) {
-            (true, true) => self.epss_at_least.min(other.epss_at_least),
-            (true, false) => self.epss_at_least,
-            (false, _) => other.epss_at_least,
+        // Taken apart without `..`, as in [`layer`]: a new rule needs its own.
+        let FailOn { exploit_available, epss_at_least } = self;
+        let FailOn { exploit_available: other_exploit_available, epss_at_least: other_epss_at_least } = other;
+        let epss_at_least = match (epss_at_least > 0.0, other_epss_at_least > 0.0) {
+            (true, true) => epss_at_least.min(other_epss_at_least),
+            (true, false) => epss_at_least,
+            (false, _) => other_epss_at_least,
         };
-        FailOn { exploit_available: self.exploit_available || other.exploit_available, epss_at_least }
+        FailOn { exploit_available: exploit_available || other_exploit_available, epss_at_least }
     }
 
     pub fn is_on(self) -> bool {
@@ -312,7 +315,7 @@ impl HttpCheck {
 }
 
 impl Default for Policy {
-    /// The defaults of SPEC section 3.
+    /// The defaults `docs/policy.md` lists.
     fn default() -> Self {
         Self {
             version: 1,
@@ -407,21 +410,64 @@ impl PolicyDocument {
     }
 }
 
-/// Layers a repository's own policy onto the central one (SPEC 3.4). The
+/// Layers a repository's own policy onto the central one (`docs/policy.md`, "Layering"). The
 /// repository can only tighten: thresholds take the minimum, requirements the
 /// stricter value, and its exceptions count only when the central policy sets
 /// `allow_repo_exceptions`. Operational settings (`scan.wait`, the expiry
 /// warning's owner) stay the central policy's, except that the earlier expiry
 /// warning wins.
 pub fn layer(central: &Policy, repo: &Policy) -> Policy {
-    let mut p = central.clone();
-    let (c, r) = (&central.scan, &repo.scan);
+    // Every struct is taken apart field by field, with no `..`: a field added
+    // to the model does not compile until its rule is written here.
+    let Policy { version, owner, scan, images, task_definition, deploy, notifications } = central;
+    let Policy {
+        version: _,
+        owner: repo_owner,
+        scan: repo_scan,
+        images: repo_images,
+        task_definition: repo_task_definition,
+        deploy: repo_deploy,
+        notifications: repo_notifications,
+    } = repo;
+    Policy {
+        version: *version,
+        owner: owner.clone().or_else(|| repo_owner.clone()),
+        scan: layer_scan(scan, repo_scan),
+        images: layer_images(images, repo_images),
+        task_definition: layer_task_definition(task_definition, repo_task_definition),
+        deploy: layer_deploy(deploy, repo_deploy),
+        notifications: layer_notifications(notifications, repo_notifications),
+    }
+}
 
-    let severities: BTreeSet<Severity> = c.thresholds.keys().chain(r.thresholds.keys()).copied().collect();
-    p.scan.thresholds = severities
+fn layer_scan(central: &ScanPolicy, repo: &ScanPolicy) -> ScanPolicy {
+    let ScanPolicy {
+        required,
+        wait,
+        thresholds,
+        only_fixable,
+        unknown_severity_as,
+        fail_on_stale_exceptions,
+        fail_on,
+        allow_repo_exceptions,
+        exceptions,
+    } = central;
+    let ScanPolicy {
+        required: repo_required,
+        wait: _,
+        thresholds: repo_thresholds,
+        only_fixable: repo_only_fixable,
+        unknown_severity_as: repo_unknown_severity_as,
+        fail_on_stale_exceptions: repo_fail_on_stale_exceptions,
+        fail_on: repo_fail_on,
+        allow_repo_exceptions: _,
+        exceptions: repo_exceptions,
+    } = repo;
+    let severities: BTreeSet<Severity> = thresholds.keys().chain(repo_thresholds.keys()).copied().collect();
+    let thresholds = severities
         .into_iter()
         .map(|s| {
-            let limit = match (c.thresholds.get(&s), r.thresholds.get(&s)) {
+            let limit = match (thresholds.get(&s), repo_thresholds.get(&s)) {
                 (Some(a), Some(b)) => *a.min(b),
                 (Some(a), None) | (None, Some(a)) => *a,
                 (None, None) => u64::MAX,
@@ -429,49 +475,111 @@ pub fn layer(central: &Policy, repo: &Policy) -> Policy {
             (s, limit)
         })
         .collect();
-    p.scan.required = c.required || r.required;
-    p.scan.only_fixable = c.only_fixable && r.only_fixable;
-    p.scan.unknown_severity_as = c.unknown_severity_as.min(r.unknown_severity_as);
-    p.scan.fail_on_stale_exceptions = c.fail_on_stale_exceptions || r.fail_on_stale_exceptions;
-    p.scan.fail_on = c.fail_on.stricter(r.fail_on);
-    if c.allow_repo_exceptions {
-        p.scan.exceptions.extend(r.exceptions.iter().cloned());
+    let mut exceptions = exceptions.clone();
+    if *allow_repo_exceptions {
+        exceptions.extend(repo_exceptions.iter().cloned());
     }
+    ScanPolicy {
+        required: *required || *repo_required,
+        wait: *wait,
+        thresholds,
+        only_fixable: *only_fixable && *repo_only_fixable,
+        unknown_severity_as: (*unknown_severity_as).min(*repo_unknown_severity_as),
+        fail_on_stale_exceptions: *fail_on_stale_exceptions || *repo_fail_on_stale_exceptions,
+        fail_on: fail_on.stricter(*repo_fail_on),
+        allow_repo_exceptions: *allow_repo_exceptions,
+        exceptions,
+    }
+}
 
-    if !repo.images.allowed_registries.is_empty() {
-        if p.images.allowed_registries.is_empty() {
-            p.images.allowed_registries = repo.images.allowed_registries.clone();
+fn layer_images(central: &ImagePolicy, repo: &ImagePolicy) -> ImagePolicy {
+    let ImagePolicy { allowed_registries, require_digest, also_allowed_registries } = central;
+    let ImagePolicy {
+        allowed_registries: repo_allowed,
+        require_digest: repo_require_digest,
+        also_allowed_registries: repo_also_allowed,
+    } = repo;
+    let mut layered = ImagePolicy {
+        allowed_registries: allowed_registries.clone(),
+        require_digest: *require_digest || *repo_require_digest,
+        also_allowed_registries: also_allowed_registries.clone(),
+    };
+    if !repo_allowed.is_empty() {
+        if layered.allowed_registries.is_empty() {
+            layered.allowed_registries = repo_allowed.clone();
         } else {
-            p.images.also_allowed_registries.push(repo.images.allowed_registries.clone());
+            layered.also_allowed_registries.push(repo_allowed.clone());
         }
     }
-    p.images.also_allowed_registries.extend(repo.images.also_allowed_registries.iter().cloned());
-    p.images.require_digest |= repo.images.require_digest;
+    layered.also_allowed_registries.extend(repo_also_allowed.iter().cloned());
+    layered
+}
 
-    let (ct, rt) = (&central.task_definition, &repo.task_definition);
-    let t = &mut p.task_definition;
-    t.privileged = stricter_allowance(ct.privileged, rt.privileged);
-    t.host_namespaces = stricter_allowance(ct.host_namespaces, rt.host_namespaces);
-    t.readonly_root_filesystem =
-        stricter_requirement(ct.readonly_root_filesystem, rt.readonly_root_filesystem);
-    t.non_root_user = stricter_requirement(ct.non_root_user, rt.non_root_user);
-    t.allowed_capabilities.retain(|cap| rt.allowed_capabilities.iter().any(|x| same_capability(x, cap)));
-    union_into(&mut t.forbid_env_names, &rt.forbid_env_names);
-    union_into(&mut t.secret_env_patterns, &rt.secret_env_patterns);
-    t.require_log_configuration |= rt.require_log_configuration;
+fn layer_task_definition(
+    central: &TaskDefinitionPolicy,
+    repo: &TaskDefinitionPolicy,
+) -> TaskDefinitionPolicy {
+    let TaskDefinitionPolicy {
+        privileged,
+        readonly_root_filesystem,
+        non_root_user,
+        host_namespaces,
+        allowed_capabilities,
+        forbid_env_names,
+        secret_env_patterns,
+        require_log_configuration,
+    } = central;
+    let TaskDefinitionPolicy {
+        privileged: repo_privileged,
+        readonly_root_filesystem: repo_readonly_root_filesystem,
+        non_root_user: repo_non_root_user,
+        host_namespaces: repo_host_namespaces,
+        allowed_capabilities: repo_allowed_capabilities,
+        forbid_env_names: repo_forbid_env_names,
+        secret_env_patterns: repo_secret_env_patterns,
+        require_log_configuration: repo_require_log_configuration,
+    } = repo;
+    let mut forbid_env_names = forbid_env_names.clone();
+    union_into(&mut forbid_env_names, repo_forbid_env_names);
+    let mut secret_env_patterns = secret_env_patterns.clone();
+    union_into(&mut secret_env_patterns, repo_secret_env_patterns);
+    TaskDefinitionPolicy {
+        privileged: stricter_allowance(*privileged, *repo_privileged),
+        readonly_root_filesystem: stricter_requirement(
+            *readonly_root_filesystem,
+            *repo_readonly_root_filesystem,
+        ),
+        non_root_user: stricter_requirement(*non_root_user, *repo_non_root_user),
+        host_namespaces: stricter_allowance(*host_namespaces, *repo_host_namespaces),
+        allowed_capabilities: allowed_capabilities
+            .iter()
+            .filter(|cap| repo_allowed_capabilities.iter().any(|x| same_capability(x, cap)))
+            .cloned()
+            .collect(),
+        forbid_env_names,
+        secret_env_patterns,
+        require_log_configuration: *require_log_configuration || *repo_require_log_configuration,
+    }
+}
 
-    p.deploy.require_gate_decision |= repo.deploy.require_gate_decision;
-    for check in &repo.deploy.checks {
-        if !p.deploy.checks.contains(check) {
-            p.deploy.checks.push(check.clone());
+fn layer_deploy(central: &DeployPolicy, repo: &DeployPolicy) -> DeployPolicy {
+    let DeployPolicy { require_gate_decision, checks } = central;
+    let DeployPolicy { require_gate_decision: repo_require_gate_decision, checks: repo_checks } = repo;
+    let mut checks = checks.clone();
+    for check in repo_checks {
+        if !checks.contains(check) {
+            checks.push(check.clone());
         }
     }
-    p.notifications.exception_expiry_warning =
-        central.notifications.exception_expiry_warning.max(repo.notifications.exception_expiry_warning);
-    if p.owner.is_none() {
-        p.owner = repo.owner.clone();
+    DeployPolicy { require_gate_decision: *require_gate_decision || *repo_require_gate_decision, checks }
+}
+
+fn layer_notifications(central: &NotificationPolicy, repo: &NotificationPolicy) -> NotificationPolicy {
+    let NotificationPolicy { exception_expiry_warning } = central;
+    let NotificationPolicy { exception_expiry_warning: repo_exception_expiry_warning } = repo;
+    NotificationPolicy {
+        exception_expiry_warning: (*exception_expiry_warning).max(*repo_exception_expiry_warning),
     }
-    p
 }
 
 fn stricter_allowance(a: Allowance, b: Allowance) -> Allowance {

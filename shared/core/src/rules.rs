@@ -1,4 +1,4 @@
-//! Task-definition and image rules (SPEC 3.3). Rule ids are part of the
+//! Task-definition and image rules (`docs/policy.md`). Rule ids are part of the
 //! contract: `privileged`, `readonly_root_filesystem`, `non_root_user`,
 //! `host_namespaces`, `capabilities`, `forbidden_env`,
 //! `secret_in_environment`, `log_configuration`, `image_registry`,
@@ -6,8 +6,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::digest::{Digest, ImageDigest};
 use crate::glob::Glob;
-use crate::image::{is_pinned_digest, parse_image};
+use crate::image::parse_image;
 use crate::manifest::{Manifest, Platform};
 use crate::policy::{Allowance, Policy, Requirement, same_capability};
 use crate::taskdef::{ContainerDefinition, TaskDefinition};
@@ -42,13 +43,13 @@ fn runs_as_root(uid: &str) -> bool {
 /// (`digest` is the image's): the digest ECS runs for the task's
 /// `runtimePlatform` (an index's child, or the image itself), or the
 /// violation naming the platforms the image does have.
-pub fn image_platform<'a>(
+pub fn image_platform(
     td: &TaskDefinition,
     container: &str,
     image: &str,
-    digest: &'a str,
-    manifest: &'a Manifest,
-) -> Result<&'a str, Violation> {
+    digest: &Digest,
+    manifest: &Manifest,
+) -> Result<ImageDigest, Violation> {
     let wanted = Platform::of_task(td);
     manifest.resolve(digest, &wanted).map_err(|has| {
         let has: Vec<String> = has.iter().map(ToString::to_string).collect();
@@ -199,7 +200,7 @@ pub fn check_image(policy: &Policy, container: &str, image: &str) -> Vec<Violati
             break;
         }
     }
-    if i.require_digest && !reference.digest.is_some_and(is_pinned_digest) {
+    if i.require_digest && reference.digest.is_none_or(|d| Digest::parse(d).is_err()) {
         out.push(violation(
             "image_digest",
             container,
@@ -228,22 +229,26 @@ mod tests {
         let arm = td(
             r#"{"runtimePlatform":{"cpuArchitecture":"ARM64"},"containerDefinitions":[{"name":"app","image":"x"}]}"#,
         );
+        let index = Digest::parse(&format!("sha256:{}", "1".repeat(64))).unwrap();
         let amd_only = Manifest::Index(vec![crate::manifest::Child {
-            digest: DIGEST.into(),
+            digest: ImageDigest::scanned(Digest::parse(DIGEST).unwrap()),
             platform: Platform { os: "linux".into(), architecture: "amd64".into(), variant: None },
         }]);
-        let v = image_platform(&arm, "app", "web@sha256:1", "sha256:1", &amd_only).unwrap_err();
+        let v = image_platform(&arm, "app", "web@sha256:1", &index, &amd_only).unwrap_err();
         assert_eq!((v.rule.as_str(), v.container.as_str()), ("image_platform", "app"));
         assert_eq!(
             v.message,
             "image web@sha256:1 is an image index with no image for the task's runtimePlatform ARM64/LINUX (linux/arm64); it has linux/amd64"
         );
         let x86 = td(r#"{"containerDefinitions":[{"name":"app","image":"x"}]}"#);
-        assert_eq!(image_platform(&x86, "app", "web", "sha256:1", &amd_only), Ok(DIGEST));
-        let empty = image_platform(&x86, "app", "web", "sha256:1", &Manifest::Index(vec![])).unwrap_err();
+        assert_eq!(
+            image_platform(&x86, "app", "web", &index, &amd_only).map(|d| d.to_string()),
+            Ok(DIGEST.to_owned())
+        );
+        let empty = image_platform(&x86, "app", "web", &index, &Manifest::Index(vec![])).unwrap_err();
         assert!(empty.message.contains("no image for any platform"), "{}", empty.message);
         let built_for_amd = Manifest::Image { config: None, platform: Some(Platform::of_task(&x86)) };
-        let single = image_platform(&arm, "app", "web", "sha256:1", &built_for_amd).unwrap_err();
+        let single = image_platform(&arm, "app", "web", &index, &built_for_amd).unwrap_err();
         assert_eq!(
             single.message,
             "image web is built for linux/amd64, but the task's runtimePlatform is ARM64/LINUX (linux/arm64)"

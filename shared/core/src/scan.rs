@@ -1,4 +1,4 @@
-//! Judging an image's scan findings against a policy (SPEC 3.2).
+//! Judging an image's scan findings against a policy (`docs/policy.md`, "How a scan is judged").
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -10,6 +10,12 @@ use serde::{Deserialize, Serialize};
 use crate::findings::{BasicFinding, EnhancedFinding, ScanReport, ScanState};
 use crate::glob::Glob;
 use crate::policy::{Exception, FailOn, Policy, Severity};
+
+mod caseless;
+mod positions;
+
+use caseless::IdIndex;
+use positions::Positions;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
@@ -65,11 +71,60 @@ impl ScanVerdict {
     }
 }
 
+/// The rules a scan can break: the one list of their ids.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScanRule {
+    /// `scan.fail_on.exploit_available`: a known exploit.
+    ExploitAvailable,
+    /// `scan.fail_on.epss_at_least`.
+    Epss,
+    /// `scan.thresholds`.
+    Threshold,
+    /// `scan.fail_on_stale_exceptions`: an exception that matched nothing.
+    StaleException,
+    /// No completed scan, with `scan.required`.
+    ScanStatus,
+    /// ECR counts more findings than the scan lists.
+    ScanIncomplete,
+    /// No policy applies to the repository.
+    NoPolicy,
+    /// The function's environment has no overlay in the policy.
+    #[serde(rename = "environment")]
+    UnknownEnvironment,
+}
+
+impl ScanRule {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ScanRule::ExploitAvailable => "exploit_available",
+            ScanRule::Epss => "epss",
+            ScanRule::Threshold => "threshold",
+            ScanRule::StaleException => "stale_exception",
+            ScanRule::ScanStatus => "scan_status",
+            ScanRule::ScanIncomplete => "scan_incomplete",
+            ScanRule::NoPolicy => "no_policy",
+            ScanRule::UnknownEnvironment => "environment",
+        }
+    }
+}
+
+impl std::fmt::Display for ScanRule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A rule compared with its id, as records and tests write it.
+impl PartialEq<&str> for ScanRule {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ScanViolation {
-    /// `exploit_available`, `epss`, `threshold`, `stale_exception`,
-    /// `scan_status` or `scan_incomplete`.
-    pub rule: String,
+    pub rule: ScanRule,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub severity: Option<Severity>,
     pub message: String,
@@ -192,34 +247,6 @@ fn severity_written_otherwise(raw: &str, unknown_as: Severity) -> Severity {
     Severity::parse(raw.trim()).unwrap_or(unknown_as)
 }
 
-/// Which findings count, as positions in [`findings`], one bit each: what a
-/// broken threshold's message names, read again from the report only then.
-struct Positions(Vec<u64>);
-
-impl Positions {
-    fn new(len: usize) -> Self {
-        Self(vec![0; len.div_ceil(64)])
-    }
-
-    fn insert(&mut self, position: usize) {
-        self.0[position / 64] |= 1 << (position % 64);
-    }
-
-    /// In ascending order.
-    fn iter(&self) -> impl Iterator<Item = usize> + '_ {
-        self.0.iter().enumerate().flat_map(|(word, &bits)| {
-            let mut rest = bits;
-            std::iter::from_fn(move || {
-                (rest != 0).then(|| {
-                    let bit = rest.trailing_zeros() as usize;
-                    rest &= rest - 1;
-                    word * 64 + bit
-                })
-            })
-        })
-    }
-}
-
 /// The report's basic and enhanced findings, in [`findings`]' order.
 fn parts(report: &ScanReport) -> (&[BasicFinding], &[EnhancedFinding]) {
     match &report.image_scan_findings {
@@ -269,134 +296,6 @@ fn enhanced_id(e: &EnhancedFinding) -> &CompactString {
     e.package_vulnerability_details.as_ref().map_or(&NONE, |d| &d.vulnerability_id)
 }
 
-/// An exception id as the index keys it: two are equal when they are equal
-/// lower-cased (ids match ignoring case). An ASCII id, as vulnerability ids
-/// are, is kept as written and compared with `eq_ignore_ascii_case`, so a
-/// finding's id is looked up without being copied; any other is lower-cased
-/// once (`to_lowercase`), after which that comparison is the same equality
-/// (lower-casing never yields an ASCII capital).
-#[derive(Debug)]
-struct Caseless<'a> {
-    text: std::borrow::Cow<'a, str>,
-    /// [`caseless_hash`] of `text`, computed in the same pass that finds
-    /// whether it is ASCII.
-    hash: u64,
-}
-
-impl<'a> Caseless<'a> {
-    /// Inlined where ids are looked up (a call per finding cost as much as
-    /// the hash); the rare non-ASCII id takes [`Caseless::lowered`].
-    #[inline(always)]
-    fn new(id: &'a str) -> Self {
-        match caseless_hash(id.as_bytes()) {
-            Some(hash) => Self { text: std::borrow::Cow::Borrowed(id), hash },
-            None => Self::lowered(id),
-        }
-    }
-
-    #[cold]
-    fn lowered(id: &str) -> Self {
-        let lower = id.to_lowercase();
-        let hash = caseless_hash(lower.as_bytes()).unwrap_or_else(|| fold_bytes(lower.as_bytes()));
-        Self { text: std::borrow::Cow::Owned(lower), hash }
-    }
-}
-
-impl PartialEq for Caseless<'_> {
-    fn eq(&self, other: &Self) -> bool {
-        // Ids are written alike far more often than not: bytes first.
-        self.hash == other.hash && (self.text == other.text || self.text.eq_ignore_ascii_case(&other.text))
-    }
-}
-
-impl Eq for Caseless<'_> {}
-
-impl std::hash::Hash for Caseless<'_> {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        state.write_u64(self.hash);
-    }
-}
-
-/// A hash of ASCII `bytes` that is the same in any case, or `None` when
-/// they are not all ASCII (the caller lower-cases those first).
-#[inline]
-fn caseless_hash(bytes: &[u8]) -> Option<u64> {
-    let mut words = 0u64;
-    let h = fold_words(bytes, |word| {
-        words |= word;
-        word | 0x2020_2020_2020_2020
-    });
-    (words & 0x8080_8080_8080_8080 == 0).then_some(h)
-}
-
-/// Lower-cased text that is still not ASCII: hashed as it is.
-fn fold_bytes(bytes: &[u8]) -> u64 {
-    fold_words(bytes, |word| word)
-}
-
-/// Every byte ORed with 0x20 maps `A` and `a` alike; eight bytes at a time
-/// with a folded multiply (as foldhash mixes), so every byte reaches every
-/// bit a table looks at. SipHash, the standard map's, was most of the
-/// engine's time; the keys are the policy's own ids, and a finding's id only
-/// looks one up, so a crafted id cannot grow the table.
-#[inline]
-fn fold_words(bytes: &[u8], mut each: impl FnMut(u64) -> u64) -> u64 {
-    const SEED: u64 = 0x243f_6a88_85a3_08d3;
-    const MUL: u64 = 0x9e37_79b9_7f4a_7c15;
-    let mut fold = |h: u64, word: [u8; 8]| {
-        let product = u128::from(h ^ each(u64::from_le_bytes(word))) * u128::from(MUL);
-        (product as u64) ^ ((product >> 64) as u64)
-    };
-    let mut h = SEED ^ bytes.len() as u64;
-    let mut chunks = bytes.chunks_exact(8);
-    for chunk in &mut chunks {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        h = fold(h, word);
-    }
-    match (chunks.remainder().len(), bytes.len().checked_sub(8)) {
-        (0, Some(_)) => h,
-        // Eight bytes or more: the last eight, overlapping the chunk before
-        // (one load, where `CVE-2026-12345`'s six-byte tail took six).
-        (_, Some(last)) => {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(&bytes[last..]);
-            fold(h, word)
-        }
-        // Shorter: the bytes shifted into place (a slice copy of unknown
-        // length would be a call to memcpy per id).
-        (_, None) => {
-            let tail = bytes.iter().rev().fold(0u64, |w, b| (w << 8) | u64::from(*b));
-            fold(h, tail.to_le_bytes())
-        }
-    }
-}
-
-/// The id index's hasher: [`Caseless`] keys arrive hashed.
-#[derive(Clone, Copy, Default)]
-struct Prehashed;
-
-struct PrehashedHasher(u64);
-
-impl std::hash::BuildHasher for Prehashed {
-    type Hasher = PrehashedHasher;
-    fn build_hasher(&self) -> PrehashedHasher {
-        PrehashedHasher(0)
-    }
-}
-
-impl std::hash::Hasher for PrehashedHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        self.0 = fold_bytes(bytes) ^ self.0.rotate_left(7);
-    }
-    fn write_u64(&mut self, hash: u64) {
-        self.0 = hash;
-    }
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
 /// An exception in force for this repository, and whether it matched.
 struct ActiveException<'a> {
     exception: &'a Exception,
@@ -416,7 +315,9 @@ fn applies_to<'p>(e: &'p Exception, repository: &str, compiled: &mut HashMap<&'p
         })
 }
 
-/// Judges a scan report for `repository` at `now`.
+/// Judges a scan report for `repository` at `now`: the exceptions in force,
+/// whether the scan can be judged at all, which findings count, then the
+/// rules they break.
 pub fn evaluate_scan(
     policy: &Policy,
     repository: &str,
@@ -425,17 +326,60 @@ pub fn evaluate_scan(
 ) -> ScanVerdict {
     let scan = &policy.scan;
     let status = report.status().unwrap_or_default().to_owned();
-    let mut verdict = ScanVerdict::empty(Verdict::Pass, status.clone());
+    let mut verdict = ScanVerdict::empty(Verdict::Pass, status);
+    let mut active = exceptions_in_force(policy, repository, now, &mut verdict);
+    if let Some(judged) = unjudgeable(scan.required, report, verdict.clone()) {
+        return judged;
+    }
+    let count = count_findings(policy, report, &mut active, &mut verdict);
+    if scan.fail_on.is_on() && count.basic_counted > 0 {
+        verdict.warnings.push(format!(
+            "scan.fail_on does not apply to the {} basic-scan finding(s): basic scanning reports neither exploitAvailable nor EPSS",
+            count.basic_counted
+        ));
+    }
+    if scan.fail_on.epss_at_least > 0.0 && count.without_epss > 0 {
+        verdict.warnings.push(format!(
+            "{} counted enhanced finding(s) carry no EPSS score, so scan.fail_on.epss_at_least could not judge them",
+            count.without_epss
+        ));
+    }
+    verdict.violations.extend(count.risky.iter().cloned());
+    for severity in Severity::ALL {
+        *verdict.counts.entry(severity).or_default() += count.by_severity[severity as usize];
+    }
+    verdict.violations.extend(threshold_violations(policy, report, &count));
+    if scan.fail_on_stale_exceptions {
+        verdict.violations.extend(active.iter().filter(|a| !a.matched).map(|a| ScanViolation {
+            rule: ScanRule::StaleException,
+            severity: None,
+            message: format!(
+                "exception {} (expires {}) matches no finding in this image; remove it",
+                a.exception.id, a.exception.expires
+            ),
+        }));
+    }
+    if !verdict.violations.is_empty() {
+        verdict.verdict = Verdict::Fail;
+    }
+    verdict
+}
 
-    // Exceptions that apply to this repository, split by whether they are in force.
-    // Expiring: within the warning window of its end (an end at or before
-    // `now + window`, which is `end - now <= window` without a subtraction
-    // per exception).
+/// The exceptions that apply to this repository and are in force; expired
+/// and expiring ones are listed in the verdict. Expiring: within the warning
+/// window of its end (an end at or before `now + window`, which is
+/// `end - now <= window` without a subtraction per exception).
+fn exceptions_in_force<'p>(
+    policy: &'p Policy,
+    repository: &str,
+    now: DateTime<Utc>,
+    verdict: &mut ScanVerdict,
+) -> Vec<ActiveException<'p>> {
     let window = policy.notifications.exception_expiry_warning.as_chrono();
     let warn_from = now.checked_add_signed(window).unwrap_or(DateTime::<Utc>::MAX_UTC);
-    let mut active: Vec<ActiveException<'_>> = Vec::new();
+    let mut active = Vec::new();
     let mut globs: HashMap<&str, bool> = HashMap::new();
-    for e in scan.exceptions.iter().filter(|e| applies_to(e, repository, &mut globs)) {
+    for e in policy.scan.exceptions.iter().filter(|e| applies_to(e, repository, &mut globs)) {
         let ends = e.expired_from();
         if now >= ends {
             verdict.expired_exceptions.push(e.into());
@@ -446,26 +390,28 @@ pub fn evaluate_scan(
             active.push(ActiveException { exception: e, summary: None, matched: false });
         }
     }
+    active
+}
 
+/// The verdict on a scan that cannot be judged by its findings (still
+/// running, failed, or listing fewer findings than ECR counts); `None` for
+/// a complete scan.
+fn unjudgeable(required: bool, report: &ScanReport, mut verdict: ScanVerdict) -> Option<ScanVerdict> {
     match (report.state(), report.missing_findings()) {
         // A list that holds fewer findings than ECR counts cannot be
         // judged: passing it would pass what was not seen.
         (ScanState::Complete(_), Some((counted, listed))) => {
             verdict.verdict = Verdict::Fail;
             verdict.violations.push(ScanViolation {
-                rule: "scan_incomplete".into(),
+                rule: ScanRule::ScanIncomplete,
                 severity: None,
                 message: format!(
                     "ECR counts {counted} finding(s) but the scan lists {listed}; the findings are incomplete, so the scan cannot be judged"
                 ),
             });
-            return verdict;
         }
-        (ScanState::Complete(_), None) => {}
-        (ScanState::Running(_), _) => {
-            verdict.verdict = Verdict::Pending;
-            return verdict;
-        }
+        (ScanState::Complete(_), None) => return None,
+        (ScanState::Running(_), _) => verdict.verdict = Verdict::Pending,
         (ScanState::Unusable(other), _) => {
             let shown = if other.is_empty() { "missing" } else { other.as_str() };
             let description = report
@@ -476,49 +422,61 @@ pub fn evaluate_scan(
                 .map(|d| format!(": {d}"))
                 .unwrap_or_default();
             let message = format!("scan status is {shown}{description}; no completed scan to judge");
-            if scan.required {
+            if required {
                 verdict.verdict = Verdict::Fail;
                 verdict.violations.push(ScanViolation {
-                    rule: "scan_status".into(),
+                    rule: ScanRule::ScanStatus,
                     severity: None,
                     message,
                 });
             } else {
                 verdict.warnings.push(format!("{message} (scan.required is false, so this passes)"));
             }
-            return verdict;
         }
     }
+    Some(verdict)
+}
 
-    // Index active exceptions by id, ignoring case: one lookup per finding.
-    // The index holds an id's first and last exception; `same_id` chains
-    // them (several exceptions for one id, one per package), in policy order.
-    let mut by_id: HashMap<Caseless<'_>, (usize, usize), Prehashed> =
-        HashMap::with_capacity_and_hasher(active.len(), Prehashed);
-    let mut same_id: Vec<Option<usize>> = vec![None; active.len()];
-    for (i, a) in active.iter().enumerate() {
-        let (_, last) = by_id.entry(Caseless::new(&a.exception.id)).or_insert((i, i));
-        if *last != i {
-            same_id[*last] = Some(i);
-            *last = i;
-        }
-    }
-    // Per severity (indexed as `Severity::ALL`), how many findings count: a
-    // plain array, no map lookup per finding. Which ones is a bit per report
-    // position, for the message of a threshold broken.
-    let mut counted = [0u64; Severity::ALL.len()];
-    let mut counted_at = Positions::new({
-        let (basic, enhanced) = parts(report);
-        basic.len() + enhanced.len()
-    });
-    let mut risky: Vec<ScanViolation> = Vec::new();
-    let (mut basic_counted, mut without_epss) = (0u64, 0u64);
+/// What counting a complete scan's findings found.
+struct Count {
+    /// Counted findings per severity, indexed as `Severity::ALL`: a plain
+    /// array, no map lookup per finding.
+    by_severity: [u64; Severity::ALL.len()],
+    /// Which ones, a bit per report position, for a broken threshold's message.
+    at: Positions,
+    /// `scan.fail_on` violations: known exploits first, then EPSS, each in
+    /// finding order (what to fix first).
+    risky: Vec<ScanViolation>,
+    /// Counted basic findings, which `scan.fail_on` cannot judge.
+    basic_counted: u64,
+    /// Counted enhanced findings without an EPSS score.
+    without_epss: u64,
+}
+
+/// Counts the findings no exception matched (and, with `only_fixable`, that
+/// can be fixed), recording the excepted ones and the unfixable count in the
+/// verdict and which exceptions matched in `active`.
+fn count_findings(
+    policy: &Policy,
+    report: &ScanReport,
+    active: &mut [ActiveException<'_>],
+    verdict: &mut ScanVerdict,
+) -> Count {
+    let scan = &policy.scan;
+    let by_id = IdIndex::new(active.iter().map(|a| &*a.exception.id));
+    let (basic, enhanced) = parts(report);
+    let mut count = Count {
+        by_severity: [0; Severity::ALL.len()],
+        at: Positions::new(basic.len() + enhanced.len()),
+        risky: Vec::new(),
+        basic_counted: 0,
+        without_epss: 0,
+    };
     for (position, finding) in findings(report, scan.unknown_severity_as).enumerate() {
         // Every exception that matches the finding is in use (none of them is
         // stale); the first one is the one the finding is listed under.
         let mut first_match: Option<usize> = None;
-        let mut candidate = by_id.get(&Caseless::new(finding.id)).map(|&(first, _)| first);
-        while let Some(i) = candidate {
+        for i in by_id.positions(finding.id) {
             let applies = match &active[i].exception.package {
                 Some(p) => finding.packages.iter().any(|fp| fp == &**p),
                 None => true,
@@ -527,7 +485,6 @@ pub fn evaluate_scan(
                 active[i].matched = true;
                 first_match.get_or_insert(i);
             }
-            candidate = same_id[i];
         }
         if let Some(i) = first_match {
             let a = &mut active[i];
@@ -545,49 +502,41 @@ pub fn evaluate_scan(
             verdict.not_fixable += 1;
             continue;
         }
-        counted[finding.severity as usize] += 1;
-        counted_at.insert(position);
+        count.by_severity[finding.severity as usize] += 1;
+        count.at.insert(position);
         // Exploitability and EPSS are read only for a policy that judges them.
         if scan.fail_on.is_on() {
             match finding.risk() {
-                None => basic_counted += 1,
+                None => count.basic_counted += 1,
                 Some(risk) => {
-                    without_epss += u64::from(risk.epss.is_none());
-                    fail_on_violations(scan.fail_on, &finding, risk, &mut risky);
+                    count.without_epss += u64::from(risk.epss.is_none());
+                    fail_on_violations(scan.fail_on, &finding, risk, &mut count.risky);
                 }
             }
         }
     }
-    if scan.fail_on.is_on() && basic_counted > 0 {
-        verdict.warnings.push(format!(
-            "scan.fail_on does not apply to the {basic_counted} basic-scan finding(s): basic scanning reports neither exploitAvailable nor EPSS"
-        ));
-    }
-    if scan.fail_on.epss_at_least > 0.0 && without_epss > 0 {
-        verdict.warnings.push(format!(
-            "{without_epss} counted enhanced finding(s) carry no EPSS score, so scan.fail_on.epss_at_least could not judge them"
-        ));
-    }
-    // Known exploits first, then EPSS, each in finding order: what to fix first.
-    risky.sort_by_key(|v| v.rule != "exploit_available");
-    verdict.violations.extend(risky);
+    count.risky.sort_by_key(|v| v.rule != ScanRule::ExploitAvailable);
+    count
+}
 
-    for severity in Severity::ALL {
-        *verdict.counts.entry(severity).or_default() += counted[severity as usize];
-    }
-    // The counted findings of each broken threshold's severity, read again
-    // from the report: only a failing image pays for naming them.
+/// A violation per broken threshold, naming its counted findings, read again
+/// from the report: only a failing image pays for naming them.
+fn threshold_violations(policy: &Policy, report: &ScanReport, count: &Count) -> Vec<ScanViolation> {
+    let scan = &policy.scan;
+    let counted = &count.by_severity;
     let broken =
         |severity: Severity| scan.thresholds.get(&severity).is_some_and(|l| counted[severity as usize] > *l);
+    if !Severity::ALL.into_iter().any(broken) {
+        return Vec::new();
+    }
     let mut offenders: [Vec<(bool, &str)>; Severity::ALL.len()] = Default::default();
-    if Severity::ALL.into_iter().any(broken) {
-        for finding in counted_at.iter().filter_map(|p| finding_at(report, p, scan.unknown_severity_as)) {
-            if broken(finding.severity) {
-                let exploitable = finding.risk().is_some_and(|r| r.exploitable);
-                offenders[finding.severity as usize].push((exploitable, finding.id));
-            }
+    for finding in count.at.iter().filter_map(|p| finding_at(report, p, scan.unknown_severity_as)) {
+        if broken(finding.severity) {
+            let exploitable = finding.risk().is_some_and(|r| r.exploitable);
+            offenders[finding.severity as usize].push((exploitable, finding.id));
         }
     }
+    let mut violations = Vec::new();
     for (severity, limit) in scan.thresholds.iter().filter(|(s, _)| broken(**s)) {
         let counted = counted[*severity as usize];
         // Known exploits first, then the rest, each in finding order.
@@ -596,28 +545,13 @@ pub fn evaluate_scan(
         };
         let ids = sample(of(true).chain(of(false)), counted, 3);
         let noun = if counted == 1 { "finding" } else { "findings" };
-        verdict.violations.push(ScanViolation {
-            rule: "threshold".into(),
+        violations.push(ScanViolation {
+            rule: ScanRule::Threshold,
             severity: Some(*severity),
             message: format!("{counted} {severity} {noun}, more than the {limit} allowed ({ids})"),
         });
     }
-    if scan.fail_on_stale_exceptions {
-        for a in active.iter().filter(|a| !a.matched) {
-            verdict.violations.push(ScanViolation {
-                rule: "stale_exception".into(),
-                severity: None,
-                message: format!(
-                    "exception {} (expires {}) matches no finding in this image; remove it",
-                    a.exception.id, a.exception.expires
-                ),
-            });
-        }
-    }
-    if !verdict.violations.is_empty() {
-        verdict.verdict = Verdict::Fail;
-    }
-    verdict
+    violations
 }
 
 /// The `scan.fail_on` rules a counted enhanced finding breaks.
@@ -631,7 +565,7 @@ fn fail_on_violations(fail_on: FailOn, finding: &Finding<'_>, risk: Risk, out: &
     let named = format!("{}{package} ({})", finding.id, finding.severity);
     if exploit {
         out.push(ScanViolation {
-            rule: "exploit_available".into(),
+            rule: ScanRule::ExploitAvailable,
             severity: Some(finding.severity),
             message: format!(
                 "{named} has a known exploit (exploitAvailable YES), which scan.fail_on.exploit_available forbids"
@@ -640,7 +574,7 @@ fn fail_on_violations(fail_on: FailOn, finding: &Finding<'_>, risk: Risk, out: &
     }
     if let Some(score) = epss {
         out.push(ScanViolation {
-            rule: "epss".into(),
+            rule: ScanRule::Epss,
             severity: Some(finding.severity),
             message: format!(
                 "{named} has EPSS score {score}, at least the {} of scan.fail_on.epss_at_least",
@@ -1046,18 +980,6 @@ mod tests {
         assert!(quiet.warnings.is_empty(), "no fail_on, nothing to say");
     }
 
-    #[test]
-    fn counted_positions_come_back_in_order_across_words() {
-        let mut positions = Positions::new(200);
-        let inserted = [0, 1, 63, 64, 65, 127, 128, 199];
-        for p in inserted.iter().rev() {
-            positions.insert(*p);
-        }
-        positions.insert(64);
-        assert_eq!(positions.iter().collect::<Vec<_>>(), inserted);
-        assert_eq!(Positions::new(0).iter().count(), 0);
-    }
-
     /// A failing image lists the same id once per package: the message names
     /// distinct ids, in finding order, and counts the distinct rest, of
     /// another severity's findings none.
@@ -1138,29 +1060,6 @@ mod tests {
     }
 
     proptest! {
-        /// The id index's equality and hash are `to_lowercase` equality, for
-        /// any text: ASCII ids in any case, and the odd non-ASCII one (the
-        /// Kelvin sign lower-cases to an ASCII `k`).
-        #[test]
-        fn ids_are_one_key_exactly_when_they_lower_case_alike(
-            a in "[aAkKzZ\u{212A}\u{C4}\u{E4}0-9:-]{0,20}",
-            flips in prop::collection::vec(any::<bool>(), 20),
-            other in "[aAkKzZ\u{212A}\u{C4}\u{E4}0-9:-]{0,20}",
-        ) {
-            let flipped: String = a
-                .chars()
-                .zip(flips.iter().chain(std::iter::repeat(&false)))
-                .map(|(c, flip)| if *flip { c.to_ascii_uppercase() } else { c.to_ascii_lowercase() })
-                .collect();
-            for b in [flipped, other] {
-                let (ka, kb) = (Caseless::new(&a), Caseless::new(&b));
-                prop_assert_eq!(ka == kb, a.to_lowercase() == b.to_lowercase(), "{:?} {:?}", a, b);
-                if a.to_lowercase() == b.to_lowercase() {
-                    prop_assert_eq!(ka.hash, kb.hash, "{:?} {:?}", a, b);
-                }
-            }
-        }
-
         #[test]
         fn counts_add_up_to_findings_minus_excepted_and_unfixable(p in arb_policy(), (b, e) in arb_findings()) {
             let total = b.len() + e.len();

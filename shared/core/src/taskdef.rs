@@ -1,4 +1,4 @@
-//! ECS task definitions, in the three shapes people hand us (SPEC 3.3): the
+//! ECS task definitions, in the three shapes people hand us (`docs/policy.md`): the
 //! `taskDefinition` object of `aws ecs describe-task-definition`, that whole
 //! output, or a `register-task-definition` input (`taskdef.json`).
 

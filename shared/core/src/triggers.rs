@@ -9,6 +9,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::hooks::HookStatus;
+
 /// `CodeCommit Repository State Change` (source `aws.codecommit`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -251,12 +253,32 @@ impl EcsLifecycleHook {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EcsHookResponse {
-    /// `SUCCEEDED`, `FAILED` or `IN_PROGRESS`.
-    pub hook_status: String,
+    /// In ECS's words: `SUCCEEDED`, `FAILED` or `IN_PROGRESS`.
+    #[serde(with = "ecs_hook_status")]
+    pub hook_status: HookStatus,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub call_back_delay: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hook_details: Option<serde_json::Value>,
+}
+
+/// A [`HookStatus`] as ECS writes it in a hook response.
+mod ecs_hook_status {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use crate::hooks::HookStatus;
+
+    pub fn serialize<S: Serializer>(status: &HookStatus, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(status.ecs_word())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<HookStatus, D::Error> {
+        let word = String::deserialize(d)?;
+        [HookStatus::Succeeded, HookStatus::Failed, HookStatus::InProgress]
+            .into_iter()
+            .find(|s| s.ecs_word() == word)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown hookStatus {word:?}")))
+    }
 }
 
 #[cfg(test)]

@@ -1,4 +1,4 @@
-//! Reading and validating `appsec.yaml` (SPEC 3.1).
+//! Reading and validating `appsec.yaml` (`docs/policy.md`, "Validation").
 //!
 //! Every problem is reported, not just the first, each with the `line:col`
 //! of the offending node and the dotted path of the key it concerns:

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::digest::ImageDigest;
 use crate::findings::ScanReport;
 use crate::lkg::LastKnownGood;
 use crate::policy::Severity;
@@ -69,7 +70,7 @@ impl VerdictRecord {
 /// every environment; without a policy, fails closed.
 pub fn judge(
     repository: &str,
-    digest: &str,
+    digest: &ImageDigest,
     image_tags: Vec<String>,
     report: &ScanReport,
     event_time: DateTime<Utc>,
@@ -90,7 +91,7 @@ pub fn judge(
     };
     VerdictRecord {
         repository: repository.to_owned(),
-        digest: digest.to_owned(),
+        digest: digest.to_string(),
         image_tags,
         scanned_at,
         policy_key: policy.map(|(key, _)| key.to_owned()),
@@ -106,7 +107,7 @@ pub fn judge(
 pub fn no_policy(repository: &str, report: &ScanReport) -> ScanVerdict {
     ScanVerdict {
         violations: vec![ScanViolation {
-            rule: "no_policy".into(),
+            rule: crate::scan::ScanRule::NoPolicy,
             severity: None,
             message: crate::lkg::NoPolicy::ForRepository(repository.to_owned()).to_string(),
         }],
@@ -114,7 +115,7 @@ pub fn no_policy(repository: &str, report: &ScanReport) -> ScanVerdict {
     }
 }
 
-pub fn verdict_key(repository: &str, digest: &str) -> String {
+pub fn verdict_key(repository: &str, digest: &ImageDigest) -> String {
     format!("verdicts/{repository}/{digest}.json")
 }
 
@@ -192,7 +193,11 @@ mod tests {
 
     #[test]
     fn each_image_has_its_own_verdict_key() {
-        assert_eq!(verdict_key("payments-api", "sha256:4f"), "verdicts/payments-api/sha256:4f.json");
+        let digest = format!("sha256:{}", "4f".repeat(32));
+        assert_eq!(
+            verdict_key("payments-api", &ImageDigest::parse(&digest).unwrap()),
+            format!("verdicts/payments-api/{digest}.json")
+        );
     }
 
     #[test]

@@ -1,0 +1,235 @@
+//! The checks every deployment hook runs: provenance (each image's passing
+//! gate decision, for the image its platform runs) and the policy's HTTP
+//! checks against the test listener.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use shipgate_aws::AwsError;
+use shipgate_aws::ecr::get_manifest;
+use shipgate_aws::ecs::describe_task_definition;
+use shipgate_aws::policies::{PolicyLookup, load_policy};
+use shipgate_core::digest::{Digest, ImageDigest};
+use shipgate_core::gate::{Decision, DecisionRecord};
+use shipgate_core::hooks::{HookStatus, Provenance, hook_matches, provenance_key};
+use shipgate_core::image::{EcrImage, parse_image};
+use shipgate_core::lkg::NoPolicy;
+use shipgate_core::policy::UnknownEnvironment;
+use shipgate_core::policy::{HttpCheck, Policy};
+use shipgate_core::rules::image_platform;
+use shipgate_core::taskdef::TaskDefinition;
+
+use crate::{Deps, HookOutcome, TEST_LISTENER_VAR};
+
+/// Why no policy could judge an image.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    #[error("{0}; failing closed")]
+    None(NoPolicy),
+    #[error(transparent)]
+    Environment(#[from] UnknownEnvironment),
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+}
+
+/// Why the image a container runs could not be told.
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+    #[error("ECR has no image {repository}@{digest}")]
+    Missing { repository: String, digest: Digest },
+    /// The image does not run on the task's platform.
+    #[error("{message} ({rule})")]
+    Platform { message: String, rule: String },
+}
+
+/// Provenance and HTTP checks for the task definition being deployed.
+/// `resolved` holds the digests ECS resolved container images to (ECS native
+/// service revisions): those are what runs, whatever the image string says.
+pub(crate) async fn check_task_definition(
+    deps: &Deps,
+    hook: &str,
+    task_definition: &str,
+    resolved: &BTreeMap<String, Digest>,
+) -> HookOutcome {
+    let td = match describe_task_definition(&deps.ecs, task_definition).await {
+        Ok(td) => td,
+        Err(e) => return HookOutcome::failed(hook, e.to_string()),
+    };
+    let images: Vec<String> = td.container_definitions.iter().map(|c| c.image.trim().to_owned()).collect();
+    // (container, image as written, the digest it runs as)
+    let running: Vec<(String, String, Option<String>)> = td
+        .container_definitions
+        .iter()
+        .map(|c| {
+            let image = c.image.trim().to_owned();
+            let digest = resolved
+                .get(&c.name)
+                .map(ToString::to_string)
+                .or_else(|| parse_image(&image).digest.map(str::to_owned));
+            (c.name.clone(), image, digest)
+        })
+        .collect();
+    let digests: Vec<String> = running.iter().filter_map(|(_, _, d)| d.clone()).collect();
+    let repository = images.iter().find_map(|i| EcrImage::parse(i)).map(|i| i.repository);
+    let mut outcome = HookOutcome {
+        digests: digests.clone(),
+        repository: repository.clone(),
+        ..HookOutcome::failed(hook, "")
+    };
+    outcome.reasons.clear();
+
+    if repository.is_none() {
+        outcome
+            .reasons
+            .push(format!("task definition {task_definition} has no ECR image to find a policy for"));
+        return outcome;
+    }
+    // Each image is judged by its own repository's policy (an image from
+    // outside ECR by the default policy), so one lenient repository cannot
+    // waive provenance for the others.
+    let mut policies: BTreeMap<String, Policy> = BTreeMap::new();
+    for (container, image, digest) in &running {
+        let scope = EcrImage::parse(image).map_or_else(|| "default".to_owned(), |i| i.repository);
+        if !policies.contains_key(&scope) {
+            match image_policy(deps, &scope).await {
+                Ok((policy, owner)) => {
+                    outcome.owner = outcome.owner.take().or(owner);
+                    policies.insert(scope.clone(), policy);
+                }
+                Err(reason) => {
+                    outcome.reasons.push(reason.to_string());
+                    return outcome;
+                }
+            }
+        }
+        if !policies[&scope].deploy.require_gate_decision {
+            continue;
+        }
+        match digest.as_deref().and_then(|d| Digest::parse(d).ok()) {
+            None => outcome.reasons.push(format!(
+                "image {image} is not pinned by digest, so its gate decision cannot be checked"
+            )),
+            Some(digest) => {
+                // What the task runs: for an image index, its image for the
+                // task's platform, which must have passed the gate itself (a
+                // pass for arm64 opens nothing for amd64).
+                let runs = match image_that_runs(deps, &td, container, image, &digest).await {
+                    Ok(runs) => runs,
+                    Err(reason) => {
+                        outcome.reasons.push(reason.to_string());
+                        continue;
+                    }
+                };
+                match gate_decision(deps, &runs).await {
+                    Ok(true) => {}
+                    Ok(false) if runs != digest => outcome.reasons.push(format!(
+                        "image {} runs {} on this task's platform, which has no passing release-gate decision (was the index gated for another platform?)",
+                        digest.short(),
+                        runs.short()
+                    )),
+                    Ok(false) => outcome.reasons.push(format!(
+                        "image {} has no passing release-gate decision (was it deployed without the pipeline?)",
+                        digest.short()
+                    )),
+                    Err(e) => outcome.reasons.push(e.to_string()),
+                }
+            }
+        }
+    }
+    // An ungated image is stopped before any traffic reaches it.
+    if !outcome.reasons.is_empty() {
+        return outcome;
+    }
+    // The checks every image's policy asks for, each once.
+    let mut checks: Vec<HttpCheck> = Vec::new();
+    for policy in policies.values() {
+        for check in &policy.deploy.checks {
+            if !checks.contains(check) {
+                checks.push(check.clone());
+            }
+        }
+    }
+    outcome.reasons.extend(run_checks(deps, &checks, hook).await);
+    if outcome.reasons.is_empty() {
+        outcome.status = HookStatus::Succeeded;
+    }
+    outcome
+}
+
+/// The policy an image from `scope` (its repository, or `default`) must meet
+/// in this hook's environment, and the policy's owner; or why there is none.
+async fn image_policy(deps: &Deps, scope: &str) -> Result<(Policy, Option<String>), PolicyError> {
+    match load_policy(&deps.bucket, scope).await {
+        Ok(PolicyLookup::Found { lkg, .. }) => {
+            let owner = lkg.document.policy.owner.clone();
+            let policy = lkg.document.environment(deps.environment.as_deref())?;
+            Ok((policy.clone(), owner))
+        }
+        Ok(PolicyLookup::None(why)) => Err(PolicyError::None(why)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The digest a container of `td` runs for `digest`: an ECR image index's
+/// image for the task's `runtimePlatform`, or the image itself (after its
+/// config says it runs there); images outside ECR as they are. `Err` says
+/// why the image cannot run or be read.
+pub(crate) async fn image_that_runs(
+    deps: &Deps,
+    td: &TaskDefinition,
+    container: &str,
+    image: &str,
+    digest: &Digest,
+) -> Result<ImageDigest, ImageError> {
+    let Some(ecr) = EcrImage::parse(image) else {
+        return Ok(ImageDigest::assumed(digest.clone()));
+    };
+    let manifest = get_manifest(&deps.ecr, &deps.http, Some(&ecr.registry_id), &ecr.repository, digest)
+        .await?
+        .ok_or_else(|| ImageError::Missing { repository: ecr.repository.clone(), digest: digest.clone() })?;
+    image_platform(td, container, image, digest, &manifest)
+        .map_err(|v| ImageError::Platform { message: v.message, rule: v.rule.to_string() })
+}
+
+/// True when the digest has a passing decision on record for this hook's
+/// environment (the decision's own environment must be this one).
+async fn gate_decision(deps: &Deps, digest: &ImageDigest) -> Result<bool, AwsError> {
+    let key = provenance_key(digest.digest(), deps.environment.as_deref());
+    let Some(provenance) = deps.bucket.get_json::<Provenance>(&key).await? else {
+        return Ok(false);
+    };
+    let record = deps.bucket.get_json::<DecisionRecord>(&provenance.decision_key).await?;
+    Ok(record.is_some_and(|r| {
+        r.decision == Decision::Pass
+            && r.digests.contains_key(digest.as_str())
+            && r.environment == deps.environment
+    }))
+}
+
+/// Runs the checks due at `hook`, returning why any failed.
+async fn run_checks(deps: &Deps, checks: &[HttpCheck], hook: &str) -> Vec<String> {
+    let due: Vec<_> = checks.iter().filter(|c| hook_matches(&c.hook, hook)).collect();
+    if due.is_empty() {
+        return Vec::new();
+    }
+    let Some(probe) = &deps.probe else {
+        return vec![format!(
+            "{} check(s) are due at {hook} but {TEST_LISTENER_VAR} is not configured",
+            due.len()
+        )];
+    };
+    let mut failures = Vec::new();
+    for check in due {
+        let timeout = Duration::from_secs(check.timeout.seconds);
+        let outcome = probe.check(&check.path, check.expect_status, timeout, check.attempts).await;
+        if !outcome.passed {
+            failures.push(format!(
+                "check GET {} failed after {} attempt(s): {}",
+                outcome.path, outcome.attempts, outcome.last
+            ));
+        }
+    }
+    failures
+}
