@@ -3,7 +3,7 @@
 #   make test   - every test: unit, emulator integration, end to end
 #   make local  - the emulator and the six functions, running, to invoke any event by hand
 #   make bench  - benchmarks, side by side with a Python baseline (bench/README.md)
-#   make lint   - rustfmt and clippy, as CI runs them
+#   make lint   - rustfmt and clippy; ruff and mypy over the emulator, as CI runs them
 #   make iam-mutants - remove each role statement in turn: every removal must fail a test
 #   make mutants - mutation testing of the decision modules (cargo-mutants)
 
@@ -16,7 +16,7 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 
 INFRA_VENV := .venv-infra
 
-.PHONY: demo local bench storm test lint lint-infra setup tools infra-tools iam-mutants mutants
+.PHONY: demo local bench storm test lint lint-tools lint-infra setup tools infra-tools iam-mutants mutants
 
 # The Python side: moto server for the local AWS emulator.
 setup: $(VENV)/.installed
@@ -74,9 +74,17 @@ mutants: setup tools
 	@cargo mutants --version >/dev/null 2>&1 || cargo install cargo-mutants --locked
 	cargo mutants $(MUTANTS_TESTS)
 
-lint:
+# ruff and mypy share the emulator's environment, so mypy reads moto's types.
+lint-tools: $(VENV)/.lint-installed
+$(VENV)/.lint-installed: $(VENV)/.installed tests/emulator/requirements-lint.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check -r tests/emulator/requirements-lint.txt
+	touch $@
+
+lint: lint-tools
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
+	cd tests/emulator && $(abspath $(VENV))/bin/ruff check .
+	cd tests/emulator && $(abspath $(VENV))/bin/mypy .
 
 # cfn-lint and checkov on every template; a skipped checkov check carries its
 # reason in the template's Metadata.

@@ -48,6 +48,7 @@ from moto.codedeploy.models import codedeploy_backends
 from moto.codedeploy.responses import CodeDeployResponse
 from moto.codepipeline.responses import CodePipelineResponse
 from moto.core.exceptions import JsonRESTError
+from moto.core.responses import BaseResponse
 from moto.ecr.responses import ECRResponse
 from moto.ecs.responses import EC2ContainerServiceResponse
 from moto.events.responses import EventsHandler
@@ -57,7 +58,9 @@ from moto.secretsmanager.models import secretsmanager_backends
 from moto.secretsmanager.responses import SecretsManagerResponse
 from moto.sns.responses import SNSResponse
 
-ACCOUNT = "123456789012"
+from aws_account import ACCOUNT, REGION
+from patching import add_hook, replace
+
 ADMIN_USER = "shipgate-admin"
 ADMIN_KEY_ID = "AKIASHIPGATEADMIN001"
 ADMIN_SECRET = "shipgate-local-admin-secret"
@@ -66,11 +69,13 @@ ADMIN_POLICY = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Acti
 
 def enable() -> None:
     """Every call from now on is authorised; installs AWS's rules above."""
-    settings.INITIAL_NO_AUTH_ACTION_COUNT = 0
-    access_control.IAMRequestBase.check_action_permitted = _check_action_permitted
-    access_control.IAMRequestBase.check_signature = _check_signature
+    replace(settings, "INITIAL_NO_AUTH_ACTION_COUNT", 0)
+    replace(access_control.IAMRequestBase, "check_action_permitted", _check_action_permitted)
+    replace(access_control.IAMRequestBase, "check_signature", _check_signature)
+    # moto authorises a request against `_determine_resource()` when the
+    # response class has one (`BaseResponse.call_action`), else against "*".
     for response_class, resolver in RESOURCES.items():
-        response_class._determine_resource = resolver
+        add_hook(response_class, "_determine_resource", resolver, consulted_by=BaseResponse.call_action)
     create_admin()
 
 
@@ -92,7 +97,7 @@ def create_user(
         user = backend.users.pop(name)
         user.policies.clear()
         user.access_keys.clear()
-    backend.create_user(region_name="us-east-1", user_name=name)
+    backend.create_user(region_name=REGION, user_name=name)
     for i, policy in enumerate(policies):
         # SAM writes inline policies without a Version, which IAM reads as
         # 2008-10-17 (no policy variables: none are used); moto wants one.
@@ -285,8 +290,8 @@ def _codedeploy_resource(self: CodeDeployResponse) -> str:
     if deployment_id:
         deployment = codedeploy_backends[ACCOUNT][self.region].deployments.get(deployment_id)
         if deployment is not None:
-            group = f"{deployment.application_name}/{deployment.deployment_group_name}"
-            return _arn("codedeploy", self.region, f"deploymentgroup:{group}")
+            target = f"{deployment.application_name}/{deployment.deployment_group_name}"
+            return _arn("codedeploy", self.region, f"deploymentgroup:{target}")
         return _arn("codedeploy", self.region, "deploymentgroup:*")
     application = params.get("applicationName")
     group = params.get("deploymentGroupName")
@@ -310,7 +315,7 @@ def _secrets_resource(self: SecretsManagerResponse) -> str:
         return "*"
     backend = secretsmanager_backends[ACCOUNT][self.region]
     try:
-        return backend.get_secret_value(secret_id, None, None)["ARN"]
+        return backend.get_secret_value(secret_id, None, None)["ARN"]  # type: ignore[arg-type]
     except Exception:  # noqa: BLE001 - an unknown secret: moto answers after authorisation
         return secret_id if secret_id.startswith("arn:") else _arn("secretsmanager", self.region, f"secret:{secret_id}")
 
@@ -403,7 +408,7 @@ def create_session(name: str, policies: list[dict[str, Any]], fixed: dict[str, s
     for i, policy in enumerate(policies):
         backend.put_role_policy(name, f"policy{i}", json.dumps(policy))
     role = sts_backends[ACCOUNT]["aws"].assume_role(
-        region_name="us-east-1",
+        region_name=REGION,
         role_session_name=f"{name}-session",
         role_arn=f"arn:aws:iam::{ACCOUNT}:role/{name}",
         policy="",
@@ -447,7 +452,7 @@ def create_service_role(name: str, principal: str) -> str:
 def create_key(description: str) -> dict[str, str]:
     from moto.kms.models import kms_backends
 
-    key = kms_backends[ACCOUNT]["us-east-1"].create_key(
+    key = kms_backends[ACCOUNT][REGION].create_key(
         None, "ENCRYPT_DECRYPT", "SYMMETRIC_DEFAULT", description, None
     )
     return {"keyId": key.id, "arn": key.arn}
@@ -480,29 +485,29 @@ def kms_requirement(environ: dict[str, Any], action: str | None, body: bytes) ->
             return None
         if method == "PUT" and bucket.encryption:
             default = bucket.encryption["Rule"]["ApplyServerSideEncryptionByDefault"]
-            arn = _key_arn(default.get("KMSMasterKeyID"), "us-east-1")
+            arn = _key_arn(default.get("KMSMasterKeyID"), REGION)
             return (["kms:GenerateDataKey"], arn) if default.get("SSEAlgorithm") == "aws:kms" and arn else None
         if method in ("GET", "HEAD"):
             stored = bucket.keys.get(unquote(key))
             # A delete marker (the key's current version after a DELETE in a
             # versioned bucket) has no encryption: the read is a 404.
             if getattr(stored, "encryption", None) == "aws:kms":
-                arn = _key_arn(stored.kms_key_id, "us-east-1")
+                arn = _key_arn(stored.kms_key_id, REGION)
                 return (["kms:Decrypt"], arn) if arn else None
         return None
     if action == "GetSecretValue":
         secret_id = json.loads(body or b"{}").get("SecretId", "")
-        backend = secretsmanager_backends[ACCOUNT]["us-east-1"]
-        if secret_id in backend.secrets:
-            arn = _key_arn(backend.secrets[secret_id].kms_key_id, "us-east-1")
+        secrets = secretsmanager_backends[ACCOUNT][REGION]
+        if secret_id in secrets.secrets:
+            arn = _key_arn(getattr(secrets.secrets[secret_id], "kms_key_id", None), REGION)
             return (["kms:Decrypt"], arn) if arn else None
         return None
     if method == "POST" and b"Action=Publish" in body:
         params = parse_qs(body.decode("utf-8", "replace"))
         topic_arn = (params.get("TopicArn") or [""])[0]
-        topics = sns_backends[ACCOUNT]["us-east-1"].topics
+        topics = sns_backends[ACCOUNT][REGION].topics
         topic = topics.get(topic_arn)
-        arn = _key_arn(topic.kms_master_key_id, "us-east-1") if topic is not None else None
+        arn = _key_arn(topic.kms_master_key_id, REGION) if topic is not None else None
         return (["kms:GenerateDataKey", "kms:Decrypt"], arn) if arn else None
     return None
 
@@ -520,10 +525,16 @@ def kms_refusal(environ: dict[str, Any], action: str | None, body: bytes) -> tup
         return None
     message = f"not authorized to perform: {missing[0]} on resource: {key_arn}"
     if _s3_object(environ):
-        text = f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code><Message>{message}</Message></Error>'
+        text = (
+            '<?xml version="1.0" encoding="UTF-8"?>\n'
+            f"<Error><Code>AccessDenied</Code><Message>{message}</Message></Error>"
+        )
         return "403 Forbidden", text.encode(), "application/xml"
     if action:
         return "400 Bad Request", json.dumps({"__type": "AccessDeniedException", "message": message}).encode(), \
             "application/x-amz-json-1.1"
-    text = f"<ErrorResponse><Error><Type>Sender</Type><Code>KMSAccessDenied</Code><Message>{message}</Message></Error></ErrorResponse>"
+    text = (
+        "<ErrorResponse><Error><Type>Sender</Type><Code>KMSAccessDenied</Code>"
+        f"<Message>{message}</Message></Error></ErrorResponse>"
+    )
     return "400 Bad Request", text.encode(), "text/xml"

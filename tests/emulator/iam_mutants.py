@@ -72,7 +72,8 @@ def main() -> int:
             cwd=ROOT, env=env, capture_output=True, text=True,
         )
         os.unlink(f.name)
-        failed = sorted(set(re.findall(r"FAIL \[.*?\] \(.*?\) shipgate-tests::(\S+ \S+)", result.stdout + result.stderr)))
+        output = result.stdout + result.stderr
+        failed = sorted(set(re.findall(r"FAIL \[.*?\] \(.*?\) shipgate-tests::(\S+ \S+)", output)))
         verdict = f"caught by {len(failed)}: {', '.join(failed[:3])}" if result.returncode else "SURVIVED"
         print(f"{function:28} {sid:32} {verdict}", flush=True)
         if not result.returncode:
