@@ -81,6 +81,22 @@ fn policy_check_accepts_the_example_and_exits_zero() {
     assert_eq!(run.json()["valid"], true);
 }
 
+/// Every YAML example of the users' policy reference (`docs/policy.md`) is a
+/// valid policy, as `shipgate policy check` reads it.
+#[test]
+fn policy_reference_examples_are_valid_policies() {
+    let reference = include_str!("../../docs/policy.md");
+    let examples: Vec<&str> =
+        reference.split("```yaml\n").skip(1).map(|rest| rest.split("```").next().unwrap()).collect();
+    assert!(examples.len() >= 3, "docs/policy.md shows its examples in ```yaml blocks");
+    let files = Files::new();
+    for (i, example) in examples.iter().enumerate() {
+        let path = files.write(&format!("example-{i}.yaml"), example);
+        let run = shipgate(&["policy", "check", s(&path), "--now", NOW]);
+        assert_eq!(run.code, 0, "example {i} of docs/policy.md:\n{example}\n{}", run.stdout);
+    }
+}
+
 #[test]
 fn policy_check_lists_every_error_with_file_line_and_column() {
     let f = Files::new();
