@@ -16,7 +16,7 @@ use shipgate_core::image::{EcrImage, parse_image};
 use shipgate_core::lkg::NoPolicy;
 use shipgate_core::policy::UnknownEnvironment;
 use shipgate_core::policy::{HttpCheck, Policy};
-use shipgate_core::rules::image_platform;
+use shipgate_core::rules::{TaskRule, image_platform};
 use shipgate_core::taskdef::TaskDefinition;
 
 use crate::{Deps, HookOutcome, TEST_LISTENER_VAR};
@@ -41,7 +41,7 @@ pub enum ImageError {
     Missing { repository: String, digest: Digest },
     /// The image does not run on the task's platform.
     #[error("{message} ({rule})")]
-    Platform { message: String, rule: String },
+    Platform { message: String, rule: TaskRule },
 }
 
 /// Provenance and HTTP checks for the task definition being deployed.
@@ -190,7 +190,7 @@ pub(crate) async fn image_that_runs(
         .await?
         .ok_or_else(|| ImageError::Missing { repository: ecr.repository.clone(), digest: digest.clone() })?;
     image_platform(td, container, image, digest, &manifest)
-        .map_err(|v| ImageError::Platform { message: v.message, rule: v.rule.to_string() })
+        .map_err(|v| ImageError::Platform { message: v.message, rule: v.rule })
 }
 
 /// True when the digest has a passing decision on record for this hook's

@@ -515,7 +515,7 @@ mod tests {
     fn a_violation_fails_without_waiting_for_the_scan() {
         let now: DateTime<Utc> = "2026-11-28T12:00:00Z".parse().unwrap();
         let v = Violation {
-            rule: "privileged".into(),
+            rule: crate::rules::TaskRule::Privileged,
             container: "app".into(),
             message: "runs privileged".into(),
         };

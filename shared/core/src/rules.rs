@@ -17,15 +17,64 @@ use crate::yaml_check::compile_regex;
 /// Names the violations of task-level settings, which concern every container.
 pub const TASK_LEVEL: &str = "*";
 
+/// The task-definition and image rules: the one list of their ids, which are
+/// part of the contract (`docs/policy.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskRule {
+    Privileged,
+    ReadonlyRootFilesystem,
+    NonRootUser,
+    HostNamespaces,
+    Capabilities,
+    ForbiddenEnv,
+    SecretInEnvironment,
+    LogConfiguration,
+    ImageRegistry,
+    ImageDigest,
+    ImagePlatform,
+}
+
+impl TaskRule {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskRule::Privileged => "privileged",
+            TaskRule::ReadonlyRootFilesystem => "readonly_root_filesystem",
+            TaskRule::NonRootUser => "non_root_user",
+            TaskRule::HostNamespaces => "host_namespaces",
+            TaskRule::Capabilities => "capabilities",
+            TaskRule::ForbiddenEnv => "forbidden_env",
+            TaskRule::SecretInEnvironment => "secret_in_environment",
+            TaskRule::LogConfiguration => "log_configuration",
+            TaskRule::ImageRegistry => "image_registry",
+            TaskRule::ImageDigest => "image_digest",
+            TaskRule::ImagePlatform => "image_platform",
+        }
+    }
+}
+
+impl std::fmt::Display for TaskRule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A rule compared with its id, as records and tests write it.
+impl PartialEq<&str> for TaskRule {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Violation {
-    pub rule: String,
+    pub rule: TaskRule,
     pub container: String,
     pub message: String,
 }
 
-fn violation(rule: &str, container: &str, message: String) -> Violation {
-    Violation { rule: rule.to_owned(), container: container.to_owned(), message }
+fn violation(rule: TaskRule, container: &str, message: String) -> Violation {
+    Violation { rule, container: container.to_owned(), message }
 }
 
 /// Whether a user (the part before `:`) is root: `root`, or any number the
@@ -69,7 +118,7 @@ pub fn image_platform(
                 wanted.ecs_name()
             ),
         };
-        violation("image_platform", container, message)
+        violation(TaskRule::ImagePlatform, container, message)
     })
 }
 
@@ -86,7 +135,7 @@ pub fn check_task_definition(policy: &Policy, td: &TaskDefinition) -> Vec<Violat
         ] {
             if value.as_deref().is_some_and(|v| v.eq_ignore_ascii_case("host")) {
                 let message = format!("{field} is host: the task shares the host's {what} namespace");
-                out.push(violation("host_namespaces", TASK_LEVEL, message));
+                out.push(violation(TaskRule::HostNamespaces, TASK_LEVEL, message));
             }
         }
     }
@@ -107,11 +156,11 @@ fn check_container(
     let t = &policy.task_definition;
     let name = c.name.as_str();
     if t.privileged == Allowance::Forbid && c.privileged == Some(true) {
-        out.push(violation("privileged", name, "runs privileged (privileged: true)".into()));
+        out.push(violation(TaskRule::Privileged, name, "runs privileged (privileged: true)".into()));
     }
     if t.readonly_root_filesystem == Requirement::Require && c.readonly_root_filesystem != Some(true) {
         out.push(violation(
-            "readonly_root_filesystem",
+            TaskRule::ReadonlyRootFilesystem,
             name,
             "root filesystem is writable; set readonlyRootFilesystem: true".into(),
         ));
@@ -121,12 +170,12 @@ fn check_container(
         let uid = user.split(':').next().unwrap_or("");
         if user.is_empty() {
             out.push(violation(
-                "non_root_user",
+                TaskRule::NonRootUser,
                 name,
                 "user is not set, so it runs as root; set a non-root user".into(),
             ));
         } else if runs_as_root(uid) {
-            out.push(violation("non_root_user", name, format!("runs as root (user {user:?})")));
+            out.push(violation(TaskRule::NonRootUser, name, format!("runs as root (user {user:?})")));
         }
     }
     let added = c
@@ -142,7 +191,7 @@ fn check_container(
         .collect();
     if !extra.is_empty() {
         out.push(violation(
-            "capabilities",
+            TaskRule::Capabilities,
             name,
             format!("adds capabilities not allowed: {}", extra.join(", ")),
         ));
@@ -152,7 +201,7 @@ fn check_container(
     for (var, source) in env_names.chain(secret_names) {
         if t.forbid_env_names.iter().any(|f| f == var) {
             out.push(violation(
-                "forbidden_env",
+                TaskRule::ForbiddenEnv,
                 name,
                 format!("sets forbidden variable {var} (in {source})"),
             ));
@@ -161,7 +210,7 @@ fn check_container(
     for e in &c.environment {
         if secret_patterns.iter().any(|p| p.is_match(&e.name)) {
             out.push(violation(
-                "secret_in_environment",
+                TaskRule::SecretInEnvironment,
                 name,
                 format!("{} looks like a secret in plain environment; move it to secrets", e.name),
             ));
@@ -170,7 +219,7 @@ fn check_container(
     if policy.task_definition.require_log_configuration
         && c.log_configuration.as_ref().is_none_or(|l| l.log_driver.trim().is_empty())
     {
-        out.push(violation("log_configuration", name, "has no logConfiguration".into()));
+        out.push(violation(TaskRule::LogConfiguration, name, "has no logConfiguration".into()));
     }
     out.extend(check_image(policy, name, &c.image));
 }
@@ -189,7 +238,7 @@ pub fn check_image(policy: &Policy, container: &str, image: &str) -> Vec<Violati
             .any(|g| g.is_match(reference.registry) || g.is_match(host_without_port));
         if !allowed {
             out.push(violation(
-                "image_registry",
+                TaskRule::ImageRegistry,
                 container,
                 format!(
                     "image {image} comes from registry {}, not one of: {}",
@@ -202,7 +251,7 @@ pub fn check_image(policy: &Policy, container: &str, image: &str) -> Vec<Violati
     }
     if i.require_digest && reference.digest.is_none_or(|d| Digest::parse(d).is_err()) {
         out.push(violation(
-            "image_digest",
+            TaskRule::ImageDigest,
             container,
             format!("image {image} is not pinned by digest (@sha256:<64 hex>)"),
         ));
