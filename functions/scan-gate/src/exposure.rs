@@ -237,7 +237,7 @@ async fn mark_announced(
             let mut record = stored?.clone();
             let image = record.images.iter_mut().find(|i| {
                 i.container == change.container
-                    && i.digest.as_str() == change.digest
+                    && i.digest == change.digest
                     && i.exposure.seq == change.seq
                     && !i.exposure.announced
             })?;

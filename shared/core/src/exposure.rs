@@ -259,7 +259,7 @@ pub struct ExposureChanged {
     pub container: String,
     pub image: String,
     pub repository: String,
-    pub digest: String,
+    pub digest: ImageDigest,
     pub status: ExposureStatus,
     pub seq: u32,
     pub since: DateTime<Utc>,
@@ -283,7 +283,7 @@ impl ExposureChanged {
             container: image.container.clone(),
             image: image.image.clone(),
             repository: image.repository.clone(),
-            digest: image.digest.to_string(),
+            digest: image.digest.clone(),
             status: e.status,
             seq: e.seq,
             since: e.since.unwrap_or(service.deployed_at),
@@ -295,7 +295,7 @@ impl ExposureChanged {
     }
 
     /// Which image in which service: a later flip of it replaces an earlier.
-    pub fn subject(&self) -> (Option<&str>, &str, &str, &str) {
+    pub fn subject(&self) -> (Option<&str>, &str, &str, &ImageDigest) {
         (self.environment.as_deref(), &self.service, &self.container, &self.digest)
     }
 
@@ -642,9 +642,9 @@ mod tests {
             environment: Some("prod".into()),
             service: service.into(),
             container: "app".into(),
-            image: "payments@sha256:a".into(),
+            image: format!("payments@{A}"),
             repository: "payments".into(),
-            digest: "sha256:a".into(),
+            digest: ImageDigest::parse(A).unwrap(),
             status,
             seq,
             since: at("2026-11-28T10:03:00Z"),

@@ -10,6 +10,7 @@ use std::fmt::Write as _;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::digest::ImageDigest;
 use crate::events::PolicyRejected;
 use crate::exposure::{ExposureStatus, ExposureWindow};
 use crate::gate::{Decision, GateDecisionEvent};
@@ -418,7 +419,7 @@ fn codedeploy_link(cx: &Context, deployment_id: &str) -> String {
     )
 }
 
-fn ecr_link(cx: &Context, repository: &str, digest: &str) -> String {
+fn ecr_link(cx: &Context, repository: &str, digest: &ImageDigest) -> String {
     format!(
         "https://{r}.console.aws.amazon.com/ecr/repositories/private/{}/{repository}/_/image/{digest}/details?region={r}",
         cx.account,

@@ -19,7 +19,7 @@ use crate::scan::{ScanVerdict, ScanViolation, Verdict, evaluate_scan};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VerdictRecord {
     pub repository: String,
-    pub digest: String,
+    pub digest: ImageDigest,
     #[serde(default)]
     pub image_tags: Vec<String>,
     /// When the judged scan completed (from ECR), or, for a scan that has not
@@ -91,7 +91,7 @@ pub fn judge(
     };
     VerdictRecord {
         repository: repository.to_owned(),
-        digest: digest.to_string(),
+        digest: digest.clone(),
         image_tags,
         scanned_at,
         policy_key: policy.map(|(key, _)| key.to_owned()),
@@ -123,7 +123,7 @@ pub fn verdict_key(repository: &str, digest: &ImageDigest) -> String {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ScanVerdictEvent {
     pub repository: String,
-    pub digest: String,
+    pub digest: ImageDigest,
     pub image_tags: Vec<String>,
     pub verdict: Verdict,
     pub status: String,
@@ -170,7 +170,7 @@ mod tests {
     fn record(verdict: Verdict, scanned_at: &str, policy: &str) -> VerdictRecord {
         VerdictRecord {
             repository: "payments-api".into(),
-            digest: "sha256:4f".into(),
+            digest: ImageDigest::parse(&format!("sha256:{}", "4f".repeat(32))).unwrap(),
             image_tags: vec![],
             scanned_at: scanned_at.parse().unwrap(),
             policy_key: None,

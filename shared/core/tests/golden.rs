@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
+use shipgate_core::digest::ImageDigest;
 use shipgate_core::events::PolicyRejected;
 use shipgate_core::exposure::{Accepted, ExposureChanged, ExposureStatus, ExposureWindow};
 use shipgate_core::gate::{Decision, GateDecisionEvent};
@@ -19,6 +20,10 @@ use shipgate_core::scan::Verdict;
 use shipgate_core::verdict::ScanVerdictEvent;
 
 const DIGEST: &str = "sha256:4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f";
+
+fn digest() -> ImageDigest {
+    ImageDigest::parse(DIGEST).unwrap_or_else(|e| panic!("{e}"))
+}
 
 fn cx() -> Context {
     Context { region: "us-east-1".into(), account: "123456789012".into() }
@@ -71,7 +76,7 @@ fn cases() -> Vec<(&'static str, Outcome)> {
             "scan-failed",
             Outcome::ScanVerdict(ScanVerdictEvent {
                 repository: "payments-api".into(),
-                digest: DIGEST.into(),
+                digest: digest(),
                 image_tags: vec!["1.4.1".into()],
                 verdict: Verdict::Fail,
                 status: "COMPLETE".into(),
@@ -151,7 +156,7 @@ fn exposure_window() -> ExposureWindow {
         container: "app".into(),
         image: format!("123456789012.dkr.ecr.us-east-1.amazonaws.com/payments-api@{DIGEST}"),
         repository: "payments-api".into(),
-        digest: DIGEST.into(),
+        digest: digest(),
         status,
         seq: 1,
         since: at("2026-11-28T10:03:00Z"),

@@ -39,7 +39,7 @@ impl Replay<'_> {
         // What scan-gate stored yesterday, still in the bucket today.
         let stored = shipgate_core::verdict::VerdictRecord {
             repository: REPO.into(),
-            digest: EXCEPTED.into(),
+            digest: shipgate_core::digest::ImageDigest::parse(EXCEPTED).expect("a sha256 digest"),
             image_tags: vec!["1.5.1".into()],
             scanned_at: yesterday_noon,
             policy_key: Some(format!("policies/{REPO}/appsec.lkg.json")),

@@ -9,7 +9,6 @@ use crate::events::PolicyRejected;
 use crate::exposure::{ExposureStatus, ExposureWindow};
 use crate::gate::{Decision, GateDecisionEvent};
 use crate::hooks::{HookResultEvent, HookStatus};
-use crate::image::short;
 use crate::scan::Verdict;
 use crate::verdict::ScanVerdictEvent;
 
@@ -134,7 +133,7 @@ pub(super) fn scan_verdict(m: &mut Message, cx: &Context, v: &ScanVerdictEvent) 
         format!("scan/{}/{}/{}/{}", v.repository, v.digest, v.scanned_at.timestamp(), v.verdict.as_str());
     let image = match v.image_tags.first() {
         Some(tag) => format!("{}:{tag}", v.repository),
-        None => format!("{}@{}", v.repository, short(&v.digest)),
+        None => format!("{}@{}", v.repository, v.digest.short()),
     };
     if v.verdict == Verdict::Fail {
         m.subject = format!("Image {} fails its scan policy", name(&image, 60));
@@ -325,7 +324,7 @@ pub(super) fn exposure(m: &mut Message, cx: &Context, window: &ExposureWindow) -
                 c.service,
                 c.environment.as_deref().unwrap_or("the base environment"),
                 c.repository,
-                short(&c.digest)
+                c.digest.short()
             );
             match c.status {
                 ExposureStatus::Failing => {
