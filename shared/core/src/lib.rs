@@ -5,6 +5,9 @@
 //! `now`, and returns decisions; everything it needs from the world comes in
 //! as arguments.
 
+#[macro_use]
+mod rule_ids;
+
 pub mod digest;
 pub mod events;
 pub mod exposure;

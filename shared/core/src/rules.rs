@@ -17,52 +17,21 @@ use crate::yaml_check::compile_regex;
 /// Names the violations of task-level settings, which concern every container.
 pub const TASK_LEVEL: &str = "*";
 
-/// The task-definition and image rules: the one list of their ids, which are
-/// part of the contract (`docs/policy.md`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TaskRule {
-    Privileged,
-    ReadonlyRootFilesystem,
-    NonRootUser,
-    HostNamespaces,
-    Capabilities,
-    ForbiddenEnv,
-    SecretInEnvironment,
-    LogConfiguration,
-    ImageRegistry,
-    ImageDigest,
-    ImagePlatform,
-}
-
-impl TaskRule {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TaskRule::Privileged => "privileged",
-            TaskRule::ReadonlyRootFilesystem => "readonly_root_filesystem",
-            TaskRule::NonRootUser => "non_root_user",
-            TaskRule::HostNamespaces => "host_namespaces",
-            TaskRule::Capabilities => "capabilities",
-            TaskRule::ForbiddenEnv => "forbidden_env",
-            TaskRule::SecretInEnvironment => "secret_in_environment",
-            TaskRule::LogConfiguration => "log_configuration",
-            TaskRule::ImageRegistry => "image_registry",
-            TaskRule::ImageDigest => "image_digest",
-            TaskRule::ImagePlatform => "image_platform",
-        }
-    }
-}
-
-impl std::fmt::Display for TaskRule {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// A rule compared with its id, as records and tests write it.
-impl PartialEq<&str> for TaskRule {
-    fn eq(&self, other: &&str) -> bool {
-        self.as_str() == *other
+rule_ids! {
+    /// The task-definition and image rules: the one list of their ids, which
+    /// are part of the contract (`docs/policy.md`).
+    pub enum TaskRule {
+        Privileged = "privileged",
+        ReadonlyRootFilesystem = "readonly_root_filesystem",
+        NonRootUser = "non_root_user",
+        HostNamespaces = "host_namespaces",
+        Capabilities = "capabilities",
+        ForbiddenEnv = "forbidden_env",
+        SecretInEnvironment = "secret_in_environment",
+        LogConfiguration = "log_configuration",
+        ImageRegistry = "image_registry",
+        ImageDigest = "image_digest",
+        ImagePlatform = "image_platform",
     }
 }
 

@@ -71,54 +71,25 @@ impl ScanVerdict {
     }
 }
 
-/// The rules a scan can break: the one list of their ids.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ScanRule {
-    /// `scan.fail_on.exploit_available`: a known exploit.
-    ExploitAvailable,
-    /// `scan.fail_on.epss_at_least`.
-    Epss,
-    /// `scan.thresholds`.
-    Threshold,
-    /// `scan.fail_on_stale_exceptions`: an exception that matched nothing.
-    StaleException,
-    /// No completed scan, with `scan.required`.
-    ScanStatus,
-    /// ECR counts more findings than the scan lists.
-    ScanIncomplete,
-    /// No policy applies to the repository.
-    NoPolicy,
-    /// The function's environment has no overlay in the policy.
-    #[serde(rename = "environment")]
-    UnknownEnvironment,
-}
-
-impl ScanRule {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ScanRule::ExploitAvailable => "exploit_available",
-            ScanRule::Epss => "epss",
-            ScanRule::Threshold => "threshold",
-            ScanRule::StaleException => "stale_exception",
-            ScanRule::ScanStatus => "scan_status",
-            ScanRule::ScanIncomplete => "scan_incomplete",
-            ScanRule::NoPolicy => "no_policy",
-            ScanRule::UnknownEnvironment => "environment",
-        }
-    }
-}
-
-impl std::fmt::Display for ScanRule {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// A rule compared with its id, as records and tests write it.
-impl PartialEq<&str> for ScanRule {
-    fn eq(&self, other: &&str) -> bool {
-        self.as_str() == *other
+rule_ids! {
+    /// The rules a scan can break: the one list of their ids.
+    pub enum ScanRule {
+        /// `scan.fail_on.exploit_available`: a known exploit.
+        ExploitAvailable = "exploit_available",
+        /// `scan.fail_on.epss_at_least`.
+        Epss = "epss",
+        /// `scan.thresholds`.
+        Threshold = "threshold",
+        /// `scan.fail_on_stale_exceptions`: an exception that matched nothing.
+        StaleException = "stale_exception",
+        /// No completed scan, with `scan.required`.
+        ScanStatus = "scan_status",
+        /// ECR counts more findings than the scan lists.
+        ScanIncomplete = "scan_incomplete",
+        /// No policy applies to the repository.
+        NoPolicy = "no_policy",
+        /// The function's environment has no overlay in the policy.
+        UnknownEnvironment = "environment",
     }
 }
 
