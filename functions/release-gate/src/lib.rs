@@ -14,8 +14,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use shipgate_aws::clients::OnFirstUse;
 use shipgate_aws::codepipeline::{
-    JobContext, JobResult, JobStatus, MAX_CONTINUATION_TOKEN, MAX_FAILURE_MESSAGE, Reported, job_context,
-    report_job,
+    JobResult, JobStatus, MAX_CONTINUATION_TOKEN, MAX_FAILURE_MESSAGE, Reported, job_context, report_job,
 };
 use shipgate_aws::env::{ConfigError, FleetConfig, positive_millis};
 use shipgate_aws::events::Bus;
@@ -229,7 +228,7 @@ async fn pipeline_context(deps: &Deps, job_id: &str) -> PipelineContext {
             None
         }
     }
-    .unwrap_or(JobContext { pipeline: None, execution_id: None, stage: None, action: None });
+    .unwrap_or_default();
     PipelineContext {
         pipeline: context.pipeline.unwrap_or_else(|| "unknown-pipeline".into()),
         execution_id: context.execution_id.unwrap_or_else(|| job_id.to_owned()),

@@ -153,12 +153,12 @@ pub async fn handle(
         let resources = event.resources.clone().unwrap_or_default().join(", ");
         return Ok(ignore(format!("the scan of {resources} is not of an ECR image")));
     };
-    let (repository, digest) = (repository.to_owned(), digest.to_owned());
     let span = tracing::Span::current();
     span.record("event_id", event.id.as_deref().unwrap_or_default());
-    span.record("repository", repository.as_str());
-    span.record("digest", digest.as_str());
-    let digest = ImageDigest::parse(&digest).map_err(|e| InvalidEvent(format!("detail.image-digest {e}")))?;
+    span.record("repository", repository);
+    span.record("digest", digest);
+    let repository = repository.to_owned();
+    let digest = ImageDigest::parse(digest).map_err(|e| InvalidEvent(format!("detail.image-digest {e}")))?;
     let event_time = event.time.unwrap_or(now);
 
     // The policy, the findings and the stored verdict do not depend on each

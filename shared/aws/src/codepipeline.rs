@@ -65,7 +65,7 @@ impl JobResult {
 
 /// Where a job runs: `GetJobDetails`' pipeline context (the invoke event
 /// does not say).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct JobContext {
     pub pipeline: Option<String>,
     pub execution_id: Option<String>,

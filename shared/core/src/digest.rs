@@ -96,19 +96,16 @@ pub struct ImageDigest(Digest);
 
 impl ImageDigest {
     /// A digest AWS says is of a platform image: ECR's and Inspector's scan
-    /// events and findings (ECR scans images, never an index), and the digest
-    /// ECS resolved a container to. Anywhere else, read the manifest.
+    /// events and findings (ECR scans images, never an index). Anywhere else
+    /// (ECS's resolved digests included, which may name an index), read the
+    /// manifest.
     pub fn scanned(digest: Digest) -> ImageDigest {
         ImageDigest(digest)
     }
 
-    /// An image an index names for a platform.
-    pub(crate) fn in_index(digest: Digest) -> ImageDigest {
-        ImageDigest(digest)
-    }
-
-    /// The digest a manifest that is a single image was read by.
-    pub(crate) fn single(digest: Digest) -> ImageDigest {
+    /// What a manifest read says runs: an index's image for a platform, or
+    /// the digest a single image's manifest was read by.
+    pub(crate) fn from_manifest(digest: Digest) -> ImageDigest {
         ImageDigest(digest)
     }
 

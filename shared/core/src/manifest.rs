@@ -160,7 +160,7 @@ impl Manifest {
             })
             .filter_map(|c| Some((c.digest, c.platform?)))
             .map(|(digest, p)| {
-                let digest = ImageDigest::in_index(
+                let digest = ImageDigest::from_manifest(
                     Digest::parse(&digest)
                         .map_err(|e| format!("the image index's manifests[].digest: {e}"))?,
                 );
@@ -185,7 +185,7 @@ impl Manifest {
                 .map(|c| c.digest.clone())
                 .ok_or_else(|| children.iter().map(|c| c.platform.clone()).collect()),
             Manifest::Image { platform: Some(own), .. } if !own.runs_on(platform) => Err(vec![own.clone()]),
-            Manifest::Image { .. } => Ok(ImageDigest::single(named.clone())),
+            Manifest::Image { .. } => Ok(ImageDigest::from_manifest(named.clone())),
         }
     }
 
