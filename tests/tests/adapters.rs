@@ -4,9 +4,10 @@
 
 use serde_json::{Value, json};
 use shipgate_aws::Clients;
-use shipgate_aws::codedeploy::report_hook;
-use shipgate_aws::codepipeline::{JobResult, Reported, StartExecution, report_job, start_execution};
-use shipgate_aws::ecr::{ScanLookup, describe_scan};
+use shipgate_aws::codedeploy::CodeDeploy;
+use shipgate_aws::codepipeline::{CodePipeline, JobResult, Reported, StartExecution};
+use shipgate_aws::ecr::{Ecr, ScanLookup};
+use shipgate_aws::ecs::Ecs;
 use shipgate_aws::events::Bus;
 use shipgate_aws::s3::{Bucket, Condition, PutOutcome};
 use shipgate_aws::sns::{Message, Topic};
@@ -148,8 +149,10 @@ async fn ecr_findings_are_read_across_every_page() {
     aws.seed_scan(json!({"repositoryName": "payments-api", "imageDigest": DIGEST, "status": "COMPLETE",
                          "completedAt": 1795860000, "findings": findings}));
 
-    let ScanLookup::Found(report) =
-        describe_scan(&c.ecr, None, "payments-api", &ImageDigest::parse(DIGEST).unwrap()).await.unwrap()
+    let ScanLookup::Found(report) = Ecr::new(c.ecr.clone())
+        .describe_scan(None, "payments-api", &ImageDigest::parse(DIGEST).unwrap())
+        .await
+        .unwrap()
     else {
         panic!("scan not found")
     };
@@ -172,8 +175,10 @@ async fn ecr_enhanced_findings_and_missing_scans() {
         "enhancedFindings": [{"severity": "CRITICAL", "fixAvailable": "NO", "status": "ACTIVE",
             "packageVulnerabilityDetails": {"vulnerabilityId": "CVE-2024-3094",
                 "vulnerablePackages": [{"name": "xz-utils", "version": "5.6.0"}]}}]}));
-    let ScanLookup::Found(report) =
-        describe_scan(&c.ecr, None, "web", &ImageDigest::parse(DIGEST).unwrap()).await.unwrap()
+    let ScanLookup::Found(report) = Ecr::new(c.ecr.clone())
+        .describe_scan(None, "web", &ImageDigest::parse(DIGEST).unwrap())
+        .await
+        .unwrap()
     else {
         panic!("scan not found")
     };
@@ -187,7 +192,10 @@ async fn ecr_enhanced_findings_and_missing_scans() {
     let other = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
     aws.seed_scan(json!({"repositoryName": "web", "imageDigest": other, "status": "SCAN_NOT_FOUND"}));
     assert_eq!(
-        describe_scan(&c.ecr, None, "web", &ImageDigest::parse(other).unwrap()).await.unwrap(),
+        Ecr::new(c.ecr.clone())
+            .describe_scan(None, "web", &ImageDigest::parse(other).unwrap())
+            .await
+            .unwrap(),
         ScanLookup::NotFound
     );
 }
@@ -221,7 +229,7 @@ async fn ecs_task_definition_reads_back_into_the_domain_model() {
         .unwrap();
     let arn = registered.task_definition.unwrap().task_definition_arn.unwrap();
 
-    let td = shipgate_aws::ecs::describe_task_definition(&c.ecs, &arn).await.unwrap();
+    let td = Ecs::new(c.ecs.clone()).describe_task_definition(&arn).await.unwrap();
     assert_eq!(td.family.as_deref(), Some("web"));
     assert_eq!(td.network_mode.as_deref(), Some("host"));
     let app = &td.container_definitions[0];
@@ -295,9 +303,15 @@ async fn codepipeline_job_result_is_recorded_once_and_a_repeat_is_already_done()
         summary: "PASS".into(),
         output_variables: vec![("IMAGE_DIGEST".into(), DIGEST.into())],
     };
-    assert_eq!(report_job(&c.codepipeline, "job-1", &success, BUDGET).await.unwrap(), Reported::Now);
+    assert_eq!(
+        CodePipeline::new(c.codepipeline.clone()).report_job("job-1", &success, BUDGET).await.unwrap(),
+        Reported::Now
+    );
     let failure = JobResult::Failed { message: "late duplicate".into() };
-    assert_eq!(report_job(&c.codepipeline, "job-1", &failure, BUDGET).await.unwrap(), Reported::AlreadyDone);
+    assert_eq!(
+        CodePipeline::new(c.codepipeline.clone()).report_job("job-1", &failure, BUDGET).await.unwrap(),
+        Reported::AlreadyDone
+    );
 
     let calls = aws.calls_of("PutJobSuccessResult");
     assert_eq!(calls.len(), 1);
@@ -317,8 +331,8 @@ async fn codepipeline_start_is_idempotent_on_its_request_token() {
         variables: vec![("BRANCH".into(), "main".into())],
         client_request_token: "payments-0123456789abcdef".into(),
     };
-    let first = start_execution(&c.codepipeline, &start).await.unwrap();
-    let second = start_execution(&c.codepipeline, &start).await.unwrap();
+    let first = CodePipeline::new(c.codepipeline.clone()).start_execution(&start).await.unwrap();
+    let second = CodePipeline::new(c.codepipeline.clone()).start_execution(&start).await.unwrap();
     assert_eq!(first, second);
     let outcomes: Vec<_> = aws.calls_of("StartPipelineExecution").into_iter().map(|c| c.outcome).collect();
     assert_eq!(outcomes, ["Started", "Duplicate"]);
@@ -354,17 +368,24 @@ async fn codedeploy_hook_status_is_recorded_once() {
         .deployment_id
         .unwrap();
 
-    let first = report_hook(&c.codedeploy, &deployment, "hook-1", HookStatus::Failed, BUDGET).await.unwrap();
-    let second =
-        report_hook(&c.codedeploy, &deployment, "hook-1", HookStatus::Succeeded, BUDGET).await.unwrap();
+    let first = CodeDeploy::new(c.codedeploy.clone())
+        .report_hook(&deployment, "hook-1", HookStatus::Failed, BUDGET)
+        .await
+        .unwrap();
+    let second = CodeDeploy::new(c.codedeploy.clone())
+        .report_hook(&deployment, "hook-1", HookStatus::Succeeded, BUDGET)
+        .await
+        .unwrap();
     assert_eq!((first, second), (Reported::Now, Reported::AlreadyDone));
     let calls = aws.calls_of("PutLifecycleEventHookExecutionStatus");
     assert_eq!(calls[0].params["status"], "Failed");
     assert_eq!(calls[0].outcome, "Failed");
     assert_eq!(calls[1].outcome, "LifecycleEventAlreadyCompletedException");
 
-    let unknown =
-        report_hook(&c.codedeploy, "d-UNKNOWN", "hook-2", HookStatus::Failed, BUDGET).await.unwrap_err();
+    let unknown = CodeDeploy::new(c.codedeploy.clone())
+        .report_hook("d-UNKNOWN", "hook-2", HookStatus::Failed, BUDGET)
+        .await
+        .unwrap_err();
     assert!(unknown.is("DeploymentDoesNotExistException"), "{unknown}");
 }
 
@@ -380,8 +401,10 @@ async fn unreachable_endpoint_fails_with_the_service_named() {
         .load()
         .await;
     let client = aws_sdk_codepipeline::Client::new(&config);
-    let err =
-        report_job(&client, "job-1", &JobResult::Failed { message: "x".into() }, BUDGET).await.unwrap_err();
+    let err = CodePipeline::new(client)
+        .report_job("job-1", &JobResult::Failed { message: "x".into() }, BUDGET)
+        .await
+        .unwrap_err();
     assert_eq!((err.service, err.operation), ("CodePipeline", "PutJobFailureResult"));
     assert!(err.transient);
     assert!(err.to_string().starts_with("CodePipeline PutJobFailureResult failed: "), "{err}");
@@ -393,7 +416,10 @@ async fn emulator_injected_throttling_is_retried_by_the_sdk() {
     let c = clients(&aws).await;
     aws.inject_fault("PutJobSuccessResult", 400, "ThrottlingException", 1);
     let ok = JobResult::Succeeded { summary: "ok".into(), output_variables: vec![] };
-    assert_eq!(report_job(&c.codepipeline, "job-9", &ok, BUDGET).await.unwrap(), Reported::Now);
+    assert_eq!(
+        CodePipeline::new(c.codepipeline.clone()).report_job("job-9", &ok, BUDGET).await.unwrap(),
+        Reported::Now
+    );
     let outcomes: Vec<_> = aws.calls_of("PutJobSuccessResult").into_iter().map(|c| c.outcome).collect();
     assert_eq!(outcomes, ["ThrottlingException", "Succeeded"]);
 }

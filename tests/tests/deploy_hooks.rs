@@ -8,6 +8,9 @@ use std::time::Duration;
 use deploy_hooks::{Config, Deps, Response, handle, run_hook};
 use serde_json::{Value, json};
 use shipgate_aws::Deadline;
+use shipgate_aws::codedeploy::CodeDeploy;
+use shipgate_aws::ecr::Ecr;
+use shipgate_aws::ecs::Ecs;
 use shipgate_core::hooks::HookStatus;
 use shipgate_tests::{ACCOUNT, Fleet, ListenerMode, REGION, TestListener};
 
@@ -272,9 +275,13 @@ async fn slow_dependency_reports_before_the_deadline() {
     // Every AWS call goes to mocks: with the clock paused, no real I/O may run.
     let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::Config::builder().behavior_version_latest().build());
     let deps = Deps {
-        codedeploy: mock_client!(aws_sdk_codedeploy, RuleMode::Sequential, [&report]),
-        ecs: aws_sdk_ecs::Client::from_conf(aws_sdk_ecs::Config::builder().behavior_version_latest().build()),
-        ecr: aws_sdk_ecr::Client::from_conf(aws_sdk_ecr::Config::builder().behavior_version_latest().build()),
+        codedeploy: CodeDeploy::new(mock_client!(aws_sdk_codedeploy, RuleMode::Sequential, [&report])),
+        ecs: Ecs::new(aws_sdk_ecs::Client::from_conf(
+            aws_sdk_ecs::Config::builder().behavior_version_latest().build(),
+        )),
+        ecr: Ecr::new(aws_sdk_ecr::Client::from_conf(
+            aws_sdk_ecr::Config::builder().behavior_version_latest().build(),
+        )),
         http: shipgate_aws::http::client(shipgate_aws::http::public_roots()).unwrap(),
         bucket: shipgate_aws::s3::Bucket::new(s3, "unused"),
         bus: shipgate_aws::events::Bus::new(
@@ -474,13 +481,13 @@ async fn a_slow_report_lands_or_gives_up_before_the_lambda_deadline() {
         let s3 =
             aws_sdk_s3::Client::from_conf(aws_sdk_s3::Config::builder().behavior_version_latest().build());
         let deps = Deps {
-            codedeploy: aws_sdk_codedeploy::Client::new(&http.sdk_config()),
-            ecs: aws_sdk_ecs::Client::from_conf(
+            codedeploy: CodeDeploy::connect(&http.sdk_config()),
+            ecs: Ecs::new(aws_sdk_ecs::Client::from_conf(
                 aws_sdk_ecs::Config::builder().behavior_version_latest().build(),
-            ),
-            ecr: aws_sdk_ecr::Client::from_conf(
+            )),
+            ecr: Ecr::new(aws_sdk_ecr::Client::from_conf(
                 aws_sdk_ecr::Config::builder().behavior_version_latest().build(),
-            ),
+            )),
             http: shipgate_aws::http::client(shipgate_aws::http::public_roots()).unwrap(),
             bucket: shipgate_aws::s3::Bucket::new(s3, "unused"),
             bus: shipgate_aws::events::Bus::new(

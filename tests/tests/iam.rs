@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use serde_json::{Value, json};
-use shipgate_aws::ecr::describe_scan;
+use shipgate_aws::ecr::Ecr;
 use shipgate_aws::s3::Bucket;
 use shipgate_core::digest::ImageDigest;
 use shipgate_tests::{CONFIG_BUCKET, Emulator, FUNCTIONS, Fleet};
@@ -84,14 +84,10 @@ async fn enhanced_findings_also_need_inspector2_list_findings() {
     let ecr_only = aws
         .sdk_config_with_policies("ecr-only", &[statement("ecr:DescribeImageScanFindings", repository)])
         .await;
-    let err = describe_scan(
-        &aws_sdk_ecr::Client::new(&ecr_only),
-        None,
-        "web",
-        &ImageDigest::parse(DIGEST).unwrap(),
-    )
-    .await
-    .unwrap_err();
+    let err = Ecr::connect(&ecr_only)
+        .describe_scan(None, "web", &ImageDigest::parse(DIGEST).unwrap())
+        .await
+        .unwrap_err();
     assert!(err.is_access_denied(), "{err}");
     assert!(err.to_string().contains("inspector2:ListFindings"), "{err}");
 
@@ -104,9 +100,7 @@ async fn enhanced_findings_also_need_inspector2_list_findings() {
             ],
         )
         .await;
-    describe_scan(&aws_sdk_ecr::Client::new(&both), None, "web", &ImageDigest::parse(DIGEST).unwrap())
-        .await
-        .unwrap();
+    Ecr::connect(&both).describe_scan(None, "web", &ImageDigest::parse(DIGEST).unwrap()).await.unwrap();
 }
 
 /// What the template lets `function` read from the config bucket: the key

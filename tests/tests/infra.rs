@@ -84,6 +84,7 @@ struct Scanner {
     op: Regex,
     chain: Regex,
     bucket: Regex,
+    client: Regex,
     self_call: Regex,
     free_call: Regex,
     known_ops: BTreeSet<&'static str>,
@@ -95,6 +96,8 @@ impl Scanner {
             op: Regex::new(r"\.([a-z][a-z0-9_]*)\(\)").unwrap(),
             chain: Regex::new(r"(?s)\.([a-z][a-z0-9_]*)\(\)[^;{}]*?\.send\(\)").unwrap(),
             bucket: Regex::new(r"bucket\s*\.\s*([a-z_0-9]+)(?:::<[^>]*>)?\(").unwrap(),
+            // The adapters' service types, held as `deps.ecr` and so on.
+            client: Regex::new(r"\b(ecr|ecs|codedeploy|codepipeline)\s*\.\s*([a-z_0-9]+)\(").unwrap(),
             self_call: Regex::new(r"self\s*\.\s*([a-z_0-9]+)(?:::<[^>]*>)?\(").unwrap(),
             free_call: Regex::new(r"\b([a-z_][a-z0-9_]*)\(").unwrap(),
             known_ops: OPERATIONS.iter().map(|(op, _)| *op).collect(),
@@ -119,6 +122,15 @@ impl Scanner {
         }
         for c in self.bucket.captures_iter(code) {
             reach.calls.insert(format!("Bucket::{}", &c[1]));
+        }
+        for c in self.client.captures_iter(code) {
+            let owner = match &c[1] {
+                "ecr" => "Ecr",
+                "ecs" => "Ecs",
+                "codedeploy" => "CodeDeploy",
+                _ => "CodePipeline",
+            };
+            reach.calls.insert(format!("{owner}::{}", &c[2]));
         }
         if code.contains("bus.put(") {
             reach.calls.insert("Bus::put".into());

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use release_gate::{Config, Deps, handle, run_job};
 use serde_json::{Value, json};
 use shipgate_aws::Deadline;
-use shipgate_aws::codepipeline::{JobResult, JobStatus};
+use shipgate_aws::codepipeline::{CodePipeline, JobResult, JobStatus};
 use shipgate_tests::{ACCOUNT, CONFIG_BUCKET, Fleet, REGION};
 
 const REPO: &str = "payments-api";
@@ -519,7 +519,7 @@ async fn dependency_slower_than_the_deadline_fails_the_job_before_it() {
                 && r.failure_details().is_some_and(|d| d.message().contains("ran out of time"))
         })
         .then_output(|| PutJobFailureResultOutput::builder().build());
-    let codepipeline = mock_client!(aws_sdk_codepipeline, RuleMode::Sequential, [&report]);
+    let codepipeline = CodePipeline::new(mock_client!(aws_sdk_codepipeline, RuleMode::Sequential, [&report]));
 
     let deadline = Deadline::from_remaining(Duration::from_secs(15 * 60), Duration::from_millis(2500));
     let start = tokio::time::Instant::now();
@@ -640,7 +640,7 @@ async fn a_slow_report_lands_or_gives_up_before_the_lambda_deadline() {
     let remaining = Duration::from_secs(15 * 60);
     for (delay, lands) in [(Duration::from_millis(900), true), (Duration::from_secs(30), false)] {
         let http = shipgate_tests::SlowHttp::new(delay);
-        let codepipeline = aws_sdk_codepipeline::Client::new(&http.sdk_config());
+        let codepipeline = CodePipeline::connect(&http.sdk_config());
         let deadline = Deadline::from_remaining(remaining, Duration::from_millis(2500));
         let start = tokio::time::Instant::now();
         let slow_decision = async {

@@ -6,8 +6,6 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use shipgate_aws::AwsError;
-use shipgate_aws::ecr::get_manifest;
-use shipgate_aws::ecs::describe_task_definition;
 use shipgate_aws::policies::{PolicyLookup, load_policy};
 use shipgate_core::digest::{Digest, ImageDigest};
 use shipgate_core::gate::{Decision, DecisionRecord};
@@ -53,7 +51,7 @@ pub(crate) async fn check_task_definition(
     task_definition: &str,
     resolved: &BTreeMap<String, Digest>,
 ) -> HookOutcome {
-    let td = match describe_task_definition(&deps.ecs, task_definition).await {
+    let td = match deps.ecs.describe_task_definition(task_definition).await {
         Ok(td) => td,
         Err(e) => return HookOutcome::failed(hook, e.to_string()),
     };
@@ -186,7 +184,9 @@ pub(crate) async fn image_that_runs(
     let Some(ecr) = EcrImage::parse(image) else {
         return Ok(ImageDigest::assumed(digest.clone()));
     };
-    let manifest = get_manifest(&deps.ecr, &deps.http, Some(&ecr.registry_id), &ecr.repository, digest)
+    let manifest = deps
+        .ecr
+        .get_manifest(&deps.http, Some(&ecr.registry_id), &ecr.repository, digest)
         .await?
         .ok_or_else(|| ImageError::Missing { repository: ecr.repository.clone(), digest: digest.clone() })?;
     image_platform(td, container, image, digest, &manifest)

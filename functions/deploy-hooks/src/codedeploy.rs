@@ -4,7 +4,6 @@
 use std::future::Future;
 
 use shipgate_aws::Deadline;
-use shipgate_aws::codedeploy::{current_hook, get_deployment, report_hook};
 use shipgate_aws::codepipeline::Reported;
 use shipgate_core::hooks::appspec_task_definition;
 use tracing::{info, warn};
@@ -30,14 +29,10 @@ pub async fn run_hook(
         ),
     };
     let status = outcome.status.settled();
-    let reported = match report_hook(
-        &deps.codedeploy,
-        deployment_id,
-        hook_execution_id,
-        status,
-        deadline.report_budget(),
-    )
-    .await
+    let reported = match deps
+        .codedeploy
+        .report_hook(deployment_id, hook_execution_id, status, deadline.report_budget())
+        .await
     {
         Ok(r) => r == Reported::Now,
         // Nothing to report to: CodeDeploy does not know this deployment.
@@ -72,7 +67,7 @@ pub async fn run_hook(
 
 /// The checks for the task definition the deployment's AppSpec names.
 pub(crate) async fn check(deps: &Deps, deployment_id: &str) -> HookOutcome {
-    let deployment = match get_deployment(&deps.codedeploy, deployment_id).await {
+    let deployment = match deps.codedeploy.get_deployment(deployment_id).await {
         Ok(Some(d)) => d,
         Ok(None) => {
             return HookOutcome::failed(
@@ -82,7 +77,7 @@ pub(crate) async fn check(deps: &Deps, deployment_id: &str) -> HookOutcome {
         }
         Err(e) => return HookOutcome::failed("unknown", e.to_string()),
     };
-    let hook = match current_hook(&deps.codedeploy, deployment_id).await {
+    let hook = match deps.codedeploy.current_hook(deployment_id).await {
         Ok(Some(h)) => h,
         Ok(None) => {
             return HookOutcome::failed(

@@ -3,8 +3,6 @@
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use chrono::{DateTime, Utc};
-use shipgate_aws::codedeploy::{ecs_services, get_deployment};
-use shipgate_aws::{InvalidEvent, decode};
 use shipgate_core::hooks::appspec_task_definition;
 use shipgate_core::triggers::DeploymentStateChange;
 use tracing::info;
@@ -16,18 +14,8 @@ use crate::{Deps, HookError, Recording};
 /// runs in the deployment group's ECS service.
 pub(crate) async fn deployment_completed(
     deps: &Deps,
-    payload: serde_json::Value,
+    event: EventBridgeEvent<DeploymentStateChange>,
 ) -> Result<Recording, HookError> {
-    let event: EventBridgeEvent<DeploymentStateChange> = decode(payload)?;
-    if event.source != "aws.codedeploy"
-        || event.detail_type != "CodeDeploy Deployment State-change Notification"
-    {
-        return Err(InvalidEvent(format!(
-            "not a CodeDeploy deployment state change: {} / {}",
-            event.source, event.detail_type
-        ))
-        .into());
-    }
     let deployed_at = event.time.unwrap_or_else(Utc::now);
     let change = event.detail;
     let deployment = change.deployment_id.clone();
@@ -57,7 +45,7 @@ async fn record_codedeploy(
     if change.state != "SUCCESS" {
         return Ok(ignored(&format!("the deployment's state is {}, not SUCCESS", change.state)));
     }
-    let Some(deployment) = get_deployment(&deps.codedeploy, &id).await? else {
+    let Some(deployment) = deps.codedeploy.get_deployment(&id).await? else {
         return Ok(ignored("CodeDeploy does not know the deployment"));
     };
     let Some(appspec) = &deployment.appspec else {
@@ -66,7 +54,7 @@ async fn record_codedeploy(
     let task_definition = appspec_task_definition(appspec).map_err(RecordError::AppSpec)?;
     let application = change.application.or(deployment.application).unwrap_or_default();
     let group = change.deployment_group.or(deployment.deployment_group).unwrap_or_default();
-    let services = ecs_services(&deps.codedeploy, &application, &group).await?;
+    let services = deps.codedeploy.ecs_services(&application, &group).await?;
     // An ECS deployment group deploys exactly one service; a group that
     // names none is named by its application and group.
     let service = services.into_iter().next().unwrap_or_else(|| format!("{application}/{group}"));

@@ -3,7 +3,7 @@
 
 use chrono::Utc;
 use shipgate_aws::Deadline;
-use shipgate_aws::ecs::{ServiceRevision, service_revision};
+use shipgate_aws::ecs::ServiceRevision;
 use shipgate_core::exposure::service_of_arn;
 use shipgate_core::hooks::HookStatus;
 use shipgate_core::triggers::{EcsHookResponse, EcsLifecycleHook};
@@ -49,7 +49,7 @@ pub(crate) async fn run_hook(deps: &Deps, hook: &EcsLifecycleHook, deadline: Dea
     let mut checked = None;
     let work = Box::pin(async {
         let revision = &hook.execution_details.target_service_revision_arn;
-        match service_revision(&deps.ecs, revision).await {
+        match deps.ecs.service_revision(revision).await {
             Ok(Some(r)) => {
                 let outcome = check_task_definition(deps, &stage, &r.task_definition, &r.image_digests).await;
                 checked = Some(r);

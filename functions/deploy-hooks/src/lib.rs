@@ -27,15 +27,16 @@ mod record;
 
 use std::time::Duration;
 
+use aws_lambda_events::eventbridge::EventBridgeEvent;
 use serde::{Deserialize, Serialize};
 use shipgate_aws::env::{ConfigError, FleetConfig, millis, optional, positive_millis};
 use shipgate_aws::events::Bus;
 use shipgate_aws::probe::Probe;
 use shipgate_aws::s3::Bucket;
-use shipgate_aws::{AwsError, Deadline, ErrorType, InvalidEvent, SdkConfig};
+use shipgate_aws::{AwsError, Deadline, ErrorType, EventKind, InvalidEvent, SdkConfig, decode};
 use shipgate_core::events::HOOK_RESULT;
 use shipgate_core::hooks::{HookInvocation, HookResultEvent, HookStatus};
-use shipgate_core::triggers::EcsHookResponse;
+use shipgate_core::triggers::{DeploymentStateChange, EcsHookResponse};
 use tracing::{instrument, warn};
 
 pub use codedeploy::run_hook;
@@ -71,10 +72,10 @@ impl Config {
 
 #[derive(Debug, Clone)]
 pub struct Deps {
-    pub codedeploy: aws_sdk_codedeploy::Client,
-    pub ecs: aws_sdk_ecs::Client,
+    pub codedeploy: shipgate_aws::codedeploy::CodeDeploy,
+    pub ecs: shipgate_aws::ecs::Ecs,
     /// Image manifests and config blobs: which image a task really runs.
-    pub ecr: aws_sdk_ecr::Client,
+    pub ecr: shipgate_aws::ecr::Ecr,
     pub http: shipgate_aws::http::Client,
     pub bucket: Bucket,
     pub bus: Bus,
@@ -93,9 +94,9 @@ impl Deps {
             .map(|url| Probe::with_client(TEST_LISTENER_VAR, url, config.check_backoff, http.clone()))
             .transpose()?;
         Ok(Self {
-            codedeploy: aws_sdk_codedeploy::Client::new(sdk),
-            ecs: aws_sdk_ecs::Client::new(sdk),
-            ecr: aws_sdk_ecr::Client::new(sdk),
+            codedeploy: shipgate_aws::codedeploy::CodeDeploy::connect(sdk),
+            ecs: shipgate_aws::ecs::Ecs::connect(sdk),
+            ecr: shipgate_aws::ecr::Ecr::connect(sdk),
             http,
             bucket: Bucket::connect(sdk, &config.fleet.config_bucket),
             bus: Bus::connect(sdk, &config.fleet.event_bus),
@@ -205,17 +206,45 @@ pub struct CodeDeployOutcome {
     pub reported_now: bool,
 }
 
+/// What deploy-hooks is invoked with.
+#[derive(Debug, Clone)]
+pub enum DeployHooksEvent {
+    /// A lifecycle hook, CodeDeploy's or ECS's.
+    Hook(HookInvocation),
+    /// A CodeDeploy deployment's state changed (an EventBridge rule): a
+    /// successful one's images are recorded as running.
+    DeploymentState(Box<EventBridgeEvent<DeploymentStateChange>>),
+}
+
+impl DeployHooksEvent {
+    /// Hooks carry no `detail-type`; an EventBridge event must be a
+    /// CodeDeploy deployment state change.
+    pub fn decode(payload: serde_json::Value) -> Result<Self, InvalidEvent> {
+        let kind = EventKind::of(&payload);
+        match kind.pair() {
+            (_, "") => HookInvocation::from_payload(payload).map(Self::Hook).map_err(InvalidEvent),
+            ("aws.codedeploy", "CodeDeploy Deployment State-change Notification") => {
+                Ok(Self::DeploymentState(Box::new(decode(payload)?)))
+            }
+            _ => Err(InvalidEvent(format!("not a CodeDeploy deployment state change: {kind}"))),
+        }
+    }
+}
+
 #[instrument(skip_all, fields(kind))]
 pub async fn handle(
     deps: &Deps,
     payload: serde_json::Value,
     deadline: Deadline,
 ) -> Result<Response, HookError> {
-    if payload.get("detail-type").is_some() {
-        tracing::Span::current().record("kind", "deployment-state");
-        return completed::deployment_completed(deps, payload).await.map(Response::Recorded);
-    }
-    match HookInvocation::from_payload(payload).map_err(InvalidEvent)? {
+    let invocation = match DeployHooksEvent::decode(payload)? {
+        DeployHooksEvent::DeploymentState(event) => {
+            tracing::Span::current().record("kind", "deployment-state");
+            return completed::deployment_completed(deps, *event).await.map(Response::Recorded);
+        }
+        DeployHooksEvent::Hook(invocation) => invocation,
+    };
+    match invocation {
         HookInvocation::CodeDeploy { deployment_id, hook_execution_id } => {
             tracing::Span::current().record("kind", "codedeploy");
             let work = Box::pin(codedeploy::check(deps, &deployment_id));

@@ -4,8 +4,6 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use shipgate_aws::AwsError;
-use shipgate_aws::ecr::resolve_digest;
-use shipgate_aws::ecs::describe_task_definition;
 use shipgate_aws::exposure::{Recorded, record_deployment};
 use shipgate_core::digest::{Digest, NotADigest};
 use shipgate_core::exposure::{RunningImage, RunningService};
@@ -49,7 +47,7 @@ pub(crate) async fn record_running(
     resolved: &BTreeMap<String, Digest>,
     deployed_at: DateTime<Utc>,
 ) -> Result<Recording, RecordError> {
-    let td = describe_task_definition(&deps.ecs, task_definition).await?;
+    let td = deps.ecs.describe_task_definition(task_definition).await?;
     let mut images = Vec::new();
     for c in &td.container_definitions {
         let image = c.image.trim();
@@ -60,7 +58,7 @@ pub(crate) async fn record_running(
             (None, Some(d), _) => Digest::parse(d)
                 .map_err(|source| RecordError::NotADigest { image: image.to_owned(), source })?,
             (None, None, Some(tag)) => {
-                resolve_digest(&deps.ecr, Some(&ecr.registry_id), &ecr.repository, tag).await?.ok_or_else(
+                deps.ecr.resolve_digest(Some(&ecr.registry_id), &ecr.repository, tag).await?.ok_or_else(
                     || RecordError::NoSuchTag { repository: ecr.repository.clone(), tag: tag.clone() },
                 )?
             }

@@ -12,18 +12,17 @@
 //! (`SHIPGATE_NOTIFY`) and sends each exactly once, whatever the redeliveries,
 //! with a conditional marker in S3.
 
+pub mod event;
+
 use std::collections::{BTreeMap, BTreeSet};
 
-use aws_lambda_events::eventbridge::EventBridgeEvent;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use shipgate_aws::codedeploy::get_deployment;
 use shipgate_aws::env::{ConfigError, optional, required};
 use shipgate_aws::s3::{Bucket, Condition, PutOutcome, Updated};
 use shipgate_aws::sns::{Message as SnsMessage, Topic};
-use shipgate_aws::{AwsError, ErrorType, InvalidEvent, SdkConfig, decode};
-use shipgate_core::events::{EXPOSURE_CHANGED, GATE_DECISION, HOOK_RESULT, POLICY_REJECTED, SCAN_VERDICT};
+use shipgate_aws::{AwsError, ErrorType, InvalidEvent, SdkConfig};
 use shipgate_core::exposure::{
     Added, ExposureChanged, ExposureWindow, WINDOW_PREFIX, window_key, window_start,
 };
@@ -32,8 +31,10 @@ use shipgate_core::lkg::{LastKnownGood, sha256_hex};
 use shipgate_core::notify::{
     Category, Context, Expiring, Message, Outcome, expiring_exceptions, render, render_chat, render_email,
 };
-use shipgate_core::triggers::{DeploymentStateChange, FlushExposure, PipelineStateChange};
+use shipgate_core::triggers::PipelineStateChange;
 use tracing::{info, instrument, warn};
+
+pub use crate::event::{Notice, NotifierEvent, Origin};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -119,7 +120,7 @@ pub struct Deps {
     pub bucket: Bucket,
     pub topic: Topic,
     /// To learn whether a deployment was rolled back, or is a rollback.
-    pub codedeploy: aws_sdk_codedeploy::Client,
+    pub codedeploy: shipgate_aws::codedeploy::CodeDeploy,
     pub categories: BTreeSet<Category>,
     pub format: Format,
     pub exposure_window: chrono::Duration,
@@ -132,7 +133,7 @@ impl Deps {
         Self {
             bucket: Bucket::connect(sdk, &config.config_bucket),
             topic: Topic::connect(sdk, &config.topic_arn),
-            codedeploy: aws_sdk_codedeploy::Client::new(sdk),
+            codedeploy: shipgate_aws::codedeploy::CodeDeploy::connect(sdk),
             categories: config.categories.clone(),
             format: config.format,
             exposure_window: config.exposure_window,
@@ -178,32 +179,24 @@ pub struct Report {
 
 #[instrument(skip_all, fields(detail_type))]
 pub async fn handle(deps: &Deps, payload: Value, now: DateTime<Utc>) -> Result<Report, NotifierError> {
-    // The exposure schedule's own input (not an EventBridge event).
-    if payload.get("shipgate").is_some() {
-        let flush: FlushExposure = decode(payload)?;
-        if flush.shipgate != FlushExposure::KIND {
-            return Err(InvalidEvent(format!("shipgate: unknown request {:?}", flush.shipgate)).into());
-        }
-        return flush_exposure(deps, flush.scheduled_time).await;
-    }
-    let event: EventBridgeEvent<Value> = decode(payload)?;
-    tracing::Span::current().record("detail_type", event.detail_type.as_str());
-    let cx = Context {
-        region: event.region.clone().unwrap_or_else(|| "us-east-1".into()),
-        account: event.account.clone().unwrap_or_default(),
+    let (origin, notice) = match NotifierEvent::decode(payload)? {
+        NotifierEvent::FlushExposure(flush) => return flush_exposure(deps, flush.scheduled_time).await,
+        NotifierEvent::Event { origin, notice } => (origin, notice),
     };
+    tracing::Span::current().record("detail_type", origin.kind.detail_type.as_str());
     let mut report = Report::default();
-    if (event.source.as_str(), event.detail_type.as_str()) == ("shipgate", EXPOSURE_CHANGED) {
-        let change: ExposureChanged = detail(&event)?;
-        report.queued.push(queue_exposure(deps, &change, now).await?);
+    if let Notice::ExposureChanged(change) = &*notice {
+        report.queued.push(queue_exposure(deps, change, now).await?);
         info!(flip = %change.id(), window = ?report.queued, "exposure flip gathered");
         return Ok(report);
     }
-    let outcomes = Box::pin(outcomes(deps, &event, now)).await?;
+    let outcomes = Box::pin(outcomes(deps, *notice, now)).await?;
     if outcomes.is_empty() {
-        report.skipped.push(format!("{} from {}: nothing to tell", event.detail_type, event.source));
+        report
+            .skipped
+            .push(format!("{} from {}: nothing to tell", origin.kind.detail_type, origin.kind.source));
     }
-    send_outcomes(deps, &cx, &event.detail_type, outcomes, now, &mut report).await?;
+    send_outcomes(deps, &origin.context, &origin.kind.detail_type, outcomes, now, &mut report).await?;
     info!(sent = report.sent.len(), skipped = ?report.skipped, "notifications handled");
     Ok(report)
 }
@@ -317,20 +310,10 @@ async fn flush_exposure(deps: &Deps, at: DateTime<Utc>) -> Result<Report, Notifi
     Ok(report)
 }
 
-fn detail<T: serde::de::DeserializeOwned>(event: &EventBridgeEvent<Value>) -> Result<T, NotifierError> {
-    decode(event.detail.clone())
-        .map_err(|e| InvalidEvent(format!("{} detail: {}", event.detail_type, e.0)).into())
-}
-
-/// The outcomes an event stands for (none, one, or one per owner).
-async fn outcomes(
-    deps: &Deps,
-    event: &EventBridgeEvent<Value>,
-    now: DateTime<Utc>,
-) -> Result<Vec<Outcome>, NotifierError> {
-    Ok(match (event.source.as_str(), event.detail_type.as_str()) {
-        ("aws.codepipeline", "CodePipeline Pipeline Execution State Change") => {
-            let change: PipelineStateChange = detail(event)?;
+/// The outcomes a notice stands for (none, one, or one per owner).
+async fn outcomes(deps: &Deps, notice: Notice, now: DateTime<Utc>) -> Result<Vec<Outcome>, NotifierError> {
+    Ok(match notice {
+        Notice::PipelineExecution(change) => {
             let recovered = track_pipeline(deps, &change).await?;
             vec![Outcome::Pipeline {
                 pipeline: change.pipeline,
@@ -339,22 +322,18 @@ async fn outcomes(
                 recovered,
             }]
         }
-        ("aws.codepipeline", "CodePipeline Action Execution State Change") => {
-            let change: PipelineStateChange = detail(event)?;
-            vec![Outcome::Action {
-                pipeline: change.pipeline,
-                execution_id: change.execution_id,
-                stage: change.stage.unwrap_or_default(),
-                action: change.action.unwrap_or_default(),
-                state: change.state,
-                summary: change.execution_result.and_then(|r| r.summary),
-            }]
-        }
-        ("aws.codedeploy", "CodeDeploy Deployment State-change Notification") => {
-            let d: DeploymentStateChange = detail(event)?;
+        Notice::ActionExecution(change) => vec![Outcome::Action {
+            pipeline: change.pipeline,
+            execution_id: change.execution_id,
+            stage: change.stage.unwrap_or_default(),
+            action: change.action.unwrap_or_default(),
+            state: change.state,
+            summary: change.execution_result.and_then(|r| r.summary),
+        }],
+        Notice::Deployment(d) => {
             // The event does not say whether a rollback is involved; the
             // deployment's rollbackInfo does.
-            let deployment = match get_deployment(&deps.codedeploy, &d.deployment_id).await {
+            let deployment = match deps.codedeploy.get_deployment(&d.deployment_id).await {
                 Ok(found) => found,
                 Err(e) => {
                     warn!(error = %e, "could not read the deployment's rollback; telling without it");
@@ -370,15 +349,10 @@ async fn outcomes(
                 rolls_back: deployment.and_then(|d| d.rolls_back),
             }]
         }
-        ("shipgate", SCAN_VERDICT) => vec![Outcome::ScanVerdict(detail(event)?)],
-        ("shipgate", GATE_DECISION) => vec![Outcome::GateDecision(detail(event)?)],
-        ("shipgate", HOOK_RESULT) => vec![Outcome::HookResult(detail(event)?)],
-        ("shipgate", POLICY_REJECTED) => vec![Outcome::PolicyRejected(detail(event)?)],
-        // The daily schedule: EventBridge Scheduler (the template's
-        // `ScheduleV2`) sends source `aws.scheduler` and a string detail;
-        // a rule schedule sends `aws.events`.
-        ("aws.scheduler" | "aws.events", "Scheduled Event") => expiring_digest(deps, now).await?,
-        _ => Vec::new(),
+        Notice::Shipgate(outcome) => vec![outcome],
+        Notice::Daily => expiring_digest(deps, now).await?,
+        // Gathered into a window by the handler, told when it closes.
+        Notice::ExposureChanged(_) | Notice::Other => Vec::new(),
     })
 }
 

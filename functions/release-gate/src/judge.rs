@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use aws_lambda_events::codepipeline_job::CodePipelineJobEvent;
 use chrono::{DateTime, Utc};
 use shipgate_aws::artifacts::{ArtifactCredentials, ArtifactError, ArtifactLocation, read_files};
-use shipgate_aws::ecr::{ScanLookup, describe_scan, get_manifest, resolve_digest};
+use shipgate_aws::ecr::ScanLookup;
 use shipgate_aws::inspector::add_epss;
 use shipgate_aws::policies::{PolicyLookup, load_central_policy};
 use shipgate_aws::{AwsError, decode};
@@ -233,7 +233,8 @@ async fn resolve_image(
         None => {
             let registry_id = ecr_image.as_ref().map(|i| i.registry_id.as_str());
             let tag = ecr_image.as_ref().and_then(|i| i.tag.clone()).unwrap_or_else(|| "latest".into());
-            resolve_digest(&deps.ecr, registry_id, &repository, &tag)
+            deps.ecr
+                .resolve_digest(registry_id, &repository, &tag)
                 .await?
                 .ok_or(Refusal::NoSuchImage { repository: repository.clone(), tag })?
         }
@@ -321,9 +322,10 @@ async fn judge_images(
                 }
                 // ECR scans each platform's image, never an index: an index
                 // is judged by the child ECS pulls for the task's platform.
-                let manifest = get_manifest(&deps.ecr, &deps.http, Some(registry), repo, d)
-                    .await?
-                    .ok_or_else(|| Refusal::NoSuchDigest { repository: repo.clone(), digest: d.clone() })?;
+                let manifest =
+                    deps.ecr.get_manifest(&deps.http, Some(registry), repo, d).await?.ok_or_else(|| {
+                        Refusal::NoSuchDigest { repository: repo.clone(), digest: d.clone() }
+                    })?;
                 let child = match image_platform(&taskdef, &container.name, reference, d, &manifest) {
                     Ok(child) => child,
                     Err(violation) => {
@@ -334,7 +336,7 @@ async fn judge_images(
                 // Judged now, from the image's current findings: a stored
                 // verdict could honour an exception that has since expired,
                 // or miss a finding reported after the scan.
-                let verdict = match describe_scan(&deps.ecr, Some(registry), repo, &child).await? {
+                let verdict = match deps.ecr.describe_scan(Some(registry), repo, &child).await? {
                     ScanLookup::Found(mut report) => {
                         if policy.scan.fail_on.reads_epss() {
                             add_epss(deps.inspector.get(), repo, &child, &mut report).await?;
@@ -344,7 +346,7 @@ async fn judge_images(
                     ScanLookup::NotFound => not_started(),
                 };
                 let mut scan = scan_of(container.name.clone(), reference, repo, Some(&child), verdict);
-                scan.index_digest = manifest.is_index().then(|| d.to_string());
+                scan.index_digest = manifest.is_index().then(|| d.clone());
                 scans.push(scan);
                 continue;
             }

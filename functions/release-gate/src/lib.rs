@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use shipgate_aws::clients::OnFirstUse;
 use shipgate_aws::codepipeline::{
-    JobResult, JobStatus, MAX_CONTINUATION_TOKEN, MAX_FAILURE_MESSAGE, Reported, job_context, report_job,
+    JobResult, JobStatus, MAX_CONTINUATION_TOKEN, MAX_FAILURE_MESSAGE, Reported,
 };
 use shipgate_aws::env::{ConfigError, FleetConfig, positive_millis};
 use shipgate_aws::events::Bus;
@@ -55,8 +55,8 @@ impl Config {
 #[derive(Debug, Clone)]
 pub struct Deps {
     pub sdk: SdkConfig,
-    pub codepipeline: aws_sdk_codepipeline::Client,
-    pub ecr: aws_sdk_ecr::Client,
+    pub codepipeline: shipgate_aws::codepipeline::CodePipeline,
+    pub ecr: shipgate_aws::ecr::Ecr,
     /// EPSS scores, read only for a policy that judges them.
     pub inspector: OnFirstUse<aws_sdk_inspector2::Client>,
     /// Image config blobs, through the URLs ECR gives (S3, HTTPS).
@@ -71,8 +71,8 @@ impl Deps {
             .map_err(|e| ConfigError::Invalid { name: "TLS", reason: e.to_string() })?;
         Ok(Self {
             sdk: sdk.clone(),
-            codepipeline: aws_sdk_codepipeline::Client::new(sdk),
-            ecr: aws_sdk_ecr::Client::new(sdk),
+            codepipeline: shipgate_aws::codepipeline::CodePipeline::connect(sdk),
+            ecr: shipgate_aws::ecr::Ecr::connect(sdk),
             inspector: OnFirstUse::new(sdk, aws_sdk_inspector2::Client::new),
             http,
             bucket: Bucket::connect(sdk, &config.fleet.config_bucket),
@@ -157,7 +157,7 @@ pub async fn handle(
 /// panics or runs out of time, reports a failure instead. The one place a
 /// job's result is reported.
 pub async fn run_job(
-    codepipeline: &aws_sdk_codepipeline::Client,
+    codepipeline: &shipgate_aws::codepipeline::CodePipeline,
     job_id: &str,
     deadline: Deadline,
     work: impl Future<Output = JobResult>,
@@ -185,7 +185,8 @@ pub async fn run_job(
         },
         other => other,
     };
-    let reported = report_job(codepipeline, job_id, &result, deadline.report_budget())
+    let reported = codepipeline
+        .report_job(job_id, &result, deadline.report_budget())
         .await
         .map_err(|source| GateError::Report { job_id: job_id.to_owned(), source })?;
     let summary = match &result {
@@ -217,7 +218,7 @@ struct PipelineContext {
 /// The job's pipeline context; when `GetJobDetails` fails or gives none, the
 /// decision is recorded under `unknown-pipeline`, and the log says why.
 async fn pipeline_context(deps: &Deps, job_id: &str) -> PipelineContext {
-    let context = match job_context(&deps.codepipeline, job_id).await {
+    let context = match deps.codepipeline.job_context(job_id).await {
         Ok(Some(context)) => Some(context),
         Ok(None) => {
             warn!("GetJobDetails gave no pipeline context; recording the decision under unknown-pipeline");

@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 use shipgate_aws::AwsError;
-use shipgate_aws::ecr::{ScanLookup, describe_scan};
+use shipgate_aws::ecr::ScanLookup;
 use shipgate_aws::exposure::{running_keys, services_running};
 use shipgate_aws::inspector::add_epss;
 use shipgate_aws::policies::{PolicyLookup, load_policy};
@@ -140,7 +140,7 @@ async fn judge(
     digest: &ImageDigest,
     now: DateTime<Utc>,
 ) -> Result<Option<Judgement>, AwsError> {
-    let mut report = match describe_scan(&deps.ecr, None, repository, digest).await? {
+    let mut report = match deps.ecr.describe_scan(None, repository, digest).await? {
         ScanLookup::Found(report) => report,
         ScanLookup::NotFound => {
             warn!(repository, %digest, "ECR has no scan of a running image; its last judgement stands");

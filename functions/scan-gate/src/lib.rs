@@ -16,26 +16,26 @@
 //! and a `Shipgate Policy Accepted` event or the daily schedule re-judges
 //! every running image (exceptions expire by the day).
 
+pub mod event;
 pub mod exposure;
 
-use aws_lambda_events::eventbridge::EventBridgeEvent;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use shipgate_aws::clients::OnFirstUse;
-use shipgate_aws::ecr::{ScanLookup, describe_scan};
+use shipgate_aws::ecr::ScanLookup;
 use shipgate_aws::events::Bus;
 use shipgate_aws::inspector::add_epss;
 use shipgate_aws::policies::{PolicyLookup, load_policy};
 use shipgate_aws::s3::{Bucket, Object, Updated};
-use shipgate_aws::{AwsError, ErrorType, InvalidEvent, decode};
+use shipgate_aws::{AwsError, ErrorType, InvalidEvent};
 use shipgate_core::digest::ImageDigest;
-use shipgate_core::events::{POLICY_ACCEPTED, SCAN_VERDICT};
+use shipgate_core::events::SCAN_VERDICT;
 use shipgate_core::limits::RECORD_BYTES;
 use shipgate_core::scan::Verdict;
-use shipgate_core::triggers::{ImageScanCompleted, InspectorFinding};
 use shipgate_core::verdict::{ScanVerdictEvent, VerdictRecord, judge, verdict_key};
 use tracing::{info, instrument, warn};
 
+pub use crate::event::ScanGateEvent;
 use crate::exposure::{Rejudged, Scope, rejudge_running};
 
 /// The function needs only what every Shipgate function has: the config
@@ -46,7 +46,7 @@ pub use shipgate_aws::env::FleetConfig as Config;
 pub struct Deps {
     pub bucket: Bucket,
     pub bus: Bus,
-    pub ecr: aws_sdk_ecr::Client,
+    pub ecr: shipgate_aws::ecr::Ecr,
     /// EPSS scores, read only for a policy that judges them.
     pub inspector: OnFirstUse<aws_sdk_inspector2::Client>,
 }
@@ -56,7 +56,7 @@ impl Deps {
         Self {
             bucket: Bucket::connect(sdk, &config.config_bucket),
             bus: Bus::connect(sdk, &config.event_bus),
-            ecr: aws_sdk_ecr::Client::new(sdk),
+            ecr: shipgate_aws::ecr::Ecr::connect(sdk),
             inspector: OnFirstUse::new(sdk, aws_sdk_inspector2::Client::new),
         }
     }
@@ -98,7 +98,7 @@ pub enum Handled {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Outcome {
     pub repository: String,
-    pub digest: String,
+    pub digest: ImageDigest,
     pub verdict: Verdict,
     /// A new verdict was stored.
     pub stored: bool,
@@ -112,14 +112,9 @@ pub async fn handle(
     payload: serde_json::Value,
     now: DateTime<Utc>,
 ) -> Result<Handled, ScanGateError> {
-    let kind =
-        (payload.get("source").and_then(|v| v.as_str()), payload.get("detail-type").and_then(|v| v.as_str()));
-    match kind {
-        (Some("aws.ecr"), Some("ECR Image Scan")) | (Some("aws.inspector2"), Some("Inspector2 Scan")) => {}
-        // A finding Inspector reports after the scan (a new CVE, one fixed or
-        // closed): the services running the image are judged again.
-        (Some("aws.inspector2"), Some("Inspector2 Finding")) => {
-            let event: EventBridgeEvent<InspectorFinding> = decode(payload)?;
+    let event = match ScanGateEvent::decode(payload)? {
+        ScanGateEvent::Scanned(event) => event,
+        ScanGateEvent::Finding(event) => {
             let Some((repository, digest)) = event.detail.image() else {
                 return Ok(ignore("the finding is not on an ECR image".into()));
             };
@@ -130,21 +125,14 @@ pub async fn handle(
                 format!("finding {} on {repository}@{digest}", event.detail.title.as_deref().unwrap_or("?"));
             return Ok(Handled::Rejudged(rejudge_running(deps, Scope::Digest(&digest), trigger, now).await?));
         }
-        (Some("shipgate"), Some(POLICY_ACCEPTED)) => {
-            let key = payload.pointer("/detail/key").and_then(|k| k.as_str()).unwrap_or("?");
-            let trigger = format!("policy {key} accepted");
+        ScanGateEvent::PolicyAccepted(accepted) => {
+            let trigger = format!("policy {} accepted", accepted.key);
             return Ok(Handled::Rejudged(rejudge_running(deps, Scope::All, trigger, now).await?));
         }
-        // The daily schedule: exceptions end by the day.
-        (Some("aws.scheduler" | "aws.events"), Some("Scheduled Event")) => {
+        ScanGateEvent::Daily => {
             return Ok(Handled::Rejudged(rejudge_running(deps, Scope::All, "daily".into(), now).await?));
         }
-        (source, detail_type) => {
-            let (source, detail_type) = (source.unwrap_or("?"), detail_type.unwrap_or("?"));
-            return Err(InvalidEvent(format!("not a scan event: {source} / {detail_type}")).into());
-        }
-    }
-    let event: EventBridgeEvent<ImageScanCompleted> = decode(payload)?;
+    };
     let detail = &event.detail;
     let Some((repository, digest)) = detail.image() else {
         // Inspector scans EC2 instances, Lambda functions and machine images
@@ -166,7 +154,7 @@ pub async fn handle(
     let key = verdict_key(&repository, &digest);
     let (lookup, scan, stored) = tokio::join!(
         load_policy(&deps.bucket, &repository),
-        describe_scan(&deps.ecr, event.account.as_deref(), &repository, &digest),
+        deps.ecr.describe_scan(event.account.as_deref(), &repository, &digest),
         deps.bucket.get(&key, RECORD_BYTES)
     );
     let (lookup, mut object) = (lookup?, stored?);
@@ -227,13 +215,7 @@ pub async fn handle(
     let late = !current.announced && announce(deps, &key, object, &current, &resources, owner).await?;
     let announced = is_new || late;
     info!(verdict = current.verdict.verdict.as_str(), stored, announced, "scan judged");
-    Ok(Handled::Judged(Outcome {
-        repository,
-        digest: digest.to_string(),
-        verdict: current.verdict.verdict,
-        stored,
-        announced,
-    }))
+    Ok(Handled::Judged(Outcome { repository, digest, verdict: current.verdict.verdict, stored, announced }))
 }
 
 fn ignore(reason: String) -> Handled {

@@ -15,7 +15,7 @@ use aws_lambda_events::eventbridge::EventBridgeEvent;
 use aws_lambda_events::lambda_function_urls::LambdaFunctionUrlRequest;
 use base64::Engine;
 use serde_json::{Value, json};
-use shipgate_aws::codepipeline::{StartExecution, start_execution};
+use shipgate_aws::codepipeline::StartExecution;
 use shipgate_aws::env::{ConfigError, optional, required};
 use shipgate_aws::s3::Bucket;
 use shipgate_aws::{AwsError, ErrorType, InvalidEvent, SdkConfig, decode};
@@ -46,7 +46,7 @@ impl Config {
 
 #[derive(Debug)]
 pub struct Deps {
-    pub codepipeline: aws_sdk_codepipeline::Client,
+    pub codepipeline: shipgate_aws::codepipeline::CodePipeline,
     pub bucket: Bucket,
     /// Without a secret, every webhook is refused (401).
     webhook_secret: SecretSource,
@@ -71,7 +71,7 @@ enum SecretSource {
 impl Deps {
     pub fn new(sdk: &SdkConfig, config: &Config, webhook_secret: Option<WebhookSecret>) -> Self {
         Self {
-            codepipeline: aws_sdk_codepipeline::Client::new(sdk),
+            codepipeline: shipgate_aws::codepipeline::CodePipeline::connect(sdk),
             bucket: Bucket::connect(sdk, &config.config_bucket),
             webhook_secret: webhook_secret.map_or(SecretSource::None, SecretSource::Given),
             routes: Mutex::new(None),
@@ -295,7 +295,7 @@ async fn start_matching(deps: &Deps, push: &Push) -> Result<Started, TriggerErro
             variables,
             client_request_token: request_token(&route.pipeline, &push.commit),
         };
-        let execution_id = start_execution(&deps.codepipeline, &start).await?;
+        let execution_id = deps.codepipeline.start_execution(&start).await?;
         info!(pipeline = %route.pipeline, %execution_id, commit = %push.commit, "pipeline started");
         started.push(json!({"pipeline": route.pipeline, "executionId": execution_id}));
     }

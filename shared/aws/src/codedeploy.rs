@@ -21,118 +21,132 @@ pub struct Deployment {
     pub rolls_back: Option<String>,
 }
 
-/// The deployment, or `None` when CodeDeploy does not know it.
-pub async fn get_deployment(
-    client: &aws_sdk_codedeploy::Client,
-    id: &str,
-) -> Result<Option<Deployment>, AwsError> {
-    let result = client.get_deployment().deployment_id(id).send().await;
-    let output = match result {
-        Ok(o) => o,
-        Err(e) if e.as_service_error().is_some_and(|e| e.is_deployment_does_not_exist_exception()) => {
-            return Ok(None);
-        }
-        Err(e) => return Err(aws_err("CodeDeploy", "GetDeployment")(e)),
-    };
-    let info = output.deployment_info;
-    let rollback = info.as_ref().and_then(|i| i.rollback_info.as_ref());
-    Ok(Some(Deployment {
-        id: id.to_owned(),
-        application: info.as_ref().and_then(|i| i.application_name.clone()),
-        deployment_group: info.as_ref().and_then(|i| i.deployment_group_name.clone()),
-        rolled_back_by: rollback.and_then(|r| r.rollback_deployment_id.clone()),
-        rolls_back: rollback.and_then(|r| r.rollback_triggering_deployment_id.clone()),
-        appspec: info.and_then(|i| i.revision).and_then(|r| r.app_spec_content).and_then(|c| c.content),
-    }))
+/// AWS CodeDeploy: deployments, their targets and hook reports.
+#[derive(Debug, Clone)]
+pub struct CodeDeploy {
+    client: aws_sdk_codedeploy::Client,
 }
 
-/// The ECS services (`<cluster>/<service>`) a deployment group deploys:
-/// the deployment itself does not name them.
-pub async fn ecs_services(
-    client: &aws_sdk_codedeploy::Client,
-    application: &str,
-    group: &str,
-) -> Result<Vec<String>, AwsError> {
-    let output = client
-        .get_deployment_group()
-        .application_name(application)
-        .deployment_group_name(group)
-        .send()
-        .await
-        .map_err(aws_err("CodeDeploy", "GetDeploymentGroup"))?;
-    Ok(output
-        .deployment_group_info()
-        .map(|g| {
-            g.ecs_services()
-                .iter()
-                .filter_map(|s| Some(format!("{}/{}", s.cluster_name()?, s.service_name()?)))
-                .collect()
-        })
-        .unwrap_or_default())
-}
+impl CodeDeploy {
+    pub fn new(client: aws_sdk_codedeploy::Client) -> Self {
+        Self { client }
+    }
 
-/// The lifecycle hook the deployment's ECS target is in now (the event whose
-/// status is `InProgress`): the invocation payload does not say which hook.
-pub async fn current_hook(client: &aws_sdk_codedeploy::Client, id: &str) -> Result<Option<String>, AwsError> {
-    let targets = client
-        .list_deployment_targets()
-        .deployment_id(id)
-        .send()
-        .await
-        .map_err(aws_err("CodeDeploy", "ListDeploymentTargets"))?;
-    for target in targets.target_ids() {
+    pub fn connect(sdk: &aws_config::SdkConfig) -> Self {
+        Self::new(aws_sdk_codedeploy::Client::new(sdk))
+    }
+
+    /// The deployment, or `None` when CodeDeploy does not know it.
+    pub async fn get_deployment(&self, id: &str) -> Result<Option<Deployment>, AwsError> {
+        let client = &self.client;
+        let result = client.get_deployment().deployment_id(id).send().await;
+        let output = match result {
+            Ok(o) => o,
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_deployment_does_not_exist_exception()) => {
+                return Ok(None);
+            }
+            Err(e) => return Err(aws_err("CodeDeploy", "GetDeployment")(e)),
+        };
+        let info = output.deployment_info;
+        let rollback = info.as_ref().and_then(|i| i.rollback_info.as_ref());
+        Ok(Some(Deployment {
+            id: id.to_owned(),
+            application: info.as_ref().and_then(|i| i.application_name.clone()),
+            deployment_group: info.as_ref().and_then(|i| i.deployment_group_name.clone()),
+            rolled_back_by: rollback.and_then(|r| r.rollback_deployment_id.clone()),
+            rolls_back: rollback.and_then(|r| r.rollback_triggering_deployment_id.clone()),
+            appspec: info.and_then(|i| i.revision).and_then(|r| r.app_spec_content).and_then(|c| c.content),
+        }))
+    }
+
+    /// The ECS services (`<cluster>/<service>`) a deployment group deploys:
+    /// the deployment itself does not name them.
+    pub async fn ecs_services(&self, application: &str, group: &str) -> Result<Vec<String>, AwsError> {
+        let client = &self.client;
         let output = client
-            .get_deployment_target()
-            .deployment_id(id)
-            .target_id(target)
+            .get_deployment_group()
+            .application_name(application)
+            .deployment_group_name(group)
             .send()
             .await
-            .map_err(aws_err("CodeDeploy", "GetDeploymentTarget"))?;
-        let events = output
-            .deployment_target
-            .and_then(|t| t.ecs_target)
-            .and_then(|t| t.lifecycle_events)
-            .unwrap_or_default();
-        let current = events
-            .into_iter()
-            .find(|e| e.status == Some(LifecycleEventStatus::InProgress))
-            .and_then(|e| e.lifecycle_event_name);
-        if current.is_some() {
-            return Ok(current);
-        }
+            .map_err(aws_err("CodeDeploy", "GetDeploymentGroup"))?;
+        Ok(output
+            .deployment_group_info()
+            .map(|g| {
+                g.ecs_services()
+                    .iter()
+                    .filter_map(|s| Some(format!("{}/{}", s.cluster_name()?, s.service_name()?)))
+                    .collect()
+            })
+            .unwrap_or_default())
     }
-    Ok(None)
-}
 
-/// Reports the hook's status within `budget` (retries included). A hook
-/// already completed (a duplicate delivery, or CodeDeploy timed it out)
-/// counts as done.
-pub async fn report_hook(
-    client: &aws_sdk_codedeploy::Client,
-    deployment_id: &str,
-    hook_execution_id: &str,
-    status: HookStatus,
-    budget: std::time::Duration,
-) -> Result<Reported, AwsError> {
-    const OP: &str = "PutLifecycleEventHookExecutionStatus";
-    // CodeDeploy waits for a final status: anything but success fails.
-    let status = match status.settled() {
-        HookStatus::Succeeded => LifecycleEventStatus::Succeeded,
-        HookStatus::Failed | HookStatus::InProgress => LifecycleEventStatus::Failed,
-    };
-    // The same client (connection pool, credentials), with the report's timeouts.
-    let config = client.config().to_builder().timeout_config(crate::clients::report_timeouts(budget)).build();
-    let result = aws_sdk_codedeploy::Client::from_conf(config)
-        .put_lifecycle_event_hook_execution_status()
-        .deployment_id(deployment_id)
-        .lifecycle_event_hook_execution_id(hook_execution_id)
-        .status(status)
-        .send()
-        .await
-        .map_err(aws_err("CodeDeploy", OP));
-    match result {
-        Ok(_) => Ok(Reported::Now),
-        Err(err) if err.is("LifecycleEventAlreadyCompletedException") => Ok(Reported::AlreadyDone),
-        Err(err) => Err(err),
+    /// The lifecycle hook the deployment's ECS target is in now (the event whose
+    /// status is `InProgress`): the invocation payload does not say which hook.
+    pub async fn current_hook(&self, id: &str) -> Result<Option<String>, AwsError> {
+        let client = &self.client;
+        let targets = client
+            .list_deployment_targets()
+            .deployment_id(id)
+            .send()
+            .await
+            .map_err(aws_err("CodeDeploy", "ListDeploymentTargets"))?;
+        for target in targets.target_ids() {
+            let output = client
+                .get_deployment_target()
+                .deployment_id(id)
+                .target_id(target)
+                .send()
+                .await
+                .map_err(aws_err("CodeDeploy", "GetDeploymentTarget"))?;
+            let events = output
+                .deployment_target
+                .and_then(|t| t.ecs_target)
+                .and_then(|t| t.lifecycle_events)
+                .unwrap_or_default();
+            let current = events
+                .into_iter()
+                .find(|e| e.status == Some(LifecycleEventStatus::InProgress))
+                .and_then(|e| e.lifecycle_event_name);
+            if current.is_some() {
+                return Ok(current);
+            }
+        }
+        Ok(None)
+    }
+
+    /// Reports the hook's status within `budget` (retries included). A hook
+    /// already completed (a duplicate delivery, or CodeDeploy timed it out)
+    /// counts as done.
+    pub async fn report_hook(
+        &self,
+        deployment_id: &str,
+        hook_execution_id: &str,
+        status: HookStatus,
+        budget: std::time::Duration,
+    ) -> Result<Reported, AwsError> {
+        let client = &self.client;
+        const OP: &str = "PutLifecycleEventHookExecutionStatus";
+        // CodeDeploy waits for a final status: anything but success fails.
+        let status = match status.settled() {
+            HookStatus::Succeeded => LifecycleEventStatus::Succeeded,
+            HookStatus::Failed | HookStatus::InProgress => LifecycleEventStatus::Failed,
+        };
+        // The same client (connection pool, credentials), with the report's timeouts.
+        let config =
+            client.config().to_builder().timeout_config(crate::clients::report_timeouts(budget)).build();
+        let result = aws_sdk_codedeploy::Client::from_conf(config)
+            .put_lifecycle_event_hook_execution_status()
+            .deployment_id(deployment_id)
+            .lifecycle_event_hook_execution_id(hook_execution_id)
+            .status(status)
+            .send()
+            .await
+            .map_err(aws_err("CodeDeploy", OP));
+        match result {
+            Ok(_) => Ok(Reported::Now),
+            Err(err) if err.is("LifecycleEventAlreadyCompletedException") => Ok(Reported::AlreadyDone),
+            Err(err) => Err(err),
+        }
     }
 }

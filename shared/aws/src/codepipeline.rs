@@ -73,19 +73,131 @@ pub struct JobContext {
     pub action: Option<String>,
 }
 
-/// The job's pipeline context, or `None` when CodePipeline gives none.
-pub async fn job_context(
-    client: &aws_sdk_codepipeline::Client,
-    job_id: &str,
-) -> Result<Option<JobContext>, AwsError> {
-    let details =
-        client.get_job_details().job_id(job_id).send().await.map_err(aws_err(SERVICE, "GetJobDetails"))?;
-    Ok(details.job_details.and_then(|j| j.data).and_then(|d| d.pipeline_context).map(|c| JobContext {
-        pipeline: c.pipeline_name,
-        execution_id: c.pipeline_execution_id,
-        stage: c.stage.and_then(|s| s.name),
-        action: c.action.and_then(|a| a.name),
-    }))
+/// AWS CodePipeline: job details, job results and starting executions.
+#[derive(Debug, Clone)]
+pub struct CodePipeline {
+    client: aws_sdk_codepipeline::Client,
+}
+
+impl CodePipeline {
+    pub fn new(client: aws_sdk_codepipeline::Client) -> Self {
+        Self { client }
+    }
+
+    pub fn connect(sdk: &aws_config::SdkConfig) -> Self {
+        Self::new(aws_sdk_codepipeline::Client::new(sdk))
+    }
+
+    /// The job's pipeline context, or `None` when CodePipeline gives none.
+    pub async fn job_context(&self, job_id: &str) -> Result<Option<JobContext>, AwsError> {
+        let client = &self.client;
+        let details = client
+            .get_job_details()
+            .job_id(job_id)
+            .send()
+            .await
+            .map_err(aws_err(SERVICE, "GetJobDetails"))?;
+        Ok(details.job_details.and_then(|j| j.data).and_then(|d| d.pipeline_context).map(|c| JobContext {
+            pipeline: c.pipeline_name,
+            execution_id: c.pipeline_execution_id,
+            stage: c.stage.and_then(|s| s.name),
+            action: c.action.and_then(|a| a.name),
+        }))
+    }
+
+    /// Reports `result` for `job_id` within `budget` (retries included).
+    /// Messages are cut to CodePipeline's limits.
+    pub async fn report_job(
+        &self,
+        job_id: &str,
+        result: &JobResult,
+        budget: Duration,
+    ) -> Result<Reported, AwsError> {
+        let client = &self.client;
+        // The same client (connection pool, credentials), with the report's timeouts.
+        let config = client.config().to_builder().timeout_config(report_timeouts(budget)).build();
+        let client = &aws_sdk_codepipeline::Client::from_conf(config);
+        let (operation, outcome) = match result {
+            JobResult::Succeeded { summary, output_variables } => {
+                let mut request = client
+                    .put_job_success_result()
+                    .job_id(job_id)
+                    .execution_details(execution_details(summary));
+                for (k, v) in output_variables {
+                    request = request.output_variables(k, v);
+                }
+                (
+                    "PutJobSuccessResult",
+                    request.send().await.map(|_| ()).map_err(aws_err(SERVICE, "PutJobSuccessResult")),
+                )
+            }
+            JobResult::Continue { token, summary } => {
+                if token.len() > MAX_CONTINUATION_TOKEN {
+                    return Err(AwsError::new(
+                        SERVICE,
+                        "PutJobSuccessResult",
+                        "continuation token over 2048 characters",
+                    ));
+                }
+                let request = client
+                    .put_job_success_result()
+                    .job_id(job_id)
+                    .continuation_token(token)
+                    .execution_details(execution_details(summary));
+                (
+                    "PutJobSuccessResult",
+                    request.send().await.map(|_| ()).map_err(aws_err(SERVICE, "PutJobSuccessResult")),
+                )
+            }
+            JobResult::Failed { message } => {
+                let details = FailureDetails::builder()
+                    .r#type(FailureType::JobFailed)
+                    .message(truncate(message, MAX_FAILURE_MESSAGE))
+                    .build()
+                    .map_err(|e| AwsError::new(SERVICE, "PutJobFailureResult", e.to_string()))?;
+                let request = client.put_job_failure_result().job_id(job_id).failure_details(details);
+                (
+                    "PutJobFailureResult",
+                    request.send().await.map(|_| ()).map_err(aws_err(SERVICE, "PutJobFailureResult")),
+                )
+            }
+        };
+        match outcome {
+            Ok(()) => Ok(Reported::Now),
+            Err(err) if err.is("InvalidJobStateException") => {
+                tracing::info!(job_id, operation, "job was already reported; treating as done");
+                Ok(Reported::AlreadyDone)
+            }
+            Err(err) => Err(err),
+        }
+    }
+
+    /// Starts an execution and returns its id.
+    pub async fn start_execution(&self, start: &StartExecution) -> Result<String, AwsError> {
+        let client = &self.client;
+        const OP: &str = "StartPipelineExecution";
+        let revision = SourceRevisionOverride::builder()
+            .action_name(&start.source_action)
+            .revision_type(SourceRevisionType::CommitId)
+            .revision_value(&start.commit)
+            .build()
+            .map_err(|e| AwsError::new(SERVICE, OP, e.to_string()))?;
+        let mut request = client
+            .start_pipeline_execution()
+            .name(&start.pipeline)
+            .client_request_token(&start.client_request_token)
+            .source_revisions(revision);
+        for (name, value) in &start.variables {
+            let variable = PipelineVariable::builder()
+                .name(name)
+                .value(value)
+                .build()
+                .map_err(|e| AwsError::new(SERVICE, OP, e.to_string()))?;
+            request = request.variables(variable);
+        }
+        let output = request.send().await.map_err(aws_err(SERVICE, OP))?;
+        Ok(output.pipeline_execution_id().unwrap_or_default().to_owned())
+    }
 }
 
 /// How a report went.
@@ -95,70 +207,6 @@ pub enum Reported {
     /// The job had been reported already (a duplicate delivery); that is
     /// success, not an error.
     AlreadyDone,
-}
-
-/// Reports `result` for `job_id` within `budget` (retries included).
-/// Messages are cut to CodePipeline's limits.
-pub async fn report_job(
-    client: &aws_sdk_codepipeline::Client,
-    job_id: &str,
-    result: &JobResult,
-    budget: Duration,
-) -> Result<Reported, AwsError> {
-    // The same client (connection pool, credentials), with the report's timeouts.
-    let config = client.config().to_builder().timeout_config(report_timeouts(budget)).build();
-    let client = &aws_sdk_codepipeline::Client::from_conf(config);
-    let (operation, outcome) = match result {
-        JobResult::Succeeded { summary, output_variables } => {
-            let mut request =
-                client.put_job_success_result().job_id(job_id).execution_details(execution_details(summary));
-            for (k, v) in output_variables {
-                request = request.output_variables(k, v);
-            }
-            (
-                "PutJobSuccessResult",
-                request.send().await.map(|_| ()).map_err(aws_err(SERVICE, "PutJobSuccessResult")),
-            )
-        }
-        JobResult::Continue { token, summary } => {
-            if token.len() > MAX_CONTINUATION_TOKEN {
-                return Err(AwsError::new(
-                    SERVICE,
-                    "PutJobSuccessResult",
-                    "continuation token over 2048 characters",
-                ));
-            }
-            let request = client
-                .put_job_success_result()
-                .job_id(job_id)
-                .continuation_token(token)
-                .execution_details(execution_details(summary));
-            (
-                "PutJobSuccessResult",
-                request.send().await.map(|_| ()).map_err(aws_err(SERVICE, "PutJobSuccessResult")),
-            )
-        }
-        JobResult::Failed { message } => {
-            let details = FailureDetails::builder()
-                .r#type(FailureType::JobFailed)
-                .message(truncate(message, MAX_FAILURE_MESSAGE))
-                .build()
-                .map_err(|e| AwsError::new(SERVICE, "PutJobFailureResult", e.to_string()))?;
-            let request = client.put_job_failure_result().job_id(job_id).failure_details(details);
-            (
-                "PutJobFailureResult",
-                request.send().await.map(|_| ()).map_err(aws_err(SERVICE, "PutJobFailureResult")),
-            )
-        }
-    };
-    match outcome {
-        Ok(()) => Ok(Reported::Now),
-        Err(err) if err.is("InvalidJobStateException") => {
-            tracing::info!(job_id, operation, "job was already reported; treating as done");
-            Ok(Reported::AlreadyDone)
-        }
-        Err(err) => Err(err),
-    }
 }
 
 fn execution_details(summary: &str) -> ExecutionDetails {
@@ -174,35 +222,6 @@ pub struct StartExecution {
     pub commit: String,
     pub variables: Vec<(String, String)>,
     pub client_request_token: String,
-}
-
-/// Starts an execution and returns its id.
-pub async fn start_execution(
-    client: &aws_sdk_codepipeline::Client,
-    start: &StartExecution,
-) -> Result<String, AwsError> {
-    const OP: &str = "StartPipelineExecution";
-    let revision = SourceRevisionOverride::builder()
-        .action_name(&start.source_action)
-        .revision_type(SourceRevisionType::CommitId)
-        .revision_value(&start.commit)
-        .build()
-        .map_err(|e| AwsError::new(SERVICE, OP, e.to_string()))?;
-    let mut request = client
-        .start_pipeline_execution()
-        .name(&start.pipeline)
-        .client_request_token(&start.client_request_token)
-        .source_revisions(revision);
-    for (name, value) in &start.variables {
-        let variable = PipelineVariable::builder()
-            .name(name)
-            .value(value)
-            .build()
-            .map_err(|e| AwsError::new(SERVICE, OP, e.to_string()))?;
-        request = request.variables(variable);
-    }
-    let output = request.send().await.map_err(aws_err(SERVICE, OP))?;
-    Ok(output.pipeline_execution_id().unwrap_or_default().to_owned())
 }
 
 /// Cuts `text` to at most `max` bytes on a character boundary, marking the cut.

@@ -24,115 +24,135 @@ pub enum ScanLookup {
     NotFound,
 }
 
-/// Reads every page of findings for `repository@digest`, basic and enhanced.
-pub async fn describe_scan(
-    client: &aws_sdk_ecr::Client,
-    registry_id: Option<&str>,
-    repository: &str,
-    digest: &ImageDigest,
-) -> Result<ScanLookup, AwsError> {
-    const OP: &str = "DescribeImageScanFindings";
-    let mut pages = Vec::new();
-    let mut next_token: Option<String> = None;
-    for _ in 0..FINDINGS_PAGES {
+/// Amazon ECR: scans, tags and manifests.
+#[derive(Debug, Clone)]
+pub struct Ecr {
+    client: aws_sdk_ecr::Client,
+}
+
+impl Ecr {
+    pub fn new(client: aws_sdk_ecr::Client) -> Self {
+        Self { client }
+    }
+
+    pub fn connect(sdk: &aws_config::SdkConfig) -> Self {
+        Self::new(aws_sdk_ecr::Client::new(sdk))
+    }
+
+    /// Reads every page of findings for `repository@digest`, basic and enhanced.
+    pub async fn describe_scan(
+        &self,
+        registry_id: Option<&str>,
+        repository: &str,
+        digest: &ImageDigest,
+    ) -> Result<ScanLookup, AwsError> {
+        let client = &self.client;
+        const OP: &str = "DescribeImageScanFindings";
+        let mut pages = Vec::new();
+        let mut next_token: Option<String> = None;
+        for _ in 0..FINDINGS_PAGES {
+            let result = client
+                .describe_image_scan_findings()
+                .set_registry_id(registry_id.map(str::to_owned))
+                .repository_name(repository)
+                .image_id(ImageIdentifier::builder().image_digest(digest.as_str()).build())
+                .max_results(PAGE_SIZE)
+                .set_next_token(next_token.take())
+                .send()
+                .await;
+            let output = match result {
+                Ok(output) => output,
+                Err(err) if err.as_service_error().is_some_and(|e| e.is_scan_not_found_exception()) => {
+                    return Ok(ScanLookup::NotFound);
+                }
+                Err(err) => return Err(aws_err("ECR", OP)(err)),
+            };
+            next_token = output.next_token().map(str::to_owned);
+            pages.push(ScanReport {
+                repository_name: output.repository_name().map(str::to_owned),
+                image_id: output.image_id().map(|id| ImageId {
+                    image_digest: id.image_digest().map(str::to_owned),
+                    image_tag: id.image_tag().map(str::to_owned),
+                }),
+                image_scan_status: output.image_scan_status().map(|s| ScanStatus {
+                    status: s.status().map(|s| s.as_str().to_owned()).unwrap_or_default(),
+                    description: s.description().map(str::to_owned),
+                }),
+                image_scan_findings: output.image_scan_findings().map(|f| ImageScanFindings {
+                    finding_severity_counts: f
+                        .finding_severity_counts()
+                        .map(|counts| {
+                            counts
+                                .iter()
+                                .map(|(s, n)| (s.as_str().to_owned(), u64::try_from(*n).unwrap_or(0)))
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                    findings: f.findings().iter().map(basic).collect(),
+                    enhanced_findings: f.enhanced_findings().iter().map(enhanced).collect(),
+                    image_scan_completed_at: f.image_scan_completed_at().and_then(to_chrono),
+                    vulnerability_source_updated_at: f.vulnerability_source_updated_at().and_then(to_chrono),
+                }),
+            });
+            if next_token.is_none() {
+                return Ok(ScanLookup::Found(Box::new(ScanReport::merge(pages))));
+            }
+        }
+        Err(AwsError::new("ECR", OP, format!("more than {FINDINGS_PAGES} pages of findings")))
+    }
+
+    /// The digest of `repository:tag`, or `None` when ECR has no such image.
+    pub async fn resolve_digest(
+        &self,
+        registry_id: Option<&str>,
+        repository: &str,
+        tag: &str,
+    ) -> Result<Option<Digest>, AwsError> {
+        let client = &self.client;
+        const OP: &str = "DescribeImages";
         let result = client
-            .describe_image_scan_findings()
+            .describe_images()
             .set_registry_id(registry_id.map(str::to_owned))
             .repository_name(repository)
-            .image_id(ImageIdentifier::builder().image_digest(digest.as_str()).build())
-            .max_results(PAGE_SIZE)
-            .set_next_token(next_token.take())
+            .image_ids(ImageIdentifier::builder().image_tag(tag).build())
             .send()
             .await;
-        let output = match result {
-            Ok(output) => output,
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_scan_not_found_exception()) => {
-                return Ok(ScanLookup::NotFound);
-            }
-            Err(err) => return Err(aws_err("ECR", OP)(err)),
-        };
-        next_token = output.next_token().map(str::to_owned);
-        pages.push(ScanReport {
-            repository_name: output.repository_name().map(str::to_owned),
-            image_id: output.image_id().map(|id| ImageId {
-                image_digest: id.image_digest().map(str::to_owned),
-                image_tag: id.image_tag().map(str::to_owned),
-            }),
-            image_scan_status: output.image_scan_status().map(|s| ScanStatus {
-                status: s.status().map(|s| s.as_str().to_owned()).unwrap_or_default(),
-                description: s.description().map(str::to_owned),
-            }),
-            image_scan_findings: output.image_scan_findings().map(|f| ImageScanFindings {
-                finding_severity_counts: f
-                    .finding_severity_counts()
-                    .map(|counts| {
-                        counts
-                            .iter()
-                            .map(|(s, n)| (s.as_str().to_owned(), u64::try_from(*n).unwrap_or(0)))
-                            .collect()
-                    })
-                    .unwrap_or_default(),
-                findings: f.findings().iter().map(basic).collect(),
-                enhanced_findings: f.enhanced_findings().iter().map(enhanced).collect(),
-                image_scan_completed_at: f.image_scan_completed_at().and_then(to_chrono),
-                vulnerability_source_updated_at: f.vulnerability_source_updated_at().and_then(to_chrono),
-            }),
-        });
-        if next_token.is_none() {
-            return Ok(ScanLookup::Found(Box::new(ScanReport::merge(pages))));
+        match result {
+            Ok(out) => match out.image_details().first().and_then(|d| d.image_digest()) {
+                Some(digest) => {
+                    Digest::parse(digest).map(Some).map_err(|e| AwsError::new("ECR", OP, e.to_string()))
+                }
+                None => Ok(None),
+            },
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_image_not_found_exception()) => Ok(None),
+            Err(e) => Err(aws_err("ECR", OP)(e)),
         }
     }
-    Err(AwsError::new("ECR", OP, format!("more than {FINDINGS_PAGES} pages of findings")))
-}
 
-/// The digest of `repository:tag`, or `None` when ECR has no such image.
-pub async fn resolve_digest(
-    client: &aws_sdk_ecr::Client,
-    registry_id: Option<&str>,
-    repository: &str,
-    tag: &str,
-) -> Result<Option<Digest>, AwsError> {
-    const OP: &str = "DescribeImages";
-    let result = client
-        .describe_images()
-        .set_registry_id(registry_id.map(str::to_owned))
-        .repository_name(repository)
-        .image_ids(ImageIdentifier::builder().image_tag(tag).build())
-        .send()
-        .await;
-    match result {
-        Ok(out) => match out.image_details().first().and_then(|d| d.image_digest()) {
-            Some(digest) => {
-                Digest::parse(digest).map(Some).map_err(|e| AwsError::new("ECR", OP, e.to_string()))
-            }
-            None => Ok(None),
-        },
-        Err(e) if e.as_service_error().is_some_and(|e| e.is_image_not_found_exception()) => Ok(None),
-        Err(e) => Err(aws_err("ECR", OP)(e)),
+    /// The manifest of `repository@digest` as ECR stores it (an image index
+    /// stays an index), or `None` when ECR has no such image. A single image's
+    /// platform is read from its config blob, through the download URL ECR hands
+    /// out for it (what `docker pull` does), with `http`.
+    pub async fn get_manifest(
+        &self,
+        http: &crate::http::Client,
+        registry_id: Option<&str>,
+        repository: &str,
+        digest: &Digest,
+    ) -> Result<Option<Manifest>, AwsError> {
+        let client = &self.client;
+        let Some(manifest) = read_manifest(client, registry_id, repository, digest).await? else {
+            return Ok(None);
+        };
+        let Some(config) = manifest.config_digest().cloned() else {
+            return Ok(Some(manifest));
+        };
+        let blob = read_blob(client, http, registry_id, repository, &config).await?;
+        let platform = config_platform(&config, &blob).map_err(|e| {
+            AwsError::new("ECR", "GetDownloadUrlForLayer", format!("{repository}@{digest}: {e}"))
+        })?;
+        Ok(Some(Manifest::Image { config: Some(config), platform: Some(platform) }))
     }
-}
-
-/// The manifest of `repository@digest` as ECR stores it (an image index
-/// stays an index), or `None` when ECR has no such image. A single image's
-/// platform is read from its config blob, through the download URL ECR hands
-/// out for it (what `docker pull` does), with `http`.
-pub async fn get_manifest(
-    client: &aws_sdk_ecr::Client,
-    http: &crate::http::Client,
-    registry_id: Option<&str>,
-    repository: &str,
-    digest: &Digest,
-) -> Result<Option<Manifest>, AwsError> {
-    let Some(manifest) = read_manifest(client, registry_id, repository, digest).await? else {
-        return Ok(None);
-    };
-    let Some(config) = manifest.config_digest().cloned() else {
-        return Ok(Some(manifest));
-    };
-    let blob = read_blob(client, http, registry_id, repository, &config).await?;
-    let platform = config_platform(&config, &blob)
-        .map_err(|e| AwsError::new("ECR", "GetDownloadUrlForLayer", format!("{repository}@{digest}: {e}")))?;
-    Ok(Some(Manifest::Image { config: Some(config), platform: Some(platform) }))
 }
 
 /// How long the download of one config blob may take.

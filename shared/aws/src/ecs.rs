@@ -8,33 +8,69 @@ use shipgate_core::taskdef::{
 
 use crate::error::{AwsError, aws_err};
 
-/// The task definition named by ARN or `family:revision`.
-pub async fn describe_task_definition(
-    client: &aws_sdk_ecs::Client,
-    task_definition: &str,
-) -> Result<TaskDefinition, AwsError> {
-    const OP: &str = "DescribeTaskDefinition";
-    let output = client
-        .describe_task_definition()
-        .task_definition(task_definition)
-        .send()
-        .await
-        .map_err(aws_err("ECS", OP))?;
-    let td = output.task_definition().ok_or_else(|| {
-        AwsError::new("ECS", OP, format!("no task definition in the answer for {task_definition}"))
-    })?;
-    Ok(TaskDefinition {
-        family: td.family().map(str::to_owned),
-        task_definition_arn: td.task_definition_arn().map(str::to_owned),
-        container_definitions: td.container_definitions().iter().map(container).collect(),
-        network_mode: td.network_mode().map(|m| m.as_str().to_owned()),
-        pid_mode: td.pid_mode().map(|m| m.as_str().to_owned()),
-        ipc_mode: td.ipc_mode().map(|m| m.as_str().to_owned()),
-        runtime_platform: td.runtime_platform().map(|p| RuntimePlatform {
-            cpu_architecture: p.cpu_architecture().map(|c| c.as_str().to_owned()),
-            operating_system_family: p.operating_system_family().map(|f| f.as_str().to_owned()),
-        }),
-    })
+/// Amazon ECS: task definitions and service revisions.
+#[derive(Debug, Clone)]
+pub struct Ecs {
+    client: aws_sdk_ecs::Client,
+}
+
+impl Ecs {
+    pub fn new(client: aws_sdk_ecs::Client) -> Self {
+        Self { client }
+    }
+
+    pub fn connect(sdk: &aws_config::SdkConfig) -> Self {
+        Self::new(aws_sdk_ecs::Client::new(sdk))
+    }
+
+    /// The task definition named by ARN or `family:revision`.
+    pub async fn describe_task_definition(&self, task_definition: &str) -> Result<TaskDefinition, AwsError> {
+        let client = &self.client;
+        const OP: &str = "DescribeTaskDefinition";
+        let output = client
+            .describe_task_definition()
+            .task_definition(task_definition)
+            .send()
+            .await
+            .map_err(aws_err("ECS", OP))?;
+        let td = output.task_definition().ok_or_else(|| {
+            AwsError::new("ECS", OP, format!("no task definition in the answer for {task_definition}"))
+        })?;
+        Ok(TaskDefinition {
+            family: td.family().map(str::to_owned),
+            task_definition_arn: td.task_definition_arn().map(str::to_owned),
+            container_definitions: td.container_definitions().iter().map(container).collect(),
+            network_mode: td.network_mode().map(|m| m.as_str().to_owned()),
+            pid_mode: td.pid_mode().map(|m| m.as_str().to_owned()),
+            ipc_mode: td.ipc_mode().map(|m| m.as_str().to_owned()),
+            runtime_platform: td.runtime_platform().map(|p| RuntimePlatform {
+                cpu_architecture: p.cpu_architecture().map(|c| c.as_str().to_owned()),
+                operating_system_family: p.operating_system_family().map(|f| f.as_str().to_owned()),
+            }),
+        })
+    }
+
+    pub async fn service_revision(&self, revision_arn: &str) -> Result<Option<ServiceRevision>, AwsError> {
+        let client = &self.client;
+        let output = client
+            .describe_service_revisions()
+            .service_revision_arns(revision_arn)
+            .send()
+            .await
+            .map_err(aws_err("ECS", "DescribeServiceRevisions"))?;
+        Ok(output.service_revisions().first().and_then(|r| {
+            Some(ServiceRevision {
+                task_definition: r.task_definition()?.to_owned(),
+                image_digests: r
+                    .container_images()
+                    .iter()
+                    .filter_map(|c| {
+                        Some((c.container_name()?.to_owned(), Digest::parse(c.image_digest()?).ok()?))
+                    })
+                    .collect(),
+            })
+        }))
+    }
 }
 
 /// An ECS service revision (ECS native blue/green): its task definition, and
@@ -46,30 +82,6 @@ pub struct ServiceRevision {
     pub task_definition: String,
     /// Container name -> resolved image digest.
     pub image_digests: std::collections::BTreeMap<String, Digest>,
-}
-
-pub async fn service_revision(
-    client: &aws_sdk_ecs::Client,
-    revision_arn: &str,
-) -> Result<Option<ServiceRevision>, AwsError> {
-    let output = client
-        .describe_service_revisions()
-        .service_revision_arns(revision_arn)
-        .send()
-        .await
-        .map_err(aws_err("ECS", "DescribeServiceRevisions"))?;
-    Ok(output.service_revisions().first().and_then(|r| {
-        Some(ServiceRevision {
-            task_definition: r.task_definition()?.to_owned(),
-            image_digests: r
-                .container_images()
-                .iter()
-                .filter_map(|c| {
-                    Some((c.container_name()?.to_owned(), Digest::parse(c.image_digest()?).ok()?))
-                })
-                .collect(),
-        })
-    }))
 }
 
 fn container(c: &aws_sdk_ecs::types::ContainerDefinition) -> ContainerDefinition {

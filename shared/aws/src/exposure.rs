@@ -18,9 +18,9 @@ use crate::error::AwsError;
 use crate::s3::{Bucket, Updated};
 
 /// The services (their running keys) that run one digest.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DigestIndex {
-    pub digest: String,
+    pub digest: ImageDigest,
     pub services: BTreeSet<String>,
 }
 
@@ -66,7 +66,7 @@ async fn index(bucket: &Bucket, digest: &ImageDigest, service: &str, add: bool) 
         .update_json(&digest_index_key(digest), |stored: Option<&DigestIndex>| {
             let mut index = stored
                 .cloned()
-                .unwrap_or_else(|| DigestIndex { digest: digest.to_string(), ..Default::default() });
+                .unwrap_or_else(|| DigestIndex { digest: digest.clone(), services: BTreeSet::new() });
             let changed =
                 if add { index.services.insert(service.to_owned()) } else { index.services.remove(service) };
             changed.then_some(index)

@@ -9,6 +9,7 @@
 use std::fmt;
 
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
+use serde::Deserialize as _;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -27,6 +28,36 @@ impl InvalidEvent {
 /// Decodes a payload into an event type; the error names what was wrong.
 pub fn decode<T: DeserializeOwned>(payload: serde_json::Value) -> Result<T, InvalidEvent> {
     serde_json::from_value(payload).map_err(|e| InvalidEvent(e.to_string()))
+}
+
+/// Who sent an EventBridge event and what it says it is (`source`,
+/// `detail-type`), read before anything else: a function's event enum picks
+/// the detail's type from it, so nothing downstream peeks into JSON.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+pub struct EventKind {
+    #[serde(default)]
+    pub source: String,
+    #[serde(default, rename = "detail-type")]
+    pub detail_type: String,
+}
+
+impl EventKind {
+    /// The kind of `payload`; empty strings where a field is missing.
+    pub fn of(payload: &serde_json::Value) -> Self {
+        Self::deserialize(payload).unwrap_or_default()
+    }
+
+    /// `(source, detail-type)`, to match on.
+    pub fn pair(&self) -> (&str, &str) {
+        (&self.source, &self.detail_type)
+    }
+}
+
+impl fmt::Display for EventKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let or = |s: &str| if s.is_empty() { "?".to_owned() } else { s.to_owned() };
+        write!(f, "{} / {}", or(&self.source), or(&self.detail_type))
+    }
 }
 
 /// The stable, machine-readable name of an error, as Lambda reports it in
@@ -97,5 +128,13 @@ mod tests {
         let diagnostic = diagnostic(&err);
         assert_eq!(diagnostic.error_type, "InvalidEvent");
         assert_eq!(diagnostic.error_message, "invalid event: missing field `id`");
+    }
+
+    #[test]
+    fn an_event_kind_reads_source_and_detail_type_and_names_what_is_missing() {
+        let kind = EventKind::of(&serde_json::json!({"source": "aws.ecr", "detail-type": "ECR Image Scan"}));
+        assert_eq!(kind.pair(), ("aws.ecr", "ECR Image Scan"));
+        assert_eq!(EventKind::of(&serde_json::json!({"source": 7})).to_string(), "? / ?");
+        assert_eq!(EventKind::of(&serde_json::json!({"source": "shipgate"})).to_string(), "shipgate / ?");
     }
 }

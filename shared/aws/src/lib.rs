@@ -32,4 +32,4 @@ pub use clients::{Clients, config_loader, load_sdk_config};
 pub use deadline::{Deadline, Interrupted};
 pub use env::{ConfigError, optional, required};
 pub use error::AwsError;
-pub use lambda::{ErrorType, InvalidEvent, decode, serve};
+pub use lambda::{ErrorType, EventKind, InvalidEvent, decode, serve};

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::digest::Digest;
 use crate::image::short;
 use crate::policy::Policy;
 use crate::rules::Violation;
@@ -164,7 +165,7 @@ pub struct ImageScan {
     /// task definition names); `digest` is then its child for the task's
     /// platform, whose scan was judged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub index_digest: Option<String>,
+    pub index_digest: Option<Digest>,
     pub verdict: ScanVerdict,
 }
 
@@ -218,7 +219,7 @@ impl Judgement {
         self.scans
             .iter()
             .flat_map(|s| {
-                let index = s.index_digest.iter().map(move |d| (d.clone(), s.verdict.verdict));
+                let index = s.index_digest.iter().map(move |d| (d.to_string(), s.verdict.verdict));
                 std::iter::once((s.digest.clone(), s.verdict.verdict)).chain(index)
             })
             .collect()
@@ -442,7 +443,8 @@ mod tests {
     #[test]
     fn an_index_speaks_with_its_platform_childs_verdict() {
         let mut child = scan(Verdict::Pass);
-        child.index_digest = Some("sha256:index".into());
+        let index = Digest::of(b"index");
+        child.index_digest = Some(index.clone());
         let j = Judgement {
             decision: Decision::Pass,
             reasons: vec![],
@@ -450,8 +452,9 @@ mod tests {
             scans: vec![child, scan(Verdict::Pass)],
         };
         let digests = j.digests();
-        let digests: Vec<(&str, Verdict)> = digests.iter().map(|(d, v)| (d.as_str(), *v)).collect();
-        assert_eq!(digests, [("sha256:4f4f4f4f4f4f4f4f", Verdict::Pass), ("sha256:index", Verdict::Pass)]);
+        assert_eq!(digests.get(index.as_str()), Some(&Verdict::Pass));
+        assert_eq!(digests.get("sha256:4f4f4f4f4f4f4f4f"), Some(&Verdict::Pass));
+        assert_eq!(digests.len(), 2);
     }
 
     #[test]
