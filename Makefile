@@ -83,7 +83,7 @@ $(VENV)/.lint-installed: $(VENV)/.installed tests/emulator/requirements-lint.txt
 lint: lint-tools
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
-	cd tests/emulator && $(abspath $(VENV))/bin/ruff check .
+	cd tests/emulator && $(abspath $(VENV))/bin/ruff check . ../../infra/lint_iam.py
 	cd tests/emulator && $(abspath $(VENV))/bin/mypy .
 
 # cfn-lint and checkov on every template; a skipped checkov check carries its
@@ -103,5 +103,6 @@ $(SAM_VENV)/.installed: infra/requirements-sam.txt
 
 lint-infra: infra-tools $(SAM_VENV)/.installed
 	$(INFRA_VENV)/bin/cfn-lint infra/template.yaml infra/pipeline/template.yaml
+	$(INFRA_VENV)/bin/python infra/lint_iam.py infra/template.yaml infra/pipeline/template.yaml
 	$(INFRA_VENV)/bin/checkov -d infra --framework cloudformation --quiet --compact --skip-download
 	for t in infra/template.yaml infra/pipeline/template.yaml; do SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam validate --lint -t $$t --region us-east-1 || exit 1; done

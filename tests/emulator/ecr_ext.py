@@ -60,7 +60,7 @@ def describe_image_scan_findings(self: ECRResponse) -> Any:
     enhanced = scan.get("enhancedFindings", [])
     if enhanced:
         iam_enforcement.require(
-            self, "inspector2:ListFindings", "*",
+            self, "inspector2:ListFindings", {},
             "DescribeImageScanFindings of an image with enhanced findings also needs inspector2:ListFindings",
         )
     # Both lists are paged as one sequence: basic findings first, then enhanced.

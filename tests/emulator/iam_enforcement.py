@@ -6,10 +6,11 @@ that would let a too-narrow template pass here and fail on AWS, or the
 reverse. This module teaches it what AWS does:
 
 * **Resources.** moto checks most services' calls against resource `*`, so a
-  grant on a specific ARN never matched and a grant on `*` always did. Each
-  call Shipgate makes is authorised against the ARN AWS authorises it
-  against (the "Resource types" column of the Service Authorization
-  Reference, https://docs.aws.amazon.com/service-authorization/latest/reference/).
+  grant on a specific ARN never matched and a grant on `*` always did. Which
+  resources a call is authorised against comes from AWS's Service
+  Authorization Reference as data (`iam_reference.py`): an action with no
+  resource type against `*` only, an action with two required types against
+  both. The resolvers below say only which ARN of each type a request names.
 * **Conditions.** moto evaluates only `StringEquals` and treats a condition
   that does not hold as an explicit deny. AWS evaluates the operators below,
   and a statement whose condition does not hold simply does not apply
@@ -58,6 +59,7 @@ from moto.secretsmanager.models import secretsmanager_backends
 from moto.secretsmanager.responses import SecretsManagerResponse
 from moto.sns.responses import SNSResponse
 
+import iam_reference
 from aws_account import ACCOUNT, REGION
 from patching import add_hook, replace
 
@@ -200,7 +202,32 @@ def _request_context(action: str, path: str) -> dict[str, str]:
     if action == "s3:ListBucket":
         query = parse_qs(urlparse(path).query)
         context["s3:prefix"] = query.get("prefix", [""])[0]
+    unknown = set(context) - iam_reference.condition_keys(action)
+    assert not unknown, f"{action} takes no condition key {unknown} (Service Authorization Reference)"
     return context
+
+
+def _named_by_moto(action: str, resource: str) -> dict[str, str]:
+    """The resource moto itself names (S3's bucket or object ARN; `*` for a
+    service without a resolver), by resource type."""
+    if resource == "*":
+        return {}
+    if resource.startswith("arn:aws:s3:::"):
+        return {"object" if "/" in resource.removeprefix("arn:aws:s3:::") else "bucket": resource}
+    service = action.partition(":")[0]
+    for resource_type in iam_reference.resource_types(action):
+        if iam_reference.parse_arn(service, resource_type, resource) is not None:
+            return {resource_type: resource}
+    raise iam_reference.UnnamedResource(f"{action}: {resource} is none of the action's resource types")
+
+
+def authorise(policies: list[Any], action: str, named: dict[str, str], context: dict[str, str]) -> str:
+    """`allow` when every resource `action` is authorised against (per the
+    reference) is allowed and none denied; else `deny` or `implicit`."""
+    results = [evaluate(policies, action, arn, context) for arn in iam_reference.resources(action, named)]
+    if "deny" in results:
+        return "deny"
+    return "allow" if all(r == "allow" for r in results) else "implicit"
 
 
 def _check_signature(self: Any) -> None:
@@ -212,31 +239,43 @@ def _check_signature(self: Any) -> None:
     return
 
 
-def _check_action_permitted(self: Any, resource: str) -> None:
+def _check_action_permitted(self: Any, resource: str | dict[str, str]) -> None:
     if self._action == "sts:GetCallerIdentity":
         return
     policies = self._access_key.collect_policies()
     context = _request_context(self._action, self._path)
-    if evaluate(policies, self._action, resource, context) != "allow":
+    try:
+        named = resource if isinstance(resource, dict) else _named_by_moto(self._action, resource)
+        decision = authorise(policies, self._action, named, context)
+    except iam_reference.UnnamedResource as gap:
+        # Provisioning runs as the administrator, whose grant is `*` on `*`:
+        # the resource cannot change its answer. A function's call must be
+        # authorised as AWS would, so a gap here is the emulator's to fix.
+        if self._access_key.arn != f"arn:aws:iam::{ACCOUNT}:user/{ADMIN_USER}":
+            raise JsonRESTError("EmulatorIamGap", str(gap)) from gap
+        decision = evaluate(policies, self._action, "*", context)
+    if decision != "allow":
         self._raise_access_denied()
 
 
-def caller_permitted(headers: Any, action: str, resource: str, context: dict[str, str]) -> bool:
-    """Whether the caller who signed `headers` may do `action` on `resource`."""
+def caller_permitted(headers: Any, action: str, named: dict[str, str], context: dict[str, str]) -> bool:
+    """Whether the caller who signed `headers` may do `action` on the
+    resources `named` (by resource type)."""
     credential = headers.get("Authorization", "").partition("Credential=")[2].split("/", 1)[0]
     try:
         key = access_control.create_access_key(ACCOUNT, "aws", credential, dict(headers))
     except access_control.CreateAccessKeyFailure:
         return False
-    return evaluate(key.collect_policies(), action, resource, context) == "allow"
+    return authorise(key.collect_policies(), action, named, context) == "allow"
 
 
-def require(self: Any, action: str, resource: str, message: str) -> None:
+def require(self: Any, action: str, named: dict[str, str], message: str) -> None:
     """Refuses the current call with AccessDeniedException unless the caller
-    may also do `action` (for calls AWS authorises against two actions)."""
+    may also do `action` on `named` (for calls AWS authorises against two
+    actions)."""
     if settings.INITIAL_NO_AUTH_ACTION_COUNT == float("inf"):
         return
-    if not caller_permitted(self.headers, action, resource, {}):
+    if not caller_permitted(self.headers, action, named, {}):
         raise JsonRESTError("AccessDeniedException", message)
 
 
@@ -250,74 +289,95 @@ def _params(self: Any) -> dict[str, Any]:
         return {}
 
 
-def _arn(service: str, region: str, resource: str) -> str:
-    return f"arn:aws:{service}:{region}:{ACCOUNT}:{resource}"
+def _arn(service: str, region: str, resource_type: str, **parts: str) -> str:
+    return iam_reference.arn(service, resource_type, Region=region, Account=ACCOUNT, **parts)
 
 
-def _sns_resource(self: SNSResponse) -> str:
-    if self._get_action() == "Publish":
-        return self._get_param("TopicArn") or self._get_param("TargetArn") or "*"
-    return "*"
+# Each resolver names, by the reference's resource type, the resources a
+# request is about; `iam_reference.resources` picks those its action is
+# authorised against. A type an action requires and no resolver names fails
+# the call (EmulatorIamGap).
 
 
-def _events_resource(self: EventsHandler) -> str:
-    if self._get_action() == "PutEvents":
-        entries = _params(self).get("Entries") or [{}]
-        bus = entries[0].get("EventBusName") or "default"
-        return bus if bus.startswith("arn:") else _arn("events", self.region, f"event-bus/{bus}")
-    return "*"
+def _sns_resource(self: SNSResponse) -> dict[str, str]:
+    topic = self._get_param("TopicArn") or self._get_param("TargetArn")
+    return {"topic": topic} if topic else {}
 
 
-def _ecr_resource(self: ECRResponse) -> str:
+def _events_resource(self: EventsHandler) -> dict[str, str]:
+    entries = _params(self).get("Entries") or [{}]
+    bus = entries[0].get("EventBusName") or _params(self).get("EventBusName") or "default"
+    return {"event-bus": bus if bus.startswith("arn:") else _arn("events", self.region, "event-bus", EventBusName=bus)}
+
+
+def _ecr_resource(self: ECRResponse) -> dict[str, str]:
     params = _params(self)
     repository = params.get("repositoryName")
     if not repository:
-        return "*"
-    registry = params.get("registryId") or ACCOUNT
-    return f"arn:aws:ecr:{self.region}:{registry}:repository/{repository}"
+        return {}
+    account = params.get("registryId") or ACCOUNT
+    return {
+        "repository": iam_reference.arn(
+            "ecr", "repository", Region=self.region, Account=account, RepositoryName=repository
+        )
+    }
 
 
-def _codepipeline_resource(self: CodePipelineResponse) -> str:
+def _codepipeline_resource(self: CodePipelineResponse) -> dict[str, str]:
+    name = _params(self).get("name") or _params(self).get("pipelineName")
+    return {"pipeline": _arn("codepipeline", self.region, "pipeline", PipelineName=name)} if name else {}
+
+
+def _codedeploy_resource(self: CodeDeployResponse) -> dict[str, str]:
     params = _params(self)
-    # The job APIs take no resource narrower than * (Service Authorization Reference).
-    name = params.get("name") or params.get("pipelineName")
-    return _arn("codepipeline", self.region, name) if name else "*"
-
-
-def _codedeploy_resource(self: CodeDeployResponse) -> str:
-    params = _params(self)
-    deployment_id = params.get("deploymentId")
-    if deployment_id:
-        deployment = codedeploy_backends[ACCOUNT][self.region].deployments.get(deployment_id)
-        if deployment is not None:
-            target = f"{deployment.application_name}/{deployment.deployment_group_name}"
-            return _arn("codedeploy", self.region, f"deploymentgroup:{target}")
-        return _arn("codedeploy", self.region, "deploymentgroup:*")
     application = params.get("applicationName")
     group = params.get("deploymentGroupName")
-    # GetDeploymentGroup (and the other group APIs) are authorised against
-    # the deployment group (Service Authorization Reference, CodeDeploy).
+    deployment_id = params.get("deploymentId")
+    if deployment_id:
+        # A deployment is authorised against its deployment group.
+        deployment = codedeploy_backends[ACCOUNT][self.region].deployments.get(deployment_id)
+        if deployment is None:
+            # Unknown to CodeDeploy: no group of its own, so only a grant
+            # that covers every group lets the caller hear that.
+            application, group = "*", "*"
+        else:
+            application, group = deployment.application_name, deployment.deployment_group_name
+    named = {}
+    if application:
+        named["application"] = _arn("codedeploy", self.region, "application", ApplicationName=application)
     if application and group:
-        return _arn("codedeploy", self.region, f"deploymentgroup:{application}/{group}")
-    return _arn("codedeploy", self.region, f"application:{application}") if application else "*"
+        named["deploymentgroup"] = _arn(
+            "codedeploy", self.region, "deploymentgroup", ApplicationName=application, DeploymentGroupName=group
+        )
+    return named
 
 
-def _ecs_resource(self: EC2ContainerServiceResponse) -> str:
-    # DescribeTaskDefinition supports no resource-level permission;
-    # DescribeServiceRevisions is authorised against the revision's ARN.
+def _ecs_resource(self: EC2ContainerServiceResponse) -> dict[str, str]:
+    if self._get_action() != "DescribeServiceRevisions":
+        return {}
     revisions = _params(self).get("serviceRevisionArns") or []
-    return revisions[0] if self._get_action() == "DescribeServiceRevisions" and revisions else "*"
+    parts = iam_reference.parse_arn("ecs", "service-revision", revisions[0]) if revisions else None
+    if parts is None:
+        return {}
+    # A revision is also authorised against its service, named by its ARN.
+    service = iam_reference.arn(
+        "ecs", "service", Region=parts["Region"], Account=parts["Account"],
+        ClusterName=parts["ClusterName"], ServiceName=parts["ServiceName"],
+    )
+    return {"service-revision": revisions[0], "service": service}
 
 
-def _secrets_resource(self: SecretsManagerResponse) -> str:
+def _secrets_resource(self: SecretsManagerResponse) -> dict[str, str]:
     secret_id = _params(self).get("SecretId")
     if not secret_id:
-        return "*"
+        return {}
     backend = secretsmanager_backends[ACCOUNT][self.region]
     try:
-        return backend.get_secret_value(secret_id, None, None)["ARN"]  # type: ignore[arg-type]
+        return {"Secret": backend.get_secret_value(secret_id, None, None)["ARN"]}  # type: ignore[arg-type]
     except Exception:  # noqa: BLE001 - an unknown secret: moto answers after authorisation
-        return secret_id if secret_id.startswith("arn:") else _arn("secretsmanager", self.region, f"secret:{secret_id}")
+        if secret_id.startswith("arn:"):
+            return {"Secret": secret_id}
+        return {"Secret": _arn("secretsmanager", self.region, "Secret", SecretId=secret_id)}
 
 
 RESOURCES = {
@@ -372,7 +432,9 @@ def missing_key_without_list_bucket(environ: dict[str, Any], status: str) -> boo
     headers = {"Authorization": environ.get("HTTP_AUTHORIZATION", "")}
     if "HTTP_X_AMZ_SECURITY_TOKEN" in environ:
         headers["X-Amz-Security-Token"] = environ["HTTP_X_AMZ_SECURITY_TOKEN"]
-    return not caller_permitted(headers, "s3:ListBucket", f"arn:aws:s3:::{bucket}", {"s3:prefix": unquote(key)})
+    return not caller_permitted(
+        headers, "s3:ListBucket", {"bucket": f"arn:aws:s3:::{bucket}"}, {"s3:prefix": unquote(key)}
+    )
 
 
 S3_ACCESS_DENIED = (
@@ -520,7 +582,7 @@ def kms_refusal(environ: dict[str, Any], action: str | None, body: bytes) -> tup
         return None
     actions, key_arn = needed
     headers = {"Authorization": environ.get("HTTP_AUTHORIZATION", "")}
-    missing = [a for a in actions if not caller_permitted(headers, a, key_arn, {})]
+    missing = [a for a in actions if not caller_permitted(headers, a, {"key": key_arn}, {})]
     if not missing:
         return None
     message = f"not authorized to perform: {missing[0]} on resource: {key_arn}"

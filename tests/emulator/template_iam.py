@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -55,24 +56,7 @@ def function_identities(
     other attribute a `GetAtt` names). `parameters` overrides the template's
     parameter defaults.
     """
-    document = yaml_parse(template.read_text())
-    names: dict[str, str] = {}
-    for logical_id, resource in document.get("Resources", {}).items():
-        if resource.get("Type") != "AWS::Serverless::Function":
-            continue
-        code_uri = str(resource["Properties"].get("CodeUri", ""))
-        name = code_uri.rstrip("/").split("/")[-1]
-        names[logical_id] = name
-        # The translator wants an S3 location; the path only names the binary.
-        resource["Properties"]["CodeUri"] = f"s3://local/{name}"
-
-    values = {**_defaults(document), **parameters}
-    pseudo = {"AWS::Region": region, "AWS::AccountId": account, "AWS::Partition": "aws"}
-    # The translator reads the region from the environment for its pseudo parameters.
-    os.environ.setdefault("AWS_DEFAULT_REGION", region)
-    translated = transform(copy.deepcopy(document), {**values, **pseudo}, _ManagedPolicies())
-
-    resolver = _Resolver(translated, resources, values, pseudo)
+    translated, names, resolver = _translate(template, resources, parameters, account, region)
     out: dict[str, dict[str, Any]] = {}
     for logical_id, name in names.items():
         function = translated["Resources"][logical_id]["Properties"]
@@ -82,6 +66,60 @@ def function_identities(
         managed = [m for m in resolver.resolve(role.get("ManagedPolicyArns", [])) if m is not _NO_VALUE]
         out[name] = {"role": role_id, "policies": policies, "managedPolicyArns": sorted(set(managed))}
     return out
+
+
+def translate_template(
+    template: Path,
+    parameters: dict[str, Any],
+    account: str,
+    region: str,
+    attributes: Callable[[str, str], dict[str, str]],
+) -> tuple[dict[str, Any], Callable[[Any], Any]]:
+    """The template as SAM translates it, and a resolver for its intrinsic
+    functions that asks `attributes(logical_id, type)` what a resource's
+    `Ref` and `GetAtt`s give (the IAM lint's stand-ins for deployed ARNs)."""
+    document = yaml_parse(template.read_text())
+    values = {**_defaults(document), **parameters}
+    translated, _ = _transform(document, values, account, region)
+    resources = {
+        logical_id: attributes(logical_id, resource.get("Type", ""))
+        for logical_id, resource in translated.get("Resources", {}).items()
+    }
+    resolver = _Resolver(translated, resources, values, _pseudo(account, region))
+    return translated, resolver.resolve
+
+
+def _pseudo(account: str, region: str) -> dict[str, str]:
+    return {"AWS::Region": region, "AWS::AccountId": account, "AWS::Partition": "aws"}
+
+
+def _transform(
+    document: dict[str, Any], values: dict[str, Any], account: str, region: str
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """SAM's translation of `document`, and each function's binary name by
+    logical id (`CodeUri` ../target/lambda/scan-gate/ is `scan-gate`)."""
+    names: dict[str, str] = {}
+    for logical_id, resource in document.get("Resources", {}).items():
+        if resource.get("Type") != "AWS::Serverless::Function":
+            continue
+        code_uri = str(resource["Properties"].get("CodeUri", ""))
+        name = code_uri.rstrip("/").split("/")[-1]
+        names[logical_id] = name
+        # The translator wants an S3 location; the path only names the binary.
+        resource["Properties"]["CodeUri"] = f"s3://local/{name}"
+    # The translator reads the region from the environment for its pseudo parameters.
+    os.environ.setdefault("AWS_DEFAULT_REGION", region)
+    translated = transform(copy.deepcopy(document), {**values, **_pseudo(account, region)}, _ManagedPolicies())
+    return translated, names
+
+
+def _translate(
+    template: Path, resources: dict[str, dict[str, str]], parameters: dict[str, str], account: str, region: str
+) -> tuple[dict[str, Any], dict[str, str], _Resolver]:
+    document = yaml_parse(template.read_text())
+    values = {**_defaults(document), **parameters}
+    translated, names = _transform(document, values, account, region)
+    return translated, names, _Resolver(translated, resources, values, _pseudo(account, region))
 
 
 def _defaults(document: dict[str, Any]) -> dict[str, Any]:
