@@ -98,23 +98,88 @@ fn the_test_listener_is_https_and_open_only_to_the_nat_gateways() {
     assert!(url.starts_with("https://") && url.contains("TestListenerHostName"), "{url}");
 }
 
+/// The bootstrap task as Fargate runs it: each task volume a directory owned
+/// by root with mode 0755 ("By default, the volume is owned by root with 0755
+/// permissions", https://docs.aws.amazon.com/AmazonECS/latest/developerguide/bind-mounts.html),
+/// each container's command run as its `User`, in `DependsOn` order, with
+/// its mount points mapped to those directories. The app container's
+/// `httpd -h <root>` must then find every target group's health path
+/// readable as its user. (Needs root, to own the volume and switch users;
+/// elsewhere it says so and checks nothing.)
 #[test]
-fn the_bootstrap_container_answers_the_target_groups_health_check() {
+fn the_bootstrap_task_becomes_healthy_as_fargate_runs_it() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt, chown};
+    use std::os::unix::process::CommandExt;
+    // /proc/self is owned by the process's effective user.
+    if std::fs::metadata("/proc/self").unwrap().uid() != 0 {
+        eprintln!("not root: cannot own a volume as Fargate does or run as the task's users; not checked");
+        return;
+    }
     let t = pipeline();
-    let container = items(at(&t, &["Resources", "TaskDefinition", "Properties", "ContainerDefinitions"]))[0];
-    let command = text(at(container, &["Command"]));
-    let root =
-        command.split("-h ").nth(1).and_then(|r| r.split_whitespace().next()).expect("httpd -h <root>");
-    for (id, group) in resources(&t, "AWS::ElasticLoadBalancingV2::TargetGroup") {
-        let path = text(at(group, &["Properties", "HealthCheckPath"]));
+    let task = at(resource(&t, "TaskDefinition"), &["Properties"]);
+    let scratch = std::env::temp_dir().join(format!("shipgate-bootstrap-{}", std::process::id()));
+    std::fs::create_dir_all(&scratch).unwrap();
+    let mut volumes = std::collections::BTreeMap::new();
+    for volume in items(at(task, &["Volumes"])) {
+        let name = text(at(volume, &["Name"]));
+        let dir = scratch.join(&name);
+        std::fs::create_dir(&dir).unwrap();
+        chown(&dir, Some(0), Some(0)).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        volumes.insert(name, dir);
+    }
+    let containers = items(at(task, &["ContainerDefinitions"]));
+    let mount = |container: &Node, word: &str| -> String {
+        let mut word = word.to_owned();
+        for point in get(container, "MountPoints").map(items).unwrap_or_default() {
+            let path = text(at(point, &["ContainerPath"]));
+            let dir = &volumes[&text(at(point, &["SourceVolume"]))];
+            word = word.replace(&path, &dir.display().to_string());
+        }
+        word
+    };
+    let user = |container: &Node| -> u32 {
+        get(container, "User").map_or(0, |u| text(u).split(':').next().unwrap().parse().unwrap())
+    };
+    // The containers the app waits on to COMPLETE run first, to the end.
+    let app = containers.iter().find(|c| text(at(c, &["Name"])) == "app").expect("an app container");
+    for dependency in get(app, "DependsOn").map(items).unwrap_or_default() {
+        assert_eq!(text(at(dependency, &["Condition"])), "COMPLETE");
+        let name = text(at(dependency, &["ContainerName"]));
+        let init = containers.iter().find(|c| text(at(c, &["Name"])) == name).unwrap();
+        let command: Vec<String> =
+            items(at(init, &["Command"])).iter().map(|w| mount(init, &text(w))).collect();
+        let out = std::process::Command::new(&command[0])
+            .args(&command[1..])
+            .uid(user(init))
+            .gid(user(init))
+            .output()
+            .unwrap();
         assert!(
-            command.contains(&format!("> {root}{path}")),
-            "{id} checks {path}; the container runs {command}"
+            out.status.success(),
+            "{name} as user {}: {}",
+            user(init),
+            String::from_utf8_lossy(&out.stderr)
         );
     }
-    // The root file system is read-only: the file is written to a volume.
-    let mounts = text(at(container, &["MountPoints"]));
-    assert!(mounts.contains(&format!("ContainerPath {root}")), "{mounts}");
+    // The app container serves `-h <root>` as its user: it writes nothing.
+    let command: Vec<String> = items(at(app, &["Command"])).into_iter().map(text).collect();
+    assert_eq!(command[0], "httpd", "the app container only serves: {command:?}");
+    let root = command.iter().skip_while(|w| *w != "-h").nth(1).expect("httpd -h <root>");
+    assert_ne!(user(app), 0, "the app container runs as a user of its own");
+    for (id, group) in resources(&t, "AWS::ElasticLoadBalancingV2::TargetGroup") {
+        let path = text(at(group, &["Properties", "HealthCheckPath"]));
+        let file = mount(app, &format!("{root}{path}"));
+        let out =
+            std::process::Command::new("cat").arg(&file).uid(user(app)).gid(user(app)).output().unwrap();
+        assert!(
+            out.status.success() && !out.stdout.is_empty(),
+            "{id} checks {path}: user {} cannot read {file}: {}",
+            user(app),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    std::fs::remove_dir_all(&scratch).unwrap();
 }
 
 #[test]
@@ -131,9 +196,87 @@ fn every_build_pushes_a_tag_of_its_own_to_the_immutable_repository() {
     let t = pipeline();
     assert_eq!(text(at(&t, &["Resources", "Repository", "Properties", "ImageTagMutability"])), "IMMUTABLE");
     let spec = text(at(&t, &["Resources", "BuildProject", "Properties", "Source", "BuildSpec"]));
-    let tag = spec.lines().find(|l| l.contains("TAG=")).unwrap();
-    assert!(tag.contains("CODEBUILD_BUILD_NUMBER"), "{tag}");
+    let line = spec.lines().find(|l| l.contains("TAG=")).unwrap();
+    let assignment = line.trim().trim_start_matches("- ");
+    // The tag grammar of the OCI distribution spec (tags/list, "<reference>"):
+    // https://github.com/opencontainers/distribution-spec/blob/main/spec.md
+    let grammar = regex::Regex::new(r"^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$").unwrap();
+    // As CodeBuild runs it (`shell: bash`), with and without a source version.
+    for version in [Some("0123456789abcdef0123456789abcdef01234567"), None] {
+        let mut bash = std::process::Command::new("bash");
+        bash.arg("-c").arg(format!("{assignment}; printf %s \"$TAG\"")).env("CODEBUILD_BUILD_NUMBER", "42");
+        bash.env_remove("CODEBUILD_RESOLVED_SOURCE_VERSION");
+        if let Some(v) = version {
+            bash.env("CODEBUILD_RESOLVED_SOURCE_VERSION", v);
+        }
+        let tag = String::from_utf8(bash.output().unwrap().stdout).unwrap();
+        assert!(grammar.is_match(&tag), "source version {version:?} gives tag {tag:?}");
+        assert!(tag.contains("42"), "each build its own tag: {tag:?}");
+    }
     assert!(spec.contains("imageDigest"), "the digest is what is deployed");
+}
+
+/// The schedules say what they send (Scheduler's default payload is not a
+/// documented contract), it decodes as the function's own event, and
+/// CloudFormation names each schedule (SAM's `OmitName`), so a second stack
+/// in the Region does not clash with the first.
+#[test]
+fn each_schedule_sends_an_input_its_function_decodes_under_a_name_of_its_own() {
+    let t = fleet();
+    let mut schedules = 0;
+    for (id, function) in resources(&t, "AWS::Serverless::Function") {
+        let Some(events) = get(at(function, &["Properties"]), "Events") else { continue };
+        let Value::Map(events) = &events.value else { continue };
+        for (name, event) in events {
+            if get(event, "Type").and_then(Node::as_str) != Some("ScheduleV2") {
+                continue;
+            }
+            schedules += 1;
+            let properties = at(event, &["Properties"]);
+            let name = name.as_str().unwrap();
+            assert_eq!(get(properties, "OmitName").map(text).as_deref(), Some("true"), "{id}.{name}");
+            let input = get(properties, "Input").unwrap_or_else(|| panic!("{id}.{name} has no Input"));
+            // What CloudFormation and Scheduler put in place of the variables.
+            let payload = text(input)
+                .replace("${AWS::AccountId}", "123456789012")
+                .replace("${AWS::Region}", "us-east-1")
+                .replace("<aws.scheduler.execution-id>", "6f1e0b6c-0000-4000-8000-000000000000")
+                .replace("<aws.scheduler.scheduled-time>", "2026-12-08T08:00:00Z")
+                .replace(
+                    "<aws.scheduler.schedule-arn>",
+                    "arn:aws:scheduler:us-east-1:123456789012:schedule/default/s",
+                );
+            let payload: serde_json::Value =
+                serde_json::from_str(&payload).unwrap_or_else(|e| panic!("{id}.{name}: {e}: {payload}"));
+            let decoded = match id.as_str() {
+                "ScanGateFunction" => scan_gate::ScanGateEvent::decode(payload)
+                    .map(|e| matches!(e, scan_gate::ScanGateEvent::Daily)),
+                "NotifierFunction" => notifier::NotifierEvent::decode(payload).map(|e| match e {
+                    notifier::NotifierEvent::FlushExposure(_) => true,
+                    notifier::NotifierEvent::Event { notice, .. } => {
+                        matches!(*notice, notifier::Notice::Daily)
+                    }
+                }),
+                other => panic!("a schedule on {other}: say here what it decodes as"),
+            };
+            assert_eq!(decoded, Ok(true), "{id}.{name}");
+        }
+    }
+    assert_eq!(schedules, 3, "read the template's schedules");
+}
+
+/// A first deploy reserves no concurrency: reserving 85 needs an account
+/// quota of at least 185 (Lambda keeps 100 unreserved), more than new
+/// accounts get. `ReserveConcurrency=true` turns it on.
+#[test]
+fn a_first_deploy_reserves_no_concurrency() {
+    let t = fleet();
+    assert_eq!(text(at(&t, &["Parameters", "ReserveConcurrency", "Default"])), "false");
+    assert_eq!(text(at(&t, &["Conditions", "Reserve"])), "ReserveConcurrency true");
+    for (id, function) in resources(&t, "AWS::Serverless::Function") {
+        let reserved = text(at(function, &["Properties", "ReservedConcurrentExecutions"]));
+        assert!(reserved.starts_with("Reserve ") && reserved.ends_with("AWS::NoValue"), "{id}: {reserved}");
+    }
 }
 
 #[test]
@@ -245,4 +388,39 @@ fn the_vpc_policy_is_attached_once_and_only_with_a_vpc() {
         assert!(managed.contains(&format!("{condition} arn:")), "{function}: {managed}");
         assert_eq!(managed.matches("AWSLambdaVPCAccessExecutionRole").count(), 1, "{function}: {managed}");
     }
+}
+
+/// Every resource that holds data says what happens to it when the stack is
+/// deleted or the resource replaced (CloudFormation deletes by default,
+/// except a few types it keeps; explicit is the only reading that does not
+/// depend on which).
+#[test]
+fn every_stateful_resource_says_what_deletion_does_to_it() {
+    const STATEFUL: [&str; 6] = [
+        "AWS::S3::Bucket",
+        "AWS::KMS::Key",
+        "AWS::Logs::LogGroup",
+        "AWS::SQS::Queue",
+        "AWS::SecretsManager::Secret",
+        "AWS::ECR::Repository",
+    ];
+    let mut seen = 0;
+    for t in [fleet(), pipeline()] {
+        for kind in STATEFUL {
+            for (id, resource) in resources(&t, kind) {
+                seen += 1;
+                for attribute in ["DeletionPolicy", "UpdateReplacePolicy"] {
+                    let policy = get(resource, attribute).map(text);
+                    assert!(
+                        matches!(
+                            policy.as_deref(),
+                            Some("Retain" | "Delete" | "Snapshot" | "RetainExceptOnCreate")
+                        ),
+                        "{id} ({kind}) has no explicit {attribute}"
+                    );
+                }
+            }
+        }
+    }
+    assert!(seen >= 16, "read the templates' stateful resources ({seen})");
 }
