@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from werkzeug.wrappers import Request, Response
@@ -141,8 +142,41 @@ def iam_functions(request: Request) -> Response:
         keys = iam_enforcement.create_user(
             f"shipgate-{name}", identity["policies"], identity["managedPolicyArns"]
         )
-        out[name] = {**keys, "role": identity["role"], "policies": identity["policies"]}
+        out[name] = {**keys, **{k: v for k, v in identity.items() if k != "managedPolicyArns"}}
     return _json({"functions": out})
+
+
+class _Named(dict[str, str]):
+    """A resource's attributes where any is asked for: `Ref` gives the
+    logical id, `GetAtt X.Attr` gives `X.Attr` (a template read for its
+    parameters, not its resources)."""
+
+    def __init__(self, logical_id: str) -> None:
+        super().__init__()
+        self.logical_id = logical_id
+
+    def __contains__(self, key: object) -> bool:
+        return True
+
+    def __getitem__(self, key: str) -> str:
+        return self.logical_id if key == "Ref" else f"{self.logical_id}.{key}"
+
+
+def template_resolve(request: Request) -> Response:
+    """`{template, parameters?, path}`: the node at `path` of `template` (a
+    path in the repository) as SAM translates it and CloudFormation resolves
+    it with `parameters` (the rest take their defaults)."""
+    body = request.get_json(force=True)
+    if refused := _missing(body, ("template", "path")):
+        return refused
+    path = Path(__file__).resolve().parents[2] / body["template"]
+    translated, resolve = template_iam.translate_template(
+        path, body.get("parameters", {}), ACCOUNT, REGION, lambda logical_id, _kind: _Named(logical_id)
+    )
+    node: Any = translated
+    for key in body["path"]:
+        node = node[key]
+    return _json({"value": resolve(node)})
 
 
 def iam_user(request: Request) -> Response:
@@ -197,6 +231,7 @@ ROUTES: dict[tuple[str, str], Callable[[Request], Response]] = {
     ("POST", "/_shipgate/ecs/service-revisions"): ecs_service_revision,
     ("POST", "/_shipgate/iam/functions"): iam_functions,
     ("POST", "/_shipgate/iam/users"): iam_user,
+    ("POST", "/_shipgate/templates/resolve"): template_resolve,
     ("POST", "/_shipgate/iam/service-roles"): iam_service_role,
     ("POST", "/_shipgate/iam/sessions"): iam_session,
     ("POST", "/_shipgate/kms/keys"): kms_key,

@@ -50,11 +50,14 @@ def function_identities(
     region: str,
     template: Path = TEMPLATE,
 ) -> dict[str, dict[str, Any]]:
-    """`{function: {"policies": [document, ...], "managedPolicyArns": [...]}}`.
+    """`{function: {...}}`, each function as the template deploys it: its
+    role's `policies` and `managedPolicyArns`, and its `environment`
+    (variables, resolved), `timeout`, `memorySize` and
+    `reservedConcurrency` (SAM's Globals merged in; None when unset).
 
     `resources` maps a logical id to its attributes: `Ref` and `Arn` (and any
     other attribute a `GetAtt` names). `parameters` overrides the template's
-    parameter defaults.
+    parameter defaults, as `sam deploy --parameter-overrides` does.
     """
     translated, names, resolver = _translate(template, resources, parameters, account, region)
     out: dict[str, dict[str, Any]] = {}
@@ -64,8 +67,21 @@ def function_identities(
         role = translated["Resources"][role_id]["Properties"]
         policies = [resolver.resolve(p["PolicyDocument"]) for p in role.get("Policies", [])]
         managed = [m for m in resolver.resolve(role.get("ManagedPolicyArns", [])) if m is not _NO_VALUE]
-        out[name] = {"role": role_id, "policies": policies, "managedPolicyArns": sorted(set(managed))}
+        variables = resolver.resolve(function.get("Environment", {}).get("Variables", {}))
+        out[name] = {
+            "role": role_id,
+            "policies": policies,
+            "managedPolicyArns": sorted(set(managed)),
+            "environment": {k: str(v) for k, v in variables.items()},
+            "timeout": _number(resolver.resolve(function.get("Timeout"))),
+            "memorySize": _number(resolver.resolve(function.get("MemorySize"))),
+            "reservedConcurrency": _number(resolver.resolve(function.get("ReservedConcurrentExecutions"))),
+        }
     return out
+
+
+def _number(value: Any) -> int | None:
+    return None if value is None or value is _NO_VALUE else int(value)
 
 
 def translate_template(

@@ -203,10 +203,11 @@ pub struct StormReport {
     pub setup: Duration,
 }
 
-/// The reserved concurrency of scan-gate and the notifier in
-/// `infra/template.yaml`: at most this many invocations at once.
-const SCAN_GATE_CONCURRENCY: usize = 20;
-const NOTIFIER_CONCURRENCY: usize = 10;
+/// The concurrency `infra/template.yaml` reserves for scan-gate and the
+/// notifier with `ReserveConcurrency=true`: at most this many invocations at
+/// once (`tests/tests/exposure.rs` holds these to the template).
+pub const SCAN_GATE_CONCURRENCY: usize = 20;
+pub const NOTIFIER_CONCURRENCY: usize = 10;
 
 /// One CVE lands on every running image at once: Inspector sends a finding
 /// per image, scan-gate re-judges (as many at once as its reserved

@@ -65,17 +65,31 @@ pub struct Fleet {
     pub config: shipgate_aws::env::FleetConfig,
     pub topic_arn: String,
     pub webhook_secret_arn: String,
-    identities: BTreeMap<String, Identity>,
+    /// The template's parameters this fleet was deployed with (`sam deploy
+    /// --parameter-overrides`; the rest take their defaults).
+    pub parameters: BTreeMap<String, String>,
+    functions: BTreeMap<String, Deployed>,
     sqs: aws_sdk_sqs::Client,
     events_queue: String,
 }
 
-/// A function's identity in the emulator: an IAM user holding exactly its
-/// role's policies.
-#[derive(Debug)]
-struct Identity {
-    credentials: Credentials,
-    policies: Vec<Value>,
+/// A function as the template deploys it: an IAM user holding exactly its
+/// role's policies, and its configuration (SAM's Globals merged in).
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Deployed {
+    #[serde(skip_deserializing, default = "no_credentials")]
+    pub credentials: Credentials,
+    pub policies: Vec<Value>,
+    /// Its environment variables, resolved.
+    pub environment: BTreeMap<String, String>,
+    pub timeout: Option<u64>,
+    pub memory_size: Option<u64>,
+    pub reserved_concurrency: Option<u64>,
+}
+
+fn no_credentials() -> Credentials {
+    Credentials::new("", "", None, None, "none")
 }
 
 /// The config bucket: named as `events/` names it, so every sample payload
@@ -90,6 +104,12 @@ const DEAD_LETTER_QUEUE: &str = "shipgate-dead-letters";
 
 impl Fleet {
     pub async fn start() -> Self {
+        Self::start_with(BTreeMap::new()).await
+    }
+
+    /// [`Fleet::start`], deployed with `parameters` as `sam deploy
+    /// --parameter-overrides` gives them.
+    pub async fn start_with(parameters: BTreeMap<String, String>) -> Self {
         let aws = Emulator::start();
         let sdk = aws.sdk_config().await;
         // The Shipgate key encrypts the bucket, the topic, the secret and the
@@ -181,23 +201,24 @@ impl Fleet {
             .await
             .unwrap();
         let resources = template_resources(&topic_arn, &webhook_secret_arn, &key_arn);
-        let identities = aws.control(
+        let answer = aws.control(
             "POST",
             "/_shipgate/iam/functions",
-            Some(&json!({"resources": resources, "region": REGION})),
-        )["functions"]
+            Some(&json!({"resources": resources, "region": REGION, "parameters": parameters})),
+        );
+        let functions = answer["functions"]
             .as_object()
-            .unwrap()
+            .unwrap_or_else(|| panic!("the emulator deploys no functions: {answer}"))
             .iter()
-            .map(|(name, keys)| {
-                let field = |k: &str| keys[k].as_str().unwrap().to_owned();
-                let credentials =
+            .map(|(name, deployed)| {
+                let field = |k: &str| deployed[k].as_str().unwrap().to_owned();
+                let mut function: Deployed = serde_json::from_value(deployed.clone()).unwrap();
+                function.credentials =
                     Credentials::new(field("accessKeyId"), field("secretAccessKey"), None, None, "role");
-                let policies = keys["policies"].as_array().cloned().unwrap_or_default();
-                (name.clone(), Identity { credentials, policies })
+                (name.clone(), function)
             })
             .collect();
-        Self { aws, sdk, config, topic_arn, webhook_secret_arn, identities, sqs, events_queue }
+        Self { aws, sdk, config, topic_arn, webhook_secret_arn, parameters, functions, sqs, events_queue }
     }
 
     /// The SDK configuration `function` runs with: an identity holding
@@ -207,17 +228,21 @@ impl Fleet {
     /// # Panics
     /// When the template has no function of that name.
     pub async fn sdk_for(&self, function: &str) -> SdkConfig {
-        self.aws.sdk_config_as(self.identity(function).credentials.clone()).await
+        self.aws.sdk_config_as(self.deployed(function).credentials.clone()).await
     }
 
     /// The policies `function`'s role holds, resolved as deployed.
     pub fn policies_of(&self, function: &str) -> Vec<Value> {
-        self.identity(function).policies.clone()
+        self.deployed(function).policies.clone()
     }
 
-    fn identity(&self, function: &str) -> &Identity {
-        self.identities.get(function).unwrap_or_else(|| {
-            panic!("infra/template.yaml has no function {function} (it has {:?})", self.identities.keys())
+    /// `function` as the template deploys it.
+    ///
+    /// # Panics
+    /// When the template has no function of that name.
+    pub fn deployed(&self, function: &str) -> &Deployed {
+        self.functions.get(function).unwrap_or_else(|| {
+            panic!("infra/template.yaml has no function {function} (it has {:?})", self.functions.keys())
         })
     }
 
@@ -257,7 +282,7 @@ impl Fleet {
 
     /// The access key `function` signs with, for the runtime emulator.
     pub fn credentials_of(&self, function: &str) -> &Credentials {
-        &self.identity(function).credentials
+        &self.deployed(function).credentials
     }
 
     pub fn s3(&self) -> aws_sdk_s3::Client {

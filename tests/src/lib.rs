@@ -10,6 +10,7 @@
 // A harness panics to fail the test that uses it; that is its error handling.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod documented;
 pub mod exposure;
 pub mod local;
 pub mod replay;

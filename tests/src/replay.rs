@@ -29,12 +29,11 @@ mod release;
 mod runtime;
 mod ungated_deployment;
 
-pub use runtime::RuntimeEmulator;
 use runtime::invoke;
+pub use runtime::{FunctionLogs, RuntimeEmulator};
 
-use crate::{
-    ACCOUNT, CONFIG_BUCKET, EVENT_BUS, FUNCTIONS, Fleet, ListenerMode, REGION, TestListener, WEBHOOK_SECRET,
-};
+use crate::documented::{DocumentedDeploy, documented_deploys};
+use crate::{ACCOUNT, FUNCTIONS, Fleet, ListenerMode, REGION, TestListener, WEBHOOK_SECRET};
 
 const REPO: &str = "payments-api";
 const PIPELINE: &str = "payments";
@@ -127,23 +126,45 @@ pub struct LocalFleet {
     pub notifications_queue: String,
 }
 
-/// Builds the functions and starts the local fleet, saying what it does.
+/// Builds the functions and starts the local fleet as the documented deploy
+/// commands leave it ([`fleet_as_documented`]), saying what it does.
 pub async fn start(progress: &mut dyn Progress) -> LocalFleet {
-    start_with(progress, &[], None).await
+    start_with(progress, &fleet_as_documented(), &[], FunctionLogs::Replay).await
+}
+
+/// [`start`] for a person at a terminal (`make local`): each function's
+/// log lines on stderr, prefixed with its name, at INFO unless `RUST_LOG`
+/// says otherwise.
+pub async fn start_for_terminal(progress: &mut dyn Progress) -> LocalFleet {
+    let level = std::env::var("RUST_LOG").unwrap_or_else(|_| "info".to_owned());
+    start_with(progress, &fleet_as_documented(), &[("RUST_LOG", &level)], FunctionLogs::Terminal).await
 }
 
 /// [`start`], with the functions' log level at TRACE in JSON (as Lambda's
 /// `ApplicationLogLevel: TRACE` and `LogFormat: JSON` set it) and their
 /// output in `log`.
 pub async fn start_tracing_to(progress: &mut dyn Progress, log: &std::path::Path) -> LocalFleet {
-    start_with(progress, &[("AWS_LAMBDA_LOG_LEVEL", "TRACE"), ("AWS_LAMBDA_LOG_FORMAT", "JSON")], Some(log))
-        .await
+    let extra = [("AWS_LAMBDA_LOG_LEVEL", "TRACE"), ("AWS_LAMBDA_LOG_FORMAT", "JSON")];
+    start_with(progress, &fleet_as_documented(), &extra, FunctionLogs::File(log)).await
 }
 
-async fn start_with(
+/// What the emulator stands in for each `<placeholder>` of a documented
+/// command: the test listener for its URL, made-up ids for the rest.
+pub fn local_value(listener: &TestListener, placeholder: &str) -> String {
+    match placeholder {
+        "TestListenerUrl output" => listener.url.clone(),
+        other => format!("local-{}", other.split_whitespace().next().unwrap_or(other).to_lowercase()),
+    }
+}
+
+/// Builds the functions and starts the local fleet deployed as `deploy`
+/// says (its parameters, placeholders filled by [`local_value`]), each
+/// function with its environment from the template and `extra_env`.
+pub async fn start_with(
     progress: &mut dyn Progress,
+    deploy: &DocumentedDeploy,
     extra_env: &[(&str, &str)],
-    log: Option<&std::path::Path>,
+    logs: FunctionLogs<'_>,
 ) -> LocalFleet {
     progress.say("==> building the six functions (cargo build)");
     let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
@@ -154,34 +175,110 @@ async fn start_with(
         .unwrap();
     assert!(status.success(), "building the functions failed");
 
+    let listener = TestListener::start(ListenerMode::Healthy).await;
+    let parameters = deploy.parameters_with(|p| local_value(&listener, p));
     progress
         .say("==> starting the local AWS emulator (moto + Shipgate extensions, enforcing IAM) on 127.0.0.1");
-    let fleet = Fleet::start().await;
+    progress.say(&format!("    deployed as {} says: {parameters:?}", deploy.source));
+    let fleet = Fleet::start_with(parameters).await;
     progress.say(&format!("    {}", fleet.aws.endpoint()));
-    let (topic_arn, notifications_queue, secret_arn) = provision(&fleet).await;
-    let listener = TestListener::start(ListenerMode::Healthy).await;
+    let notifications_queue = provision(&fleet).await;
 
     progress
         .say("==> starting cargo-lambda's Lambda runtime emulator on 127.0.0.1, each function as its role");
     let env: BTreeMap<String, String> = [
         ("AWS_ENDPOINT_URL", fleet.aws.endpoint().to_owned()),
         ("AWS_REGION", REGION.to_owned()),
-        ("SHIPGATE_CONFIG_BUCKET", CONFIG_BUCKET.to_owned()),
-        ("SHIPGATE_EVENT_BUS", EVENT_BUS.to_owned()),
-        ("SHIPGATE_TOPIC_ARN", topic_arn),
-        ("SHIPGATE_WEBHOOK_SECRET_ARN", secret_arn),
-        ("SHIPGATE_TEST_LISTENER_URL", listener.url.clone()),
+        // The listener answers at once: retries need not wait long.
         ("SHIPGATE_CHECK_BACKOFF_MS", "50".to_owned()),
-        ("SHIPGATE_ENVIRONMENT", "prod".to_owned()),
         ("RUST_LOG", std::env::var("SHIPGATE_REPLAY_RUST_LOG").unwrap_or_else(|_| "warn".to_owned())),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
     .chain(extra_env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())))
     .collect();
-    let runtime = RuntimeEmulator::start(&fleet, &env, log);
+    let runtime = RuntimeEmulator::start(&fleet, &env, logs);
     progress.say(&format!("    http://127.0.0.1:{}", runtime.port));
     LocalFleet { fleet, runtime, listener, notifications_queue }
+}
+
+/// The fleet's parameters after every documented fleet deploy, in reading
+/// order. A later `sam deploy` of the same stack keeps the parameters it does
+/// not name: SAM CLI sends `UsePreviousValue` for them
+/// (`samcli/commands/deploy/deploy_context.py`, `merge_parameters`, aws-sam-cli
+/// 1.170.0 as `infra/requirements-sam.txt` pins it).
+pub fn fleet_as_documented() -> DocumentedDeploy {
+    let fleet: Vec<DocumentedDeploy> =
+        documented_deploys().into_iter().filter(DocumentedDeploy::is_fleet).collect();
+    assert!(!fleet.is_empty(), "the documentation deploys no fleet");
+    DocumentedDeploy {
+        source: fleet.iter().map(|d| d.source.as_str()).collect::<Vec<_>>().join(" then "),
+        template: fleet[0].template.clone(),
+        parameters: fleet.into_iter().flat_map(|d| d.parameters).collect(),
+    }
+}
+
+/// The `UserParameters` the example pipeline's gate action passes, as the
+/// documented pipeline deploy (its parameters, placeholders filled by
+/// [`local_value`]) gives it: `infra/pipeline/template.yaml` resolved by the
+/// emulator.
+pub fn documented_gate_parameters(local: &LocalFleet) -> String {
+    let deploy = documented_deploys()
+        .into_iter()
+        .find(|d| d.template == "infra/pipeline/template.yaml")
+        .expect("the documentation deploys the example pipeline");
+    let parameters = deploy.parameters_with(|p| local_value(&local.listener, p));
+    let stages = local.fleet.aws.control_post(
+        "/_shipgate/templates/resolve",
+        &json!({"template": deploy.template, "parameters": parameters,
+            "path": ["Resources", "Pipeline", "Properties", "Stages"]}),
+    );
+    let gate = parameters.get("ReleaseGateFunctionName").expect("the pipeline names the release gate");
+    stages["value"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|stage| stage["Actions"].as_array().cloned().unwrap_or_default())
+        .find(|action| action["Configuration"]["FunctionName"] == gate.as_str())
+        .and_then(|action| action["Configuration"]["UserParameters"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| panic!("no action of the pipeline invokes {gate}: {stages}"))
+}
+
+/// What one release said at each step: the gate, then each CodeDeploy hook.
+#[derive(Debug)]
+pub struct Release {
+    pub gate: Value,
+    pub hooks: Vec<(&'static str, Value)>,
+    /// The test listener's requests during the hooks.
+    pub listener_hits: usize,
+}
+
+/// A clean image of the example application (in the repository and
+/// deployment group [`start_with`] provisions), under the example policy,
+/// released through the gate (with `user_parameters`, as the pipeline's gate
+/// action passes them) and both CodeDeploy hooks of its deployment.
+pub async fn release(local: &LocalFleet, user_parameters: &str) -> Release {
+    let fleet = &local.fleet;
+    let policy = std::fs::read_to_string(crate::workspace_root().join("examples/appsec.yaml")).unwrap();
+    fleet.install_policy(REPO, &policy).await;
+    fleet.aws.seed_scan(json!({"repositoryName": REPO, "imageDigest": CLEAN, "status": "COMPLETE",
+        "completedAt": chrono::Utc::now().timestamp(), "findings": passing_findings()}));
+    let mut job = gate_job(fleet, "job-documented", "execution-documented", CLEAN, None).await;
+    job["CodePipeline.job"]["data"]["actionConfiguration"]["configuration"]["UserParameters"] =
+        user_parameters.into();
+    let gate = local.invoke("release-gate", &job).await;
+    let deployment = deployment(fleet, CLEAN).await;
+    let before = local.listener.hits();
+    let mut hooks = Vec::new();
+    for hook in ["BeforeInstall", "AfterAllowTestTraffic"] {
+        fleet.aws.control_post(
+            "/_shipgate/codedeploy/lifecycle",
+            &json!({"deploymentId": deployment, "currentHook": hook}),
+        );
+        let event = json!({"DeploymentId": deployment, "LifecycleEventHookExecutionId": format!("{deployment}-{hook}")});
+        hooks.push((hook, local.invoke("deploy-hooks", &event).await));
+    }
+    Release { gate, hooks, listener_hits: local.listener.hits() - before }
 }
 
 /// Runs every story and returns what happened.
@@ -203,26 +300,26 @@ pub async fn run(progress: &mut dyn Progress) -> Report {
     replay.report
 }
 
-/// The AWS resources the workflow needs.
-async fn provision(fleet: &Fleet) -> (String, String, String) {
+/// The AWS resources the workflow needs; the queue the notification topic
+/// delivers to.
+async fn provision(fleet: &Fleet) -> String {
     fleet.create_repository(REPO).await;
     fleet.create_pipeline(PIPELINE).await;
     fleet.put_config("routes.yaml", &format!(
         "version: 1\nroutes:\n  - repository: \"acme/{REPO}\"\n    branches: [main]\n    paths: [\"src/**\", \"Cargo.*\"]\n    pipeline: {PIPELINE}\n"
     )).await;
-    let (topic_arn, secret_arn) = (fleet.topic_arn.clone(), fleet.webhook_secret_arn.clone());
     let sns = aws_sdk_sns::Client::new(&fleet.sdk);
     let sqs = aws_sdk_sqs::Client::new(&fleet.sdk);
     let queue = sqs.create_queue().queue_name("inbox").send().await.unwrap().queue_url.unwrap();
     sns.subscribe()
-        .topic_arn(&topic_arn)
+        .topic_arn(&fleet.topic_arn)
         .protocol("sqs")
         .endpoint(format!("arn:aws:sqs:{REGION}:{ACCOUNT}:inbox"))
         .send()
         .await
         .unwrap();
     crate::create_deployment_group(&fleet.sdk, REPO, &format!("{REPO}-dg")).await;
-    (topic_arn, queue, secret_arn)
+    queue
 }
 
 /// GitHub's delivery of a push of `commit` to main, signed with the webhook secret.

@@ -351,3 +351,17 @@ async fn no_policy_fails_closed_and_bad_schedule_input_is_named() {
     let err = notifier::handle(&w.notifier, json!({"shipgate": "flush-exposure-digests"}), now());
     assert!(err.await.unwrap_err().to_string().contains("scheduled_time"));
 }
+
+/// The storm (`make storm`) runs scan-gate and the notifier at the
+/// concurrency the template reserves with `ReserveConcurrency=true`, and a
+/// first deploy reserves none.
+#[tokio::test]
+async fn the_storm_runs_at_the_concurrency_the_template_reserves() {
+    use shipgate_tests::exposure::{NOTIFIER_CONCURRENCY, SCAN_GATE_CONCURRENCY};
+    let reserved =
+        shipgate_tests::Fleet::start_with([("ReserveConcurrency".into(), "true".into())].into()).await;
+    assert_eq!(reserved.deployed("scan-gate").reserved_concurrency, Some(SCAN_GATE_CONCURRENCY as u64));
+    assert_eq!(reserved.deployed("notifier").reserved_concurrency, Some(NOTIFIER_CONCURRENCY as u64));
+    let first = shipgate_tests::Fleet::start().await;
+    assert_eq!(first.deployed("scan-gate").reserved_concurrency, None);
+}

@@ -16,11 +16,14 @@ pub struct RuntimeEmulator {
 }
 
 impl RuntimeEmulator {
-    /// Starts the Runtime API, then each function with `env` and its own
-    /// access key; their output goes to `log` (else `SHIPGATE_REPLAY_LOG`,
-    /// else nowhere).
-    pub fn start(fleet: &Fleet, env: &BTreeMap<String, String>, log: Option<&std::path::Path>) -> Self {
-        let log = || log.map_or_else(replay_log, append_to);
+    /// Starts the Runtime API, then each function with its environment from
+    /// the template, `env` and its own access key; their output goes where
+    /// `logs` says.
+    pub fn start(fleet: &Fleet, env: &BTreeMap<String, String>, logs: FunctionLogs<'_>) -> Self {
+        let log = || match logs {
+            FunctionLogs::File(path) => append_to(path),
+            FunctionLogs::Replay | FunctionLogs::Terminal => replay_log(),
+        };
         use std::os::unix::process::CommandExt;
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let watch = Command::new(cargo_lambda())
@@ -53,26 +56,59 @@ impl RuntimeEmulator {
             std::thread::sleep(Duration::from_millis(50));
         }
         for function in FUNCTIONS {
-            let credentials = fleet.credentials_of(function);
-            let child = Command::new(crate::target_dir().join("debug").join(function))
+            let deployed = fleet.deployed(function);
+            let credentials = &deployed.credentials;
+            let memory = deployed.memory_size.unwrap_or(128).to_string();
+            // The template's environment, then the emulator's endpoint and
+            // what the caller adds (log levels).
+            let mut child = Command::new(crate::target_dir().join("debug").join(function))
+                .envs(&deployed.environment)
                 .envs(env)
                 .env("AWS_ACCESS_KEY_ID", credentials.access_key_id())
                 .env("AWS_SECRET_ACCESS_KEY", credentials.secret_access_key())
                 .env("AWS_LAMBDA_RUNTIME_API", format!("http://127.0.0.1:{port}/.rt/{function}"))
                 .env("AWS_LAMBDA_FUNCTION_NAME", function)
                 .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
-                .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+                .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", memory)
                 .stdin(Stdio::null())
-                .stdout(log())
-                .stderr(log())
+                .stdout(if logs == FunctionLogs::Terminal { Stdio::piped() } else { log() })
+                .stderr(if logs == FunctionLogs::Terminal { Stdio::piped() } else { log() })
                 .spawn()
                 .unwrap_or_else(|e| {
                     panic!("cannot start {function}: {e}; it is built by `cargo build --bin {function}`")
                 });
+            if logs == FunctionLogs::Terminal {
+                prefix_lines(function, child.stdout.take());
+                prefix_lines(function, child.stderr.take());
+            }
             emulator.functions.push(child);
         }
         emulator
     }
+}
+
+/// Where the functions' output goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FunctionLogs<'a> {
+    /// `SHIPGATE_REPLAY_LOG`, else nowhere (the replay's own report says
+    /// what happened).
+    Replay,
+    /// Appended to a file.
+    File(&'a std::path::Path),
+    /// The terminal, each line prefixed with the function's name, as `sam
+    /// local` and `cargo lambda watch` show it (`make local`).
+    Terminal,
+}
+
+/// Copies each line `from` gives to stderr as `function | line`.
+fn prefix_lines(function: &'static str, from: Option<impl std::io::Read + Send + 'static>) {
+    use std::io::BufRead as _;
+    let Some(from) = from else { return };
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(from).lines().map_while(Result::ok) {
+            eprintln!("{function:>16} | {line}");
+        }
+    });
 }
 
 impl Drop for RuntimeEmulator {
