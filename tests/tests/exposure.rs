@@ -365,3 +365,35 @@ async fn the_storm_runs_at_the_concurrency_the_template_reserves() {
     let first = shipgate_tests::Fleet::start().await;
     assert_eq!(first.deployed("scan-gate").reserved_concurrency, None);
 }
+
+/// The SUCCESS rule hears every deployment in the Region: a Lambda
+/// deployment's completes too, and is ignored with its reason, not failed
+/// into the dead-letter queue.
+#[tokio::test]
+async fn a_completed_lambda_deployment_is_ignored_not_failed() {
+    use aws_sdk_codedeploy::types::{AppSpecContent, RevisionLocation, RevisionLocationType};
+    let w = World::start().await;
+    let sdk = &w.fleet.sdk;
+    shipgate_tests::create_deployment_group_of(sdk, "orders", "orders-dg", None).await;
+    let appspec = "version: 0.0\nResources:\n  - orders:\n      Type: AWS::Lambda::Function\n      Properties: {Name: orders, Alias: live, CurrentVersion: \"1\", TargetVersion: \"2\"}\n";
+    let revision = RevisionLocation::builder()
+        .revision_type(RevisionLocationType::AppSpecContent)
+        .app_spec_content(AppSpecContent::builder().content(appspec).build())
+        .build();
+    let id = aws_sdk_codedeploy::Client::new(sdk)
+        .create_deployment()
+        .application_name("orders")
+        .deployment_group_name("orders-dg")
+        .revision(revision)
+        .send()
+        .await
+        .unwrap()
+        .deployment_id
+        .unwrap();
+    let recording = w.recorded(succeeded(&id, "orders", "2026-11-27T09:00:00Z")).await;
+    assert_eq!(recording.recorded, None);
+    assert!(
+        recording.ignored.as_deref().is_some_and(|r| r.contains("not an ECS deployment")),
+        "{recording:?}"
+    );
+}

@@ -3,7 +3,7 @@
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use chrono::{DateTime, Utc};
-use shipgate_core::hooks::appspec_task_definition;
+use shipgate_core::hooks::{appspec_task_definition, deploys_ecs};
 use shipgate_core::triggers::DeploymentStateChange;
 use tracing::info;
 
@@ -51,6 +51,11 @@ async fn record_codedeploy(
     let Some(appspec) = &deployment.appspec else {
         return Ok(ignored("the deployment has no AppSpec content to read its task definition from"));
     };
+    // The rule hears every deployment in the Region: a Lambda deployment
+    // runs nothing of ours, and failing on it would fill the dead-letter queue.
+    if !deploys_ecs(appspec) {
+        return Ok(ignored("not an ECS deployment: its AppSpec deploys no AWS::ECS::Service"));
+    }
     let task_definition = appspec_task_definition(appspec).map_err(RecordError::AppSpec)?;
     let application = change.application.or(deployment.application).unwrap_or_default();
     let group = change.deployment_group.or(deployment.deployment_group).unwrap_or_default();

@@ -83,6 +83,27 @@ pub fn appspec_task_definition(appspec: &str) -> Result<String, String> {
     Err("AppSpec names no TaskDefinition (Resources[].TargetService.Properties.TaskDefinition)".into())
 }
 
+/// True when the AppSpec deploys an ECS service (a resource of `Type:
+/// AWS::ECS::Service`); a Lambda deployment's deploys `AWS::Lambda::Function`
+/// and EC2 deployments carry no AppSpec content at all.
+pub fn deploys_ecs(appspec: &str) -> bool {
+    let Ok(root) = yaml::parse(appspec) else { return false };
+    let Value::Map(top) = &root.value else { return false };
+    let Some((_, resources)) = top.iter().find(|(k, _)| k.as_str() == Some("Resources")) else {
+        return false;
+    };
+    let Value::Seq(items) = &resources.value else { return false };
+    items.iter().any(|item| match &item.value {
+        Value::Map(entries) => entries.iter().any(|(_, resource)| match &resource.value {
+            Value::Map(fields) => fields.iter().any(|(k, v)| {
+                k.as_str() == Some("Type") && v.scalar_text().as_deref() == Some("AWS::ECS::Service")
+            }),
+            _ => false,
+        }),
+        _ => false,
+    })
+}
+
 /// True when a check written for `check_hook` is due at `current`: the same
 /// name, or the other kind's name for the same moment ([`HOOK_STAGES`]).
 pub fn hook_matches(check_hook: &str, current: &str) -> bool {
@@ -214,6 +235,15 @@ mod tests {
         let json = r#"{"version":0.0,"Resources":[{"TargetService":{"Type":"AWS::ECS::Service","Properties":{"TaskDefinition":"web:3"}}}]}"#;
         assert_eq!(appspec_task_definition(json).unwrap(), "web:3");
         assert!(appspec_task_definition("version: 0.0\n").unwrap_err().contains("no Resources"));
+        assert!(deploys_ecs(yaml) && deploys_ecs(json));
+    }
+
+    #[test]
+    fn a_lambda_appspec_deploys_no_ecs_service() {
+        let lambda = "version: 0.0\nResources:\n  - api:\n      Type: AWS::Lambda::Function\n      Properties:\n        Name: api\n        Alias: live\n        CurrentVersion: \"1\"\n        TargetVersion: \"2\"\n";
+        assert!(!deploys_ecs(lambda));
+        assert!(appspec_task_definition(lambda).is_err());
+        assert!(!deploys_ecs("not: [valid"));
     }
 
     #[test]
