@@ -18,7 +18,7 @@ pub struct Row {
     pub container: String,
     pub image: String,
     pub repository: String,
-    pub digest: String,
+    pub digest: shipgate_core::digest::ImageDigest,
     pub status: ExposureStatus,
     /// When the status began (`None`: since the deployment).
     pub since: Option<chrono::DateTime<chrono::Utc>>,
@@ -41,7 +41,7 @@ pub fn rows(records: &[RunningService], all: bool) -> Vec<Row> {
                 container: i.container.clone(),
                 image: i.image.clone(),
                 repository: i.repository.clone(),
-                digest: i.digest.to_string(),
+                digest: i.digest.clone(),
                 status: i.exposure.status,
                 since: i.exposure.since,
                 judged_at: i.exposure.judged_at,
@@ -77,7 +77,7 @@ pub fn text(rows: &[Row], services: usize) -> String {
         for (environment, rows) in environments {
             out.push_str(&format!("  {environment}\n"));
             for row in rows {
-                let digest = shipgate_core::image::short(&row.digest);
+                let digest = row.digest.short();
                 let when = row.since.map_or_else(
                     || format!("since its deployment {}", row.deployed_at.format("%Y-%m-%d %H:%M UTC")),
                     |t| format!("since {}", t.format("%Y-%m-%d %H:%M UTC")),

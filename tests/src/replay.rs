@@ -595,7 +595,7 @@ impl Replay<'_> {
         event["detail"]["image-digest"] = digest.into();
         // An image index's per-platform images carry no tag of their own.
         let (tags, name) = if tag.is_empty() {
-            (json!([]), format!("{REPO}@{}", shipgate_core::image::short(digest)))
+            (json!([]), format!("{REPO}@{}", &digest[..19]))
         } else {
             (json!([tag]), format!("{REPO}:{tag}"))
         };

@@ -13,7 +13,7 @@ use shipgate_aws::policies::{PolicyLookup, load_central_policy};
 use shipgate_aws::{AwsError, decode};
 use shipgate_core::digest::{Digest, ImageDigest, NotADigest};
 use shipgate_core::gate::{
-    Continuation, GateParameters, ImageDetail, ImageScan, Judgement, combine, image_placeholders,
+    Continuation, GateParameters, ImageDetail, ImageScan, Judgement, Scanned, combine, image_placeholders,
     substitute_image_placeholders,
 };
 use shipgate_core::image::EcrImage;
@@ -369,7 +369,7 @@ fn scan_of(
         container,
         image: image.to_owned(),
         repository: repository.to_owned(),
-        digest: digest.map_or_else(|| image.to_owned(), ToString::to_string),
+        digest: digest.map_or_else(|| Scanned::Unscanned(image.to_owned()), |d| Scanned::Image(d.clone())),
         source: "ecr".to_owned(),
         index_digest: None,
         verdict,

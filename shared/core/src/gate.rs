@@ -7,8 +7,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::digest::Digest;
-use crate::image::short;
+use crate::digest::{Digest, ImageDigest};
 use crate::policy::Policy;
 use crate::rules::Violation;
 use crate::scan::{ExceptedFinding, ScanVerdict, Verdict};
@@ -158,7 +157,7 @@ pub struct ImageScan {
     pub container: String,
     pub image: String,
     pub repository: String,
-    pub digest: String,
+    pub digest: Scanned,
     /// Where the scan was read: `ecr` (judged at decision time).
     pub source: String,
     /// When the image is an image index: the index's digest (the one the
@@ -167,6 +166,39 @@ pub struct ImageScan {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub index_digest: Option<Digest>,
     pub verdict: ScanVerdict,
+}
+
+/// What an [`ImageScan`] is of: the platform image whose scan was judged,
+/// or, for an image that has no scan (outside ECR, or not pinned by digest),
+/// the image as the task definition names it. Either is its text in JSON.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Scanned {
+    Image(ImageDigest),
+    Unscanned(String),
+}
+
+impl Scanned {
+    /// For messages: a digest's first 12 hex digits; an image reference's
+    /// first 19 characters, as long.
+    pub fn short(&self) -> &str {
+        match self {
+            Self::Image(digest) => digest.short(),
+            Self::Unscanned(reference) => {
+                let end = reference.char_indices().nth(19).map_or(reference.len(), |(i, _)| i);
+                &reference[..end]
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for Scanned {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Image(digest) => digest.fmt(f),
+            Self::Unscanned(reference) => f.write_str(reference),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -220,7 +252,7 @@ impl Judgement {
             .iter()
             .flat_map(|s| {
                 let index = s.index_digest.iter().map(move |d| (d.to_string(), s.verdict.verdict));
-                std::iter::once((s.digest.clone(), s.verdict.verdict)).chain(index)
+                std::iter::once((s.digest.to_string(), s.verdict.verdict)).chain(index)
             })
             .collect()
     }
@@ -241,7 +273,7 @@ pub fn combine(
         violations.iter().map(|v| format!("{} ({}): {}", v.rule, v.container, v.message)).collect();
     for s in scans.iter().filter(|s| s.verdict.verdict == Verdict::Fail) {
         for v in &s.verdict.violations {
-            reasons.push(format!("scan of {}@{}: {}", s.repository, short(&s.digest), v.message));
+            reasons.push(format!("scan of {}@{}: {}", s.repository, s.digest.short(), v.message));
         }
     }
     let pending: Vec<&ImageScan> = scans.iter().filter(|s| s.verdict.verdict == Verdict::Pending).collect();
@@ -259,14 +291,14 @@ pub fn combine(
                 reasons.push(format!(
                     "scan of {}@{} did not finish within scan.wait ({}): still {what}",
                     s.repository,
-                    short(&s.digest),
+                    s.digest.short(),
                     policy.scan.wait
                 ));
             } else {
                 reasons.push(format!(
                     "waiting for the scan of {}@{} ({what})",
                     s.repository,
-                    short(&s.digest)
+                    s.digest.short()
                 ));
             }
         }
@@ -441,6 +473,19 @@ mod tests {
     }
 
     #[test]
+    fn a_scanned_image_is_its_digest_and_an_unscanned_one_its_reference_in_json() {
+        let digest = format!("sha256:{}", "4f".repeat(32));
+        let scanned: Scanned = serde_json::from_value(serde_json::json!(digest)).unwrap();
+        assert!(matches!(&scanned, Scanned::Image(d) if d == &digest));
+        assert_eq!(scanned.short(), "sha256:4f4f4f4f4f4f");
+        let unscanned: Scanned =
+            serde_json::from_value(serde_json::json!("docker.io/library/nginx:1.27")).unwrap();
+        assert_eq!(unscanned, Scanned::Unscanned("docker.io/library/nginx:1.27".into()));
+        assert_eq!(serde_json::to_value(&unscanned).unwrap(), "docker.io/library/nginx:1.27");
+        assert_eq!(unscanned.short(), "docker.io/library/n");
+    }
+
+    #[test]
     fn an_index_speaks_with_its_platform_childs_verdict() {
         let mut child = scan(Verdict::Pass);
         let index = Digest::of(b"index");
@@ -453,7 +498,7 @@ mod tests {
         };
         let digests = j.digests();
         assert_eq!(digests.get(index.as_str()), Some(&Verdict::Pass));
-        assert_eq!(digests.get("sha256:4f4f4f4f4f4f4f4f"), Some(&Verdict::Pass));
+        assert_eq!(digests.get(&format!("sha256:{}", "4f".repeat(32))), Some(&Verdict::Pass));
         assert_eq!(digests.len(), 2);
     }
 
@@ -473,7 +518,7 @@ mod tests {
             container: "app".into(),
             image: "i".into(),
             repository: "r".into(),
-            digest: "sha256:4f4f4f4f4f4f4f4f".into(),
+            digest: Scanned::Image(ImageDigest::parse(&format!("sha256:{}", "4f".repeat(32))).unwrap()),
             source: "ecr".into(),
             index_digest: None,
             verdict: ScanVerdict::empty(

@@ -68,13 +68,6 @@ impl EcrImage {
     }
 }
 
-/// `sha256:4f4f4f4f4f4f` (the first 12 hex digits), for messages about a
-/// digest held as text in a record; a typed one has its own `short`.
-pub fn short(digest: &str) -> &str {
-    let end = digest.char_indices().nth(19).map_or(digest.len(), |(i, _)| i);
-    &digest[..end]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
