@@ -485,3 +485,53 @@ async fn the_sdks_client_validates_certificates_against_the_bundled_roots() {
     assert!(text.contains("certificate") || text.contains("UnknownIssuer"), "{text}");
     assert_eq!(listener.hits(), 1, "the refused handshake never reached the listener");
 }
+
+/// AWS does not document which revision type CodePipeline's
+/// `CodeDeployToECS` action gives its deployment: both inline types are read
+/// (`AppSpecContent`, and the SDK-deprecated `String`), and a revision with
+/// no inline AppSpec says which type it is.
+#[tokio::test]
+#[allow(deprecated)]
+async fn codedeploy_reads_the_appspec_of_either_inline_revision_type() {
+    use aws_sdk_codedeploy::types::{
+        AppSpecContent, RawString, RevisionLocation, RevisionLocationType, S3Location,
+    };
+    let aws = Emulator::start();
+    let c = clients(&aws).await;
+    shipgate_tests::create_deployment_group_of(&aws.sdk_config().await, "web", "web-dg", None).await;
+    let appspec = "version: 0.0\nResources:\n  - TargetService:\n      Type: AWS::ECS::Service\n      Properties: {TaskDefinition: \"web:3\"}\n";
+    let revisions = [
+        RevisionLocation::builder()
+            .revision_type(RevisionLocationType::AppSpecContent)
+            .app_spec_content(AppSpecContent::builder().content(appspec).build())
+            .build(),
+        RevisionLocation::builder()
+            .revision_type(RevisionLocationType::String)
+            .string(RawString::builder().content(appspec).build())
+            .build(),
+        RevisionLocation::builder()
+            .revision_type(RevisionLocationType::S3)
+            .s3_location(S3Location::builder().bucket("artifacts").key("appspec.yaml").build())
+            .build(),
+    ];
+    let mut read = Vec::new();
+    for revision in revisions {
+        let id = c
+            .codedeploy
+            .create_deployment()
+            .application_name("web")
+            .deployment_group_name("web-dg")
+            .revision(revision)
+            .send()
+            .await
+            .unwrap()
+            .deployment_id
+            .unwrap();
+        let deployment = CodeDeploy::new(c.codedeploy.clone()).get_deployment(&id).await.unwrap().unwrap();
+        read.push((deployment.revision_type.unwrap(), deployment.appspec.is_some_and(|a| a == appspec)));
+    }
+    assert_eq!(
+        read,
+        [("AppSpecContent".to_owned(), true), ("String".to_owned(), true), ("S3".to_owned(), false)]
+    );
+}

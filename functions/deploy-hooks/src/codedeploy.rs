@@ -90,7 +90,11 @@ pub(crate) async fn check(deps: &Deps, deployment_id: &str) -> HookOutcome {
     let Some(appspec) = &deployment.appspec else {
         return HookOutcome::failed(
             &hook,
-            format!("deployment {deployment_id} has no AppSpec content to read the task definition from"),
+            format!(
+                "deployment {deployment_id} has no AppSpec content to read the task definition from (its revision \
+                 is {}; deploy-hooks reads AppSpecContent or String revisions)",
+                deployment.revision_type.as_deref().unwrap_or("unknown")
+            ),
         );
     };
     let task_definition = match appspec_task_definition(appspec) {

@@ -13,8 +13,13 @@ pub struct Deployment {
     pub id: String,
     pub application: Option<String>,
     pub deployment_group: Option<String>,
-    /// The AppSpec (YAML or JSON), for `AppSpecContent` revisions.
+    /// The AppSpec (YAML or JSON) when the revision carries it inline: an
+    /// `AppSpecContent` or a `String` revision. AWS does not document which
+    /// of the two CodePipeline's `CodeDeployToECS` action creates, so both
+    /// are read; an `S3` or `GitHub` revision has none here.
     pub appspec: Option<String>,
+    /// The revision's type as CodeDeploy names it (`AppSpecContent`, `S3`, ...).
+    pub revision_type: Option<String>,
     /// The rollback deployment this one's failure started (`rollbackInfo`).
     pub rolled_back_by: Option<String>,
     /// The deployment this one rolls back, when it is a rollback.
@@ -48,6 +53,7 @@ impl CodeDeploy {
             Err(e) => return Err(aws_err("CodeDeploy", "GetDeployment")(e)),
         };
         let info = output.deployment_info;
+        let revision = info.as_ref().and_then(|i| i.revision.as_ref());
         let rollback = info.as_ref().and_then(|i| i.rollback_info.as_ref());
         Ok(Some(Deployment {
             id: id.to_owned(),
@@ -55,7 +61,17 @@ impl CodeDeploy {
             deployment_group: info.as_ref().and_then(|i| i.deployment_group_name.clone()),
             rolled_back_by: rollback.and_then(|r| r.rollback_deployment_id.clone()),
             rolls_back: rollback.and_then(|r| r.rollback_triggering_deployment_id.clone()),
-            appspec: info.and_then(|i| i.revision).and_then(|r| r.app_spec_content).and_then(|c| c.content),
+            revision_type: revision.and_then(|r| r.revision_type.as_ref()).map(|t| t.as_str().to_owned()),
+            // `String` revisions are deprecated in the SDK's model (in favour
+            // of `AppSpecContent`), but a deployment made with one still
+            // carries its AppSpec there.
+            #[allow(deprecated)]
+            appspec: revision.and_then(|r| {
+                r.app_spec_content
+                    .as_ref()
+                    .and_then(|c| c.content.clone())
+                    .or_else(|| r.string.as_ref().and_then(|s| s.content.clone()))
+            }),
         }))
     }
 
