@@ -76,6 +76,30 @@ def function_identities(
             "timeout": _number(resolver.resolve(function.get("Timeout"))),
             "memorySize": _number(resolver.resolve(function.get("MemorySize"))),
             "reservedConcurrency": _number(resolver.resolve(function.get("ReservedConcurrentExecutions"))),
+            "schedules": _schedules(translated, logical_id, resolver),
+        }
+    return out
+
+
+def _schedules(translated: dict[str, Any], function_id: str, resolver: _Resolver) -> dict[str, Any]:
+    """The EventBridge Scheduler schedules that invoke `function_id`, by the
+    name of the function's `ScheduleV2` event: their expression and the
+    `Input` they send (context attributes such as
+    `<aws.scheduler.scheduled-time>` left for Scheduler to fill)."""
+    function_arn = resolver.resolve({"Fn::GetAtt": [function_id, "Arn"]})
+    out = {}
+    for logical_id, resource in translated["Resources"].items():
+        if resource.get("Type") != "AWS::Scheduler::Schedule":
+            continue
+        # Only what a test fires: the role and dead-letter queue are the
+        # emulator's business, not the payload's.
+        properties = resource["Properties"]
+        target = properties.get("Target", {})
+        if resolver.resolve(target.get("Arn")) != function_arn:
+            continue
+        out[logical_id.removeprefix(function_id)] = {
+            "expression": resolver.resolve(properties.get("ScheduleExpression")),
+            "input": resolver.resolve(target.get("Input")),
         }
     return out
 

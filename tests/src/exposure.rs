@@ -139,14 +139,14 @@ impl World {
 
     /// The notifier's exposure schedule firing at `at`.
     pub async fn flush(&self, at: DateTime<Utc>) -> notifier::Report {
-        notifier::handle(&self.notifier, flush_input(at), at).await.unwrap()
+        notifier::handle(&self.notifier, flush_input(&self.fleet, at), at).await.unwrap()
     }
 }
 
-/// What EventBridge Scheduler sends the notifier each minute (the template's
-/// `ExposureDigests` input, its context attribute replaced).
-pub fn flush_input(at: DateTime<Utc>) -> Value {
-    json!({"shipgate": "flush-exposure-digests", "scheduled_time": at})
+/// What EventBridge Scheduler sends the notifier each minute: the template's
+/// `ExposureDigests` input, fired at `at`.
+pub fn flush_input(fleet: &crate::Fleet, at: DateTime<Utc>) -> Value {
+    fleet.deployed("notifier").schedule("ExposureDigests").fire(at)
 }
 
 /// CodeDeploy's `SUCCESS` state change for a deployment of `application`.
@@ -269,7 +269,8 @@ pub async fn storm(world: &World, size: Storm, now: DateTime<Utc>) -> StormRepor
     report.notifier_invocations = outcomes.iter().map(|o| o.attempts).sum();
     let window_end = shipgate_core::exposure::window_start(now, world.notifier.exposure_window)
         + world.notifier.exposure_window;
-    let flushed = invoke(|| notifier::handle(&world.notifier, flush_input(window_end), window_end)).await;
+    let flushed =
+        invoke(|| notifier::handle(&world.notifier, flush_input(&world.fleet, window_end), window_end)).await;
     report.notifier_invocations += flushed.attempts;
     report.wall = started.elapsed();
     for outcome in outcomes

@@ -86,6 +86,51 @@ pub struct Deployed {
     pub timeout: Option<u64>,
     pub memory_size: Option<u64>,
     pub reserved_concurrency: Option<u64>,
+    /// The EventBridge Scheduler schedules that invoke it, by the name of
+    /// its `ScheduleV2` event (`DailyExpiringExceptions`).
+    pub schedules: BTreeMap<String, Schedule>,
+}
+
+impl Deployed {
+    /// Its schedule `name`.
+    ///
+    /// # Panics
+    /// When the template gives the function no such schedule.
+    pub fn schedule(&self, name: &str) -> &Schedule {
+        self.schedules.get(name).unwrap_or_else(|| {
+            panic!("no schedule {name} in the template (it has {:?})", self.schedules.keys())
+        })
+    }
+}
+
+/// A schedule as the template deploys it.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct Schedule {
+    pub expression: String,
+    /// The `Input` it sends, with Scheduler's context attributes unfilled.
+    pub input: Option<String>,
+}
+
+impl Schedule {
+    /// What Scheduler delivers when the schedule fires at `at`: its `Input`
+    /// with the context attributes filled
+    /// (https://docs.aws.amazon.com/scheduler/latest/UserGuide/managing-schedule-context-attributes.html).
+    ///
+    /// # Panics
+    /// When the schedule has no `Input` (the template's test forbids that)
+    /// or it is not JSON.
+    pub fn fire(&self, at: chrono::DateTime<chrono::Utc>) -> Value {
+        let input = self.input.as_deref().expect("every schedule has an explicit Input");
+        let filled = input
+            .replace("<aws.scheduler.scheduled-time>", &at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+            .replace("<aws.scheduler.execution-id>", &format!("local-{}", at.timestamp()))
+            .replace(
+                "<aws.scheduler.schedule-arn>",
+                &format!("arn:aws:scheduler:{REGION}:{ACCOUNT}:schedule/default/local"),
+            )
+            .replace("<aws.scheduler.attempt-number>", "1");
+        serde_json::from_str(&filled).unwrap_or_else(|e| panic!("{e}: {filled}"))
+    }
 }
 
 fn no_credentials() -> Credentials {

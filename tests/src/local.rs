@@ -103,7 +103,9 @@ pub async fn seed_samples(local: &LocalFleet) -> Vec<(&'static str, PathBuf)> {
     // notifier's exposure schedule an hour from now (every window closed).
     let mut succeeded = read("events/codedeploy-deployment-succeeded.json");
     succeeded["detail"]["deploymentId"] = deployment_id.clone().into();
-    let flush = crate::exposure::flush_input(chrono::Utc::now() + chrono::Duration::hours(1));
+    let flush = crate::exposure::flush_input(fleet, chrono::Utc::now() + chrono::Duration::hours(1));
+    // The daily digest's schedule, as the template sends it.
+    let daily = fleet.deployed("notifier").schedule("DailyExpiringExceptions").fire(chrono::Utc::now());
     let root = crate::workspace_root().canonicalize().unwrap_or_else(|_| crate::workspace_root());
     let sample = |path: &str| root.join(path);
     vec![
@@ -117,7 +119,7 @@ pub async fn seed_samples(local: &LocalFleet) -> Vec<(&'static str, PathBuf)> {
         ("deploy-hooks", sample("events/ecs-native-hook-post-test-traffic.json")),
         ("deploy-hooks", write("deploy-hooks-succeeded.json", &succeeded)),
         ("scan-gate", sample("events/inspector2-finding.json")),
-        ("notifier", sample("events/schedule-daily.json")),
+        ("notifier", write("notifier-daily.json", &daily)),
         ("notifier", write("notifier-exposure-digests.json", &flush)),
     ]
 }

@@ -3,9 +3,9 @@
 use super::*;
 
 impl Replay<'_> {
-    /// The daily digest, driven by EventBridge Scheduler's own payload (what
-    /// the template's ScheduleV2 delivers): an exception a week from its end
-    /// reaches its owner once.
+    /// The daily digest, driven by what the template's schedule sends (its
+    /// `Input`, fired now): an exception a week from its end reaches its
+    /// owner once.
     pub(in crate::replay) async fn daily_digest_story(&mut self) {
         const S: &str = "daily digest";
         const E: &str = "the Scheduler's daily event tells an owner once about an exception about to expire";
@@ -17,7 +17,7 @@ impl Replay<'_> {
         );
         self.upload_policy(S, "policies/checkout-api/appsec.yaml", &policy, "accepted").await;
         let scheduled =
-            sample("aws/eventbridge-scheduler-default-notification.aws-lambda-dotnet-issue-1864.json");
+            self.fleet.deployed("notifier").schedule("DailyExpiringExceptions").fire(chrono::Utc::now());
         let sent_now = |out: &Value| out["sent"].as_array().map_or(0, Vec::len);
         let out = self
             .step(S, "notifier", "Scheduler Scheduled Event (aws.scheduler)", &scheduled, |out| {

@@ -96,7 +96,7 @@ impl Replay<'_> {
             })
             .await;
         }
-        let flush = crate::exposure::flush_input(at);
+        let flush = crate::exposure::flush_input(&self.fleet, at);
         let input = format!("schedule at {}", at.format("%H:%M:%SZ"));
         self.step(story, "notifier", &input, &flush, |out| {
             let sent = out["sent"].to_string();
