@@ -77,6 +77,27 @@ def function_identities(
             "memorySize": _number(resolver.resolve(function.get("MemorySize"))),
             "reservedConcurrency": _number(resolver.resolve(function.get("ReservedConcurrentExecutions"))),
             "schedules": _schedules(translated, logical_id, resolver),
+            "rules": _rules(translated, logical_id, resolver),
+        }
+    return out
+
+
+def _rules(translated: dict[str, Any], function_id: str, resolver: _Resolver) -> dict[str, Any]:
+    """The EventBridge rules that target `function_id`, by the name of the
+    function's `EventBridgeRule` event: their bus (`default` when the
+    template names none) and event pattern, resolved."""
+    function_arn = resolver.resolve({"Fn::GetAtt": [function_id, "Arn"]})
+    out = {}
+    for logical_id, resource in translated["Resources"].items():
+        if resource.get("Type") != "AWS::Events::Rule":
+            continue
+        properties = resource["Properties"]
+        if not any(resolver.resolve(t.get("Arn")) == function_arn for t in properties.get("Targets", [])):
+            continue
+        bus = properties.get("EventBusName")
+        out[logical_id.removeprefix(function_id)] = {
+            "bus": resolver.resolve(bus) if bus is not None else "default",
+            "pattern": resolver.resolve(properties.get("EventPattern")),
         }
     return out
 

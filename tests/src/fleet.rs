@@ -71,6 +71,9 @@ pub struct Fleet {
     functions: BTreeMap<String, Deployed>,
     sqs: aws_sdk_sqs::Client,
     events_queue: String,
+    /// Per function, the queue its template rules on the Shipgate bus
+    /// deliver to.
+    routed_queues: BTreeMap<String, String>,
 }
 
 /// A function as the template deploys it: an IAM user holding exactly its
@@ -89,6 +92,17 @@ pub struct Deployed {
     /// The EventBridge Scheduler schedules that invoke it, by the name of
     /// its `ScheduleV2` event (`DailyExpiringExceptions`).
     pub schedules: BTreeMap<String, Schedule>,
+    /// The EventBridge rules that target it, by the name of its
+    /// `EventBridgeRule` event.
+    pub rules: BTreeMap<String, Rule>,
+}
+
+/// An EventBridge rule as the template deploys it.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct Rule {
+    /// The bus's name (`default` for AWS's own events).
+    pub bus: String,
+    pub pattern: Value,
 }
 
 impl Deployed {
@@ -263,7 +277,19 @@ impl Fleet {
                 (name.clone(), function)
             })
             .collect();
-        Self { aws, sdk, config, topic_arn, webhook_secret_arn, parameters, functions, sqs, events_queue }
+        let routed_queues = route_shipgate_events(&eventbridge, &sqs, &functions).await;
+        Self {
+            aws,
+            sdk,
+            config,
+            topic_arn,
+            webhook_secret_arn,
+            parameters,
+            functions,
+            sqs,
+            events_queue,
+            routed_queues,
+        }
     }
 
     /// The SDK configuration `function` runs with: an identity holding
@@ -339,11 +365,26 @@ impl Fleet {
         drain_queue(&self.sqs, &self.events_queue).await
     }
 
+    /// The Shipgate events the template's own rules delivered to `function`
+    /// since the last call (the emulator's EventBridge matched their
+    /// patterns): what AWS would invoke it with.
+    ///
+    /// # Panics
+    /// When no rule of the template routes the Shipgate bus to `function`.
+    pub async fn routed(&self, function: &str) -> Vec<Value> {
+        let queue = self.routed_queues.get(function).unwrap_or_else(|| {
+            panic!("no rule of infra/template.yaml routes the Shipgate bus to {function}")
+        });
+        drain_queue(&self.sqs, queue).await
+    }
+
     /// Drops the events the bus delivered so far, unread: for a long run
     /// that never reads them, since moto counts a queue's messages on every
     /// delivery to it, so an undrained queue makes every event slower.
     pub async fn forget_events(&self) {
-        self.sqs.purge_queue().queue_url(&self.events_queue).send().await.unwrap();
+        for queue in std::iter::once(&self.events_queue).chain(self.routed_queues.values()) {
+            self.sqs.purge_queue().queue_url(queue).send().await.unwrap();
+        }
     }
 
     /// Puts an object in the config bucket; returns its version id.
@@ -492,4 +533,47 @@ impl Fleet {
                 "request-id": "r", "requester": ACCOUNT, "reason": "PutObject"}
         })
     }
+}
+
+/// Puts each function's template rules for the Shipgate bus on the
+/// emulator's bus, each delivering to a queue of that function's: the events
+/// Shipgate emits reach a function by the template's patterns, not by a list
+/// in a test. (Rules on the default bus match AWS's own events, which the
+/// emulator does not emit; tests hand those to the function.)
+async fn route_shipgate_events(
+    eventbridge: &aws_sdk_eventbridge::Client,
+    sqs: &aws_sdk_sqs::Client,
+    functions: &BTreeMap<String, Deployed>,
+) -> BTreeMap<String, String> {
+    let mut queues = BTreeMap::new();
+    for (function, deployed) in functions {
+        for (name, rule) in deployed.rules.iter().filter(|(_, r)| r.bus == EVENT_BUS) {
+            if !queues.contains_key(function) {
+                queues.insert(function.clone(), create_queue(sqs, &format!("routed-{function}")).await);
+            }
+            let rule_name = format!("{function}-{name}");
+            eventbridge
+                .put_rule()
+                .name(&rule_name)
+                .event_bus_name(EVENT_BUS)
+                .event_pattern(rule.pattern.to_string())
+                .send()
+                .await
+                .unwrap();
+            let target = aws_sdk_eventbridge::types::Target::builder()
+                .id("function")
+                .arn(&queues[function].1)
+                .build()
+                .unwrap();
+            eventbridge
+                .put_targets()
+                .rule(&rule_name)
+                .event_bus_name(EVENT_BUS)
+                .targets(target)
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+    queues.into_iter().map(|(function, (url, _))| (function, url)).collect()
 }

@@ -55,10 +55,11 @@ impl Replay<'_> {
                 "  exceptions:\n    - {{id: CVE-2026-6060, package: openssl, expires: {expires}, reason: \"fix released next sprint\", ticket: SEC-6060}}\n"
             ),
         );
+        // scan-gate hears each accepted policy (the template's rule): this
+        // upload's is the one after those already routed.
+        let _ = self.fleet.routed("scan-gate").await;
         self.upload_policy(S, &format!("policies/{REPO}/appsec.yaml"), &policy, "accepted").await;
-        let accepted =
-            self.fleet.events().await.into_iter().find(|e| e["detail-type"] == "Shipgate Policy Accepted");
-        let accepted = accepted.unwrap_or_default();
+        let accepted = self.fleet.routed("scan-gate").await.pop().unwrap_or_default();
         self.step(S, "scan-gate", "Shipgate Policy Accepted", &accepted, |out| {
             (flips(out) == 1, format!("{} running image flipped to passing", flips(out)))
         })
@@ -83,7 +84,8 @@ impl Replay<'_> {
         subject: &str,
         body: &str,
     ) {
-        for event in self.fleet.events().await {
+        let _ = self.fleet.events().await;
+        for event in self.fleet.routed("notifier").await {
             if event["detail-type"] != "Shipgate Exposure Changed" {
                 continue;
             }

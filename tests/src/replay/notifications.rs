@@ -3,19 +3,18 @@
 use super::*;
 
 impl Replay<'_> {
-    /// Delivers every Shipgate event the functions put on the bus to the
-    /// notifier (as the EventBridge rule would), then reads the topic.
+    /// Delivers to the notifier every Shipgate event the template's rules
+    /// route to it (the emulator's EventBridge matched them), then reads the
+    /// topic.
     pub(in crate::replay) async fn notification_story(&mut self) {
         const S: &str = "notifications";
         const E: &str = "blocks, rejections and the recovery reach SNS once each, with filterable attributes";
         self.story(S, E);
-        let events = self.fleet.events().await;
+        let events = self.fleet.routed("notifier").await;
+        let _ = self.fleet.events().await;
         let mut delivered = 0;
         for event in &events {
             let detail_type = event["detail-type"].as_str().unwrap_or_default().to_owned();
-            if detail_type == "Shipgate Policy Accepted" {
-                continue; // the notifier's rule does not route it
-            }
             delivered += 1;
             let input = detail_type.trim_start_matches("Shipgate ").to_owned();
             self.step(S, "notifier", &input, event, |out| {
@@ -25,7 +24,7 @@ impl Replay<'_> {
         }
         // A redelivery of everything sends nothing new.
         let mut repeated = 0;
-        for event in events.iter().filter(|e| e["detail-type"] != "Shipgate Policy Accepted") {
+        for event in &events {
             let out = invoke(self.runtime.port, "notifier", event).await;
             repeated += out["sent"].as_array().map_or(0, Vec::len);
         }
