@@ -18,14 +18,19 @@ use shipgate_core::yaml::{self, Node, Value};
 /// operation's own, and those AWS checks besides. A GET of a missing key
 /// needs `s3:ListBucket` to be told 404 rather than 403 (and every first
 /// read is of a missing key); `DescribeImageScanFindings` of an image with
-/// enhanced findings needs `inspector2:ListFindings`. Whether the grants are
+/// enhanced findings needs `inspector2:ListFindings` (and ECR's
+/// enhanced-scanning page lists `inspector2:ListCoverage`: granted, since
+/// whether that call needs it is not said). Whether the grants are
 /// enough is what the emulator, enforcing IAM, checks by running each
 /// function as its role; this table checks that no grant goes unused.
 const OPERATIONS: &[(&str, &[&str])] = &[
     ("get_object", &["s3:GetObject", "s3:ListBucket"]),
     ("put_object", &["s3:PutObject"]),
     ("list_objects_v2", &["s3:ListBucket"]),
-    ("describe_image_scan_findings", &["ecr:DescribeImageScanFindings", "inspector2:ListFindings"]),
+    (
+        "describe_image_scan_findings",
+        &["ecr:DescribeImageScanFindings", "inspector2:ListFindings", "inspector2:ListCoverage"],
+    ),
     ("describe_images", &["ecr:DescribeImages"]),
     ("batch_get_image", &["ecr:BatchGetImage"]),
     ("get_download_url_for_layer", &["ecr:GetDownloadUrlForLayer"]),
