@@ -14,8 +14,10 @@ use shipgate_tests::replay::{
     FunctionLogs, Quiet, documented_gate_parameters, fleet_as_documented, release, start_with,
 };
 
-/// The README's own command, alone (a newcomer's first deploy): the gate's
-/// decision opens BeforeInstall, so the environments agree.
+/// The README's own command, alone (a newcomer's first deploy, before the
+/// pipeline stack gives a test listener): the gate's decision opens
+/// BeforeInstall, so the environments agree; AfterAllowTestTraffic, whose
+/// check needs the listener, fails closed saying so.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_readme_deploy_command_opens_before_install_to_what_the_gate_passed() {
     let readme = documented_deploys()
@@ -34,6 +36,13 @@ async fn the_readme_deploy_command_opens_before_install_to_what_the_gate_passed(
         "{} deploys deploy-hooks with SHIPGATE_ENVIRONMENT={:?}; the pipeline's gate passes {gate_parameters}: {before_install}",
         readme.source,
         local.fleet.deployed("deploy-hooks").environment.get("SHIPGATE_ENVIRONMENT")
+    );
+    let (hook, test_traffic) = &release.hooks[1];
+    assert_eq!(*hook, "AfterAllowTestTraffic");
+    assert_eq!(test_traffic["status"], "Failed", "{test_traffic}");
+    assert!(
+        test_traffic["reasons"].to_string().contains("SHIPGATE_TEST_LISTENER_URL is not configured"),
+        "{test_traffic}"
     );
 }
 
