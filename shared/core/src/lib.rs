@@ -26,6 +26,7 @@ pub mod rules;
 pub mod scan;
 pub mod taskdef;
 pub mod triggers;
+pub mod user;
 pub mod validate;
 pub mod verdict;
 pub mod webhook;

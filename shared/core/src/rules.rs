@@ -12,6 +12,7 @@ use crate::image::parse_image;
 use crate::manifest::{Manifest, Platform};
 use crate::policy::{Allowance, Policy, Requirement, same_capability};
 use crate::taskdef::{ContainerDefinition, TaskDefinition};
+use crate::user::RunAs;
 use crate::yaml_check::compile_regex;
 
 /// Names the violations of task-level settings, which concern every container.
@@ -44,17 +45,6 @@ pub struct Violation {
 
 fn violation(rule: TaskRule, container: &str, message: String) -> Violation {
     Violation { rule, container: container.to_owned(), message }
-}
-
-/// Whether a user (the part before `:`) is root: `root`, or any number the
-/// container runtime reads as uid 0 (`0`, `00`, `+0`, ` 0 `).
-fn runs_as_root(uid: &str) -> bool {
-    let uid = uid.trim();
-    let digits = uid.strip_prefix('+').unwrap_or(uid);
-    uid == "root"
-        || (!digits.is_empty()
-            && digits.bytes().all(|b| b.is_ascii_digit())
-            && digits.bytes().all(|b| b == b'0'))
 }
 
 /// The `image_platform` rule for a container whose image manifest is known
@@ -135,16 +125,20 @@ fn check_container(
         ));
     }
     if t.non_root_user == Requirement::Require {
+        // Spaces around a number: runc would read a name the image is
+        // unlikely to have; judged as the number, so root is never missed.
         let user = c.user.as_deref().map(str::trim).unwrap_or("");
-        let uid = user.split(':').next().unwrap_or("");
-        if user.is_empty() {
-            out.push(violation(
-                TaskRule::NonRootUser,
-                name,
-                "user is not set, so it runs as root; set a non-root user".into(),
-            ));
-        } else if runs_as_root(uid) {
-            out.push(violation(TaskRule::NonRootUser, name, format!("runs as root (user {user:?})")));
+        let message = match RunAs::parse(user) {
+            RunAs::Unset => Some("user is not set, so it runs as root; set a non-root user".to_owned()),
+            RunAs::Refused => Some(format!(
+                "user {user:?} is outside the uids and gids the runtime accepts (0-2147483647): runc refuses \
+                 it, and containerd would wrap it (4294967296 is uid 0)"
+            )),
+            run_as if run_as.is_root() => Some(format!("runs as root (user {user:?})")),
+            _ => None,
+        };
+        if let Some(message) = message {
+            out.push(violation(TaskRule::NonRootUser, name, message));
         }
     }
     let added = c
@@ -338,6 +332,12 @@ mod tests {
             Some("+0"),
             Some("0 "),
             Some(" 000:0"),
+            // strconv.Atoi reads a sign: uid 0 (moby/sys user, runc).
+            Some("-0"),
+            Some("-00"),
+            Some("-0:0"),
+            // Out of runc's range; containerd's uint32 cast makes it 0.
+            Some("4294967296"),
         ] {
             let mut c = ContainerDefinition { name: "a".into(), image: "x".into(), ..Default::default() };
             c.user = user.map(str::to_owned);
