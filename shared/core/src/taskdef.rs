@@ -120,7 +120,7 @@ pub enum TaskDefinitionError {
 impl TaskDefinition {
     /// Parses any of the three accepted shapes.
     pub fn from_json(text: &str) -> Result<Self, TaskDefinitionError> {
-        let value: serde_json::Value = serde_json::from_str(text).map_err(|e| without_values(&e))?;
+        let value: serde_json::Value = serde_json::from_str(text).map_err(|e| malformed(&e))?;
         Self::from_value(value)
     }
 
@@ -132,7 +132,7 @@ impl TaskDefinition {
             }
             other => other,
         };
-        let td: TaskDefinition = serde_json::from_value(inner).map_err(|e| without_values(&e))?;
+        let td: TaskDefinition = serde_path_to_error::deserialize(inner).map_err(|e| misfit(e.path()))?;
         td.validated()
     }
 
@@ -152,25 +152,23 @@ impl TaskDefinition {
     }
 }
 
-/// A parse error that never quotes the input: serde's message repeats the
-/// offending value (`invalid type: string "DB_PASSWORD=hunter2"`), and these
-/// errors reach CodePipeline, decision records and emails. What was expected
-/// (serde's words after the value) and where are kept.
-fn without_values(e: &serde_json::Error) -> TaskDefinitionError {
-    let text = e.to_string();
-    let expected =
-        text.split_once(", expected ").map(|(_, rest)| rest.split(" at line ").next().unwrap_or(rest));
-    let what = match (e.classify(), expected) {
-        (serde_json::error::Category::Data, Some(expected)) => format!("a value is not {expected}"),
-        (serde_json::error::Category::Data, None) => "a value has the wrong type or shape".to_owned(),
-        (serde_json::error::Category::Eof, _) => "the JSON ends too early".to_owned(),
-        _ => "the JSON is malformed".to_owned(),
+// These errors reach CodePipeline, decision records and emails, and serde's
+// messages quote the offending value (`invalid type: string "DB_PASSWORD=
+// hunter2"`): they are never read, let alone passed on. A misfit names the
+// field (its path); malformed JSON says where.
+
+/// A value that does not fit the task definition: the field, never the value.
+fn misfit(path: &serde_path_to_error::Path) -> TaskDefinitionError {
+    TaskDefinitionError::Json(format!("{path}: the value has the wrong type or shape"))
+}
+
+/// Text that is not JSON: what kind of fault, and where.
+fn malformed(e: &serde_json::Error) -> TaskDefinitionError {
+    let what = match e.classify() {
+        serde_json::error::Category::Eof => "the JSON ends too early",
+        _ => "the JSON is malformed",
     };
-    if e.line() > 0 {
-        TaskDefinitionError::Json(format!("{what} (line {} column {})", e.line(), e.column()))
-    } else {
-        TaskDefinitionError::Json(what)
-    }
+    TaskDefinitionError::Json(format!("{what} (line {} column {})", e.line(), e.column()))
 }
 
 #[cfg(test)]
@@ -183,7 +181,12 @@ mod tests {
             r#"{"containerDefinitions":[{"name":"app","image":"x","environment":["DB_PASSWORD=hunter2"]}]}"#;
         let err = TaskDefinition::from_json(text).unwrap_err().to_string();
         assert!(!err.contains("hunter2") && !err.contains("DB_PASSWORD"), "{err}");
-        assert!(err.contains("struct EnvironmentVariable"), "says what was expected: {err}");
+        assert!(err.contains("containerDefinitions[0].environment[0]"), "names the field: {err}");
+        // serde's message has ", expected " after the value: a value that
+        // holds the same words must not be cut at them and leak its tail.
+        let crafted = r#"{"containerDefinitions":[{"name":"app","image":"x","environment":["a, expected leaked-tail"]}]}"#;
+        let err = TaskDefinition::from_json(crafted).unwrap_err().to_string();
+        assert!(!err.contains("leaked-tail") && !err.contains("expected"), "{err}");
         let broken = TaskDefinition::from_json(r#"{"containerDefinitions":[{"name":"hunter2"#)
             .unwrap_err()
             .to_string();
