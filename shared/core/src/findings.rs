@@ -221,12 +221,32 @@ impl ScanReport {
         self.image_scan_findings.as_ref().and_then(|f| f.image_scan_completed_at)
     }
 
-    /// When ECR counts more findings than the report lists: (counted, listed).
-    pub fn missing_findings(&self) -> Option<(u64, u64)> {
-        let f = self.image_scan_findings.as_ref()?;
-        let counted: u64 = f.finding_severity_counts.values().sum();
-        let listed = (f.findings.len() + f.enhanced_findings.len()) as u64;
-        (counted > listed).then_some((counted, listed))
+    /// Why a report's findings cannot be judged as complete, if they cannot:
+    /// it has no findings object at all, or ECR's count for a severity
+    /// disagrees with how many findings of that severity it lists (pages
+    /// ended early, or the list was left out). Equal totals are not enough:
+    /// a CRITICAL counted and only a LOW listed is a CRITICAL not seen. A
+    /// report without counts lists what it lists.
+    pub fn incompleteness(&self) -> Option<String> {
+        let Some(f) = self.image_scan_findings.as_ref() else {
+            return Some("the scan has no findings object, so what it found is unknown".to_owned());
+        };
+        if f.finding_severity_counts.is_empty() {
+            return None;
+        }
+        let mut listed: std::collections::BTreeMap<String, u64> = std::collections::BTreeMap::new();
+        let severities =
+            f.findings.iter().map(|x| &x.severity).chain(f.enhanced_findings.iter().map(|x| &x.severity));
+        for severity in severities {
+            *listed.entry(severity.as_str().to_uppercase()).or_default() += 1;
+        }
+        let counted: std::collections::BTreeMap<String, u64> =
+            f.finding_severity_counts.iter().map(|(k, v)| (k.to_uppercase(), *v)).collect();
+        counted.keys().chain(listed.keys()).find_map(|severity| {
+            let (c, l) =
+                (counted.get(severity).copied().unwrap_or(0), listed.get(severity).copied().unwrap_or(0));
+            (c != l).then(|| format!("ECR counts {c} {severity} finding(s) but the scan lists {l}"))
+        })
     }
 }
 

@@ -365,20 +365,18 @@ fn exceptions_in_force<'p>(
 }
 
 /// The verdict on a scan that cannot be judged by its findings (still
-/// running, failed, or listing fewer findings than ECR counts); `None` for
-/// a complete scan.
+/// running, failed, or complete with findings that disagree with ECR's
+/// counts or are missing); `None` for a complete scan.
 fn unjudgeable(required: bool, report: &ScanReport, mut verdict: ScanVerdict) -> Option<ScanVerdict> {
-    match (report.state(), report.missing_findings()) {
-        // A list that holds fewer findings than ECR counts cannot be
-        // judged: passing it would pass what was not seen.
-        (ScanState::Complete(_), Some((counted, listed))) => {
+    match (report.state(), report.incompleteness()) {
+        // Findings that disagree with ECR's counts, or none at all, cannot
+        // be judged: passing them would pass what was not seen.
+        (ScanState::Complete(_), Some(why)) => {
             verdict.verdict = Verdict::Fail;
             verdict.violations.push(ScanViolation {
                 rule: ScanRule::ScanIncomplete,
                 severity: None,
-                message: format!(
-                    "ECR counts {counted} finding(s) but the scan lists {listed}; the findings are incomplete, so the scan cannot be judged"
-                ),
+                message: format!("{why}; the findings are incomplete, so the scan cannot be judged"),
             });
         }
         (ScanState::Complete(_), None) => return None,
@@ -798,6 +796,18 @@ mod tests {
         let mut listed = report("COMPLETE", vec![basic("CVE-2024-1", "LOW", "x")], vec![]);
         listed.image_scan_findings.as_mut().unwrap().finding_severity_counts = [("LOW".to_owned(), 1)].into();
         assert_eq!(evaluate_scan(&lenient, "payments-api", &listed, now()).verdict, Verdict::Pass);
+        // Equal totals, different severities: the CRITICAL was never seen.
+        let mut swapped = report("COMPLETE", vec![basic("CVE-2024-1", "LOW", "x")], vec![]);
+        swapped.image_scan_findings.as_mut().unwrap().finding_severity_counts =
+            [("CRITICAL".to_owned(), 1)].into();
+        let v = evaluate_scan(&lenient, "payments-api", &swapped, now());
+        assert_eq!((v.verdict, v.violations[0].rule), (Verdict::Fail, ScanRule::ScanIncomplete));
+        assert!(v.violations[0].message.contains("1 CRITICAL"), "{}", v.violations[0].message);
+        // COMPLETE, and no findings object at all.
+        let mut bare = report("COMPLETE", vec![], vec![]);
+        bare.image_scan_findings = None;
+        let v = evaluate_scan(&lenient, "payments-api", &bare, now());
+        assert_eq!((v.verdict, v.violations[0].rule), (Verdict::Fail, ScanRule::ScanIncomplete));
     }
 
     /// Exceptions sharing one id (in any case) are all tried, in policy
