@@ -49,14 +49,28 @@ pub async fn create_ecs_deployment(
     group: &str,
     task_definition: &str,
 ) -> String {
-    use aws_sdk_codedeploy::types::{AppSpecContent, RevisionLocation, RevisionLocationType};
     let appspec = format!(
         "version: 0.0\nResources:\n  - TargetService:\n      Type: AWS::ECS::Service\n      Properties:\n        TaskDefinition: \"{task_definition}\"\n        LoadBalancerInfo: {{ContainerName: app, ContainerPort: 8080}}\n"
     );
-    let revision = RevisionLocation::builder()
+    create_deployment_of(sdk, application, group, appspec_content(&appspec)).await
+}
+
+/// An `AppSpecContent` revision holding `appspec`.
+pub fn appspec_content(appspec: &str) -> aws_sdk_codedeploy::types::RevisionLocation {
+    use aws_sdk_codedeploy::types::{AppSpecContent, RevisionLocation, RevisionLocationType};
+    RevisionLocation::builder()
         .revision_type(RevisionLocationType::AppSpecContent)
         .app_spec_content(AppSpecContent::builder().content(appspec).build())
-        .build();
+        .build()
+}
+
+/// A CodeDeploy deployment of `revision` in `application`'s `group`; its id.
+pub async fn create_deployment_of(
+    sdk: &SdkConfig,
+    application: &str,
+    group: &str,
+    revision: aws_sdk_codedeploy::types::RevisionLocation,
+) -> String {
     aws_sdk_codedeploy::Client::new(sdk)
         .create_deployment()
         .application_name(application)

@@ -493,18 +493,13 @@ async fn the_sdks_client_validates_certificates_against_the_bundled_roots() {
 #[tokio::test]
 #[allow(deprecated)]
 async fn codedeploy_reads_the_appspec_of_either_inline_revision_type() {
-    use aws_sdk_codedeploy::types::{
-        AppSpecContent, RawString, RevisionLocation, RevisionLocationType, S3Location,
-    };
+    use aws_sdk_codedeploy::types::{RawString, RevisionLocation, RevisionLocationType, S3Location};
     let aws = Emulator::start();
     let c = clients(&aws).await;
     shipgate_tests::create_deployment_group_of(&aws.sdk_config().await, "web", "web-dg", None).await;
     let appspec = "version: 0.0\nResources:\n  - TargetService:\n      Type: AWS::ECS::Service\n      Properties: {TaskDefinition: \"web:3\"}\n";
     let revisions = [
-        RevisionLocation::builder()
-            .revision_type(RevisionLocationType::AppSpecContent)
-            .app_spec_content(AppSpecContent::builder().content(appspec).build())
-            .build(),
+        shipgate_tests::appspec_content(appspec),
         RevisionLocation::builder()
             .revision_type(RevisionLocationType::String)
             .string(RawString::builder().content(appspec).build())
@@ -515,18 +510,9 @@ async fn codedeploy_reads_the_appspec_of_either_inline_revision_type() {
             .build(),
     ];
     let mut read = Vec::new();
+    let sdk = aws.sdk_config().await;
     for revision in revisions {
-        let id = c
-            .codedeploy
-            .create_deployment()
-            .application_name("web")
-            .deployment_group_name("web-dg")
-            .revision(revision)
-            .send()
-            .await
-            .unwrap()
-            .deployment_id
-            .unwrap();
+        let id = shipgate_tests::create_deployment_of(&sdk, "web", "web-dg", revision).await;
         let deployment = CodeDeploy::new(c.codedeploy.clone()).get_deployment(&id).await.unwrap().unwrap();
         read.push((deployment.revision_type.unwrap(), deployment.appspec.is_some_and(|a| a == appspec)));
     }

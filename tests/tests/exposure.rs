@@ -371,25 +371,12 @@ async fn the_storm_runs_at_the_concurrency_the_template_reserves() {
 /// into the dead-letter queue.
 #[tokio::test]
 async fn a_completed_lambda_deployment_is_ignored_not_failed() {
-    use aws_sdk_codedeploy::types::{AppSpecContent, RevisionLocation, RevisionLocationType};
     let w = World::start().await;
     let sdk = &w.fleet.sdk;
     shipgate_tests::create_deployment_group_of(sdk, "orders", "orders-dg", None).await;
     let appspec = "version: 0.0\nResources:\n  - orders:\n      Type: AWS::Lambda::Function\n      Properties: {Name: orders, Alias: live, CurrentVersion: \"1\", TargetVersion: \"2\"}\n";
-    let revision = RevisionLocation::builder()
-        .revision_type(RevisionLocationType::AppSpecContent)
-        .app_spec_content(AppSpecContent::builder().content(appspec).build())
-        .build();
-    let id = aws_sdk_codedeploy::Client::new(sdk)
-        .create_deployment()
-        .application_name("orders")
-        .deployment_group_name("orders-dg")
-        .revision(revision)
-        .send()
-        .await
-        .unwrap()
-        .deployment_id
-        .unwrap();
+    let revision = shipgate_tests::appspec_content(appspec);
+    let id = shipgate_tests::create_deployment_of(sdk, "orders", "orders-dg", revision).await;
     let recording = w.recorded(succeeded(&id, "orders", "2026-11-27T09:00:00Z")).await;
     assert_eq!(recording.recorded, None);
     assert!(
