@@ -16,7 +16,7 @@ from __future__ import annotations
 import copy
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -82,47 +82,47 @@ def function_identities(
     return out
 
 
-def _rules(translated: dict[str, Any], function_id: str, resolver: _Resolver) -> dict[str, Any]:
-    """The EventBridge rules that target `function_id`, by the name of the
-    function's `EventBridgeRule` event: their bus (`default` when the
-    template names none) and event pattern, resolved."""
+def _invoking(
+    translated: dict[str, Any], function_id: str, resolver: _Resolver, kind: str
+) -> Iterator[tuple[str, dict[str, Any], dict[str, Any]]]:
+    """(event name, properties, target) of each resource of `kind` (a rule,
+    a schedule) with a target that invokes `function_id`, named as the
+    function's event (SAM names the resource `<function><event>`)."""
     function_arn = resolver.resolve({"Fn::GetAtt": [function_id, "Arn"]})
-    out = {}
     for logical_id, resource in translated["Resources"].items():
-        if resource.get("Type") != "AWS::Events::Rule":
+        if resource.get("Type") != kind:
             continue
         properties = resource["Properties"]
-        if not any(resolver.resolve(t.get("Arn")) == function_arn for t in properties.get("Targets", [])):
-            continue
-        bus = properties.get("EventBusName")
-        out[logical_id.removeprefix(function_id)] = {
-            "bus": resolver.resolve(bus) if bus is not None else "default",
+        targets = properties.get("Targets") or [properties.get("Target", {})]
+        for target in targets:
+            if resolver.resolve(target.get("Arn")) == function_arn:
+                yield logical_id.removeprefix(function_id), properties, target
+
+
+def _rules(translated: dict[str, Any], function_id: str, resolver: _Resolver) -> dict[str, Any]:
+    """The EventBridge rules that target `function_id`: their bus (`default`
+    when the template names none) and event pattern, resolved."""
+    return {
+        name: {
+            "bus": resolver.resolve(properties.get("EventBusName", "default")),
             "pattern": resolver.resolve(properties.get("EventPattern")),
         }
-    return out
+        for name, properties, _ in _invoking(translated, function_id, resolver, "AWS::Events::Rule")
+    }
 
 
 def _schedules(translated: dict[str, Any], function_id: str, resolver: _Resolver) -> dict[str, Any]:
-    """The EventBridge Scheduler schedules that invoke `function_id`, by the
-    name of the function's `ScheduleV2` event: their expression and the
-    `Input` they send (context attributes such as
-    `<aws.scheduler.scheduled-time>` left for Scheduler to fill)."""
-    function_arn = resolver.resolve({"Fn::GetAtt": [function_id, "Arn"]})
-    out = {}
-    for logical_id, resource in translated["Resources"].items():
-        if resource.get("Type") != "AWS::Scheduler::Schedule":
-            continue
-        # Only what a test fires: the role and dead-letter queue are the
-        # emulator's business, not the payload's.
-        properties = resource["Properties"]
-        target = properties.get("Target", {})
-        if resolver.resolve(target.get("Arn")) != function_arn:
-            continue
-        out[logical_id.removeprefix(function_id)] = {
+    """The EventBridge Scheduler schedules that invoke `function_id`: their
+    expression and the `Input` they send (context attributes such as
+    `<aws.scheduler.scheduled-time>` left for Scheduler to fill). Only what a
+    test fires: the role and dead-letter queue are the emulator's business."""
+    return {
+        name: {
             "expression": resolver.resolve(properties.get("ScheduleExpression")),
             "input": resolver.resolve(target.get("Input")),
         }
-    return out
+        for name, properties, target in _invoking(translated, function_id, resolver, "AWS::Scheduler::Schedule")
+    }
 
 
 def _number(value: Any) -> int | None:

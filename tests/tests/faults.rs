@@ -21,6 +21,16 @@ fn with_production_retries(config: aws_sdk_ecr::config::Builder) -> aws_sdk_ecr:
     config.retry_config(aws_sdk_ecr::config::retry::RetryConfig::standard().with_max_attempts(3))
 }
 
+/// ECR answering with `rule`, retried as in production.
+fn ecr_with(rule: &aws_smithy_mocks::Rule) -> Ecr {
+    Ecr::new(mock_client!(
+        aws_sdk_ecr,
+        aws_smithy_mocks::RuleMode::Sequential,
+        [rule],
+        with_production_retries
+    ))
+}
+
 #[tokio::test]
 async fn throttled_call_is_retried_then_succeeds() {
     let throttled = aws_smithy_types::body::SdkBody::from(
@@ -36,12 +46,7 @@ async fn throttled_call_is_retried_then_succeeds() {
         })
         .output(complete)
         .build();
-    let client = Ecr::new(mock_client!(
-        aws_sdk_ecr,
-        aws_smithy_mocks::RuleMode::Sequential,
-        [&rule],
-        with_production_retries
-    ));
+    let client = ecr_with(&rule);
 
     let lookup = client.describe_scan(None, "web", &ImageDigest::parse(DIGEST).unwrap()).await.unwrap();
     assert!(matches!(lookup, ScanLookup::Found(r) if r.status() == Some("COMPLETE")));
@@ -55,12 +60,7 @@ async fn persistent_server_error_surfaces_a_typed_error() {
         .http_status(503, None)
         .repeatedly()
         .build();
-    let client = Ecr::new(mock_client!(
-        aws_sdk_ecr,
-        aws_smithy_mocks::RuleMode::Sequential,
-        [&rule],
-        with_production_retries
-    ));
+    let client = ecr_with(&rule);
 
     let err = client.describe_scan(None, "web", &ImageDigest::parse(DIGEST).unwrap()).await.unwrap_err();
     assert_eq!((err.service, err.operation), ("ECR", "DescribeImageScanFindings"));
