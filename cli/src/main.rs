@@ -2,6 +2,7 @@
 //! steps, pre-commit hooks and people. The same core the Lambda functions use.
 
 mod exposure;
+mod image;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -95,6 +96,41 @@ enum Command {
     /// and environment (from the config bucket, with your AWS credentials).
     #[command(after_help = EXIT_CODES_EXPOSURE)]
     Exposure(ExposureArgs),
+    /// Tell which image of an image index a task runs.
+    #[command(subcommand)]
+    Image(ImageCommand),
+}
+
+const EXIT_CODES_RESOLVE: &str = "\
+Exit status: 0 every image has an image for the platform, 1 one has none,
+2 unusable input.
+
+Prints, for each image of the manifest file, every image a task on the
+platform may run (runs) and what each host it may land on pulls (hosts), as
+containerd picks a child of an index (github.com/containerd/platforms:
+normalised os/architecture/variant matched exactly, then the host's lower
+levels: amd64/v3 also runs v2, v1 and 386; arm64 (v8) runs arm64 and arm/v8
+to arm/v5, never arm64/v9). A platform without a variant is every host it may
+be: linux/amd64 is amd64 v1 to v4, linux/arm64 is arm64/v8. Shipgate judges
+each image in runs, and a release passes only when all of them pass.";
+
+#[derive(Debug, Subcommand)]
+enum ImageCommand {
+    /// Print every image a task on a platform may run from an image index.
+    #[command(after_help = EXIT_CODES_RESOLVE)]
+    Resolve {
+        /// The output of `aws ecr batch-get-image --accepted-media-types`
+        /// with the index media types (repeatable).
+        #[arg(long, value_name = "FILE", required = true)]
+        manifest: Vec<PathBuf>,
+        /// os/architecture[/variant] (linux/arm64, linux/amd64/v3), or a task
+        /// definition file whose runtimePlatform says it.
+        #[arg(long, value_name = "PLATFORM|TASKDEF.json")]
+        platform: String,
+        /// Output for machines (json) or people (text).
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
 }
 
 const EXIT_CODES_EXPOSURE: &str = "\
@@ -227,6 +263,9 @@ fn main() -> ExitCode {
             taskdef_check(&policy, &taskdef, &manifest, &common)
         }
         Command::Exposure(args) => exposure_list(&args),
+        Command::Image(ImageCommand::Resolve { manifest, platform, format }) => {
+            image::resolve(&manifest, &platform, format)
+        }
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -330,10 +330,13 @@ fn batch_get_image(digest: &str, platforms: &[&str]) -> String {
         .iter()
         .enumerate()
         .map(|(i, p)| {
-            let (os, arch) = p.split_once('/').unwrap();
+            let parts: Vec<&str> = p.split('/').collect();
+            let mut platform = serde_json::json!({"os": parts[0], "architecture": parts[1]});
+            if let Some(variant) = parts.get(2) {
+                platform["variant"] = (*variant).into();
+            }
             serde_json::json!({"mediaType": "application/vnd.oci.image.manifest.v1+json",
-                "digest": format!("sha256:{}", i.to_string().repeat(64)), "size": 1,
-                "platform": {"os": os, "architecture": arch}})
+                "digest": format!("sha256:{}", i.to_string().repeat(64)), "size": 1, "platform": platform})
         })
         .collect();
     let index = serde_json::json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
@@ -342,6 +345,63 @@ fn batch_get_image(digest: &str, platforms: &[&str]) -> String {
         "imageId": {"imageDigest": digest}, "imageManifest": index.to_string(),
         "imageManifestMediaType": "application/vnd.oci.image.index.v1+json"}], "failures": []})
     .to_string()
+}
+
+#[test]
+fn image_resolve_names_every_image_a_platform_may_run() {
+    let f = Files::new();
+    let child = |i: u32| format!("sha256:{}", i.to_string().repeat(64));
+    // A clean v9 image first, then the one a Graviton host pulls.
+    let graviton =
+        f.write("graviton.json", &batch_get_image(DIGEST, &["linux/arm64/v9", "linux/arm64", "linux/amd64"]));
+    let run = shipgate(&[
+        "image",
+        "resolve",
+        "--manifest",
+        s(&graviton),
+        "--platform",
+        "linux/arm64",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let image = &run.json()["images"][0];
+    assert_eq!(image["runs"], serde_json::json!([child(1)]), "{image}");
+    assert_eq!(image["hosts"][0]["host"], "linux/arm64/v8");
+    assert_eq!(image["index"], true);
+
+    // Every amd64 level a host may have: each image one of them pulls.
+    let levels =
+        f.write("levels.json", &batch_get_image(DIGEST, &["linux/amd64", "linux/amd64/v3", "linux/arm64"]));
+    let run = shipgate(&[
+        "image",
+        "resolve",
+        "--manifest",
+        s(&levels),
+        "--platform",
+        "linux/amd64",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(run.json()["images"][0]["runs"], serde_json::json!([child(0), child(1)]));
+    let run = shipgate(&["image", "resolve", "--manifest", s(&levels), "--platform", "linux/amd64/v2"]);
+    assert_eq!(run.code, 0);
+    assert!(run.stdout.contains(&format!("runs {}:", child(0))), "{}", run.stdout);
+    assert!(run.stdout.contains("linux/amd64/v2 host pulls"), "{}", run.stdout);
+
+    // A task definition says its platform; an index without it exits 1.
+    let taskdef = f.write(
+        "taskdef.json",
+        r#"{"runtimePlatform":{"cpuArchitecture":"ARM64"},"containerDefinitions":[{"name":"app","image":"web"}]}"#,
+    );
+    let amd = f.write("amd.json", &batch_get_image(DIGEST, &["linux/amd64"]));
+    let run = shipgate(&["image", "resolve", "--manifest", s(&amd), "--platform", s(&taskdef)]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("nothing runs on linux/arm64 (it has linux/amd64)"), "{}", run.stdout);
+
+    let run = shipgate(&["image", "resolve", "--manifest", s(&amd), "--platform", "arm64"]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("--platform"), "{}", run.stderr);
 }
 
 #[test]

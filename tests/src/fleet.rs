@@ -46,9 +46,20 @@ pub struct ImageIndex {
 
 impl ImageIndex {
     /// The digest of the image for `platform` (`linux/arm64`).
+    /// The image for `platform` as the index spells it (`linux/arm64/v9`).
     pub fn child(&self, platform: &str) -> &str {
         self.children.iter().find(|(p, _)| p == platform).map(|(_, d)| d.as_str()).unwrap()
     }
+}
+
+/// `os/architecture[/variant]` as an OCI platform object.
+fn platform_json(platform: &str) -> Value {
+    let parts: Vec<&str> = platform.split('/').collect();
+    let mut p = json!({"os": parts[0], "architecture": parts[1]});
+    if let Some(variant) = parts.get(2) {
+        p["variant"] = (*variant).into();
+    }
+    p
 }
 
 /// The fleet's resources as `infra/template.yaml` deploys them (the
@@ -467,10 +478,10 @@ impl Fleet {
     /// Pushes one image built for `platform` (`os/arch`): its config blob,
     /// then its OCI manifest (tagged `tag` if given). Returns ECR's digest.
     pub async fn push_image(&self, repository: &str, tag: Option<&str>, platform: &str) -> String {
-        let (os, arch) = platform.split_once('/').unwrap();
-        let config = json!({"architecture": arch, "os": os, "created": "2026-11-28T12:00:00Z",
+        let mut config = json!({"created": "2026-11-28T12:00:00Z",
             "config": {"User": "10001"}, "rootfs": {"type": "layers", "diff_ids": []},
             "history": [{"created_by": format!("{repository} {tag:?} {platform}")}]});
+        config.as_object_mut().unwrap().extend(platform_json(platform).as_object().unwrap().clone());
         let config = config.to_string();
         let config_digest = self.push_blob(repository, config.as_bytes()).await;
         let manifest = json!({"schemaVersion": 2, "mediaType": manifest::OCI_MANIFEST,
@@ -506,10 +517,9 @@ impl Fleet {
         let mut children = Vec::new();
         let mut entries = Vec::new();
         for platform in platforms {
-            let (os, arch) = platform.split_once('/').unwrap();
             let digest = self.push_image(repository, None, platform).await;
             entries.push(json!({"mediaType": manifest::OCI_MANIFEST, "digest": digest, "size": 512,
-                "platform": {"architecture": arch, "os": os}}));
+                "platform": platform_json(platform)}));
             children.push(((*platform).to_owned(), digest));
         }
         entries.push(

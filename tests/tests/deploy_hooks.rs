@@ -580,8 +580,31 @@ async fn an_index_gated_for_arm64_opens_arm64_tasks_only() {
     let amd64 = &index.child("linux/amd64")[..19];
     assert!(
         reasons.contains(&format!(
-            "runs {amd64} on this task's platform, which has no passing release-gate decision"
+            "runs {amd64} on a host of this task's platform, which has no passing release-gate decision"
         )),
         "{reasons}"
     );
+}
+
+/// An X86_64 task may land on a host of any x86-64 level: an index with a
+/// `v3` image opens the hook only when that image passed the gate too.
+#[tokio::test]
+async fn an_index_opens_only_when_every_image_a_host_may_pull_passed() {
+    let hooks = Hooks::start("version: 1\n").await;
+    let index = hooks.fleet.push_image_index(REPO, "1.7.0", &["linux/amd64", "linux/amd64/v3"]).await;
+    hooks.gate_digests(&[&index.digest, index.child("linux/amd64")]).await;
+    let image = format!("{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{REPO}@{}", index.digest);
+    let event = ecs_event();
+    let revision = event["executionDetails"]["targetServiceRevisionArn"].as_str().unwrap().to_owned();
+    let task_definition = register_on(&hooks.fleet, &[("app", &image)], None).await;
+    hooks.fleet.aws.control_post(
+        "/_shipgate/ecs/service-revisions",
+        &json!({"serviceRevisionArn": revision, "taskDefinition": task_definition,
+            "containerImages": [{"containerName": "app", "image": image, "imageDigest": index.digest}]}),
+    );
+    let response = handle(&hooks.deps(None).await, event, deadline()).await.unwrap();
+    assert_eq!(serde_json::to_value(&response).unwrap()["hookStatus"], "FAILED");
+    let events = hooks.fleet.events().await;
+    let reasons = events.last().unwrap()["detail"]["reasons"].to_string();
+    assert!(reasons.contains(&format!("runs {}", &index.child("linux/amd64/v3")[..19])), "{reasons}");
 }

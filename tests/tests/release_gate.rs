@@ -718,6 +718,64 @@ async fn an_arm64_task_is_judged_by_the_arm64_image_of_its_index() {
 }
 
 #[tokio::test]
+async fn a_graviton_task_is_judged_by_the_child_containerd_pulls_not_the_first_arm64_one() {
+    // A clean arm64/v9 image listed first; a Graviton host (arm64/v8 to
+    // containerd) pulls the plain arm64 one, which has a critical.
+    let gate = Gate::start(POLICY).await;
+    let index = gate.fleet.push_image_index(REPO, "v9-first", &["linux/arm64/v9", "linux/arm64"]).await;
+    let critical = json!({"name": "CVE-2026-9999", "severity": "CRITICAL", "attributes": []});
+    for (platform, findings) in [("linux/arm64/v9", vec![]), ("linux/arm64", vec![critical])] {
+        gate.fleet.aws.seed_scan(json!({"repositoryName": REPO, "imageDigest": index.child(platform),
+            "status": "COMPLETE", "completedAt": 1_795_860_000, "findings": findings}));
+    }
+    let uri = format!("{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{REPO}@{}", index.digest);
+    let files = [
+        ("imageDetail.json", json!({"ImageURI": uri}).to_string()),
+        ("taskdef.json", taskdef_on(Some("ARM64"), "<IMAGE1_NAME>").to_string()),
+    ];
+    gate.artifact("v9.zip", &files).await;
+    let outcome = gate.run(gate.job("job-v9", "v9.zip", PARAMS, None)).await;
+    assert_eq!(outcome.result, JobStatus::Failed, "{}", outcome.summary);
+    assert!(outcome.summary.contains("CVE-2026-9999"), "{}", outcome.summary);
+    let judged = gate.fleet.aws.calls_of("DescribeImageScanFindings");
+    assert_eq!(judged.len(), 1);
+    assert_eq!(judged[0].params["imageId"]["imageDigest"], index.child("linux/arm64"));
+    assert!(gate.fleet.get_json(&format!("provenance/prod/{}.json", index.digest)).await.is_none());
+}
+
+#[tokio::test]
+async fn every_amd64_level_a_host_may_pull_is_judged_and_each_gets_provenance() {
+    let gate = Gate::start(POLICY).await;
+    let index = gate.fleet.push_image_index(REPO, "levels", &["linux/amd64", "linux/amd64/v3"]).await;
+    for platform in ["linux/amd64", "linux/amd64/v3"] {
+        gate.fleet.aws.seed_scan(json!({"repositoryName": REPO, "imageDigest": index.child(platform),
+            "status": "COMPLETE", "completedAt": 1_795_860_000, "findings": []}));
+    }
+    let uri = format!("{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{REPO}@{}", index.digest);
+    let files = [
+        ("imageDetail.json", json!({"ImageURI": uri}).to_string()),
+        ("taskdef.json", taskdef_on(None, "<IMAGE1_NAME>").to_string()),
+    ];
+    gate.artifact("levels.zip", &files).await;
+    let outcome = gate.run(gate.job("job-levels", "levels.zip", PARAMS, None)).await;
+    assert_eq!(outcome.result, JobStatus::Succeeded, "{}", outcome.summary);
+    let mut judged: Vec<String> = gate
+        .fleet
+        .aws
+        .calls_of("DescribeImageScanFindings")
+        .iter()
+        .map(|c| c.params["imageId"]["imageDigest"].as_str().unwrap().to_owned())
+        .collect();
+    judged.sort();
+    let mut children = vec![index.child("linux/amd64").to_owned(), index.child("linux/amd64/v3").to_owned()];
+    children.sort();
+    assert_eq!(judged, children, "a v1 or v2 host pulls one, a v3 or v4 host the other");
+    for digest in &children {
+        assert!(gate.fleet.get_json(&format!("provenance/prod/{digest}.json")).await.is_some(), "{digest}");
+    }
+}
+
+#[tokio::test]
 async fn an_x86_task_of_the_same_index_is_blocked_by_the_amd64_images_critical() {
     let gate = Gate::start(POLICY).await;
     let index = gate.multi_arch_release("x86.zip", None).await;

@@ -110,9 +110,10 @@ pub(crate) async fn check_task_definition(
                 "image {image} is not pinned by digest, so its gate decision cannot be checked"
             )),
             Some(digest) => {
-                // What the task runs: for an image index, its image for the
-                // task's platform, which must have passed the gate itself (a
-                // pass for arm64 opens nothing for amd64).
+                // What the task runs: for an image index, the image each
+                // host of the task's platform pulls, each of which must have
+                // passed the gate itself (a pass for arm64 opens nothing for
+                // amd64).
                 let runs = match image_that_runs(deps, &td, container, image, &digest).await {
                     Ok(runs) => runs,
                     Err(reason) => {
@@ -120,18 +121,20 @@ pub(crate) async fn check_task_definition(
                         continue;
                     }
                 };
-                match gate_decision(deps, &runs).await {
-                    Ok(true) => {}
-                    Ok(false) if runs != digest => outcome.reasons.push(format!(
-                        "image {} runs {} on this task's platform, which has no passing release-gate decision (was the index gated for another platform?)",
-                        digest.short(),
-                        runs.short()
-                    )),
-                    Ok(false) => outcome.reasons.push(format!(
-                        "image {} has no passing release-gate decision (was it deployed without the pipeline?)",
-                        digest.short()
-                    )),
-                    Err(e) => outcome.reasons.push(e.to_string()),
+                for child in &runs {
+                    match gate_decision(deps, child).await {
+                        Ok(true) => {}
+                        Ok(false) if *child != digest => outcome.reasons.push(format!(
+                            "image {} runs {} on a host of this task's platform, which has no passing release-gate decision (was the index gated for another platform?)",
+                            digest.short(),
+                            child.short()
+                        )),
+                        Ok(false) => outcome.reasons.push(format!(
+                            "image {} has no passing release-gate decision (was it deployed without the pipeline?)",
+                            digest.short()
+                        )),
+                        Err(e) => outcome.reasons.push(e.to_string()),
+                    }
                 }
             }
         }
@@ -170,19 +173,19 @@ async fn image_policy(deps: &Deps, scope: &str) -> Result<(Policy, Option<String
     }
 }
 
-/// The digest a container of `td` runs for `digest`: an ECR image index's
-/// image for the task's `runtimePlatform`, or the image itself (after its
-/// config says it runs there); images outside ECR as they are. `Err` says
-/// why the image cannot run or be read.
+/// The digests a container of `td` may run for `digest`: the image of an
+/// ECR image index that each host of the task's `runtimePlatform` pulls, or
+/// the image itself (after its config says it runs there); images outside
+/// ECR as they are. `Err` says why the image cannot run or be read.
 pub(crate) async fn image_that_runs(
     deps: &Deps,
     td: &TaskDefinition,
     container: &str,
     image: &str,
     digest: &Digest,
-) -> Result<ImageDigest, ImageError> {
+) -> Result<Vec<ImageDigest>, ImageError> {
     let Some(ecr) = EcrImage::parse(image) else {
-        return Ok(ImageDigest::assumed(digest.clone()));
+        return Ok(vec![ImageDigest::assumed(digest.clone())]);
     };
     let manifest = deps
         .ecr

@@ -64,14 +64,16 @@ pub(crate) async fn record_running(
             }
             (None, None, None) => return Err(RecordError::Unpinned(image.to_owned())),
         };
-        let runs = image_that_runs(deps, &td, &c.name, image, &digest).await?;
-        images.push(RunningImage {
-            container: c.name.clone(),
-            image: image.to_owned(),
-            repository: ecr.repository,
-            digest: runs,
-            exposure: Default::default(),
-        });
+        // Every image a host of the task's platform may pull is running.
+        for runs in image_that_runs(deps, &td, &c.name, image, &digest).await? {
+            images.push(RunningImage {
+                container: c.name.clone(),
+                image: image.to_owned(),
+                repository: ecr.repository.clone(),
+                digest: runs,
+                exposure: Default::default(),
+            });
+        }
     }
     let running = RunningService {
         environment: deps.environment.clone(),

@@ -321,39 +321,55 @@ async fn judge_images(
                     continue;
                 }
                 // ECR scans each platform's image, never an index: an index
-                // is judged by the child ECS pulls for the task's platform.
+                // is judged by the children ECS may pull for the task's
+                // platform.
                 let manifest =
                     deps.ecr.get_manifest(&deps.http, Some(registry), repo, d).await?.ok_or_else(|| {
                         Refusal::NoSuchDigest { repository: repo.clone(), digest: d.clone() }
                     })?;
-                let child = match image_platform(&taskdef, &container.name, reference, d, &manifest) {
-                    Ok(child) => child,
+                let children = match image_platform(&taskdef, &container.name, reference, d, &manifest) {
+                    Ok(children) => children,
                     Err(violation) => {
                         violations.push(violation);
                         continue;
                     }
                 };
-                // Judged now, from the image's current findings: a stored
-                // verdict could honour an exception that has since expired,
-                // or miss a finding reported after the scan.
-                let verdict = match deps.ecr.describe_scan(Some(registry), repo, &child).await? {
-                    ScanLookup::Found(mut report) => {
-                        if policy.scan.fail_on.reads_epss() {
-                            add_epss(deps.inspector.get(), repo, &child, &mut report).await?;
-                        }
-                        evaluate_scan(policy, repo, &report, now)
-                    }
-                    ScanLookup::NotFound => not_started(),
-                };
-                let mut scan = scan_of(container.name.clone(), reference, repo, Some(&child), verdict);
-                scan.index_digest = manifest.is_index().then(|| d.clone());
-                scans.push(scan);
+                // Each image a host of the task's platform may pull is
+                // judged, and each must pass.
+                for child in &children {
+                    let verdict = judge_scan(deps, policy, registry, repo, child, now).await?;
+                    let mut scan = scan_of(container.name.clone(), reference, repo, Some(child), verdict);
+                    scan.index_digest = manifest.is_index().then(|| d.clone());
+                    scans.push(scan);
+                }
                 continue;
             }
         };
         scans.push(scan_of(container.name.clone(), reference, "", None, verdict));
     }
     Ok(combine(policy, violations, scans, job.continuation, now))
+}
+
+/// One image judged now, from its current findings: a stored verdict could
+/// honour an exception that has since expired, or miss a finding reported
+/// after the scan.
+async fn judge_scan(
+    deps: &Deps,
+    policy: &Policy,
+    registry: &str,
+    repo: &str,
+    image: &ImageDigest,
+    now: DateTime<Utc>,
+) -> Result<ScanVerdict, Refusal> {
+    Ok(match deps.ecr.describe_scan(Some(registry), repo, image).await? {
+        ScanLookup::Found(mut report) => {
+            if policy.scan.fail_on.reads_epss() {
+                add_epss(deps.inspector.get(), repo, image, &mut report).await?;
+            }
+            evaluate_scan(policy, repo, &report, now)
+        }
+        ScanLookup::NotFound => not_started(),
+    })
 }
 
 /// The record of one image's judgement; without a digest (an image that

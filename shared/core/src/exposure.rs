@@ -62,8 +62,9 @@ pub struct RunningService {
     pub images: Vec<RunningImage>,
 }
 
-/// One container's image as it runs: `digest` is the image the task runs
-/// (an index's image for the task's platform), which is what Inspector scans.
+/// One container's image as it runs: `digest` is an image the task runs
+/// (for an index, one container has an entry per image a host of the task's
+/// platform may pull), which is what Inspector scans.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunningImage {
     pub container: String,

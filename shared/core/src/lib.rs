@@ -20,6 +20,7 @@ pub mod limits;
 pub mod lkg;
 pub mod manifest;
 pub mod notify;
+pub mod platforms;
 pub mod policy;
 pub mod routes;
 pub mod rules;

@@ -13,6 +13,7 @@ use std::fmt;
 use serde::Deserialize;
 
 use crate::digest::{Digest, ImageDigest};
+use crate::platforms::{self, Only};
 use crate::taskdef::TaskDefinition;
 
 pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
@@ -24,15 +25,38 @@ pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.
 /// returns an index as it was pushed rather than converting it.
 pub const ACCEPTED_MEDIA_TYPES: [&str; 4] = [OCI_INDEX, DOCKER_MANIFEST_LIST, OCI_MANIFEST, DOCKER_MANIFEST];
 
-/// An OS and CPU architecture, in the OCI spelling (`linux/arm64`).
+/// An OS and CPU architecture, in the OCI spelling (`linux/arm64`), with
+/// the index's `os.features` where it lists any.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Platform {
     pub os: String,
     pub architecture: String,
     pub variant: Option<String>,
+    pub os_features: Vec<String>,
 }
 
 impl Platform {
+    /// `os/architecture[/variant]`, as `docker --platform` and containerd
+    /// spell it (`linux/arm64`, `linux/amd64/v3`).
+    pub fn parse(spec: &str) -> Result<Platform, String> {
+        let parts: Vec<&str> = spec.trim().split('/').collect();
+        let valid = |part: &&str| {
+            !part.is_empty()
+                && part.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
+        };
+        if !(2..=3).contains(&parts.len()) || !parts.iter().all(valid) {
+            return Err(format!(
+                "platform {spec:?} is not os/architecture[/variant] (linux/arm64, linux/amd64/v3)"
+            ));
+        }
+        Ok(Platform {
+            os: parts[0].to_owned(),
+            architecture: parts[1].to_owned(),
+            variant: parts.get(2).map(|v| (*v).to_owned()),
+            os_features: Vec::new(),
+        })
+    }
+
     /// The platform a task definition runs on: its `runtimePlatform`, or
     /// X86_64/LINUX when unset.
     pub fn of_task(td: &TaskDefinition) -> Platform {
@@ -43,14 +67,7 @@ impl Platform {
         let architecture =
             if cpu.eq_ignore_ascii_case("X86_64") { "amd64".to_owned() } else { cpu.to_ascii_lowercase() };
         let os = if family.to_ascii_uppercase().starts_with("WINDOWS") { "windows" } else { "linux" };
-        Platform { os: os.to_owned(), architecture, variant: None }
-    }
-
-    /// Whether an image built for `self` runs where `wanted` says. ECS's
-    /// `runtimePlatform` names no variant (`arm64` is `arm64/v8`), so a
-    /// variant is shown in messages but not compared.
-    pub fn runs_on(&self, wanted: &Platform) -> bool {
-        self.os == wanted.os && self.architecture == wanted.architecture
+        Platform { os: os.to_owned(), architecture, variant: None, os_features: Vec::new() }
     }
 
     /// How the task definition spells it, for messages: `ARM64/LINUX`.
@@ -73,11 +90,20 @@ impl fmt::Display for Platform {
     }
 }
 
-/// One image manifest named by an index.
+/// One image manifest named by an index, with the platform the index
+/// gives it (an index may give none).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Child {
     pub digest: ImageDigest,
-    pub platform: Platform,
+    pub platform: Option<Platform>,
+}
+
+/// What one host pulls: the image, and the platform its index gives it
+/// (or its config says).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pick<'a> {
+    pub host: Platform,
+    pub pulls: Option<(ImageDigest, Option<&'a Platform>)>,
 }
 
 /// What a manifest is.
@@ -127,6 +153,14 @@ struct RawPlatform {
     os: String,
     #[serde(default)]
     variant: Option<String>,
+    #[serde(default, rename = "os.features")]
+    os_features: Vec<String>,
+}
+
+impl From<RawPlatform> for Platform {
+    fn from(p: RawPlatform) -> Self {
+        Platform { os: p.os, architecture: p.architecture, variant: p.variant, os_features: p.os_features }
+    }
 }
 
 impl Manifest {
@@ -156,37 +190,67 @@ impl Manifest {
                 // buildx's provenance and SBOM attestations sit in the index as
                 // `unknown/unknown` manifests: not something a task can run.
                 let image = c.media_type.as_deref().is_none_or(|m| m == OCI_MANIFEST || m == DOCKER_MANIFEST);
-                image && c.platform.as_ref().is_some_and(|p| p.os != "unknown" && p.architecture != "unknown")
+                image && c.platform.as_ref().is_none_or(|p| p.os != "unknown" && p.architecture != "unknown")
             })
-            .filter_map(|c| Some((c.digest, c.platform?)))
-            .map(|(digest, p)| {
+            .map(|c| {
                 let digest = ImageDigest::from_manifest(
-                    Digest::parse(&digest)
+                    Digest::parse(&c.digest)
                         .map_err(|e| format!("the image index's manifests[].digest: {e}"))?,
                 );
-                Ok(Child {
-                    digest,
-                    platform: Platform { os: p.os, architecture: p.architecture, variant: p.variant },
-                })
+                Ok(Child { digest, platform: c.platform.map(Platform::from) })
             })
             .collect::<Result<_, String>>()?;
         Ok(Manifest::Index(children))
     }
 
-    /// The image ECS runs for a task on `platform`, this manifest being the
-    /// one `named` names: an index's child for the platform, or the image
-    /// itself when it is one image that runs there (or whose platform is not
-    /// known). `Err` lists what there is.
-    pub fn resolve(&self, named: &Digest, platform: &Platform) -> Result<ImageDigest, Vec<Platform>> {
-        match self {
-            Manifest::Index(children) => children
-                .iter()
-                .find(|c| c.platform.runs_on(platform))
-                .map(|c| c.digest.clone())
-                .ok_or_else(|| children.iter().map(|c| c.platform.clone()).collect()),
-            Manifest::Image { platform: Some(own), .. } if !own.runs_on(platform) => Err(vec![own.clone()]),
-            Manifest::Image { .. } => Ok(ImageDigest::from_manifest(named.clone())),
+    /// What each host a task for `task` may land on (`platforms::hosts`)
+    /// pulls, this manifest being the one `named` names: an index's child
+    /// as containerd picks it, or the image itself when the host runs it
+    /// (or its platform is not known); `None` when the host pulls nothing.
+    pub fn picks(&self, named: &Digest, task: &Platform) -> Vec<Pick<'_>> {
+        platforms::hosts(task)
+            .into_iter()
+            .map(|host| {
+                let only = Only::new(&host);
+                let pulls = match self {
+                    Manifest::Index(children) => only
+                        .pick(children, |c| c.platform.as_ref())
+                        .map(|c| (c.digest.clone(), c.platform.as_ref())),
+                    Manifest::Image { platform: Some(own), .. } if only.rank(own).is_none() => None,
+                    Manifest::Image { platform, .. } => {
+                        Some((ImageDigest::from_manifest(named.clone()), platform.as_ref()))
+                    }
+                };
+                Pick { host, pulls }
+            })
+            .collect()
+    }
+
+    /// Every image a task for `task` may run: what `picks` finds, each
+    /// image once, in the index's order. Never empty; `Err` lists the
+    /// platforms the manifest has.
+    pub fn resolve(&self, named: &Digest, task: &Platform) -> Result<Vec<ImageDigest>, Vec<Platform>> {
+        let picked: Vec<ImageDigest> =
+            self.picks(named, task).into_iter().filter_map(|p| p.pulls).map(|p| p.0).collect();
+        let runs: Vec<ImageDigest> = match self {
+            Manifest::Index(children) => {
+                let mut runs: Vec<ImageDigest> = Vec::new();
+                for c in children.iter().filter(|c| picked.contains(&c.digest)) {
+                    if !runs.contains(&c.digest) {
+                        runs.push(c.digest.clone());
+                    }
+                }
+                runs
+            }
+            Manifest::Image { .. } => picked.into_iter().take(1).collect(),
+        };
+        if runs.is_empty() {
+            return Err(match self {
+                Manifest::Index(children) => children.iter().filter_map(|c| c.platform.clone()).collect(),
+                Manifest::Image { platform, .. } => platform.iter().cloned().collect(),
+            });
         }
+        Ok(runs)
     }
 
     pub fn is_index(&self) -> bool {
@@ -215,7 +279,7 @@ pub fn config_platform(digest: &Digest, blob: &[u8]) -> Result<Platform, String>
     if raw.architecture.is_empty() || raw.os.is_empty() {
         return Err(format!("the image config {digest} names no architecture or os"));
     }
-    Ok(Platform { os: raw.os, architecture: raw.architecture, variant: raw.variant })
+    Ok(raw.into())
 }
 
 #[cfg(test)]
@@ -268,16 +332,89 @@ mod tests {
     fn an_index_resolves_to_the_child_for_the_tasks_platform() {
         let index = Manifest::parse(Some(OCI_INDEX), &buildx_index()).unwrap();
         assert!(index.is_index());
-        assert_eq!(index.resolve(&d(INDEX), &Platform::of_task(&task(Some("ARM64")))), Ok(img(ARM)));
+        assert_eq!(index.resolve(&d(INDEX), &Platform::of_task(&task(Some("ARM64")))), Ok(vec![img(ARM)]));
         assert_eq!(
             index.resolve(&d(INDEX), &Platform::of_task(&task(None))),
-            Ok(img(AMD)),
+            Ok(vec![img(AMD)]),
             "X86_64 by default"
         );
-        let windows = Platform { os: "windows".into(), architecture: "amd64".into(), variant: None };
+        let windows = Platform::parse("windows/amd64").unwrap();
         let others = index.resolve(&d(INDEX), &windows).unwrap_err();
         let names: Vec<String> = others.iter().map(ToString::to_string).collect();
         assert_eq!(names, ["linux/amd64", "linux/arm64/v8"], "attestations are not platforms");
+    }
+
+    fn index_of(children: &[(&str, Option<&str>)]) -> Manifest {
+        let manifests: Vec<serde_json::Value> = children
+            .iter()
+            .map(|(digest, platform)| {
+                let mut child = serde_json::json!({"mediaType": OCI_MANIFEST, "digest": digest, "size": 1});
+                if let Some(p) = platform {
+                    let p = Platform::parse(p).unwrap();
+                    child["platform"] = serde_json::json!({"os": p.os, "architecture": p.architecture});
+                    if let Some(v) = p.variant {
+                        child["platform"]["variant"] = v.into();
+                    }
+                }
+                child
+            })
+            .collect();
+        let body = serde_json::json!({"mediaType": OCI_INDEX, "manifests": manifests}).to_string();
+        Manifest::parse(None, &body).unwrap()
+    }
+
+    const THIRD: &str = "sha256:dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd";
+
+    #[test]
+    fn an_arm64_task_runs_the_v8_child_not_the_first_arm64_one() {
+        // The index the review built: a clean v9 child first, the child a
+        // Graviton host (arm64/v8 to containerd) pulls second.
+        let index = index_of(&[(ARM, Some("linux/arm64/v9")), (AMD, Some("linux/arm64"))]);
+        let arm = Platform::parse("linux/arm64").unwrap();
+        assert_eq!(index.resolve(&d(INDEX), &arm), Ok(vec![img(AMD)]));
+        let only_v9 = index_of(&[(ARM, Some("linux/arm64/v9"))]);
+        assert!(only_v9.resolve(&d(INDEX), &arm).is_err(), "no v8 host runs a v9 image");
+    }
+
+    #[test]
+    fn an_amd64_task_runs_the_child_of_any_host_level() {
+        let index = index_of(&[
+            (AMD, Some("linux/amd64")),
+            (ARM, Some("linux/amd64/v3")),
+            (THIRD, Some("linux/arm64")),
+            (CONFIG, Some("linux/amd64/v2")),
+        ]);
+        let x86 = Platform::of_task(&task(None));
+        assert_eq!(
+            index.resolve(&d(INDEX), &x86),
+            Ok(vec![img(AMD), img(ARM), img(CONFIG)]),
+            "v1 hosts run the first, v2 the fourth, v3 and v4 the second"
+        );
+        let v3 = Platform::parse("linux/amd64/v3").unwrap();
+        assert_eq!(index.resolve(&d(INDEX), &v3), Ok(vec![img(ARM)]));
+        let legacy = index_of(&[(THIRD, Some("linux/386"))]);
+        assert_eq!(legacy.resolve(&d(INDEX), &x86), Ok(vec![img(THIRD)]), "amd64 runs 386");
+    }
+
+    #[test]
+    fn a_child_without_a_platform_runs_where_no_other_child_does() {
+        let index = index_of(&[(AMD, None), (ARM, Some("linux/arm64"))]);
+        let arm = Platform::parse("linux/arm64").unwrap();
+        assert_eq!(index.resolve(&d(INDEX), &arm), Ok(vec![img(ARM)]));
+        assert_eq!(index.resolve(&d(INDEX), &Platform::of_task(&task(None))), Ok(vec![img(AMD)]));
+    }
+
+    #[test]
+    fn platforms_parse_as_docker_spells_them() {
+        let p = Platform::parse("linux/amd64/v3").unwrap();
+        assert_eq!(
+            (p.os.as_str(), p.architecture.as_str(), p.variant.as_deref()),
+            ("linux", "amd64", Some("v3"))
+        );
+        assert_eq!(Platform::parse(" linux/arm64 ").unwrap().to_string(), "linux/arm64");
+        for bad in ["linux", "linux/", "/amd64", "linux/amd64/v3/x", "linux/*", "linux//v8", ""] {
+            assert!(Platform::parse(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]
@@ -301,7 +438,7 @@ mod tests {
         let list =
             buildx_index().replace(OCI_INDEX, DOCKER_MANIFEST_LIST).replace(OCI_MANIFEST, DOCKER_MANIFEST);
         let m = Manifest::parse(None, &list).unwrap();
-        assert_eq!(m.resolve(&d(INDEX), &Platform::of_task(&task(Some("ARM64")))), Ok(img(ARM)));
+        assert_eq!(m.resolve(&d(INDEX), &Platform::of_task(&task(Some("ARM64")))), Ok(vec![img(ARM)]));
     }
 
     #[test]
@@ -316,10 +453,10 @@ mod tests {
         let built_for_arm = Manifest::Image { config: None, platform: Some(arm.clone()) };
         assert_eq!(
             built_for_arm.resolve(&d(AMD), &arm),
-            Ok(img(AMD)),
+            Ok(vec![img(AMD)]),
             "an image runs where it was built for"
         );
-        assert_eq!(m.resolve(&d(AMD), &arm), Ok(img(AMD)), "platform unknown: nothing to judge");
+        assert_eq!(m.resolve(&d(AMD), &arm), Ok(vec![img(AMD)]), "platform unknown: nothing to judge");
         assert_eq!(m.config_digest(), Some(&d(CONFIG)));
         let amd = Manifest::Image { config: None, platform: Some(Platform::of_task(&task(None))) };
         assert_eq!(amd.resolve(&d(AMD), &arm).unwrap_err()[0].to_string(), "linux/amd64");

@@ -48,16 +48,17 @@ fn violation(rule: TaskRule, container: &str, message: String) -> Violation {
 }
 
 /// The `image_platform` rule for a container whose image manifest is known
-/// (`digest` is the image's): the digest ECS runs for the task's
-/// `runtimePlatform` (an index's child, or the image itself), or the
-/// violation naming the platforms the image does have.
+/// (`digest` is the image's): every digest the task may run on its
+/// `runtimePlatform` (`Manifest::resolve`: an index's children any host of
+/// that platform pulls, or the image itself), or the violation naming the
+/// platforms the image does have.
 pub fn image_platform(
     td: &TaskDefinition,
     container: &str,
     image: &str,
     digest: &Digest,
     manifest: &Manifest,
-) -> Result<ImageDigest, Violation> {
+) -> Result<Vec<ImageDigest>, Violation> {
     let wanted = Platform::of_task(td);
     manifest.resolve(digest, &wanted).map_err(|has| {
         let has: Vec<String> = has.iter().map(ToString::to_string).collect();
@@ -244,7 +245,7 @@ mod tests {
         let index = Digest::parse(&format!("sha256:{}", "1".repeat(64))).unwrap();
         let amd_only = Manifest::Index(vec![crate::manifest::Child {
             digest: ImageDigest::scanned(Digest::parse(DIGEST).unwrap()),
-            platform: Platform { os: "linux".into(), architecture: "amd64".into(), variant: None },
+            platform: Some(Platform::parse("linux/amd64").unwrap()),
         }]);
         let v = image_platform(&arm, "app", "web@sha256:1", &index, &amd_only).unwrap_err();
         assert_eq!((v.rule.as_str(), v.container.as_str()), ("image_platform", "app"));
@@ -254,8 +255,9 @@ mod tests {
         );
         let x86 = td(r#"{"containerDefinitions":[{"name":"app","image":"x"}]}"#);
         assert_eq!(
-            image_platform(&x86, "app", "web", &index, &amd_only).map(|d| d.to_string()),
-            Ok(DIGEST.to_owned())
+            image_platform(&x86, "app", "web", &index, &amd_only)
+                .map(|d| d.iter().map(ToString::to_string).collect::<Vec<_>>()),
+            Ok(vec![DIGEST.to_owned()])
         );
         let empty = image_platform(&x86, "app", "web", &index, &Manifest::Index(vec![])).unwrap_err();
         assert!(empty.message.contains("no image for any platform"), "{}", empty.message);
