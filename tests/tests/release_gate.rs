@@ -410,6 +410,50 @@ async fn a_build_of_several_images_is_not_passed_on_the_first_alone() {
     assert!(outcome.summary.contains("names 2 images (<IMAGE1_NAME>, <IMAGE2_NAME>)"), "{}", outcome.summary);
 }
 
+/// A sidecar from another repository is judged by that repository's own
+/// policy, as deploy-hooks will judge it: its LOW finding passes the
+/// release's policy but fails envoy's, so the release fails, saying which
+/// policy. (It used to be judged by the release's policy and pass.)
+#[tokio::test]
+async fn a_sidecar_is_judged_by_its_own_repositorys_policy() {
+    let gate = Gate::start(POLICY).await;
+    gate.seed_scan("COMPLETE", vec![]);
+    gate.fleet.create_repository("envoy").await;
+    gate.fleet
+        .install_policy(
+            "envoy",
+            "version: 1\nowner: team-mesh\nenvironments:\n  prod: {scan: {thresholds: {LOW: 0}}}\n",
+        )
+        .await;
+    let envoy = gate.fleet.push_image("envoy", Some("1.31"), "linux/amd64").await;
+    gate.fleet.aws.seed_scan(json!({"repositoryName": "envoy", "imageDigest": envoy, "status": "COMPLETE",
+        "completedAt": 1_795_860_000, "findings": [{"name": "CVE-2026-7", "severity": "LOW", "attributes": []}]}));
+    let mut td = compliant_taskdef();
+    let mut sidecar = td["containerDefinitions"][0].clone();
+    sidecar["name"] = "envoy".into();
+    sidecar["image"] = format!("{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/envoy@{envoy}").into();
+    td["containerDefinitions"].as_array_mut().unwrap().push(sidecar);
+    gate.standard_artifact("mesh.zip", td).await;
+    let outcome = gate.run(gate.job("job-mesh", "mesh.zip", PARAMS, None)).await;
+    assert_eq!(outcome.result, JobStatus::Failed, "{}", outcome.summary);
+    assert!(outcome.summary.contains("(under policies/envoy/appsec.lkg.json)"), "{}", outcome.summary);
+    assert!(outcome.summary.contains("CVE-2026-7"), "{}", outcome.summary);
+
+    // A sidecar repository with no policy (and no default) fails closed.
+    gate.fleet
+        .s3()
+        .delete_object()
+        .bucket(CONFIG_BUCKET)
+        .key("policies/envoy/appsec.lkg.json")
+        .send()
+        .await
+        .unwrap();
+    let outcome = gate.run(gate.job("job-mesh-2", "mesh.zip", PARAMS, None)).await;
+    assert_eq!(outcome.result, JobStatus::Failed, "{}", outcome.summary);
+    assert!(outcome.summary.contains("envoy@"), "{}", outcome.summary);
+    assert!(outcome.summary.contains("failing closed"), "{}", outcome.summary);
+}
+
 /// A typo in the environment must not loosen the policy to the base one.
 #[tokio::test]
 async fn an_environment_the_policy_does_not_define_fails_the_job() {

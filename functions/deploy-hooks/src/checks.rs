@@ -6,29 +6,16 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use shipgate_aws::AwsError;
-use shipgate_aws::policies::{PolicyLookup, load_policy};
+use shipgate_aws::policies::{image_policy, policy_scope};
 use shipgate_core::digest::{Digest, ImageDigest};
 use shipgate_core::gate::{Decision, DecisionRecord};
 use shipgate_core::hooks::{HookStatus, Provenance, hook_matches, provenance_key};
 use shipgate_core::image::{EcrImage, parse_image};
-use shipgate_core::lkg::NoPolicy;
-use shipgate_core::policy::UnknownEnvironment;
 use shipgate_core::policy::{HttpCheck, Policy};
 use shipgate_core::rules::{TaskRule, image_platform};
 use shipgate_core::taskdef::TaskDefinition;
 
 use crate::{Deps, HookOutcome, TEST_LISTENER_VAR};
-
-/// Why no policy could judge an image.
-#[derive(Debug, thiserror::Error)]
-pub enum PolicyError {
-    #[error("{0}; failing closed")]
-    None(NoPolicy),
-    #[error(transparent)]
-    Environment(#[from] UnknownEnvironment),
-    #[error(transparent)]
-    Aws(#[from] AwsError),
-}
 
 /// Why the image a container runs could not be told.
 #[derive(Debug, thiserror::Error)]
@@ -89,12 +76,12 @@ pub(crate) async fn check_task_definition(
     // waive provenance for the others.
     let mut policies: BTreeMap<String, Policy> = BTreeMap::new();
     for (container, image, digest) in &running {
-        let scope = EcrImage::parse(image).map_or_else(|| "default".to_owned(), |i| i.repository);
+        let scope = policy_scope(image);
         if !policies.contains_key(&scope) {
-            match image_policy(deps, &scope).await {
-                Ok((policy, owner)) => {
-                    outcome.owner = outcome.owner.take().or(owner);
-                    policies.insert(scope.clone(), policy);
+            match image_policy(&deps.bucket, image, deps.environment.as_deref()).await {
+                Ok(found) => {
+                    outcome.owner = outcome.owner.take().or(found.owner);
+                    policies.insert(scope.clone(), found.policy);
                 }
                 Err(reason) => {
                     outcome.reasons.push(reason.to_string());
@@ -157,20 +144,6 @@ pub(crate) async fn check_task_definition(
         outcome.status = HookStatus::Succeeded;
     }
     outcome
-}
-
-/// The policy an image from `scope` (its repository, or `default`) must meet
-/// in this hook's environment, and the policy's owner; or why there is none.
-async fn image_policy(deps: &Deps, scope: &str) -> Result<(Policy, Option<String>), PolicyError> {
-    match load_policy(&deps.bucket, scope).await {
-        Ok(PolicyLookup::Found { lkg, .. }) => {
-            let owner = lkg.document.policy.owner.clone();
-            let policy = lkg.document.environment(deps.environment.as_deref())?;
-            Ok((policy.clone(), owner))
-        }
-        Ok(PolicyLookup::None(why)) => Err(PolicyError::None(why)),
-        Err(e) => Err(e.into()),
-    }
 }
 
 /// The digests a container of `td` may run for `digest`: the image of an

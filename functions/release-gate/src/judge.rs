@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use shipgate_aws::artifacts::{ArtifactCredentials, ArtifactError, ArtifactLocation, read_files};
 use shipgate_aws::ecr::ScanLookup;
 use shipgate_aws::inspector::add_epss;
-use shipgate_aws::policies::{PolicyLookup, load_central_policy};
+use shipgate_aws::policies::{ImagePolicyError, OwnPolicy, PolicyLookup, image_policy, load_central_policy};
 use shipgate_aws::{AwsError, decode};
 use shipgate_core::digest::{Digest, ImageDigest, NotADigest};
 use shipgate_core::gate::{
@@ -61,6 +61,13 @@ pub(crate) enum Refusal {
     NoPolicy(#[from] NoPolicy),
     #[error(transparent)]
     UnknownEnvironment(#[from] UnknownEnvironment),
+    /// The policy of an image the build did not produce (a sidecar).
+    #[error("image {image}: {source}")]
+    OwnPolicy {
+        image: String,
+        #[source]
+        source: ImagePolicyError,
+    },
     #[error("the repository's appsec.yaml is invalid: {0}")]
     RepositoryPolicy(String),
     #[error("taskdef.json: {0}")]
@@ -285,7 +292,9 @@ async fn resolve_policy(
 }
 
 /// Step 5: the task-definition rules, and each distinct ECR image's scan,
-/// judged at decision time from its current findings in ECR.
+/// judged at decision time from its current findings in ECR: the built
+/// image's under the release's policy, any other repository's image (a
+/// sidecar) under that repository's own policy, as deploy-hooks judges it.
 async fn judge_images(
     deps: &Deps,
     job: &Job,
@@ -300,6 +309,7 @@ async fn judge_images(
 
     let mut scans = Vec::new();
     let mut seen = BTreeSet::new();
+    let mut own_policies: BTreeMap<String, OwnPolicy> = BTreeMap::new();
     for container in &taskdef.container_definitions {
         let reference = container.image.trim();
         let target = match EcrImage::parse(reference) {
@@ -334,12 +344,25 @@ async fn judge_images(
                         continue;
                     }
                 };
+                let judged_by = if *repo == image.repository {
+                    None
+                } else {
+                    if !own_policies.contains_key(repo) {
+                        let found = image_policy(&deps.bucket, reference, job.params.environment.as_deref())
+                            .await
+                            .map_err(|source| Refusal::OwnPolicy { image: reference.to_owned(), source })?;
+                        own_policies.insert(repo.clone(), found);
+                    }
+                    own_policies.get(repo)
+                };
                 // Each image a host of the task's platform may pull is
                 // judged, and each must pass.
                 for child in &children {
-                    let verdict = judge_scan(deps, policy, registry, repo, child, now).await?;
+                    let scan_policy = judged_by.map_or(policy, |p| &p.policy);
+                    let verdict = judge_scan(deps, scan_policy, registry, repo, child, now).await?;
                     let mut scan = scan_of(container.name.clone(), reference, repo, Some(child), verdict);
                     scan.index_digest = manifest.is_index().then(|| d.clone());
+                    scan.policy = judged_by.map(|p| p.key.clone());
                     scans.push(scan);
                 }
                 continue;
@@ -388,6 +411,7 @@ fn scan_of(
         digest: digest.map_or_else(|| Scanned::Unscanned(image.to_owned()), |d| Scanned::Image(d.clone())),
         source: "ecr".to_owned(),
         index_digest: None,
+        policy: None,
         verdict,
     }
 }

@@ -165,6 +165,10 @@ pub struct ImageScan {
     /// platform, whose scan was judged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub index_digest: Option<Digest>,
+    /// The policy the scan was judged by when it is not the release's: an
+    /// image from another repository (a sidecar) meets its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
     pub verdict: ScanVerdict,
 }
 
@@ -272,8 +276,9 @@ pub fn combine(
     let mut reasons: Vec<String> =
         violations.iter().map(|v| format!("{} ({}): {}", v.rule, v.container, v.message)).collect();
     for s in scans.iter().filter(|s| s.verdict.verdict == Verdict::Fail) {
+        let under = s.policy.as_deref().map(|key| format!(" (under {key})")).unwrap_or_default();
         for v in &s.verdict.violations {
-            reasons.push(format!("scan of {}@{}: {}", s.repository, s.digest.short(), v.message));
+            reasons.push(format!("scan of {}@{}{under}: {}", s.repository, s.digest.short(), v.message));
         }
     }
     let pending: Vec<&ImageScan> = scans.iter().filter(|s| s.verdict.verdict == Verdict::Pending).collect();
@@ -521,6 +526,7 @@ mod tests {
             digest: Scanned::Image(ImageDigest::parse(&format!("sha256:{}", "4f".repeat(32))).unwrap()),
             source: "ecr".into(),
             index_digest: None,
+            policy: None,
             verdict: ScanVerdict::empty(
                 verdict,
                 if verdict == Verdict::Pending { "IN_PROGRESS" } else { "COMPLETE" },
