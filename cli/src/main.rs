@@ -54,7 +54,8 @@ enhanced finding with exploitAvailable YES (exploit_available) or an EPSS
 score at least epss_at_least (epss), whatever the thresholds; these are
 listed first. Basic findings carry neither field, and ECR's enhanced findings
 carry no EPSS score (add Inspector's `epss: {score: 0.42}` to a finding
-to judge it): the warnings say what could not be judged.";
+to judge it): under epss_at_least, a counted finding without a score FAILs
+(epss_missing) unless fail_on.epss_missing is warn.";
 
 const EXIT_CODES_TASKDEF: &str = "\
 Exit status: 0 no violations, 1 violations, 2 unusable input.

@@ -467,3 +467,61 @@ fn scan_evaluate_applies_fail_on_and_lists_known_exploits_first() {
     assert!(blocked[0].contains("CVE-2026-2 in openssl (LOW) has a known exploit"), "{}", run.stdout);
     assert!(blocked[1].contains("1 HIGH finding"), "{}", run.stdout);
 }
+
+/// The review's cases, reproduced with the CLI as it found them (#32): each
+/// used to pass.
+#[test]
+fn the_reviews_cases_fail_through_the_cli() {
+    let f = Files::new();
+    let policy = f.write("appsec.yaml", "version: 1\nscan:\n  thresholds: {}\n");
+    // Root by another spelling.
+    for user in ["-0", "-00", "-0:0", "4294967296"] {
+        let td = f.write(
+            "td.json",
+            &format!(
+                r#"{{"containerDefinitions":[{{"name":"app","image":"123456789012.dkr.ecr.us-east-1.amazonaws.com/web@{DIGEST}",
+                "user":"{user}","readonlyRootFilesystem":true,"logConfiguration":{{"logDriver":"awslogs"}}}}]}}"#
+            ),
+        );
+        let run = shipgate(&["taskdef", "check", "--policy", s(&policy), s(&td)]);
+        assert_eq!(run.code, 1, "user {user}: {}", run.stdout);
+        assert_eq!(run.json()["violations"][0]["rule"], "non_root_user", "user {user}");
+    }
+    // A COMPLETE scan with no findings object, and a severity miscounted.
+    let bare = f.write(
+        "bare.json",
+        &format!(
+            r#"{{"repositoryName":"payments-api","imageId":{{"imageDigest":"{DIGEST}"}},"imageScanStatus":{{"status":"COMPLETE"}}}}"#
+        ),
+    );
+    let miscounted = f.write(
+        "miscounted.json",
+        &findings("COMPLETE", &finding("CVE-2026-1", "LOW", "zlib"))
+            .replace(r#""findings":["#, r#""findingSeverityCounts":{"CRITICAL":1},"findings":["#),
+    );
+    for file in [&bare, &miscounted] {
+        let run = evaluate(&policy, file, &[]);
+        assert_eq!((run.code, run.json()["verdict"].as_str()), (1, Some("FAIL")), "{}", run.stdout);
+        assert_eq!(run.json()["violations"][0]["rule"], "scan_incomplete", "{}", run.stdout);
+    }
+    // An EPSS bound and a finding without a score.
+    let epss = f.write("epss.yaml", "version: 1\nscan:\n  thresholds: {}\n  fail_on: {epss_at_least: 0.5}\n");
+    let unscored = f.write("unscored.json", &findings("COMPLETE", &finding("CVE-2026-2", "LOW", "zlib")));
+    let run = evaluate(&epss, &unscored, &[]);
+    assert_eq!((run.code, run.json()["verdict"].as_str()), (1, Some("FAIL")), "{}", run.stdout);
+    assert_eq!(run.json()["violations"][0]["rule"], "epss_missing");
+    // A crafted environment value never reaches any output.
+    let crafted = r#"x\", expected a secret hunter2"#;
+    let td = f.write(
+        "crafted.json",
+        &format!(r#"{{"containerDefinitions":[{{"name":"app","image":"web","environment":[{{"name":"A","value":{{"nested":"{crafted}"}}}}]}}]}}"#),
+    );
+    for format in ["json", "text"] {
+        let run = shipgate(&["taskdef", "check", "--policy", s(&policy), "--format", format, s(&td)]);
+        assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+        assert!(run.stderr.contains("environment[0].value"), "{}", run.stderr);
+        for out in [&run.stdout, &run.stderr] {
+            assert!(!out.contains("hunter2"), "{out}");
+        }
+    }
+}

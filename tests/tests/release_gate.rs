@@ -198,6 +198,28 @@ fn seed_risky_scan(gate: &Gate) {
         "completedAt": 1_795_860_000, "enhancedFindings": [exploited, likely]}));
 }
 
+/// Inspector has no score for a finding ECR lists: under an EPSS bound the
+/// release fails, naming it, unless the policy lets a missing score warn.
+#[tokio::test]
+async fn a_finding_inspector_has_no_score_for_fails_an_epss_policy() {
+    for (missing, expect) in [("", JobStatus::Failed), (", epss_missing: warn", JobStatus::Succeeded)] {
+        let gate = Gate::start(&format!(
+            "version: 1\nenvironments:\n  prod:\n    scan:\n      fail_on: {{epss_at_least: 0.5{missing}}}\n"
+        ))
+        .await;
+        gate.standard_artifact("unscored.zip", compliant_taskdef()).await;
+        let unscored = json!({"severity": "LOW", "status": "ACTIVE", "fixAvailable": "YES", "exploitAvailable": "NO",
+            "packageVulnerabilityDetails": {"vulnerabilityId": "CVE-2026-7003", "vulnerablePackages": [{"name": "xz"}]}});
+        gate.fleet.aws.seed_scan(json!({"repositoryName": REPO, "imageDigest": DIGEST, "status": "ACTIVE",
+            "completedAt": 1_795_860_000, "enhancedFindings": [unscored]}));
+        let outcome = gate.run(gate.job("job-unscored", "unscored.zip", PARAMS, None)).await;
+        assert_eq!(outcome.result, expect, "{missing}: {}", outcome.summary);
+        if expect == JobStatus::Failed {
+            assert!(outcome.summary.contains("carry no EPSS score (CVE-2026-7003)"), "{}", outcome.summary);
+        }
+    }
+}
+
 #[tokio::test]
 async fn fail_on_blocks_a_known_exploit_and_an_epss_score_read_from_inspector() {
     let gate = Gate::start(

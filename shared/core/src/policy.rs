@@ -177,6 +177,19 @@ pub struct FailOn {
     pub exploit_available: bool,
     /// 0 is off; otherwise a finding scoring at least this fails.
     pub epss_at_least: f64,
+    /// What a counted finding without an EPSS score does under
+    /// `epss_at_least`: fail (the default), or only warn.
+    #[serde(default)]
+    pub epss_missing: EpssMissing,
+}
+
+/// `scan.fail_on.epss_missing`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EpssMissing {
+    #[default]
+    Fail,
+    Warn,
 }
 
 impl FailOn {
@@ -184,14 +197,28 @@ impl FailOn {
     /// EPSS bound that is set (0 means unset, so it never wins).
     pub fn stricter(self, other: FailOn) -> FailOn {
         // Taken apart without `..`, as in [`layer`]: a new rule needs its own.
-        let FailOn { exploit_available, epss_at_least } = self;
-        let FailOn { exploit_available: other_exploit_available, epss_at_least: other_epss_at_least } = other;
+        let FailOn { exploit_available, epss_at_least, epss_missing } = self;
+        let FailOn {
+            exploit_available: other_exploit_available,
+            epss_at_least: other_epss_at_least,
+            epss_missing: other_epss_missing,
+        } = other;
         let epss_at_least = match (epss_at_least > 0.0, other_epss_at_least > 0.0) {
             (true, true) => epss_at_least.min(other_epss_at_least),
             (true, false) => epss_at_least,
             (false, _) => other_epss_at_least,
         };
-        FailOn { exploit_available: exploit_available || other_exploit_available, epss_at_least }
+        // Failing on a missing score is the stricter.
+        let epss_missing = if epss_missing == EpssMissing::Warn && other_epss_missing == EpssMissing::Warn {
+            EpssMissing::Warn
+        } else {
+            EpssMissing::Fail
+        };
+        FailOn {
+            exploit_available: exploit_available || other_exploit_available,
+            epss_at_least,
+            epss_missing,
+        }
     }
 
     pub fn is_on(self) -> bool {
@@ -673,7 +700,8 @@ mod tests {
 
     #[test]
     fn fail_on_layers_to_the_stricter_rule_and_never_looser() {
-        let on = |exploit, epss| FailOn { exploit_available: exploit, epss_at_least: epss };
+        let on =
+            |exploit, epss| FailOn { exploit_available: exploit, epss_at_least: epss, ..FailOn::default() };
         let with = |f: FailOn| Policy {
             scan: ScanPolicy { fail_on: f, ..Policy::default().scan },
             ..Policy::default()
@@ -688,6 +716,18 @@ mod tests {
         ];
         for (central, repo, expected) in cases {
             assert_eq!(layer(&with(central), &with(repo)).scan.fail_on, expected, "{central:?} + {repo:?}");
+        }
+        let warn = FailOn { epss_missing: EpssMissing::Warn, ..on(false, 0.5) };
+        for (central, repo, expected) in [
+            (warn, warn, EpssMissing::Warn),
+            (warn, on(false, 0.5), EpssMissing::Fail),
+            (on(false, 0.5), warn, EpssMissing::Fail),
+        ] {
+            assert_eq!(
+                layer(&with(central), &with(repo)).scan.fail_on.epss_missing,
+                expected,
+                "failing wins"
+            );
         }
     }
 }

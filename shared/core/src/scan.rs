@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::findings::{BasicFinding, EnhancedFinding, ScanReport, ScanState};
 use crate::glob::Glob;
-use crate::policy::{Exception, FailOn, Policy, Severity};
+use crate::policy::{EpssMissing, Exception, FailOn, Policy, Severity};
 
 mod caseless;
 mod positions;
@@ -52,6 +52,17 @@ pub struct ScanVerdict {
     pub expired_exceptions: Vec<ExceptionSummary>,
     pub expiring_exceptions: Vec<ExceptionSummary>,
     pub warnings: Vec<String>,
+    /// Under `scan.fail_on.epss_at_least`: the highest EPSS score among the
+    /// counted findings, the one the bound was held against.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epss_highest: Option<ScoredFinding>,
+}
+
+/// A finding's id and its EPSS score.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScoredFinding {
+    pub id: CompactString,
+    pub score: f64,
 }
 
 impl ScanVerdict {
@@ -67,6 +78,7 @@ impl ScanVerdict {
             expired_exceptions: Vec::new(),
             expiring_exceptions: Vec::new(),
             warnings: Vec::new(),
+            epss_highest: None,
         }
     }
 }
@@ -78,6 +90,9 @@ rule_ids! {
         ExploitAvailable = "exploit_available",
         /// `scan.fail_on.epss_at_least`.
         Epss = "epss",
+        /// `scan.fail_on.epss_missing: fail`: a counted finding has no
+        /// EPSS score to hold against `epss_at_least`.
+        EpssMissing = "epss_missing",
         /// `scan.thresholds`.
         Threshold = "threshold",
         /// `scan.fail_on_stale_exceptions`: an exception that matched nothing.
@@ -303,19 +318,30 @@ pub fn evaluate_scan(
         return judged;
     }
     let count = count_findings(policy, report, &mut active, &mut verdict);
-    if scan.fail_on.is_on() && count.basic_counted > 0 {
+    if scan.fail_on.exploit_available && count.basic_counted > 0 {
         verdict.warnings.push(format!(
-            "scan.fail_on does not apply to the {} basic-scan finding(s): basic scanning reports neither exploitAvailable nor EPSS",
+            "scan.fail_on.exploit_available does not apply to the {} basic-scan finding(s): basic scanning does not report exploitAvailable",
             count.basic_counted
         ));
     }
-    if scan.fail_on.epss_at_least > 0.0 && count.without_epss > 0 {
-        verdict.warnings.push(format!(
-            "{} counted enhanced finding(s) carry no EPSS score, so scan.fail_on.epss_at_least could not judge them",
-            count.without_epss
-        ));
-    }
+    verdict.epss_highest = count.epss_highest.clone();
     verdict.violations.extend(count.risky.iter().cloned());
+    let unscored = count.without_epss + count.basic_counted;
+    if scan.fail_on.reads_epss() && unscored > 0 {
+        let ids = sample(unscored_ids(report, &count), unscored, 3);
+        let what = format!(
+            "{unscored} counted finding(s) carry no EPSS score ({ids}), so scan.fail_on.epss_at_least could not judge them"
+        );
+        match scan.fail_on.epss_missing {
+            EpssMissing::Warn => verdict.warnings.push(format!("{what} (scan.fail_on.epss_missing: warn)")),
+            EpssMissing::Fail => verdict.violations.push(ScanViolation {
+                rule: ScanRule::EpssMissing,
+                severity: None,
+                message: format!("{what}; set scan.fail_on.epss_missing: warn to let them pass"),
+            }),
+        }
+    }
+
     for severity in Severity::ALL {
         *verdict.counts.entry(severity).or_default() += count.by_severity[severity as usize];
     }
@@ -420,6 +446,9 @@ struct Count {
     basic_counted: u64,
     /// Counted enhanced findings without an EPSS score.
     without_epss: u64,
+    /// The counted finding with the highest EPSS score, under a policy that
+    /// reads scores.
+    epss_highest: Option<ScoredFinding>,
 }
 
 /// Counts the findings no exception matched (and, with `only_fixable`, that
@@ -440,6 +469,7 @@ fn count_findings(
         risky: Vec::new(),
         basic_counted: 0,
         without_epss: 0,
+        epss_highest: None,
     };
     for (position, finding) in findings(report, scan.unknown_severity_as).enumerate() {
         // Every exception that matches the finding is in use (none of them is
@@ -479,6 +509,11 @@ fn count_findings(
                 None => count.basic_counted += 1,
                 Some(risk) => {
                     count.without_epss += u64::from(risk.epss.is_none());
+                    if let Some(score) = risk.epss.filter(|_| scan.fail_on.reads_epss())
+                        && count.epss_highest.as_ref().is_none_or(|h| score > h.score)
+                    {
+                        count.epss_highest = Some(ScoredFinding { id: finding.id.clone(), score });
+                    }
                     fail_on_violations(scan.fail_on, &finding, risk, &mut count.risky);
                 }
             }
@@ -486,6 +521,19 @@ fn count_findings(
     }
     count.risky.sort_by_key(|v| v.rule != ScanRule::ExploitAvailable);
     count
+}
+
+/// The ids of the counted findings without an EPSS score (basic ones, and
+/// enhanced ones Inspector gave no score), in report order, read again
+/// from the report: only a verdict that names them pays for it.
+fn unscored_ids<'a>(report: &'a ScanReport, count: &'a Count) -> impl Iterator<Item = &'a str> + 'a {
+    // The severity is not read here: any will do.
+    count
+        .at
+        .iter()
+        .filter_map(|p| finding_at(report, p, Severity::Low))
+        .filter(|finding| finding.risk().is_none_or(|r| r.epss.is_none()))
+        .map(|finding| finding.id.as_str())
 }
 
 /// A violation per broken threshold, naming its counted findings, read again
@@ -888,7 +936,7 @@ mod tests {
             vec![],
             vec![
                 risky("CVE-2026-10", "HIGH", "zlib", false, Some(0.9)),
-                risky("CVE-2026-11", "LOW", "openssl", true, None),
+                risky("CVE-2026-11", "LOW", "openssl", true, Some(0.1)),
             ],
         );
         let p = policy(
@@ -896,6 +944,12 @@ mod tests {
         );
         let v = evaluate_scan(&p, "r", &r, now());
         assert_eq!(v.verdict, Verdict::Fail);
+        let highest = v.epss_highest.as_ref().unwrap();
+        assert_eq!(
+            (highest.id.as_str(), highest.score),
+            ("CVE-2026-10", 0.9),
+            "the score the bound was held to"
+        );
         let rules: Vec<&str> = v.violations.iter().map(|x| x.rule.as_str()).collect();
         assert_eq!(rules, ["exploit_available", "epss", "threshold"]);
         assert_eq!(
@@ -942,21 +996,38 @@ mod tests {
     }
 
     #[test]
-    fn fail_on_says_once_what_it_could_not_judge() {
+    fn a_finding_without_an_epss_score_fails_unless_the_policy_says_warn() {
         let r = report(
             "COMPLETE",
             vec![basic("CVE-2026-1", "LOW", "x"), basic("CVE-2026-2", "LOW", "y")],
-            vec![risky("CVE-2026-3", "LOW", "z", false, None)],
+            vec![
+                risky("CVE-2026-3", "LOW", "z", false, None),
+                risky("CVE-2026-4", "LOW", "w", false, Some(0.2)),
+            ],
         );
+        let unscored = "3 counted finding(s) carry no EPSS score (CVE-2026-1, CVE-2026-2, CVE-2026-3), so scan.fail_on.epss_at_least could not judge them";
+        let basic_warning = "scan.fail_on.exploit_available does not apply to the 2 basic-scan finding(s): basic scanning does not report exploitAvailable";
         let v = evaluate_scan(&fail_on("{exploit_available: true, epss_at_least: 0.5}"), "r", &r, now());
+        assert_eq!(v.verdict, Verdict::Fail);
+        assert_eq!(v.violations.len(), 1);
+        assert_eq!(v.violations[0].rule, ScanRule::EpssMissing);
+        assert_eq!(
+            v.violations[0].message,
+            format!("{unscored}; set scan.fail_on.epss_missing: warn to let them pass")
+        );
+        assert_eq!(v.warnings, [basic_warning]);
+        assert_eq!(v.epss_highest.as_ref().map(|h| h.score), Some(0.2));
+
+        let warn = fail_on("{exploit_available: true, epss_at_least: 0.5, epss_missing: warn}");
+        let v = evaluate_scan(&warn, "r", &r, now());
         assert_eq!(v.verdict, Verdict::Pass);
         assert_eq!(
             v.warnings,
-            [
-                "scan.fail_on does not apply to the 2 basic-scan finding(s): basic scanning reports neither exploitAvailable nor EPSS",
-                "1 counted enhanced finding(s) carry no EPSS score, so scan.fail_on.epss_at_least could not judge them",
-            ]
+            [basic_warning.to_owned(), format!("{unscored} (scan.fail_on.epss_missing: warn)")]
         );
+        let exploit_only = evaluate_scan(&fail_on("{exploit_available: true}"), "r", &r, now());
+        assert_eq!(exploit_only.verdict, Verdict::Pass, "no EPSS bound, no score needed");
+        assert!(exploit_only.epss_highest.is_none());
         let quiet = evaluate_scan(&policy("scan: {thresholds: {}}"), "r", &r, now());
         assert!(quiet.warnings.is_empty(), "no fail_on, nothing to say");
     }
@@ -1066,7 +1137,7 @@ mod tests {
             let r = report("COMPLETE", b, e.clone());
             let before = evaluate_scan(&p, "payments-api", &r, now());
             let mut strict = p.clone();
-            strict.scan.fail_on = FailOn { exploit_available: true, epss_at_least: epss };
+            strict.scan.fail_on = FailOn { exploit_available: true, epss_at_least: epss, ..FailOn::default() };
             let after = evaluate_scan(&strict, "payments-api", &r, now());
             prop_assert_eq!(&after.counts, &before.counts, "fail_on changes no count");
             prop_assert!(before.verdict != Verdict::Fail || after.verdict == Verdict::Fail);

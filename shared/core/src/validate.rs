@@ -13,8 +13,8 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::policy::{
-    Allowance, DeployPolicy, Duration, Exception, FailOn, HttpCheck, ImagePolicy, NotificationPolicy, Policy,
-    PolicyDocument, Requirement, Severity, TaskDefinitionPolicy, hook_names,
+    Allowance, DeployPolicy, Duration, EpssMissing, Exception, FailOn, HttpCheck, ImagePolicy,
+    NotificationPolicy, Policy, PolicyDocument, Requirement, Severity, TaskDefinitionPolicy, hook_names,
 };
 use crate::yaml::{Mark, Node, Value};
 use crate::yaml_check::{Cx, Field, keys, start_mark, suggestion};
@@ -210,6 +210,20 @@ const FAIL_ON: &[Field<FailOn>] = &[
                 in_range
             });
             set(&mut f.epss_at_least, bound);
+        },
+    },
+    Field {
+        key: "epss_missing",
+        set: |cx, f, v, path| {
+            let choice = cx.string(v, path).and_then(|text| match text.as_str() {
+                "fail" => Some(EpssMissing::Fail),
+                "warn" => Some(EpssMissing::Warn),
+                other => {
+                    cx.error(v.mark, path, format!("must be fail or warn, got {other:?}"));
+                    None
+                }
+            });
+            set(&mut f.epss_missing, choice);
         },
     },
 ];
@@ -569,9 +583,20 @@ mod tests {
     fn fail_on_is_read_checked_and_merged_by_environment() {
         let text = "version: 1\nscan:\n  fail_on: {exploit_available: true}\nenvironments:\n  prod: {scan: {fail_on: {epss_at_least: 0.2}}}\n";
         let doc = parse_policy(text, None).unwrap().document;
-        assert_eq!(doc.policy.scan.fail_on, FailOn { exploit_available: true, epss_at_least: 0.0 });
+        assert_eq!(
+            doc.policy.scan.fail_on,
+            FailOn { exploit_available: true, epss_at_least: 0.0, ..FailOn::default() }
+        );
         let (prod, _) = doc.for_environment(Some("prod"));
-        assert_eq!(prod.scan.fail_on, FailOn { exploit_available: true, epss_at_least: 0.2 });
+        assert_eq!(
+            prod.scan.fail_on,
+            FailOn { exploit_available: true, epss_at_least: 0.2, ..FailOn::default() }
+        );
+        let warn =
+            parse_policy("version: 1\nscan:\n  fail_on: {epss_at_least: 0.3, epss_missing: warn}\n", None);
+        assert_eq!(warn.unwrap().document.policy.scan.fail_on.epss_missing, EpssMissing::Warn);
+        let errs = errors("version: 1\nscan:\n  fail_on: {epss_missing: skip}\n");
+        assert_eq!(errs, ["3:27: scan.fail_on.epss_missing: must be fail or warn, got \"skip\""]);
         let errs = errors("version: 1\nscan:\n  fail_on: {epss_at_least: 1.5, exploit: true}\n");
         assert_eq!(errs.len(), 2, "{errs:?}");
         assert!(
