@@ -185,6 +185,29 @@ async fn a_cve_after_release_tells_the_owner_once_and_an_exception_accepts_it_un
     assert_eq!(expired.announced, [format!("prod/prod/payments/app/{d}/3")]);
 }
 
+/// The daily re-judge of every image started at 10:00 and read the
+/// findings then; a critical found at 10:05 was judged by its own re-judge
+/// first. The daily run's PASS arrives last and must not replace the newer
+/// FAIL (it used to: the owner was told "passing").
+#[tokio::test]
+async fn a_stale_rejudgement_never_replaces_a_newer_one() {
+    let w = World::start().await;
+    w.fleet.install_policy(REPO, POLICY).await;
+    let d = digest(4);
+    w.scanned(REPO, &d, &[]).await;
+    w.deploy("payments", REPO, &d, "2026-11-27T09:00:00Z").await;
+    w.scanned(REPO, &d, &[("CVE-2026-4041", "CRITICAL")]).await;
+    let newer = w.rejudge(finding(REPO, &d, "CVE-2026-4041"), at("2026-11-28T10:05:00Z")).await;
+    assert_eq!(newer.announced, [format!("prod/prod/payments/app/{d}/1")]);
+    // The findings as the 10:00 run read them, before the critical.
+    w.scanned(REPO, &d, &[]).await;
+    let stale = w.rejudge(daily("2026-11-28T10:00:00Z"), at("2026-11-28T10:00:00Z")).await;
+    assert!(stale.announced.is_empty(), "{stale:?}");
+    let exposure = &w.running("payments").await.unwrap().images[0].exposure;
+    assert_eq!((exposure.status.as_str(), exposure.seq), ("failing", 1));
+    assert_eq!(exposure.judged_at, Some(at("2026-11-28T10:05:00Z")));
+}
+
 #[tokio::test]
 async fn an_announcement_that_failed_is_made_by_the_retry_and_only_then() {
     let w = World::start().await;

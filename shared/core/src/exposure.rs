@@ -190,11 +190,16 @@ pub struct Judged<'a> {
 }
 
 /// The image's exposure after today's judgement, or `None` when nothing
-/// worth writing changed (a scan still running changes nothing). A change of
+/// worth writing changed (a scan still running changes nothing, and a
+/// judgement made before the one recorded never replaces it: the slow
+/// all-images re-judge may apply after a finding's own, later one). A change of
 /// status is a flip: the next `seq`, `since` now, to be announced. A change
 /// within a status (another blocking finding, an exception renewed to a new
 /// date) is recorded without a flip.
 pub fn rejudge(current: &Exposure, judged: &Judged<'_>, now: DateTime<Utc>) -> Option<Exposure> {
+    if current.judged_at.is_some_and(|recorded| recorded > now) {
+        return None;
+    }
     let verdict = judged.verdict;
     let (status, blocking, accepted) = match verdict.verdict {
         Verdict::Pending => return None,
@@ -582,6 +587,25 @@ mod tests {
         let unowned = ExposureChanged { owner: None, ..change };
         assert_eq!(unowned.owner(), UNOWNED);
         assert_eq!(record.digests().into_iter().map(ImageDigest::as_str).collect::<Vec<_>>(), [A]);
+    }
+
+    #[test]
+    fn a_judgement_older_than_the_recorded_one_changes_nothing() {
+        // The daily run started at 10:00; a finding's own re-judge at 10:05
+        // recorded a FAIL before the daily run's PASS arrived.
+        let failing =
+            rejudge(&Exposure::default(), &judged(&fail(&["CVE-2026-1"])), at("2026-11-28T10:05:00Z"))
+                .unwrap();
+        let pass = ScanVerdict::empty(Verdict::Pass, "COMPLETE");
+        assert_eq!(rejudge(&failing, &judged(&pass), at("2026-11-28T10:00:00Z")), None);
+        let same_time = rejudge(&failing, &judged(&pass), at("2026-11-28T10:05:00Z")).unwrap();
+        assert_eq!(
+            same_time.status,
+            ExposureStatus::Passing,
+            "a judgement as new as the recorded one counts"
+        );
+        let later = rejudge(&failing, &judged(&pass), at("2026-11-28T10:06:00Z")).unwrap();
+        assert_eq!((later.status, later.seq), (ExposureStatus::Passing, 2));
     }
 
     #[test]
