@@ -8,6 +8,20 @@ use serde_json::Value;
 
 use crate::*;
 
+/// A container the default policy passes (a non-root user, a read-only root
+/// file system, logs to CloudWatch), as ECS registers it.
+pub fn compliant_container(name: &str, image: &str) -> aws_sdk_ecs::types::ContainerDefinition {
+    use aws_sdk_ecs::types::{ContainerDefinition, LogConfiguration, LogDriver};
+    ContainerDefinition::builder()
+        .name(name)
+        .memory(256)
+        .image(image)
+        .user("10001")
+        .readonly_root_filesystem(true)
+        .log_configuration(LogConfiguration::builder().log_driver(LogDriver::Awslogs).build().unwrap())
+        .build()
+}
+
 /// Creates a CodeDeploy ECS application and its deployment group.
 pub async fn create_deployment_group(sdk: &SdkConfig, application: &str, group: &str) {
     create_deployment_group_of(sdk, application, group, None).await;

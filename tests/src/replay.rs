@@ -368,9 +368,9 @@ pub async fn deployment_on(
     digest: &str,
     cpu: Option<aws_sdk_ecs::types::CpuArchitecture>,
 ) -> (String, String) {
-    use aws_sdk_ecs::types::{ContainerDefinition, OsFamily, RuntimePlatform};
+    use aws_sdk_ecs::types::{OsFamily, RuntimePlatform};
     let ecs = aws_sdk_ecs::Client::new(&fleet.sdk);
-    let container = ContainerDefinition::builder().name("app").memory(512).image(image(digest)).build();
+    let container = crate::compliant_container("app", &image(digest));
     let platform = cpu.map(|cpu| {
         RuntimePlatform::builder().cpu_architecture(cpu).operating_system_family(OsFamily::Linux).build()
     });

@@ -18,6 +18,13 @@ const REPO: &str = "payments-api";
 const DIGEST: &str = "sha256:4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f";
 const POLICY: &str = "version: 1\nowner: team-payments\ndeploy:\n  checks:\n    - {path: /healthz, expect_status: 200, timeout: 1s, attempts: 2, hook: AfterAllowTestTraffic}\n";
 
+/// An Inspector client these tests never reach.
+fn unused_inspector() -> shipgate_aws::clients::OnFirstUse<aws_sdk_inspector2::Client> {
+    let sdk =
+        aws_config::SdkConfig::builder().behavior_version(aws_config::BehaviorVersion::latest()).build();
+    shipgate_aws::clients::OnFirstUse::new(&sdk, aws_sdk_inspector2::Client::new)
+}
+
 fn deadline() -> Deadline {
     Deadline::from_remaining(Duration::from_secs(60), Duration::from_millis(2500))
 }
@@ -39,7 +46,7 @@ async fn register_on(
     containers: &[(&str, &str)],
     cpu: Option<aws_sdk_ecs::types::CpuArchitecture>,
 ) -> String {
-    use aws_sdk_ecs::types::{ContainerDefinition, OsFamily, RuntimePlatform};
+    use aws_sdk_ecs::types::{OsFamily, RuntimePlatform};
     let mut request = aws_sdk_ecs::Client::new(&fleet.sdk).register_task_definition().family("payments-api");
     if let Some(cpu) = cpu {
         request = request.runtime_platform(
@@ -47,9 +54,7 @@ async fn register_on(
         );
     }
     for (name, image) in containers {
-        request = request.container_definitions(
-            ContainerDefinition::builder().name(*name).memory(256).image(*image).build(),
-        );
+        request = request.container_definitions(shipgate_tests::compliant_container(name, image));
     }
     let registered = request.send().await.unwrap();
     registered.task_definition.unwrap().task_definition_arn.unwrap()
@@ -118,6 +123,8 @@ impl Hooks {
             "violations": [], "exceptions_used": [], "announced": true, "repository_policy": false});
         self.fleet.put_config(key, &record.to_string()).await;
         for digest in digests {
+            // The gate passed it on a clean scan, which ECR still holds.
+            in_ecr(&self.fleet, digest);
             let provenance = json!({"digest": digest, "decision_id": "dec-1", "decision_key": key, "pipeline": "payments",
                 "execution_id": "exec-1", "decided_at": "2026-11-28T12:00:00Z"});
             self.fleet.put_config(&format!("provenance/_base/{digest}.json"), &provenance.to_string()).await;
@@ -282,6 +289,7 @@ async fn slow_dependency_reports_before_the_deadline() {
         ecr: Ecr::new(aws_sdk_ecr::Client::from_conf(
             aws_sdk_ecr::Config::builder().behavior_version_latest().build(),
         )),
+        inspector: unused_inspector(),
         http: shipgate_aws::http::client(shipgate_aws::http::public_roots()).unwrap(),
         bucket: shipgate_aws::s3::Bucket::new(s3, "unused"),
         bus: shipgate_aws::events::Bus::new(
@@ -488,6 +496,7 @@ async fn a_slow_report_lands_or_gives_up_before_the_lambda_deadline() {
             ecr: Ecr::new(aws_sdk_ecr::Client::from_conf(
                 aws_sdk_ecr::Config::builder().behavior_version_latest().build(),
             )),
+            inspector: unused_inspector(),
             http: shipgate_aws::http::client(shipgate_aws::http::public_roots()).unwrap(),
             bucket: shipgate_aws::s3::Bucket::new(s3, "unused"),
             bus: shipgate_aws::events::Bus::new(
@@ -607,4 +616,65 @@ async fn an_index_opens_only_when_every_image_a_host_may_pull_passed() {
     let events = hooks.fleet.events().await;
     let reasons = events.last().unwrap()["detail"]["reasons"].to_string();
     assert!(reasons.contains(&format!("runs {}", &index.child("linux/amd64/v3")[..19])), "{reasons}");
+}
+
+/// A console deployment reuses a gated digest in a task definition the gate
+/// never saw, with `privileged: true`: deploy-hooks judges the task
+/// definition being deployed, and stops it at BeforeInstall.
+#[tokio::test]
+async fn a_gated_digest_in_a_privileged_task_definition_is_stopped() {
+    let mut hooks = Hooks::start(POLICY).await;
+    hooks.gate().await;
+    let image = format!("{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{REPO}@{DIGEST}");
+    let mut container = shipgate_tests::compliant_container("app", &image);
+    container.privileged = Some(true);
+    let registered = aws_sdk_ecs::Client::new(&hooks.fleet.sdk)
+        .register_task_definition()
+        .family("payments-api")
+        .container_definitions(container)
+        .send()
+        .await
+        .unwrap();
+    hooks.task_definition = registered.task_definition.unwrap().task_definition_arn.unwrap();
+    let deployment = hooks.deployment("BeforeInstall").await;
+    let outcome = run(&hooks.deps(None).await, Hooks::invocation(&deployment)).await;
+    assert_eq!(outcome.status, HookStatus::Failed, "{:?}", outcome.reasons);
+    assert_eq!(outcome.reasons, ["privileged (app): runs privileged (privileged: true)"]);
+}
+
+/// A digest that passed the gate when it was built, and has a critical
+/// finding today: deploying it again is judged on today's findings.
+#[tokio::test]
+async fn a_digest_that_passed_once_but_fails_today_is_stopped() {
+    let hooks = Hooks::start(POLICY).await;
+    hooks.gate().await;
+    hooks.fleet.aws.seed_scan(json!({"repositoryName": REPO, "imageDigest": DIGEST, "status": "COMPLETE",
+        "findings": [{"name": "CVE-2026-5050", "severity": "CRITICAL", "attributes": []}]}));
+    let deployment = hooks.deployment("BeforeInstall").await;
+    let outcome = run(&hooks.deps(None).await, Hooks::invocation(&deployment)).await;
+    assert_eq!(outcome.status, HookStatus::Failed, "{:?}", outcome.reasons);
+    assert_eq!(outcome.reasons.len(), 1, "{:?}", outcome.reasons);
+    assert!(
+        outcome.reasons[0].starts_with(&format!("today's scan of {REPO}@{}: 1 CRITICAL", &DIGEST[..19])),
+        "{:?}",
+        outcome.reasons
+    );
+}
+
+/// CodeDeploy's rollback of a failed deployment restores what ran before:
+/// never blocked, whatever the checks would say of it.
+#[tokio::test]
+async fn a_codedeploy_rollback_is_never_blocked() {
+    let hooks = Hooks::start(POLICY).await;
+    let failed = hooks.deployment("AfterAllowTestTraffic").await;
+    let rollback = hooks.deployment("BeforeInstall").await;
+    hooks.fleet.aws.control_post(
+        "/_shipgate/codedeploy/rollbacks",
+        &json!({"deploymentId": failed, "rollbackDeploymentId": rollback}),
+    );
+    // Ungated, and no listener for the policy's check: every check would fail.
+    let outcome = run(&hooks.deps(None).await, Hooks::invocation(&rollback)).await;
+    assert_eq!(outcome.status, HookStatus::Succeeded, "{:?}", outcome.reasons);
+    assert!(outcome.reasons[0].contains("never blocks a rollback"), "{:?}", outcome.reasons);
+    assert_eq!(hooks.fleet.events().await[0]["detail"]["rollback"], true);
 }

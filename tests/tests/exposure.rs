@@ -89,11 +89,7 @@ async fn ecs_native_records_at_post_production_traffic_shift_success() {
     let d = digest(7);
     w.scanned(REPO, &d, &[]).await;
     let ecs = aws_sdk_ecs::Client::new(&w.fleet.sdk);
-    let container = aws_sdk_ecs::types::ContainerDefinition::builder()
-        .name("app")
-        .memory(256)
-        .image(image(REPO, &d))
-        .build();
+    let container = shipgate_tests::compliant_container("app", &image(REPO, &d));
     let td =
         ecs.register_task_definition().family("web").container_definitions(container).send().await.unwrap();
     let td = td.task_definition.unwrap().task_definition_arn.unwrap();

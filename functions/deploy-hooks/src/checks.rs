@@ -1,18 +1,24 @@
-//! The checks every deployment hook runs: provenance (each image's passing
-//! gate decision, for the image its platform runs) and the policy's HTTP
-//! checks against the test listener.
+//! The checks every deployment hook runs, under today's policy for the
+//! hook's environment: provenance (each image's passing gate decision, for
+//! every image its platform may pull), the task definition's rules and each
+//! image's findings as they are now (what passed once may fail today, and a
+//! console deployment may reuse a gated digest in another task definition),
+//! then the policy's HTTP checks against the test listener.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use shipgate_aws::AwsError;
+use shipgate_aws::inspector::judge_now;
 use shipgate_aws::policies::{image_policy, policy_scope};
 use shipgate_core::digest::{Digest, ImageDigest};
 use shipgate_core::gate::{Decision, DecisionRecord};
 use shipgate_core::hooks::{HookStatus, Provenance, hook_matches, provenance_key};
-use shipgate_core::image::{EcrImage, parse_image};
+use shipgate_core::image::{EcrImage, parse_image, pin};
 use shipgate_core::policy::{HttpCheck, Policy};
-use shipgate_core::rules::{TaskRule, image_platform};
+use shipgate_core::rules::{self, TASK_LEVEL, TaskRule, image_platform};
+use shipgate_core::scan::{Verdict, unscannable};
 use shipgate_core::taskdef::TaskDefinition;
 
 use crate::{Deps, HookOutcome, TEST_LISTENER_VAR};
@@ -29,19 +35,28 @@ pub enum ImageError {
     Platform { message: String, rule: TaskRule },
 }
 
-/// Provenance and HTTP checks for the task definition being deployed.
-/// `resolved` holds the digests ECS resolved container images to (ECS native
-/// service revisions): those are what runs, whatever the image string says.
+/// Provenance, today's judgement and the HTTP checks for the task definition
+/// being deployed. `resolved` holds the digests ECS resolved container
+/// images to (ECS native service revisions): those are what runs, whatever
+/// the image string says.
 pub(crate) async fn check_task_definition(
     deps: &Deps,
     hook: &str,
     task_definition: &str,
     resolved: &BTreeMap<String, Digest>,
 ) -> HookOutcome {
-    let td = match deps.ecs.describe_task_definition(task_definition).await {
+    let now = Utc::now();
+    let mut td = match deps.ecs.describe_task_definition(task_definition).await {
         Ok(td) => td,
         Err(e) => return HookOutcome::failed(hook, e.to_string()),
     };
+    // A digest ECS resolved is what the container runs: its rules
+    // (`image_digest`) are judged on that.
+    for c in &mut td.container_definitions {
+        if let Some(digest) = resolved.get(&c.name) {
+            c.image = pin(c.image.trim(), digest);
+        }
+    }
     let images: Vec<String> = td.container_definitions.iter().map(|c| c.image.trim().to_owned()).collect();
     // (container, image as written, the digest it runs as)
     let running: Vec<(String, String, Option<String>)> = td
@@ -89,44 +104,51 @@ pub(crate) async fn check_task_definition(
                 }
             }
         }
-        if !policies[&scope].deploy.require_gate_decision {
+        let policy = &policies[&scope];
+        let Some(digest) = digest.as_deref().and_then(|d| Digest::parse(d).ok()) else {
+            if policy.deploy.require_gate_decision {
+                outcome.reasons.push(format!(
+                    "image {image} is not pinned by digest, so its gate decision cannot be checked"
+                ));
+            } else if policy.scan.required {
+                outcome
+                    .reasons
+                    .push(format!("image {image} is not pinned by digest, so its findings cannot be judged"));
+            }
             continue;
-        }
-        match digest.as_deref().and_then(|d| Digest::parse(d).ok()) {
-            None => outcome.reasons.push(format!(
-                "image {image} is not pinned by digest, so its gate decision cannot be checked"
-            )),
-            Some(digest) => {
-                // What the task runs: for an image index, the image each
-                // host of the task's platform pulls, each of which must have
-                // passed the gate itself (a pass for arm64 opens nothing for
-                // amd64).
-                let runs = match image_that_runs(deps, &td, container, image, &digest).await {
-                    Ok(runs) => runs,
-                    Err(reason) => {
-                        outcome.reasons.push(reason.to_string());
-                        continue;
-                    }
-                };
-                for child in &runs {
-                    match gate_decision(deps, child).await {
-                        Ok(true) => {}
-                        Ok(false) if *child != digest => outcome.reasons.push(format!(
-                            "image {} runs {} on a host of this task's platform, which has no passing release-gate decision (was the index gated for another platform?)",
-                            digest.short(),
-                            child.short()
-                        )),
-                        Ok(false) => outcome.reasons.push(format!(
-                            "image {} has no passing release-gate decision (was it deployed without the pipeline?)",
-                            digest.short()
-                        )),
-                        Err(e) => outcome.reasons.push(e.to_string()),
-                    }
+        };
+        // What the task runs: for an image index, the image each host of
+        // the task's platform pulls.
+        let runs = match image_that_runs(deps, &td, container, image, &digest).await {
+            Ok(runs) => runs,
+            Err(reason) => {
+                outcome.reasons.push(reason.to_string());
+                continue;
+            }
+        };
+        if policy.deploy.require_gate_decision {
+            // Each image that may run must have passed the gate itself (a
+            // pass for arm64 opens nothing for amd64).
+            for child in &runs {
+                match gate_decision(deps, child).await {
+                    Ok(true) => {}
+                    Ok(false) if *child != digest => outcome.reasons.push(format!(
+                        "image {} runs {} on a host of this task's platform, which has no passing release-gate decision (was the index gated for another platform?)",
+                        digest.short(),
+                        child.short()
+                    )),
+                    Ok(false) => outcome.reasons.push(format!(
+                        "image {} has no passing release-gate decision (was it deployed without the pipeline?)",
+                        digest.short()
+                    )),
+                    Err(e) => outcome.reasons.push(e.to_string()),
                 }
             }
         }
+        outcome.reasons.extend(judge_findings(deps, policy, image, &runs, now).await);
     }
-    // An ungated image is stopped before any traffic reaches it.
+    outcome.reasons.extend(task_definition_violations(&td, &policies));
+    // An ungated or failing image is stopped before any traffic reaches it.
     if !outcome.reasons.is_empty() {
         return outcome;
     }
@@ -144,6 +166,76 @@ pub(crate) async fn check_task_definition(
         outcome.status = HookStatus::Succeeded;
     }
     outcome
+}
+
+/// Why each image `image` may run fails `policy` today, judged from its
+/// current findings as release-gate judges them (`judge_now`).
+async fn judge_findings(
+    deps: &Deps,
+    policy: &Policy,
+    image: &str,
+    runs: &[ImageDigest],
+    now: DateTime<Utc>,
+) -> Vec<String> {
+    let Some(ecr) = EcrImage::parse(image) else {
+        let verdict = unscannable(policy, format!("image {image} is not in ECR, so it has no scan"));
+        return verdict.violations.into_iter().map(|v| v.message).collect();
+    };
+    let mut reasons = Vec::new();
+    for child in runs {
+        let judged = judge_now(
+            &deps.ecr,
+            &deps.inspector,
+            policy,
+            Some(&ecr.registry_id),
+            &ecr.repository,
+            child,
+            now,
+        );
+        match judged.await {
+            Err(e) => reasons.push(e.to_string()),
+            Ok(v) => {
+                match v.verdict {
+                    Verdict::Pass => {}
+                    Verdict::Fail => reasons.extend(v.violations.iter().map(|x| {
+                        format!("today's scan of {}@{}: {}", ecr.repository, child.short(), x.message)
+                    })),
+                    Verdict::Pending if policy.scan.required => {
+                        let status = if v.status.is_empty() { "not started" } else { v.status.as_str() };
+                        reasons.push(format!(
+                            "the scan of {}@{} is {status}, so its findings cannot be judged",
+                            ecr.repository,
+                            child.short()
+                        ));
+                    }
+                    Verdict::Pending => {}
+                }
+            }
+        }
+    }
+    reasons
+}
+
+/// The task definition's rules under today's policies, as release-gate
+/// applies them: each container's settings by its own image's policy, the
+/// task's (`host_namespaces`) by every one of them.
+fn task_definition_violations(td: &TaskDefinition, policies: &BTreeMap<String, Policy>) -> Vec<String> {
+    let mut seen = BTreeSet::new();
+    let mut reasons = Vec::new();
+    for (scope, policy) in policies {
+        for v in rules::check_task_definition(policy, td) {
+            let own = v.container == TASK_LEVEL
+                || td
+                    .container_definitions
+                    .iter()
+                    .any(|c| c.name == v.container && policy_scope(c.image.trim()) == *scope);
+            let reason = format!("{} ({}): {}", v.rule, v.container, v.message);
+            if own && seen.insert(reason.clone()) {
+                reasons.push(reason);
+            }
+        }
+    }
+    reasons
 }
 
 /// The digests a container of `td` may run for `digest`: the image of an

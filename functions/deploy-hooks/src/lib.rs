@@ -76,6 +76,8 @@ pub struct Deps {
     pub ecs: shipgate_aws::ecs::Ecs,
     /// Image manifests and config blobs: which image a task really runs.
     pub ecr: shipgate_aws::ecr::Ecr,
+    /// EPSS scores, for a policy with `scan.fail_on.epss_at_least`.
+    pub inspector: shipgate_aws::clients::OnFirstUse<aws_sdk_inspector2::Client>,
     pub http: shipgate_aws::http::Client,
     pub bucket: Bucket,
     pub bus: Bus,
@@ -97,6 +99,7 @@ impl Deps {
             codedeploy: shipgate_aws::codedeploy::CodeDeploy::connect(sdk),
             ecs: shipgate_aws::ecs::Ecs::connect(sdk),
             ecr: shipgate_aws::ecr::Ecr::connect(sdk),
+            inspector: shipgate_aws::clients::OnFirstUse::new(sdk, aws_sdk_inspector2::Client::new),
             http,
             bucket: Bucket::connect(sdk, &config.fleet.config_bucket),
             bus: Bus::connect(sdk, &config.fleet.event_bus),
@@ -150,7 +153,7 @@ pub struct HookOutcome {
     pub owner: Option<String>,
     pub application: Option<String>,
     pub deployment_group: Option<String>,
-    /// ECS native: the invocation was a rollback, answered without checks.
+    /// The invocation was for a rollback, answered without checks.
     pub rollback: bool,
 }
 

@@ -7,8 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use aws_lambda_events::codepipeline_job::CodePipelineJobEvent;
 use chrono::{DateTime, Utc};
 use shipgate_aws::artifacts::{ArtifactCredentials, ArtifactError, ArtifactLocation, read_files};
-use shipgate_aws::ecr::ScanLookup;
-use shipgate_aws::inspector::add_epss;
+use shipgate_aws::inspector::judge_now;
 use shipgate_aws::policies::{ImagePolicyError, OwnPolicy, PolicyLookup, image_policy, load_central_policy};
 use shipgate_aws::{AwsError, decode};
 use shipgate_core::digest::{Digest, ImageDigest, NotADigest};
@@ -20,7 +19,7 @@ use shipgate_core::image::EcrImage;
 use shipgate_core::lkg::NoPolicy;
 use shipgate_core::policy::{Policy, UnknownEnvironment, layer};
 use shipgate_core::rules::{check_task_definition, image_platform};
-use shipgate_core::scan::{ScanRule, ScanVerdict, ScanViolation, Verdict, evaluate_scan};
+use shipgate_core::scan::{ScanVerdict, unscannable};
 use shipgate_core::taskdef::TaskDefinition;
 use shipgate_core::validate::parse_policy;
 
@@ -359,7 +358,9 @@ async fn judge_images(
                 // judged, and each must pass.
                 for child in &children {
                     let scan_policy = judged_by.map_or(policy, |p| &p.policy);
-                    let verdict = judge_scan(deps, scan_policy, registry, repo, child, now).await?;
+                    let verdict =
+                        judge_now(&deps.ecr, &deps.inspector, scan_policy, Some(registry), repo, child, now)
+                            .await?;
                     let mut scan = scan_of(container.name.clone(), reference, repo, Some(child), verdict);
                     scan.index_digest = manifest.is_index().then(|| d.clone());
                     scan.policy = judged_by.map(|p| p.key.clone());
@@ -371,28 +372,6 @@ async fn judge_images(
         scans.push(scan_of(container.name.clone(), reference, "", None, verdict));
     }
     Ok(combine(policy, violations, scans, job.continuation, now))
-}
-
-/// One image judged now, from its current findings: a stored verdict could
-/// honour an exception that has since expired, or miss a finding reported
-/// after the scan.
-async fn judge_scan(
-    deps: &Deps,
-    policy: &Policy,
-    registry: &str,
-    repo: &str,
-    image: &ImageDigest,
-    now: DateTime<Utc>,
-) -> Result<ScanVerdict, Refusal> {
-    Ok(match deps.ecr.describe_scan(Some(registry), repo, image).await? {
-        ScanLookup::Found(mut report) => {
-            if policy.scan.fail_on.reads_epss() {
-                add_epss(deps.inspector.get(), repo, image, &mut report).await?;
-            }
-            evaluate_scan(policy, repo, &report, now)
-        }
-        ScanLookup::NotFound => not_started(),
-    })
 }
 
 /// The record of one image's judgement; without a digest (an image that
@@ -414,22 +393,4 @@ fn scan_of(
         policy: None,
         verdict,
     }
-}
-
-/// No scan to judge: FAIL when the policy requires one, else PASS, warning.
-fn unscannable(policy: &Policy, message: String) -> ScanVerdict {
-    let mut verdict = not_started();
-    if policy.scan.required {
-        verdict.verdict = Verdict::Fail;
-        verdict.violations.push(ScanViolation { rule: ScanRule::ScanStatus, severity: None, message });
-    } else {
-        verdict.verdict = Verdict::Pass;
-        verdict.warnings.push(message);
-    }
-    verdict
-}
-
-/// A scan that ECR has not started (or not yet recorded): pending.
-fn not_started() -> ScanVerdict {
-    ScanVerdict::empty(Verdict::Pending, "")
 }

@@ -9,9 +9,14 @@
 use std::collections::HashMap;
 
 use aws_sdk_inspector2::types::{FilterCriteria, StringComparison, StringFilter};
+use chrono::{DateTime, Utc};
 use shipgate_core::digest::ImageDigest;
 use shipgate_core::findings::{Epss, ScanReport};
 use shipgate_core::limits::FINDINGS_PAGES;
+use shipgate_core::policy::Policy;
+use shipgate_core::scan::{ScanVerdict, Verdict, evaluate_scan};
+
+use crate::ecr::ScanLookup;
 
 use crate::error::{AwsError, aws_err};
 
@@ -86,4 +91,30 @@ pub async fn add_epss(
         }
     }
     Ok(())
+}
+
+/// One image judged now under `policy`, from its current findings in ECR
+/// with Inspector's EPSS scores when the policy reads them: a stored
+/// verdict could honour an exception that has since expired, or miss a
+/// finding reported since. A scan ECR has not recorded is pending. The one
+/// judgement release-gate makes of each image and deploy-hooks makes again
+/// at deployment time.
+pub async fn judge_now(
+    ecr: &crate::ecr::Ecr,
+    inspector: &crate::clients::OnFirstUse<aws_sdk_inspector2::Client>,
+    policy: &Policy,
+    registry_id: Option<&str>,
+    repository: &str,
+    image: &ImageDigest,
+    now: DateTime<Utc>,
+) -> Result<ScanVerdict, AwsError> {
+    Ok(match ecr.describe_scan(registry_id, repository, image).await? {
+        ScanLookup::Found(mut report) => {
+            if policy.scan.fail_on.reads_epss() {
+                add_epss(inspector.get(), repository, image, &mut report).await?;
+            }
+            evaluate_scan(policy, repository, &report, now)
+        }
+        ScanLookup::NotFound => ScanVerdict::empty(Verdict::Pending, ""),
+    })
 }

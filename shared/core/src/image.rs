@@ -12,6 +12,17 @@ pub struct ImageRef<'a> {
     pub digest: Option<&'a str>,
 }
 
+/// `image` as it runs once pinned to `digest`: `[registry/]repository@digest`
+/// (a tag or an earlier digest dropped).
+pub fn pin(image: &str, digest: &crate::digest::Digest) -> String {
+    let name = image.split_once('@').map_or(image, |(name, _)| name);
+    let name = match parse_image(name).tag {
+        Some(tag) => name.strip_suffix(tag).and_then(|n| n.strip_suffix(':')).unwrap_or(name),
+        None => name,
+    };
+    format!("{name}@{digest}")
+}
+
 /// Parses `[registry/]repository[:tag][@digest]` as Docker does: the first
 /// path component is a registry when it has a `.` or a `:`, or is `localhost`.
 pub fn parse_image(image: &str) -> ImageRef<'_> {
@@ -71,6 +82,22 @@ impl EcrImage {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pinning_drops_the_tag_and_any_earlier_digest() {
+        let d = crate::digest::Digest::parse(&format!("sha256:{}", "ab".repeat(32))).unwrap();
+        for (image, pinned) in [
+            (
+                "123456789012.dkr.ecr.us-east-1.amazonaws.com/web:1.4",
+                "123456789012.dkr.ecr.us-east-1.amazonaws.com/web",
+            ),
+            ("localhost:5000/web", "localhost:5000/web"),
+            ("localhost:5000/web:v1@sha256:00", "localhost:5000/web"),
+            ("nginx", "nginx"),
+        ] {
+            assert_eq!(pin(image, &d), format!("{pinned}@{d}"), "{image}");
+        }
+    }
 
     #[test]
     fn image_references_parse_like_docker() {

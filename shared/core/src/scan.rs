@@ -83,6 +83,21 @@ impl ScanVerdict {
     }
 }
 
+/// The verdict on an image that has no scan to judge (outside ECR, or not
+/// pinned by digest): FAIL when the policy requires a scan, else PASS with
+/// `message` as a warning.
+pub fn unscannable(policy: &Policy, message: String) -> ScanVerdict {
+    if policy.scan.required {
+        let mut verdict = ScanVerdict::empty(Verdict::Fail, "");
+        verdict.violations.push(ScanViolation { rule: ScanRule::ScanStatus, severity: None, message });
+        verdict
+    } else {
+        let mut verdict = ScanVerdict::empty(Verdict::Pass, "");
+        verdict.warnings.push(message);
+        verdict
+    }
+}
+
 rule_ids! {
     /// The rules a scan can break: the one list of their ids.
     pub enum ScanRule {
