@@ -4,13 +4,11 @@ deployment targets and their lifecycle events, and `GetDeployment`'s timestamps.
 from __future__ import annotations
 
 import json
-from datetime import datetime
-from typing import Any
 
 from moto.codedeploy.models import codedeploy_backends
 from moto.codedeploy.responses import CodeDeployResponse
 
-from state import STATE, fail
+from state import STATE, epoch_seconds, fail
 
 
 def put_lifecycle_event_hook_execution_status(self: CodeDeployResponse) -> str:
@@ -47,15 +45,6 @@ def put_lifecycle_event_hook_execution_status(self: CodeDeployResponse) -> str:
 _original_get_deployment = CodeDeployResponse.get_deployment
 
 
-def _epoch(value: Any) -> Any:
-    if isinstance(value, str):
-        try:
-            return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-        except ValueError:
-            return value
-    return value
-
-
 def get_deployment(self: CodeDeployResponse) -> str:
     """moto writes timestamps as ISO strings; the JSON protocol (and the SDKs
     that parse it strictly) wants epoch seconds."""
@@ -63,7 +52,7 @@ def get_deployment(self: CodeDeployResponse) -> str:
     info = body.get("deploymentInfo", {})
     for key in ("createTime", "startTime", "completeTime"):
         if key in info:
-            info[key] = _epoch(info[key])
+            info[key] = epoch_seconds(info[key])
     # A rollback, as CodeDeploy records one: the failed deployment names its
     # rollback, and the rollback (created by CodeDeploy) names what it undoes.
     deployment_id = info.get("deploymentId", "")

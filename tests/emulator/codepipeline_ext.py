@@ -1,4 +1,5 @@
-"""CodePipeline actions moto lacks: starting executions and the job APIs."""
+"""CodePipeline as AWS answers where moto does not: the pipeline's metadata
+times, starting executions and the job APIs."""
 
 from __future__ import annotations
 
@@ -8,7 +9,22 @@ import uuid
 from moto.codepipeline.models import codepipeline_backends
 from moto.codepipeline.responses import CodePipelineResponse
 
-from state import STATE, fail
+from state import STATE, epoch_seconds, fail
+
+_original_get_pipeline = CodePipelineResponse.get_pipeline
+
+
+def get_pipeline(self: CodePipelineResponse) -> str:
+    """moto writes the pipeline's metadata times as ISO strings; the JSON
+    protocol (and the SDKs that parse it strictly) wants epoch seconds."""
+    body = json.loads(_original_get_pipeline(self))
+    metadata = body.get("metadata", {})
+    for key in ("created", "updated", "pollingDisabledAt"):
+        if key in metadata:
+            metadata[key] = epoch_seconds(metadata[key])
+    with STATE.lock:
+        STATE.record("codepipeline", "GetPipeline", json.loads(self.body or "{}"), "Found")
+    return json.dumps(body)
 
 
 def start_pipeline_execution(self: CodePipelineResponse) -> str:

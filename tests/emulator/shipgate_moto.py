@@ -14,7 +14,9 @@ row of `ACTIONS` below, handled in the module of its service
 region are `aws_account`'s. What it adds to moto, through the ordinary AWS
 APIs (real SDK clients talk to it):
 
-* CodePipeline `StartPipelineExecution` (idempotent on `clientRequestToken`),
+* CodePipeline `GetPipeline` with its metadata times as epoch seconds (moto
+  writes ISO strings, which the SDKs refuse), `StartPipelineExecution`
+  (idempotent on `clientRequestToken`),
   `GetPipelineExecution`, `GetJobDetails` (for seeded jobs), `PutJobSuccessResult`,
   `PutJobFailureResult`
   (a second report for the same job answers `InvalidJobStateException`, as AWS does).
@@ -116,6 +118,7 @@ from state import S3_WRITES, STATE
 # dispatches a JSON-protocol action to the response method named by the
 # action in snake case (`camelcase_to_underscores`, moto's own conversion).
 ACTIONS: dict[tuple[str, str], tuple[type, Callable[..., Any]]] = {
+    ("codepipeline", "GetPipeline"): (CodePipelineResponse, codepipeline_ext.get_pipeline),
     ("codepipeline", "StartPipelineExecution"): (CodePipelineResponse, codepipeline_ext.start_pipeline_execution),
     ("codepipeline", "GetPipelineExecution"): (CodePipelineResponse, codepipeline_ext.get_pipeline_execution),
     ("codepipeline", "GetJobDetails"): (CodePipelineResponse, codepipeline_ext.get_job_details),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from datetime import datetime
 from typing import Any, NoReturn
 
 from moto.core.exceptions import JsonRESTError
@@ -64,3 +65,13 @@ def fail(service: str, action: str, params: dict[str, Any], error: str, message:
     raise JsonRESTError(error, message)
 
 
+def epoch_seconds(value: Any) -> Any:
+    """An ISO 8601 time as epoch seconds, which AWS's JSON protocol uses for
+    timestamps (moto writes some as ISO strings, which the SDKs refuse);
+    anything else as it is."""
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            return value
+    return value

@@ -154,37 +154,63 @@ impl Emulator {
             .await
     }
 
-    /// Creates a pipeline with a Source and a Build stage (moto wants its
-    /// role to trust CodePipeline).
+    /// Creates a pipeline shaped as `infra/pipeline/template.yaml` makes it:
+    /// Source, Build, and a CodeDeploy blue/green action deploying the build
+    /// output's `taskdef.json` (moto wants its role to trust CodePipeline).
     pub async fn create_pipeline(&self, name: &str) {
+        self.create_pipeline_deploying(name, &[("BuildOutput", "taskdef.json")]).await;
+    }
+
+    /// [`Emulator::create_pipeline`] with one CodeDeployToECS action per
+    /// `(TaskDefinitionTemplateArtifact, TaskDefinitionTemplatePath)`.
+    pub async fn create_pipeline_deploying(&self, name: &str, deploys: &[(&str, &str)]) {
         use aws_sdk_codepipeline::types::*;
         let role_arn = self.create_service_role(&format!("{name}-role"), "codepipeline.amazonaws.com");
         let action = |name: &str, category: ActionCategory, provider: &str| {
-            ActionDeclaration::builder()
-                .name(name)
-                .action_type_id(
-                    ActionTypeId::builder()
-                        .category(category)
-                        .owner(ActionOwner::Aws)
-                        .provider(provider)
-                        .version("1")
-                        .build()
-                        .unwrap(),
-                )
-                .build()
-                .unwrap()
+            ActionDeclaration::builder().name(name).action_type_id(
+                ActionTypeId::builder()
+                    .category(category)
+                    .owner(ActionOwner::Aws)
+                    .provider(provider)
+                    .version("1")
+                    .build()
+                    .unwrap(),
+            )
         };
-        let stage = |name: &str, a: ActionDeclaration| {
-            StageDeclaration::builder().name(name).actions(a).build().unwrap()
+        let stage = |name: &str, actions: Vec<ActionDeclaration>| {
+            StageDeclaration::builder().name(name).set_actions(Some(actions)).build().unwrap()
         };
+        let deploy_actions = deploys
+            .iter()
+            .enumerate()
+            .map(|(i, (artifact, path))| {
+                action(&format!("BlueGreen{i}"), ActionCategory::Deploy, "CodeDeployToECS")
+                    .configuration("ApplicationName", name)
+                    .configuration("DeploymentGroupName", format!("{name}-dg"))
+                    .configuration("TaskDefinitionTemplateArtifact", *artifact)
+                    .configuration("TaskDefinitionTemplatePath", *path)
+                    .configuration("AppSpecTemplateArtifact", *artifact)
+                    .configuration("AppSpecTemplatePath", "appspec.yaml")
+                    .input_artifacts(InputArtifact::builder().name(*artifact).build().unwrap())
+                    .build()
+                    .unwrap()
+            })
+            .collect();
         let pipeline = PipelineDeclaration::builder()
             .name(name)
             .role_arn(role_arn)
             .artifact_store(
                 ArtifactStore::builder().r#type(ArtifactStoreType::S3).location("artifacts").build().unwrap(),
             )
-            .stages(stage("Source", action("Source", ActionCategory::Source, "CodeCommit")))
-            .stages(stage("Build", action("Build", ActionCategory::Build, "CodeBuild")))
+            .stages(stage(
+                "Source",
+                vec![action("Source", ActionCategory::Source, "CodeCommit").build().unwrap()],
+            ))
+            .stages(stage(
+                "Build",
+                vec![action("Build", ActionCategory::Build, "CodeBuild").build().unwrap()],
+            ))
+            .stages(stage("Deploy", deploy_actions))
             .build()
             .unwrap();
         aws_sdk_codepipeline::Client::new(&self.sdk_config().await)

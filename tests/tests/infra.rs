@@ -42,6 +42,7 @@ const OPERATIONS: &[(&str, &[&str])] = &[
     ("put_job_success_result", &["codepipeline:PutJobSuccessResult"]),
     ("put_job_failure_result", &["codepipeline:PutJobFailureResult"]),
     ("get_job_details", &["codepipeline:GetJobDetails"]),
+    ("get_pipeline", &["codepipeline:GetPipeline"]),
     ("start_pipeline_execution", &["codepipeline:StartPipelineExecution"]),
     ("get_deployment", &["codedeploy:GetDeployment"]),
     ("get_deployment_group", &["codedeploy:GetDeploymentGroup"]),

@@ -476,6 +476,79 @@ async fn a_sidecar_is_judged_by_its_own_repositorys_policy() {
     assert!(outcome.summary.contains("failing closed"), "{}", outcome.summary);
 }
 
+/// The build output of a repository with two task definitions: a compliant
+/// one at the root, and the privileged one the deploy action really uses.
+async fn two_taskdefs(gate: &Gate, key: &str) {
+    let mut privileged = compliant_taskdef();
+    privileged["containerDefinitions"][0]["privileged"] = true.into();
+    let files = [
+        ("imageDetail.json", json!({"ImageURI": image()}).to_string()),
+        ("taskdef.json", compliant_taskdef().to_string()),
+        ("deploy/prod/taskdef.json", privileged.to_string()),
+    ];
+    gate.artifact(key, &files).await;
+    gate.seed_scan("COMPLETE", vec![]);
+}
+
+/// The gate judges the task definition the pipeline's CodeDeploy action
+/// deploys, not the shallowest taskdef.json (which it used to).
+#[tokio::test]
+async fn the_gate_judges_the_task_definition_the_deploy_action_names() {
+    let gate = Gate::start(POLICY).await;
+    gate.fleet
+        .aws
+        .create_pipeline_deploying("payments", &[("BuildOutput", "deploy/prod/taskdef.json")])
+        .await;
+    two_taskdefs(&gate, "two.zip").await;
+    let outcome = gate.run(gate.job("job-named", "two.zip", PARAMS, None)).await;
+    assert_eq!(outcome.result, JobStatus::Failed, "{}", outcome.summary);
+    assert!(outcome.summary.contains("privileged (app)"), "{}", outcome.summary);
+    assert_eq!(gate.fleet.aws.calls_of("GetPipeline").len(), 1);
+
+    // UserParameters.taskdef names it too, and wins.
+    let params = r#"{"environment":"prod","taskdef":"taskdef.json"}"#;
+    let outcome = gate.run(gate.job("job-param", "two.zip", params, None)).await;
+    assert_eq!(outcome.result, JobStatus::Succeeded, "{}", outcome.summary);
+}
+
+/// Two task definitions and nothing to say which is deployed (no pipeline
+/// to read, or deploy actions using both): the gate fails closed, naming
+/// them.
+#[tokio::test]
+async fn several_task_definitions_and_no_name_fail_closed_naming_them() {
+    let gate = Gate::start(POLICY).await;
+    two_taskdefs(&gate, "two.zip").await;
+    let outcome = gate.run(gate.job("job-two", "two.zip", PARAMS, None)).await;
+    assert_eq!(outcome.result, JobStatus::Failed, "{}", outcome.summary);
+    assert!(
+        outcome.summary.contains(
+            "2 task definitions (BuildOutput::taskdef.json, BuildOutput::deploy/prod/taskdef.json)"
+        ),
+        "{}",
+        outcome.summary
+    );
+    gate.fleet
+        .aws
+        .create_pipeline_deploying(
+            "payments",
+            &[("BuildOutput", "taskdef.json"), ("BuildOutput", "deploy/prod/taskdef.json")],
+        )
+        .await;
+    let outcome = gate.run(gate.job("job-both", "two.zip", PARAMS, None)).await;
+    assert_eq!(outcome.result, JobStatus::Failed, "{}", outcome.summary);
+    assert!(
+        outcome.summary.contains("pipeline payments's deploy actions use 2 task definitions"),
+        "{}",
+        outcome.summary
+    );
+    let bad = gate.run(gate.job("job-bad", "two.zip", r#"{"taskdef":"../taskdef.json"}"#, None)).await;
+    assert!(
+        bad.summary.contains("UserParameters.taskdef \"../taskdef.json\" is not a path"),
+        "{}",
+        bad.summary
+    );
+}
+
 /// A typo in the environment must not loosen the policy to the base one.
 #[tokio::test]
 async fn an_environment_the_policy_does_not_define_fails_the_job() {

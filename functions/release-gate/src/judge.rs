@@ -6,7 +6,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use aws_lambda_events::codepipeline_job::CodePipelineJobEvent;
 use chrono::{DateTime, Utc};
-use shipgate_aws::artifacts::{ArtifactCredentials, ArtifactError, ArtifactLocation, read_files};
+use shipgate_aws::artifacts::{
+    ArtifactCredentials, ArtifactError, ArtifactFiles, ArtifactLocation, Wanted, read_files,
+};
+use shipgate_aws::codepipeline::TemplatePath;
 use shipgate_aws::inspector::judge_now;
 use shipgate_aws::policies::{ImagePolicyError, OwnPolicy, PolicyLookup, image_policy, load_central_policy};
 use shipgate_aws::{AwsError, decode};
@@ -74,6 +77,9 @@ pub(crate) enum Refusal {
     /// More images than the gate can tell apart.
     #[error("{0}")]
     AmbiguousImages(String),
+    /// Several task definitions, and nothing says which is deployed.
+    #[error("{0}")]
+    AmbiguousTaskdef(String),
     #[error(transparent)]
     Artifact(#[from] ArtifactError),
     #[error(transparent)]
@@ -108,20 +114,22 @@ struct BuiltImage {
 pub(crate) async fn judge_job(
     deps: &Deps,
     payload: serde_json::Value,
+    pipeline: Option<&str>,
     now: DateTime<Utc>,
 ) -> (Basis, Result<(Judgement, Option<Continuation>), Refusal>) {
     let mut basis = Basis::default();
     let judged = async {
         let job = read_job(payload)?;
         basis.environment = job.params.environment.clone();
+        let taskdef = task_definition_source(deps, &job, pipeline, &mut basis).await?;
         // Parameters that name the policy or the repository say which policy
         // applies before the artifact is read: one wait for both.
         let (output, central) = match (&job.params.policy, &job.params.repository) {
-            (None, None) => (read_build_output(deps, &job).await?, None),
+            (None, None) => (read_build_output(deps, &job, &taskdef).await?, None),
             (named, repository) => {
                 let scope = repository.as_deref().unwrap_or_default();
                 let (output, central) = tokio::join!(
-                    read_build_output(deps, &job),
+                    read_build_output(deps, &job, &taskdef),
                     load_central_policy(&deps.bucket, named.as_deref(), scope)
                 );
                 (output?, Some(central?))
@@ -176,36 +184,42 @@ fn read_job(payload: serde_json::Value) -> Result<Job, Refusal> {
 }
 
 /// Step 2: the build output, read with the job's own credentials. A file in
-/// an earlier artifact wins over the same file in a later one.
-async fn read_build_output(deps: &Deps, job: &Job) -> Result<BuildOutput, Refusal> {
-    let mut files: BTreeMap<String, String> = BTreeMap::new();
-    let mut image_details: Vec<(String, String)> = Vec::new();
+/// an earlier artifact wins over the same file in a later one, the
+/// shallowest within one; the task definition is the one the deployment
+/// uses (`task_definition_source`).
+async fn read_build_output(deps: &Deps, job: &Job, taskdef: &TaskdefSource) -> Result<BuildOutput, Refusal> {
+    let named: Vec<&str> = match taskdef {
+        TaskdefSource::Named(paths) => paths.iter().map(|p| p.path.as_str()).collect(),
+        TaskdefSource::OnlyOne => Vec::new(),
+    };
+    let wanted = Wanted { names: &FILES, paths: &named };
+    let mut artifacts: Vec<(&str, ArtifactFiles)> = Vec::new();
     for location in &job.artifacts {
-        for (file, text) in read_files(&deps.sdk, &job.credentials, location, &FILES).await? {
-            if file == "imageDetail.json" {
-                image_details.push((location.name.clone(), text.clone()));
-            }
-            files.entry(file).or_insert(text);
-        }
+        artifacts
+            .push((location.name.as_str(), read_files(&deps.sdk, &job.credentials, location, wanted).await?));
     }
     // Every image the deployment runs is judged, or the job fails: with
     // several images the gate cannot tell which fills which placeholder.
+    let image_details: Vec<&str> = artifacts
+        .iter()
+        .filter(|(_, f)| f.shallowest("imageDetail.json").is_some())
+        .map(|(n, _)| *n)
+        .collect();
     if image_details.len() > 1 {
-        let artifacts: Vec<&str> = image_details.iter().map(|(name, _)| name.as_str()).collect();
         return Err(Refusal::AmbiguousImages(format!(
             "the input artifacts {} each carry an imageDetail.json; the gate cannot tell which image fills which \
              <IMAGEn_NAME>, so it cannot judge every image the deployment runs",
-            artifacts.join(", ")
+            image_details.join(", ")
         )));
     }
-    let mut take = |file: &'static str| {
-        files.remove(file).ok_or_else(|| Refusal::MissingFile {
-            file,
-            artifacts: job.artifacts.iter().map(|a| a.name.as_str()).collect::<Vec<_>>().join(", "),
-        })
+    let missing = |file: &'static str| Refusal::MissingFile {
+        file,
+        artifacts: job.artifacts.iter().map(|a| a.name.as_str()).collect::<Vec<_>>().join(", "),
     };
-    let image_detail = ImageDetail::parse(&take("imageDetail.json")?).map_err(Refusal::ImageDetail)?;
-    let taskdef = take("taskdef.json")?;
+    let first = |file: &str| artifacts.iter().find_map(|(_, f)| f.shallowest(file)).map(str::to_owned);
+    let image_detail = first("imageDetail.json").ok_or_else(|| missing("imageDetail.json"))?;
+    let image_detail = ImageDetail::parse(&image_detail).map_err(Refusal::ImageDetail)?;
+    let taskdef = pick_taskdef(&artifacts, taskdef).ok_or_else(|| missing("taskdef.json"))??;
     let placeholders = image_placeholders(&taskdef);
     if placeholders.len() > 1 {
         let names: Vec<String> = placeholders.iter().map(|p| format!("<{p}>")).collect();
@@ -216,7 +230,88 @@ async fn read_build_output(deps: &Deps, job: &Job) -> Result<BuildOutput, Refusa
             names.join(", ")
         )));
     }
-    Ok(BuildOutput { image_detail, taskdef, repository_policy: take("appsec.yaml").ok() })
+    Ok(BuildOutput { image_detail, taskdef, repository_policy: first("appsec.yaml") })
+}
+
+/// Where the task definition the deployment uses is.
+enum TaskdefSource {
+    /// Named: by `UserParameters.taskdef` (any input artifact), or by the
+    /// pipeline's deploy action (its artifact).
+    Named(Vec<TemplatePath>),
+    /// Not named: the one `taskdef.json` of the input artifacts.
+    OnlyOne,
+}
+
+/// The task definition the deployment uses, from what the job and the
+/// pipeline say: `UserParameters.taskdef`, else the path the pipeline's
+/// CodeDeploy blue/green action reads from one of this action's input
+/// artifacts (which must be one), else the only `taskdef.json`. Unreadable
+/// pipelines fall back to the last, with a note.
+async fn task_definition_source(
+    deps: &Deps,
+    job: &Job,
+    pipeline: Option<&str>,
+    basis: &mut Basis,
+) -> Result<TaskdefSource, Refusal> {
+    if let Some(path) = &job.params.taskdef {
+        return Ok(TaskdefSource::Named(vec![TemplatePath { artifact: String::new(), path: path.clone() }]));
+    }
+    let Some(pipeline) = pipeline else { return Ok(TaskdefSource::OnlyOne) };
+    let deployed = match deps.codepipeline.deployed_task_definitions(pipeline).await {
+        Ok(deployed) => deployed,
+        Err(e) => {
+            basis.notes.push(format!(
+                "the pipeline's deploy actions could not be read ({e}); judged the only taskdef.json"
+            ));
+            return Ok(TaskdefSource::OnlyOne);
+        }
+    };
+    let ours: Vec<TemplatePath> =
+        deployed.into_iter().filter(|t| job.artifacts.iter().any(|a| a.name == t.artifact)).collect();
+    match ours.len() {
+        0 => Ok(TaskdefSource::OnlyOne),
+        1 => Ok(TaskdefSource::Named(ours)),
+        _ => Err(Refusal::AmbiguousTaskdef(format!(
+            "pipeline {pipeline}'s deploy actions use {} task definitions ({}); name the one this gate judges in \
+             UserParameters.taskdef",
+            ours.len(),
+            ours.iter().map(|t| format!("{}::{}", t.artifact, t.path)).collect::<Vec<_>>().join(", ")
+        ))),
+    }
+}
+
+/// The task definition text `source` says, `None` when it is not there;
+/// `Some(Err)` when the artifacts hold several and nothing names one.
+fn pick_taskdef(
+    artifacts: &[(&str, ArtifactFiles)],
+    source: &TaskdefSource,
+) -> Option<Result<String, Refusal>> {
+    match source {
+        TaskdefSource::Named(paths) => paths.iter().find_map(|t| {
+            artifacts
+                .iter()
+                .filter(|(name, _)| t.artifact.is_empty() || *name == t.artifact)
+                .find_map(|(_, files)| files.at(&t.path))
+                .map(|text| Ok(text.to_owned()))
+        }),
+        TaskdefSource::OnlyOne => {
+            let all: Vec<String> = artifacts
+                .iter()
+                .flat_map(|(name, files)| {
+                    files.named("taskdef.json").map(move |(path, _)| format!("{name}::{path}"))
+                })
+                .collect();
+            if all.len() > 1 {
+                return Some(Err(Refusal::AmbiguousTaskdef(format!(
+                    "the input artifacts hold {} task definitions ({}) and nothing says which the deployment uses; \
+                     name it in UserParameters.taskdef (or in the pipeline's CodeDeployToECS action)",
+                    all.len(),
+                    all.join(", ")
+                ))));
+            }
+            artifacts.iter().find_map(|(_, files)| files.shallowest("taskdef.json")).map(|t| Ok(t.to_owned()))
+        }
+    }
 }
 
 /// Step 3: the built image's repository and digest (a tag is resolved in ECR).

@@ -210,6 +210,8 @@ pub async fn run_job(
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct PipelineContext {
     pipeline: String,
+    /// Whether CodePipeline named the pipeline (else `unknown-pipeline`).
+    known: bool,
     execution_id: String,
     stage: Option<String>,
     action: Option<String>,
@@ -231,6 +233,7 @@ async fn pipeline_context(deps: &Deps, job_id: &str) -> PipelineContext {
     }
     .unwrap_or_default();
     PipelineContext {
+        known: context.pipeline.is_some(),
         pipeline: context.pipeline.unwrap_or_else(|| "unknown-pipeline".into()),
         execution_id: context.execution_id.unwrap_or_else(|| job_id.to_owned()),
         stage: context.stage,
@@ -265,7 +268,9 @@ async fn decide(
     now: DateTime<Utc>,
     to_announce: &mut Option<DecisionRecord>,
 ) -> JobResult {
-    let (basis, judged) = Box::pin(judge_job(deps, payload, now)).await;
+    let context = pipeline_context(deps, job_id).await;
+    let pipeline = context.known.then_some(context.pipeline.as_str());
+    let (basis, judged) = Box::pin(judge_job(deps, payload, pipeline, now)).await;
     let (judgement, continuation) = match judged {
         Ok(judged) => judged,
         Err(refusal) => (Judgement::refused(refusal.to_string()), None),
@@ -274,7 +279,6 @@ async fn decide(
         let token = continuation.map_or_else(|| Continuation::start(now), Continuation::next).to_token();
         return JobResult::Continue { token, summary: judgement.reasons.join("; ") };
     }
-    let context = pipeline_context(deps, job_id).await;
     let result = job_result(&judgement, &basis, &decision_id(job_id));
     let record = decision_record(job_id, &context, &judgement, &basis, &result, now);
     let key = record.key();

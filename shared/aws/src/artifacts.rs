@@ -4,7 +4,6 @@
 //! The credentials are held in a type whose `Debug` shows nothing secret, and
 //! are used only to build a one-off S3 client.
 
-use std::collections::BTreeMap;
 use std::io::Read;
 
 use aws_credential_types::Credentials;
@@ -48,14 +47,51 @@ pub enum ArtifactError {
     NotZip { name: String, reason: String },
 }
 
-/// Reads the artifact and returns the files among `wanted` (matched by file
-/// name, at any depth; the shallowest wins) with their text.
+/// Which files of an artifact to read: any whose file name is one of
+/// `names` (at any depth), and any whose path is one of `paths`.
+#[derive(Debug, Clone, Copy)]
+pub struct Wanted<'a> {
+    pub names: &'a [&'a str],
+    pub paths: &'a [&'a str],
+}
+
+impl Wanted<'_> {
+    fn wants(&self, path: &str) -> bool {
+        let file_name = path.rsplit('/').next().unwrap_or(path);
+        self.names.contains(&file_name) || self.paths.contains(&path)
+    }
+}
+
+/// The files of an artifact read, each `(path, text)`, shallowest first
+/// (then by path).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ArtifactFiles(pub Vec<(String, String)>);
+
+impl ArtifactFiles {
+    /// The files named `name`, at any depth, shallowest first.
+    pub fn named<'a>(&'a self, name: &str) -> impl Iterator<Item = &'a (String, String)> + 'a {
+        let name = name.to_owned();
+        self.0.iter().filter(move |(path, _)| path.rsplit('/').next() == Some(name.as_str()))
+    }
+
+    /// The shallowest file named `name`.
+    pub fn shallowest(&self, name: &str) -> Option<&str> {
+        self.named(name).next().map(|(_, text)| text.as_str())
+    }
+
+    /// The file at `path`.
+    pub fn at(&self, path: &str) -> Option<&str> {
+        self.0.iter().find(|(p, _)| p == path).map(|(_, text)| text.as_str())
+    }
+}
+
+/// Reads the artifact and returns the files it holds that are `wanted`.
 pub async fn read_files(
     sdk: &aws_config::SdkConfig,
     credentials: &ArtifactCredentials,
     location: &ArtifactLocation,
-    wanted: &[&str],
-) -> Result<BTreeMap<String, String>, ArtifactError> {
+    wanted: Wanted<'_>,
+) -> Result<ArtifactFiles, ArtifactError> {
     let provider = Credentials::new(
         &credentials.access_key_id,
         &credentials.secret_access_key,
@@ -89,28 +125,19 @@ pub async fn read_files(
     unzip_files(&location.name, &bytes, wanted)
 }
 
-/// The `wanted` files of a zip, by file name at any depth (shallowest first).
-pub fn unzip_files(
-    name: &str,
-    bytes: &[u8],
-    wanted: &[&str],
-) -> Result<BTreeMap<String, String>, ArtifactError> {
+/// The `wanted` files of a zip, shallowest first.
+pub fn unzip_files(name: &str, bytes: &[u8], wanted: Wanted<'_>) -> Result<ArtifactFiles, ArtifactError> {
     let not_zip = |reason: String| ArtifactError::NotZip { name: name.to_owned(), reason };
     let mut archive =
         zip::ZipArchive::new(std::io::Cursor::new(bytes)).map_err(|e| not_zip(e.to_string()))?;
-    let mut found: BTreeMap<String, (usize, String)> = BTreeMap::new();
+    let mut found: Vec<(String, String)> = Vec::new();
     for i in 0..archive.len() {
         let mut entry = archive.by_index(i).map_err(|e| not_zip(e.to_string()))?;
         if !entry.is_file() {
             continue;
         }
         let path = entry.name().map_err(|e| not_zip(e.to_string()))?.to_string();
-        let file_name = path.rsplit('/').next().unwrap_or(&path).to_owned();
-        if !wanted.contains(&file_name.as_str()) {
-            continue;
-        }
-        let depth = path.matches('/').count();
-        if found.get(&file_name).is_some_and(|(d, _)| *d <= depth) {
+        if !wanted.wants(&path) {
             continue;
         }
         let mut text = String::new();
@@ -119,13 +146,13 @@ pub fn unzip_files(
             Ok(n) if n as u64 > ARTIFACT_FILE_BYTES => {
                 return Err(not_zip(format!("{path}: {}", too_large(entry.size(), ARTIFACT_FILE_BYTES))));
             }
-            Ok(_) => {
-                found.insert(file_name, (depth, text));
-            }
+            Ok(_) => found.push((path, text)),
             Err(e) => return Err(not_zip(format!("{path}: {e}"))),
         }
     }
-    Ok(found.into_iter().map(|(k, (_, v))| (k, v)).collect())
+    found
+        .sort_by(|(a, _), (b, _)| a.matches('/').count().cmp(&b.matches('/').count()).then_with(|| a.cmp(b)));
+    Ok(ArtifactFiles(found))
 }
 
 #[cfg(test)]
@@ -152,15 +179,22 @@ mod tests {
             ("imageDetail.json", "{}"),
             ("other", "x"),
         ]);
-        let files =
-            unzip_files("BuildOutput", &bytes, &["taskdef.json", "imageDetail.json", "appsec.yaml"]).unwrap();
-        assert_eq!(files.len(), 2);
-        assert_eq!(files["taskdef.json"], "top");
+        let names = ["taskdef.json", "imageDetail.json", "appsec.yaml"];
+        let files = unzip_files("BuildOutput", &bytes, Wanted { names: &names, paths: &[] }).unwrap();
+        assert_eq!(files.0.len(), 3);
+        assert_eq!(files.shallowest("taskdef.json"), Some("top"));
+        let paths: Vec<&str> = files.named("taskdef.json").map(|(p, _)| p.as_str()).collect();
+        assert_eq!(paths, ["taskdef.json", "deep/dir/taskdef.json"]);
+        assert_eq!(files.shallowest("appsec.yaml"), None);
+        let by_path = unzip_files("BuildOutput", &bytes, Wanted { names: &[], paths: &["other"] }).unwrap();
+        assert_eq!(by_path.at("other"), Some("x"));
+        assert_eq!(by_path.0.len(), 1);
     }
 
     #[test]
     fn not_a_zip_is_named() {
-        let err = unzip_files("BuildOutput", b"plain text", &["taskdef.json"]).unwrap_err();
+        let wanted = Wanted { names: &["taskdef.json"], paths: &[] };
+        let err = unzip_files("BuildOutput", b"plain text", wanted).unwrap_err();
         assert!(err.to_string().starts_with("input artifact BuildOutput is not a readable zip"), "{err}");
     }
 

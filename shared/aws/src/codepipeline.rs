@@ -73,6 +73,13 @@ pub struct JobContext {
     pub action: Option<String>,
 }
 
+/// A file a deploy action reads from an input artifact.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplatePath {
+    pub artifact: String,
+    pub path: String,
+}
+
 /// AWS CodePipeline: job details, job results and starting executions.
 #[derive(Debug, Clone)]
 pub struct CodePipeline {
@@ -103,6 +110,30 @@ impl CodePipeline {
             stage: c.stage.and_then(|s| s.name),
             action: c.action.and_then(|a| a.name),
         }))
+    }
+
+    /// The task definition each CodeDeploy blue/green deploy action of
+    /// `pipeline` deploys: its `TaskDefinitionTemplateArtifact` and
+    /// `TaskDefinitionTemplatePath` (`taskdef.json` when unset, as the
+    /// action's reference says), in pipeline order, each once.
+    pub async fn deployed_task_definitions(&self, pipeline: &str) -> Result<Vec<TemplatePath>, AwsError> {
+        let client = &self.client;
+        let output =
+            client.get_pipeline().name(pipeline).send().await.map_err(aws_err(SERVICE, "GetPipeline"))?;
+        let mut out: Vec<TemplatePath> = Vec::new();
+        let stages = output.pipeline.map(|p| p.stages).unwrap_or_default();
+        for action in stages.iter().flat_map(|s| s.actions()) {
+            let is_ecs_blue_green =
+                action.action_type_id().is_some_and(|t| t.provider() == "CodeDeployToECS");
+            let Some(configuration) = action.configuration().filter(|_| is_ecs_blue_green) else { continue };
+            let Some(artifact) = configuration.get("TaskDefinitionTemplateArtifact") else { continue };
+            let path = configuration.get("TaskDefinitionTemplatePath").map_or("taskdef.json", String::as_str);
+            let found = TemplatePath { artifact: artifact.clone(), path: path.to_owned() };
+            if !out.contains(&found) {
+                out.push(found);
+            }
+        }
+        Ok(out)
     }
 
     /// Reports `result` for `job_id` within `budget` (retries included).

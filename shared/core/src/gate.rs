@@ -26,6 +26,11 @@ pub struct GateParameters {
     /// The ECR repository, when it cannot be read from the image URI.
     #[serde(default)]
     pub repository: Option<String>,
+    /// The task definition the deployment uses: its path in the input
+    /// artifacts (`deploy/taskdef.json`), when the pipeline's deploy action
+    /// does not say it or says several.
+    #[serde(default)]
+    pub taskdef: Option<String>,
 }
 
 impl GateParameters {
@@ -47,6 +52,14 @@ impl GateParameters {
             {
                 return Err(format!("UserParameters.{name} {v:?} is not a valid name"));
             }
+        }
+        if let Some(path) = &params.taskdef
+            && (path.is_empty()
+                || path.starts_with('/')
+                || path.split('/').any(|part| part.is_empty() || part == "..")
+                || path.chars().any(char::is_control))
+        {
+            return Err(format!("UserParameters.taskdef {path:?} is not a path in the input artifact"));
         }
         Ok(params)
     }
