@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 mod blocked_release;
+mod console_deployment;
 mod daily_digest;
 mod ecs_rollback;
 mod expired_exception;
@@ -27,6 +28,7 @@ mod notifications;
 mod policy;
 mod release;
 mod runtime;
+mod sidecar;
 mod ungated_deployment;
 
 use runtime::invoke;
@@ -296,6 +298,8 @@ pub async fn run(progress: &mut dyn Progress) -> Report {
     replay.finding_after_release_story().await;
     replay.expired_exception_story().await;
     replay.multi_arch_story(&listener).await;
+    replay.console_deployment_story().await;
+    replay.sidecar_story().await;
     replay.exposure_story().await;
     replay.report
 }
@@ -368,9 +372,17 @@ pub async fn deployment_on(
     digest: &str,
     cpu: Option<aws_sdk_ecs::types::CpuArchitecture>,
 ) -> (String, String) {
+    deployment_of(fleet, crate::compliant_container("app", &image(digest)), cpu).await
+}
+
+/// A blue/green deployment of a task definition running `container`.
+pub async fn deployment_of(
+    fleet: &Fleet,
+    container: aws_sdk_ecs::types::ContainerDefinition,
+    cpu: Option<aws_sdk_ecs::types::CpuArchitecture>,
+) -> (String, String) {
     use aws_sdk_ecs::types::{OsFamily, RuntimePlatform};
     let ecs = aws_sdk_ecs::Client::new(&fleet.sdk);
-    let container = crate::compliant_container("app", &image(digest));
     let platform = cpu.map(|cpu| {
         RuntimePlatform::builder().cpu_architecture(cpu).operating_system_family(OsFamily::Linux).build()
     });
@@ -400,6 +412,20 @@ pub async fn gate_job(
     gate_job_on(fleet, job_id, execution_id, digest, continuation, None).await
 }
 
+/// The build output's task definition: one compliant container running the
+/// built image, on `cpu` (`ARM64`; `None` leaves `runtimePlatform` unset,
+/// ECS's X86_64).
+pub fn release_taskdef(cpu: Option<&str>) -> Value {
+    let mut taskdef = json!({"family": REPO, "networkMode": "awsvpc", "containerDefinitions": [{"name": "app",
+        "image": "<IMAGE1_NAME>", "user": "10001", "readonlyRootFilesystem": true,
+        "logConfiguration": {"logDriver": "awslogs"},
+        "secrets": [{"name": "DB_PASSWORD", "valueFrom": "arn:aws:secretsmanager:us-east-1:123456789012:secret:db"}]}]});
+    if let Some(cpu) = cpu {
+        taskdef["runtimePlatform"] = json!({"cpuArchitecture": cpu, "operatingSystemFamily": "LINUX"});
+    }
+    taskdef
+}
+
 /// [`gate_job`] for a task definition whose `runtimePlatform` has `cpu`
 /// (`ARM64`); `None` leaves it unset (ECS's X86_64).
 pub async fn gate_job_on(
@@ -410,17 +436,22 @@ pub async fn gate_job_on(
     continuation: Option<&str>,
     cpu: Option<&str>,
 ) -> Value {
+    gate_job_with(fleet, job_id, execution_id, digest, continuation, release_taskdef(cpu)).await
+}
+
+/// [`gate_job`] whose build output carries `taskdef`.
+pub async fn gate_job_with(
+    fleet: &Fleet,
+    job_id: &str,
+    execution_id: &str,
+    digest: &str,
+    continuation: Option<&str>,
+    taskdef: Value,
+) -> Value {
     const ARTIFACTS: &str = "codepipeline-artifacts-local";
     // Absent on first use; already there after.
     let _ = fleet.s3().create_bucket().bucket(ARTIFACTS).send().await;
     let key = format!("{PIPELINE}/BuildOutput/{job_id}.zip");
-    let mut taskdef = json!({"family": REPO, "networkMode": "awsvpc", "containerDefinitions": [{"name": "app",
-        "image": "<IMAGE1_NAME>", "user": "10001", "readonlyRootFilesystem": true,
-        "logConfiguration": {"logDriver": "awslogs"},
-        "secrets": [{"name": "DB_PASSWORD", "valueFrom": "arn:aws:secretsmanager:us-east-1:123456789012:secret:db"}]}]});
-    if let Some(cpu) = cpu {
-        taskdef["runtimePlatform"] = json!({"cpuArchitecture": cpu, "operatingSystemFamily": "LINUX"});
-    }
     let zip = crate::zip_files(&[
         ("imageDetail.json", json!({"ImageURI": image(digest)}).to_string()),
         ("taskdef.json", taskdef.to_string()),
@@ -634,9 +665,24 @@ impl Replay<'_> {
         expect: &'static str,
         says: &'static str,
     ) -> Value {
+        self.gate_taskdef(story, execution_id, digest, continuation, release_taskdef(cpu), expect, says).await
+    }
+
+    /// [`Self::gate`] of a build output carrying `taskdef`.
+    #[allow(clippy::too_many_arguments)]
+    async fn gate_taskdef(
+        &mut self,
+        story: &'static str,
+        execution_id: &str,
+        digest: &str,
+        continuation: Option<&str>,
+        taskdef: Value,
+        expect: &'static str,
+        says: &'static str,
+    ) -> Value {
         self.job_counter += 1;
         let job_id = format!("job-{:04}", self.job_counter);
-        let event = gate_job_on(&self.fleet, &job_id, execution_id, digest, continuation, cpu).await;
+        let event = gate_job_with(&self.fleet, &job_id, execution_id, digest, continuation, taskdef).await;
         let input = if continuation.is_some() { "Gate job (continued)" } else { "Gate job" };
         let out = self
             .step(story, "release-gate", &format!("{input} {job_id}"), &event, |out| {

@@ -27,6 +27,8 @@ async fn every_story_of_the_replay_ends_as_expected() {
             "finding after release",
             "expired exception",
             "multi-arch release",
+            "console deployment",
+            "sidecar",
             "exposure"
         ]
     );
