@@ -812,9 +812,22 @@ impl Gate {
     /// A two-platform image index whose amd64 image has a CRITICAL finding and
     /// whose arm64 image is clean, and a build artifact naming the index.
     async fn multi_arch_release(&self, key: &str, cpu: Option<&str>) -> shipgate_tests::ImageIndex {
-        let index = self.fleet.push_image_index(REPO, key, &["linux/amd64", "linux/arm64"]).await;
         let critical = json!({"name": "CVE-2026-9999", "severity": "CRITICAL", "attributes": []});
-        for (platform, findings) in [("linux/amd64", vec![critical]), ("linux/arm64", vec![])] {
+        self.index_release(key, &[("linux/amd64", vec![critical]), ("linux/arm64", vec![])], cpu).await
+    }
+
+    /// An image index of `children` (each a platform and the findings of its
+    /// completed scan), and a build artifact at `key` naming the index in a
+    /// task definition on `cpu`.
+    async fn index_release(
+        &self,
+        key: &str,
+        children: &[(&str, Vec<Value>)],
+        cpu: Option<&str>,
+    ) -> shipgate_tests::ImageIndex {
+        let platforms: Vec<&str> = children.iter().map(|(p, _)| *p).collect();
+        let index = self.fleet.push_image_index(REPO, key, &platforms).await;
+        for (platform, findings) in children {
             self.fleet.aws.seed_scan(json!({"repositoryName": REPO, "imageDigest": index.child(platform),
                 "status": "COMPLETE", "completedAt": 1_795_860_000, "findings": findings}));
         }
@@ -861,18 +874,9 @@ async fn a_graviton_task_is_judged_by_the_child_containerd_pulls_not_the_first_a
     // A clean arm64/v9 image listed first; a Graviton host (arm64/v8 to
     // containerd) pulls the plain arm64 one, which has a critical.
     let gate = Gate::start(POLICY).await;
-    let index = gate.fleet.push_image_index(REPO, "v9-first", &["linux/arm64/v9", "linux/arm64"]).await;
     let critical = json!({"name": "CVE-2026-9999", "severity": "CRITICAL", "attributes": []});
-    for (platform, findings) in [("linux/arm64/v9", vec![]), ("linux/arm64", vec![critical])] {
-        gate.fleet.aws.seed_scan(json!({"repositoryName": REPO, "imageDigest": index.child(platform),
-            "status": "COMPLETE", "completedAt": 1_795_860_000, "findings": findings}));
-    }
-    let uri = format!("{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{REPO}@{}", index.digest);
-    let files = [
-        ("imageDetail.json", json!({"ImageURI": uri}).to_string()),
-        ("taskdef.json", taskdef_on(Some("ARM64"), "<IMAGE1_NAME>").to_string()),
-    ];
-    gate.artifact("v9.zip", &files).await;
+    let children = [("linux/arm64/v9", vec![]), ("linux/arm64", vec![critical])];
+    let index = gate.index_release("v9.zip", &children, Some("ARM64")).await;
     let outcome = gate.run(gate.job("job-v9", "v9.zip", PARAMS, None)).await;
     assert_eq!(outcome.result, JobStatus::Failed, "{}", outcome.summary);
     assert!(outcome.summary.contains("CVE-2026-9999"), "{}", outcome.summary);
@@ -885,17 +889,8 @@ async fn a_graviton_task_is_judged_by_the_child_containerd_pulls_not_the_first_a
 #[tokio::test]
 async fn every_amd64_level_a_host_may_pull_is_judged_and_each_gets_provenance() {
     let gate = Gate::start(POLICY).await;
-    let index = gate.fleet.push_image_index(REPO, "levels", &["linux/amd64", "linux/amd64/v3"]).await;
-    for platform in ["linux/amd64", "linux/amd64/v3"] {
-        gate.fleet.aws.seed_scan(json!({"repositoryName": REPO, "imageDigest": index.child(platform),
-            "status": "COMPLETE", "completedAt": 1_795_860_000, "findings": []}));
-    }
-    let uri = format!("{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{REPO}@{}", index.digest);
-    let files = [
-        ("imageDetail.json", json!({"ImageURI": uri}).to_string()),
-        ("taskdef.json", taskdef_on(None, "<IMAGE1_NAME>").to_string()),
-    ];
-    gate.artifact("levels.zip", &files).await;
+    let children = [("linux/amd64", vec![]), ("linux/amd64/v3", vec![])];
+    let index = gate.index_release("levels.zip", &children, None).await;
     let outcome = gate.run(gate.job("job-levels", "levels.zip", PARAMS, None)).await;
     assert_eq!(outcome.result, JobStatus::Succeeded, "{}", outcome.summary);
     let mut judged: Vec<String> = gate
@@ -929,15 +924,7 @@ async fn an_x86_task_of_the_same_index_is_blocked_by_the_amd64_images_critical()
 #[tokio::test]
 async fn an_index_without_the_tasks_platform_fails_image_platform_naming_what_it_has() {
     let gate = Gate::start(POLICY).await;
-    let index = gate.fleet.push_image_index(REPO, "amd64-only", &["linux/amd64"]).await;
-    gate.fleet.aws.seed_scan(json!({"repositoryName": REPO, "imageDigest": index.child("linux/amd64"),
-        "status": "COMPLETE", "completedAt": 1_795_860_000, "findings": []}));
-    let uri = format!("{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{REPO}@{}", index.digest);
-    let files = [
-        ("imageDetail.json", json!({"ImageURI": uri}).to_string()),
-        ("taskdef.json", taskdef_on(Some("ARM64"), "<IMAGE1_NAME>").to_string()),
-    ];
-    gate.artifact("amd.zip", &files).await;
+    gate.index_release("amd.zip", &[("linux/amd64", vec![])], Some("ARM64")).await;
     let outcome = gate.run(gate.job("job-amd", "amd.zip", PARAMS, None)).await;
     assert_eq!(outcome.result, JobStatus::Failed, "{}", outcome.summary);
     assert!(outcome.summary.contains("image_platform"), "{}", outcome.summary);
