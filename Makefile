@@ -64,9 +64,10 @@ iam-mutants: setup tools
 	$(PY) tests/emulator/iam_mutants.py
 
 # Mutation testing of the decision modules listed in .cargo/mutants.toml
-# (scan, rules, manifest, gate, verdict, webhook): every mutant that could change a
-# verdict, a gate decision, which stored verdict wins or a signature check
-# must be killed by a test. By default with the core's and the CLI's tests
+# (scan, rules, manifest, platforms, user, exposure, gate, verdict, webhook):
+# every mutant that could change a verdict, a gate decision, which image of an
+# index runs, which stored verdict wins or a signature check must be killed
+# by a test. By default with the core's and the CLI's tests
 # (about half an hour on two cores); MUTANTS_TESTS=--test-workspace=true adds
 # every integration test through the emulator (hours). Not in CI.
 MUTANTS_TESTS ?= --test-package shipgate-core --test-package shipgate-cli

@@ -97,15 +97,10 @@ fn arm64_versions(variant: &str) -> Option<&'static [(u32, u32)]> {
     })
 }
 
-/// Go's `strconv.Atoi(strings.TrimPrefix(variant, "v"))`, for the small
-/// levels a variant names.
+/// Go's `strconv.Atoi(strings.TrimPrefix(variant, "v"))`: an optional sign,
+/// then decimal digits, within range (Rust's `i64` parsing reads the same).
 fn level(variant: &str) -> Option<i64> {
-    let digits = variant.strip_prefix('v').unwrap_or(variant);
-    let unsigned = digits.strip_prefix(['+', '-']).unwrap_or(digits);
-    if unsigned.is_empty() || !unsigned.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    digits.parse().ok()
+    variant.strip_prefix('v').unwrap_or(variant).parse().ok()
 }
 
 fn with(host: &Platform, architecture: &str, variant: Option<String>) -> Platform {
@@ -123,13 +118,15 @@ fn vector(host: &Platform) -> Vec<Platform> {
     let mut out = vec![host.clone()];
     match host.architecture.as_str() {
         "amd64" => {
-            if let Some(v) = level(&variant).filter(|v| *v > 1) {
+            // Each lower level down to v1 (none below v2).
+            if let Some(v) = level(&variant) {
                 out.extend((1..v).rev().map(|l| with(host, "amd64", Some(format!("v{l}")))));
             }
             out.push(with(host, "386", None));
         }
         "arm" => {
-            if let Some(v) = level(&variant).filter(|v| *v > 5) {
+            // Each lower version down to v5 (none below v6).
+            if let Some(v) = level(&variant) {
                 out.extend((5..v).rev().map(|l| with(host, "arm", Some(format!("v{l}")))));
             }
         }
@@ -449,6 +446,35 @@ mod tests {
         assert_eq!(Only::new(&p("linux/arm64")).pick(&unknown, |t| t.1.as_ref()).map(|t| t.0), Some(2));
     }
 
+    /// `Only`'s documented arm64 rule (compare.go): "for arm64/v9.x, will
+    /// also match arm64/v9.{0..x-1} and arm64/v8.{0..x+5}; for arm64/v8.x,
+    /// will also match arm64/v8.{0..x-1}", for every variant of the table.
+    #[test]
+    fn every_arm64_level_runs_its_documented_range() {
+        let v = |major: u32, minor: u32| {
+            if minor == 0 {
+                p(&format!("linux/arm64/v{major}"))
+            } else {
+                p(&format!("linux/arm64/v{major}.{minor}"))
+            }
+        };
+        for x in 0..=9 {
+            let only = Only::new(&v(8, x));
+            assert!((0..=x).all(|m| only.rank(&v(8, m)).is_some()), "v8.{x}");
+            assert!(only.rank(&v(8, x + 1)).is_none(), "v8.{x} runs no v8.{}", x + 1);
+            assert!(only.rank(&v(9, 0)).is_none(), "v8.{x} runs no v9");
+        }
+        for x in 0..=7 {
+            let only = Only::new(&v(9, x));
+            let v8_top = (x + 5).min(9);
+            assert!((0..=x).all(|m| only.rank(&v(9, m)).is_some()), "v9.{x}");
+            assert!((0..=v8_top).all(|m| only.rank(&v(8, m)).is_some()), "v9.{x} runs v8.0 to v8.{v8_top}");
+            assert!(only.rank(&v(9, x + 1)).is_none(), "v9.{x} runs no v9.{}", x + 1);
+            assert!(only.rank(&v(8, v8_top + 1)).is_none(), "v9.{x} runs no v8.{}", v8_top + 1);
+            assert_eq!(only.rank(&v(9, x)), Some(0), "its own level first");
+        }
+    }
+
     #[test]
     fn an_arm64_variant_containerd_does_not_know_runs_nothing() {
         let only = Only::new(&p("linux/arm64/v10"));
@@ -466,6 +492,7 @@ mod tests {
         );
         assert_eq!(names("linux/arm64"), ["linux/arm64/v8"]);
         assert_eq!(names("linux/amd64/v3"), ["linux/amd64/v3"]);
+        assert_eq!(names("linux/arm64/v9"), ["linux/arm64/v9"], "a named level is that host");
         assert_eq!(names("linux/arm/v7"), ["linux/arm/v7"]);
     }
 
@@ -476,6 +503,8 @@ mod tests {
         assert_eq!(level("v+3"), Some(3));
         assert_eq!(level("v-3"), Some(-3));
         assert_eq!(level("v"), None);
+        assert_eq!(level("v 3"), None);
+        assert_eq!(level("v3_0"), None);
         assert_eq!(level("v3a"), None);
         assert_eq!(level(""), None);
     }

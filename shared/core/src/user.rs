@@ -61,10 +61,10 @@ fn numeric(part: &str) -> Option<Result<u32, ()>> {
         return None;
     }
     let negative = part.starts_with('-');
-    // Atoi's range is int64: past it, ErrRange (a number, refused).
+    // Atoi's range is int64: past it, ErrRange (a number, refused), as is
+    // anything past 2147483647 or below 0, so the one bound is runc's.
     let Ok(magnitude) = digits.parse::<u64>() else { return Some(Err(())) };
-    let in_int64 = if negative { magnitude <= 1 << 63 } else { magnitude < 1 << 63 };
-    if !in_int64 || (negative && magnitude != 0) || magnitude > i32::MAX as u64 {
+    if (negative && magnitude != 0) || magnitude > i32::MAX as u64 {
         return Some(Err(()));
     }
     Some(Ok(magnitude as u32))
