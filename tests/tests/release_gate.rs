@@ -976,3 +976,35 @@ async fn a_single_image_is_judged_by_the_platform_its_config_says() {
     // The platform came from each config blob, read through ECR's download URL.
     assert_eq!(gate.fleet.aws.calls_of("GetDownloadUrlForLayer").len(), 3);
 }
+
+/// GetJobDetails failed on the first try, so its record names no pipeline;
+/// the redelivery (after the findings changed) still reports the job's first
+/// decision, and the job has one record (#33: it used to decide again
+/// under the pipeline's key and report PASS).
+#[tokio::test]
+async fn a_redelivery_reports_the_first_decision_whatever_get_job_details_said() {
+    let gate = Gate::start(POLICY).await;
+    gate.standard_artifact("a.zip", compliant_taskdef()).await;
+    gate.seed_scan(
+        "COMPLETE",
+        vec![json!({"name": "CVE-2026-8080", "severity": "CRITICAL", "attributes": []})],
+    );
+    gate.fleet.aws.inject_fault("GetJobDetails", 400, "AccessDeniedException", 1);
+    let event = gate.job("job-ctx", "a.zip", PARAMS, None);
+    let first = gate.run(event.clone()).await;
+    assert_eq!(first.result, JobStatus::Failed, "{}", first.summary);
+    gate.seed_scan("COMPLETE", vec![]);
+    let again = gate.run(event).await;
+    assert_eq!(again.result, JobStatus::Failed, "{}", again.summary);
+    assert!(again.summary.contains("CVE-2026-8080"), "{}", again.summary);
+    let listed =
+        gate.fleet.s3().list_objects_v2().bucket(CONFIG_BUCKET).prefix("decisions/").send().await.unwrap();
+    let records: Vec<&str> = listed
+        .contents()
+        .iter()
+        .filter_map(|o| o.key())
+        .filter(|k| !k.starts_with("decisions/jobs/"))
+        .collect();
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert!(records[0].starts_with("decisions/unknown-pipeline/"), "{records:?}");
+}

@@ -23,8 +23,8 @@ use shipgate_aws::{AwsError, Deadline, ErrorType, InvalidEvent, SdkConfig};
 use shipgate_core::digest::Digest;
 use shipgate_core::events::GATE_DECISION;
 use shipgate_core::gate::{
-    Continuation, Decision, DecisionRecord, GateDecisionEvent, Judgement, ReportedResult, decision_id,
-    failure_message,
+    Continuation, Decision, DecisionRecord, GateDecisionEvent, JobClaim, Judgement, ReportedResult,
+    decision_id, failure_message, job_claim_key,
 };
 use shipgate_core::hooks::{Provenance, provenance_key};
 use tracing::{info, instrument, warn};
@@ -280,12 +280,22 @@ async fn decide(
         return JobResult::Continue { token, summary: judgement.reasons.join("; ") };
     }
     let result = job_result(&judgement, &basis, &decision_id(job_id));
-    let record = decision_record(job_id, &context, &judgement, &basis, &result, now);
-    let key = record.key();
+    let mut record = decision_record(job_id, &context, &judgement, &basis, &result, now);
+    // The job's claim, keyed by the job alone, is the commit point: the
+    // record's own key names the pipeline, which GetJobDetails may have
+    // failed to say this time and say the next. A claim whose record never
+    // came (its invocation stopped in between) is where this one goes.
+    let key = match claim(deps, &record).await {
+        Ok(key) => key,
+        Err(e) => return unrecorded(&judgement, result, &e),
+    };
+    if let Some((pipeline, execution_id)) = where_recorded(&key).filter(|_| key != record.key()) {
+        (record.pipeline, record.execution_id) = (pipeline, execution_id);
+    }
     let body = serde_json::to_vec_pretty(&record).unwrap_or_default();
     match deps.bucket.put(&key, body, "application/json", Condition::IfAbsent).await {
         Ok(PutOutcome::Written { .. }) => {
-            info!(decision = ?judgement.decision, pipeline = %context.pipeline, decision_id = %record.decision_id, "decided");
+            info!(decision = ?judgement.decision, pipeline = %record.pipeline, decision_id = %record.decision_id, "decided");
             *to_announce = Some(record);
             result
         }
@@ -298,17 +308,44 @@ async fn decide(
                 message: "Release blocked: another invocation decided this job and its decision cannot be read; failing closed".into(),
             },
         },
-        Err(e) => {
-            warn!(error = %e, "could not record the decision");
-            match judgement.decision {
-                Decision::Pass => JobResult::Failed {
-                    message: format!(
-                        "Release blocked: the passing decision could not be recorded ({e}); failing closed"
-                    ),
-                },
-                _ => result,
-            }
-        }
+        Err(e) => unrecorded(&judgement, result, &e),
+    }
+}
+
+/// Claims the job for `record` (`decisions/jobs/<decision-id>.json`, written
+/// only if absent) and returns where the job's decision is recorded: this
+/// record's key, or the one an earlier invocation claimed.
+async fn claim(deps: &Deps, record: &DecisionRecord) -> Result<String, AwsError> {
+    let claim_key = job_claim_key(&record.decision_id);
+    let body = serde_json::to_vec(&JobClaim { record: record.key() }).unwrap_or_default();
+    match deps.bucket.put(&claim_key, body, "application/json", Condition::IfAbsent).await? {
+        PutOutcome::Written { .. } => Ok(record.key()),
+        PutOutcome::ConditionFailed => Ok(deps
+            .bucket
+            .get_json::<JobClaim>(&claim_key)
+            .await?
+            .map_or_else(|| record.key(), |claimed| claimed.record)),
+    }
+}
+
+/// The pipeline and execution a decision key names
+/// (`decisions/<pipeline>/<execution-id>/<decision-id>.json`).
+fn where_recorded(key: &str) -> Option<(String, String)> {
+    let mut parts = key.strip_prefix("decisions/")?.split('/');
+    Some((parts.next()?.to_owned(), parts.next()?.to_owned()))
+}
+
+/// A decision that could not be recorded: a PASS is not reported (failing
+/// closed), anything else is.
+fn unrecorded(judgement: &Judgement, result: JobResult, e: &AwsError) -> JobResult {
+    warn!(error = %e, "could not record the decision");
+    match judgement.decision {
+        Decision::Pass => JobResult::Failed {
+            message: format!(
+                "Release blocked: the passing decision could not be recorded ({e}); failing closed"
+            ),
+        },
+        _ => result,
     }
 }
 

@@ -384,6 +384,18 @@ impl DecisionRecord {
     }
 }
 
+/// Which record holds a job's decision: written once, before the record,
+/// at `job_claim_key`, whatever pipeline `GetJobDetails` named.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobClaim {
+    pub record: String,
+}
+
+/// Where a job's claim is: keyed by its decision id alone.
+pub fn job_claim_key(decision_id: &str) -> String {
+    format!("decisions/jobs/{decision_id}.json")
+}
+
 /// Where a decision is recorded: one key per job id.
 pub fn decision_key(pipeline: &str, execution_id: &str, decision_id: &str) -> String {
     format!("decisions/{pipeline}/{execution_id}/{decision_id}.json")
