@@ -521,3 +521,43 @@ async fn codedeploy_reads_the_appspec_of_either_inline_revision_type() {
         [("AppSpecContent".to_owned(), true), ("String".to_owned(), true), ("S3".to_owned(), false)]
     );
 }
+
+/// Two deployments of one service recorded at once, interleaved the way that
+/// used to drop the service from the index of the digest it runs (#33): the
+/// later deployment (back to A) adds itself to A's index, the earlier one
+/// (to B) removes the service from A's index after both records are
+/// written. The index must still name the service under A.
+#[tokio::test]
+async fn two_deployments_recorded_at_once_never_drop_the_service_from_the_index() {
+    use shipgate_aws::exposure::{Recording, record_deployment, services_running};
+    use shipgate_core::exposure::{RunningImage, RunningService};
+    let aws = Emulator::start();
+    let bucket = new_bucket(&aws).await;
+    let (a, b) =
+        (ImageDigest::parse(DIGEST).unwrap(), ImageDigest::parse(&DIGEST.replace('1', "2")).unwrap());
+    let deployment = |id: &str, at: &str, digest: &ImageDigest| RunningService {
+        environment: Some("prod".into()),
+        service: "prod/payments".into(),
+        deployment: id.into(),
+        deployed_at: at.parse().unwrap(),
+        images: vec![RunningImage {
+            container: "app".into(),
+            image: format!("payments@{digest}"),
+            repository: "payments".into(),
+            digest: digest.clone(),
+            exposure: Default::default(),
+        }],
+    };
+    record_deployment(&bucket, deployment("d-0", "2026-12-01T00:00:00Z", &a)).await.unwrap();
+    let mut to_b = Recording::new(deployment("d-1", "2026-12-02T00:00:00Z", &b));
+    let mut back_to_a = Recording::new(deployment("d-2", "2026-12-03T00:00:00Z", &a));
+    assert!(back_to_a.step(&bucket).await.unwrap(), "back_to_a: index A");
+    assert!(to_b.step(&bucket).await.unwrap(), "to_b: index B");
+    assert!(to_b.step(&bucket).await.unwrap(), "to_b: record B, replacing A");
+    assert!(back_to_a.step(&bucket).await.unwrap(), "back_to_a: record A, replacing B");
+    while back_to_a.step(&bucket).await.unwrap() {}
+    while to_b.step(&bucket).await.unwrap() {}
+    let key = "running/prod/prod/payments.json".to_owned();
+    assert_eq!(services_running(&bucket, &a).await.unwrap(), [key], "the record runs A");
+    assert!(services_running(&bucket, &b).await.unwrap().is_empty(), "and no longer B");
+}
