@@ -9,7 +9,7 @@ never leave it running.
 Every change to moto goes through `patching` (a target moto no longer has
 stops the emulator at start-up, naming it), and every action it adds is one
 row of `ACTIONS` below, handled in the module of its service
-(`codepipeline_ext`, `codedeploy_ext`, `ecs_ext`, `ecr_ext`,
+(`codepipeline_ext`, `codedeploy_ext`, `ecs_ext`, `ecr_ext`, `events_ext`,
 `inspector_ext`); the control API is `control.ROUTES`; the account and
 region are `aws_account`'s. What it adds to moto, through the ordinary AWS
 APIs (real SDK clients talk to it):
@@ -27,6 +27,8 @@ APIs (real SDK clients talk to it):
 * ECS `DescribeServiceRevisions` for seeded service revisions.
 * ECR `DescribeImageScanFindings` for seeded images: the seeded status and
   findings (basic and enhanced), paged with `maxResults` and a real `nextToken`.
+* EventBridge `PutEvents` refuses a request whose entries total 256 KB or more
+  (`ValidationException`), as AWS does; moto takes any size.
 * Inspector2 `ListFindings` of the seeded scans' enhanced findings, filtered
   by `ecrImageRepositoryName`, `ecrImageHash` and `findingStatus` (EQUALS),
   paged, each with its seeded `epss` score: ECR's own answer leaves `epss`
@@ -99,6 +101,7 @@ from moto.ecr.models import ECRBackend
 from moto.ecr.models import Image as ECRImage
 from moto.ecr.responses import ECRResponse
 from moto.ecs.responses import EC2ContainerServiceResponse
+from moto.events.responses import EventsHandler
 from moto.inspector2.responses import Inspector2Response
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import make_server
@@ -108,6 +111,7 @@ import codedeploy_ext
 import codepipeline_ext
 import ecr_ext
 import ecs_ext
+import events_ext
 import iam_enforcement
 import inspector_ext
 from control import _json, control
@@ -138,6 +142,7 @@ ACTIONS: dict[tuple[str, str], tuple[type, Callable[..., Any]]] = {
     ("ecr", "CompleteLayerUpload"): (ECRResponse, ecr_ext.complete_layer_upload),
     ("ecr", "GetDownloadUrlForLayer"): (ECRResponse, ecr_ext.get_download_url_for_layer),
     ("inspector2", "ListFindings"): (Inspector2Response, inspector_ext.list_findings),
+    ("events", "PutEvents"): (EventsHandler, events_ext.put_events),
 }
 
 

@@ -373,3 +373,34 @@ async fn an_environment_that_judges_epss_gets_inspectors_scores() {
     assert_eq!(prod["violations"][0]["rule"], "epss");
     assert_eq!(fleet.aws.calls_of("ListFindings").len(), 1);
 }
+
+/// A scan with thousands of known exploits under `fail_on.exploit_available`:
+/// the verdict event would be far over EventBridge's 256 KB entry limit
+/// (which the emulator enforces, as AWS does), and used to fail PutEvents,
+/// every retry, then the DLQ (#33). The verdict is stored whole and the event
+/// goes out with its first violations and a `truncated` note.
+#[tokio::test]
+async fn a_verdict_too_big_for_one_event_is_stored_and_announced_cut() {
+    let fleet = setup(Some("version: 1\nscan: {thresholds: {}, fail_on: {exploit_available: true}}\n")).await;
+    let findings: Vec<Value> = (0..6000)
+        .map(|i| {
+            json!({"severity": "LOW", "fixAvailable": "YES", "status": "ACTIVE", "exploitAvailable": "YES",
+            "packageVulnerabilityDetails": {"vulnerabilityId": format!("CVE-2026-{i:05}"),
+                "vulnerablePackages": [{"name": format!("package-with-a-long-name-{i:05}")}]}})
+        })
+        .collect();
+    fleet.aws.seed_scan(
+        json!({"repositoryName": REPO, "imageDigest": DIGEST, "status": "ACTIVE", "completedAt": T1,
+        "enhancedFindings": findings}),
+    );
+    let outcome = judge(&deps(&fleet).await, basic_event("ACTIVE"), now()).await;
+    assert_eq!(outcome.verdict, Verdict::Fail);
+    let record = fleet.get_json(&format!("verdicts/{REPO}/{DIGEST}.json")).await.unwrap();
+    assert_eq!(record["verdict"]["violations"].as_array().unwrap().len(), 6000, "stored whole");
+    let events = fleet.events().await;
+    let verdicts: Vec<&Value> =
+        events.iter().filter(|e| e["detail-type"] == "Shipgate Scan Verdict").collect();
+    assert_eq!(verdicts.len(), 1);
+    let cut = verdicts[0]["detail"]["truncated"].to_string();
+    assert!(cut.contains("of 6000"), "{cut}");
+}

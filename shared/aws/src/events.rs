@@ -1,5 +1,8 @@
 //! Emitting Shipgate's own events to its EventBridge bus (source `shipgate`).
 
+use shipgate_core::events::{ENTRY_LIMIT, fit_detail};
+use tracing::warn;
+
 use crate::error::{AwsError, aws_err};
 
 pub const SOURCE: &str = "shipgate";
@@ -20,8 +23,10 @@ impl Bus {
         Self::new(aws_sdk_eventbridge::Client::new(sdk), name)
     }
 
-    /// Puts one event; `detail` is serialised to JSON. A rejected entry is an
-    /// error, not a silent loss.
+    /// Puts one event; `detail` is serialised to JSON, cut to EventBridge's
+    /// entry limit when it is over (`events::fit_detail`: the biggest list
+    /// keeps its first entries, and `truncated` says what went). A rejected
+    /// entry is an error, not a silent loss.
     pub async fn put<T: serde::Serialize>(
         &self,
         detail_type: &str,
@@ -29,8 +34,26 @@ impl Bus {
         detail: &T,
     ) -> Result<(), AwsError> {
         const OP: &str = "PutEvents";
-        let detail = serde_json::to_string(detail)
-            .map_err(|e| AwsError::new("EventBridge", OP, format!("serialising {detail_type}: {e}")))?;
+        let serialising = |e: serde_json::Error| {
+            AwsError::new("EventBridge", OP, format!("serialising {detail_type}: {e}"))
+        };
+        let mut text = serde_json::to_string(detail).map_err(serialising)?;
+        let overhead = SOURCE.len() + detail_type.len() + resources.iter().map(String::len).sum::<usize>();
+        // "Less than" the limit: one byte under it at most.
+        let budget = ENTRY_LIMIT.saturating_sub(overhead + 1);
+        if text.len() > budget {
+            let value = serde_json::to_value(detail).map_err(serialising)?;
+            let fitted = fit_detail(value, budget).ok_or_else(|| {
+                AwsError::new(
+                    "EventBridge",
+                    OP,
+                    format!("{detail_type} cannot be cut to EventBridge's entry limit"),
+                )
+            })?;
+            warn!(%detail_type, bytes = text.len(), truncated = %fitted["truncated"], "event detail cut to fit");
+            text = serde_json::to_string(&fitted).map_err(serialising)?;
+        }
+        let detail = text;
         let entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
             .event_bus_name(&self.name)
             .source(SOURCE)
