@@ -215,7 +215,7 @@ def fault(request: Request) -> Response:
     with STATE.lock:
         STATE.faults.setdefault(body["action"], []).append(
             {"status": int(body["status"]), "errorCode": body["errorCode"],
-             "remaining": int(body.get("count", 1))}
+             "remaining": int(body.get("count", 1)), "after": int(body.get("after", 0))}
         )
     return _json({"armed": True})
 

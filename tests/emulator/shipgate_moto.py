@@ -68,7 +68,8 @@ And a small control API under `/_shipgate/` for tests (never an AWS path):
 * `GET /_shipgate/requests` lists every AWS request's method, path, action (where
   the request names one, or is a plain S3 object call), status and the access key
   id it was signed with.
-* `POST /_shipgate/faults` makes the next `count` calls of one action fail with
+* `POST /_shipgate/faults` makes the next `count` calls of one action (after
+  letting `after` of them through) fail with
   an HTTP status and error code (throttling, 5xx) before they reach moto:
   JSON-protocol actions by their `X-Amz-Target`, query-protocol ones (SNS
   `Publish`) by the form's `Action`, S3 object calls as `GetObject`,
@@ -248,6 +249,10 @@ class ShipgateApp:
             with STATE.lock:
                 pending = STATE.faults.get(faulted, [])
                 fault = pending[0] if pending else None
+                if fault and fault.get("after", 0) > 0:
+                    # Armed for a later call: this one passes.
+                    fault["after"] -= 1
+                    fault = None
                 if fault:
                     fault["remaining"] -= 1
                     if fault["remaining"] <= 0:

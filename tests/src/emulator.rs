@@ -95,7 +95,14 @@ impl Emulator {
 
     /// Makes the next `count` calls of `action` fail with `status` and `code`.
     pub fn inject_fault(&self, action: &str, status: u16, code: &str, count: u32) {
-        let body = json!({"action": action, "status": status, "errorCode": code, "count": count});
+        self.inject_fault_after(action, 0, status, code, count);
+    }
+
+    /// [`Emulator::inject_fault`], letting the next `after` calls of the
+    /// action through first.
+    pub fn inject_fault_after(&self, action: &str, after: u32, status: u16, code: &str, count: u32) {
+        let body =
+            json!({"action": action, "status": status, "errorCode": code, "count": count, "after": after});
         self.control("POST", "/_shipgate/faults", Some(&body));
     }
 

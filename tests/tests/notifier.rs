@@ -290,3 +290,27 @@ async fn concurrent_final_states_judge_the_recovery_once() {
         inbox.messages().await.iter().map(|m| m["Subject"].as_str().unwrap().to_owned()).collect();
     assert_eq!(subjects.iter().filter(|s| s.contains("passing again")).count(), 1, "{subjects:?}");
 }
+
+/// The message went out and its sent marker failed to be written (every
+/// attempt the SDK makes): the notifier used to fail the invocation, and
+/// Lambda's retry a minute later found the claim stale and sent the message
+/// again (#33). One marker failure no longer makes a duplicate.
+#[tokio::test]
+async fn a_sent_marker_that_fails_once_does_not_send_the_message_twice() {
+    let n = Notifications::start().await;
+    let inbox = n.inbox("all", None).await;
+    let deps = n.deps(Format::Email).await;
+    // The pipeline's last state and the claim are written; the sent
+    // marker fails three times (the SDK's standard retry gives up), then
+    // passes.
+    n.fleet.aws.inject_fault_after("PutObject", 2, 500, "InternalError", 3);
+    let event = sample("codepipeline-execution-failed.json");
+    let first = handle(&deps, event.clone(), now()).await.unwrap();
+    assert_eq!(first.sent.len(), 1);
+    // Lambda's retry (or a redelivery) a minute later, past STALE_CLAIM.
+    let later = now() + chrono::Duration::seconds(61);
+    let again = handle(&deps, event, later).await.unwrap();
+    assert!(again.sent.is_empty(), "{again:?}");
+    assert_eq!(inbox.messages().await.len(), 1);
+    assert_eq!(n.fleet.aws.calls_of("PutObject").len(), 3, "the faults were spent on the marker");
+}

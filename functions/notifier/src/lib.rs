@@ -32,7 +32,7 @@ use shipgate_core::notify::{
     Category, Context, Expiring, Message, Outcome, expiring_exceptions, render, render_chat, render_email,
 };
 use shipgate_core::triggers::PipelineStateChange;
-use tracing::{info, instrument, warn};
+use tracing::{error, info, instrument, warn};
 
 pub use crate::event::{Notice, NotifierEvent, Origin};
 
@@ -500,9 +500,29 @@ async fn send_once(deps: &Deps, message: &Message, now: DateTime<Utc>) -> Result
         }
         return Err(e.into());
     }
-    deps.bucket.put(&marker, Sent::body(message, now, true, false), "application/json", mine(etag)).await?;
+    // The message is out: failing now would have Lambda's retry send it
+    // again once the claim goes stale. The marker is retried here; if it
+    // still cannot be written, the invocation succeeds anyway, and only a
+    // redelivery of this same event after STALE_CLAIM could send a second
+    // copy (ARCHITECTURE.md, "Exactly once").
+    let sent = Sent::body(message, now, true, false);
+    let mut attempt = 0;
+    while let Err(e) = deps.bucket.put(&marker, sent.clone(), "application/json", mine(etag.clone())).await {
+        attempt += 1;
+        if attempt >= MARKER_ATTEMPTS {
+            error!(error = %e, key = %message.dedupe_key, "sent, but the sent marker could not be written");
+            break;
+        }
+        warn!(error = %e, attempt, "sent; retrying the sent marker");
+        tokio::time::sleep(MARKER_BACKOFF * attempt).await;
+    }
     Ok(true)
 }
+
+/// Writes of the sent marker after a message went out (each already
+/// retried by the SDK), and the pause before the next.
+const MARKER_ATTEMPTS: u32 = 3;
+const MARKER_BACKOFF: std::time::Duration = std::time::Duration::from_millis(200);
 
 #[cfg(test)]
 mod tests {
