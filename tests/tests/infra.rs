@@ -92,6 +92,7 @@ struct Scanner {
     bucket: Regex,
     client: Regex,
     self_call: Regex,
+    path_call: Regex,
     free_call: Regex,
     known_ops: BTreeSet<&'static str>,
 }
@@ -105,6 +106,9 @@ impl Scanner {
             // The adapters' service types, held as `deps.ecr` and so on.
             client: Regex::new(r"\b(ecr|ecs|codedeploy|codepipeline)\s*\.\s*([a-z_0-9]+)\(").unwrap(),
             self_call: Regex::new(r"self\s*\.\s*([a-z_0-9]+)(?:::<[^>]*>)?\(").unwrap(),
+            // `Type::method(...)`: an associated function, or a method called
+            // by its path.
+            path_call: Regex::new(r"\b([A-Z][A-Za-z]*)::([a-z_0-9]+)\(").unwrap(),
             free_call: Regex::new(r"\b([a-z_][a-z0-9_]*)\(").unwrap(),
             known_ops: OPERATIONS.iter().map(|(op, _)| *op).collect(),
         }
@@ -148,6 +152,9 @@ impl Scanner {
             for c in self.self_call.captures_iter(code) {
                 reach.calls.insert(format!("{owner}::{}", &c[1]));
             }
+        }
+        for c in self.path_call.captures_iter(code) {
+            reach.calls.insert(format!("{}::{}", &c[1], &c[2]));
         }
         for c in self.free_call.captures_iter(code) {
             if let Some(qualified) = free.get(&c[1]) {

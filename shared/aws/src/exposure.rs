@@ -38,7 +38,7 @@ pub enum Recorded {
 /// (compare-and-swap), and keeps the digest index in step.
 pub async fn record_deployment(bucket: &Bucket, service: RunningService) -> Result<Recorded, AwsError> {
     let mut recording = Recording::new(service);
-    while recording.step(bucket).await? {}
+    while Recording::step(&mut recording, bucket).await? {}
     Ok(recording.outcome())
 }
 
