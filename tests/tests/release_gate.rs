@@ -101,6 +101,16 @@ impl Gate {
         handle(&self.deps, event, deadline, now()).await.unwrap()
     }
 
+    /// The digests whose scans were read, in order.
+    fn judged_digests(&self) -> Vec<String> {
+        self.fleet
+            .aws
+            .calls_of("DescribeImageScanFindings")
+            .iter()
+            .map(|c| c.params["imageId"]["imageDigest"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
     fn reports(&self) -> Vec<shipgate_tests::Call> {
         self.fleet
             .aws
@@ -849,13 +859,7 @@ async fn an_arm64_task_is_judged_by_the_arm64_image_of_its_index() {
     assert_eq!(outcome.result, JobStatus::Succeeded, "{}", outcome.summary);
 
     // Judged: the arm64 image's scan, never the index's (ECR has none) nor amd64's.
-    let judged: Vec<String> = gate
-        .fleet
-        .aws
-        .calls_of("DescribeImageScanFindings")
-        .iter()
-        .map(|c| c.params["imageId"]["imageDigest"].as_str().unwrap().to_owned())
-        .collect();
+    let judged = gate.judged_digests();
     assert_eq!(judged, [index.child("linux/arm64")]);
     // Provenance for the index (what the task definition names) and the
     // arm64 image (what ECS may report it resolved), both this decision's.
@@ -880,9 +884,7 @@ async fn a_graviton_task_is_judged_by_the_child_containerd_pulls_not_the_first_a
     let outcome = gate.run(gate.job("job-v9", "v9.zip", PARAMS, None)).await;
     assert_eq!(outcome.result, JobStatus::Failed, "{}", outcome.summary);
     assert!(outcome.summary.contains("CVE-2026-9999"), "{}", outcome.summary);
-    let judged = gate.fleet.aws.calls_of("DescribeImageScanFindings");
-    assert_eq!(judged.len(), 1);
-    assert_eq!(judged[0].params["imageId"]["imageDigest"], index.child("linux/arm64"));
+    assert_eq!(gate.judged_digests(), [index.child("linux/arm64")]);
     assert!(gate.fleet.get_json(&format!("provenance/prod/{}.json", index.digest)).await.is_none());
 }
 
@@ -893,13 +895,7 @@ async fn every_amd64_level_a_host_may_pull_is_judged_and_each_gets_provenance() 
     let index = gate.index_release("levels.zip", &children, None).await;
     let outcome = gate.run(gate.job("job-levels", "levels.zip", PARAMS, None)).await;
     assert_eq!(outcome.result, JobStatus::Succeeded, "{}", outcome.summary);
-    let mut judged: Vec<String> = gate
-        .fleet
-        .aws
-        .calls_of("DescribeImageScanFindings")
-        .iter()
-        .map(|c| c.params["imageId"]["imageDigest"].as_str().unwrap().to_owned())
-        .collect();
+    let mut judged = gate.judged_digests();
     judged.sort();
     let mut children = vec![index.child("linux/amd64").to_owned(), index.child("linux/amd64/v3").to_owned()];
     children.sort();
@@ -916,8 +912,7 @@ async fn an_x86_task_of_the_same_index_is_blocked_by_the_amd64_images_critical()
     let outcome = gate.run(gate.job("job-x86", "x86.zip", PARAMS, None)).await;
     assert_eq!(outcome.result, JobStatus::Failed, "{}", outcome.summary);
     assert!(outcome.summary.contains("CVE-2026-9999"), "{}", outcome.summary);
-    let judged = gate.fleet.aws.calls_of("DescribeImageScanFindings");
-    assert_eq!(judged[0].params["imageId"]["imageDigest"], index.child("linux/amd64"));
+    assert_eq!(gate.judged_digests()[0], index.child("linux/amd64"));
     assert!(gate.fleet.get_json(&format!("provenance/prod/{}.json", index.digest)).await.is_none());
 }
 
