@@ -403,3 +403,44 @@ async fn a_completed_lambda_deployment_is_ignored_not_failed() {
         "{recording:?}"
     );
 }
+
+/// Production traffic moved and the checks passed, but the running record
+/// could not be written (S3 failing past the SDK's retries): ECS used to be
+/// told SUCCEEDED and never called that hook again, so what the service runs
+/// was never recorded (#33). deploy-hooks now asks ECS to call again for the
+/// record alone, and the next call records it.
+#[tokio::test]
+async fn a_record_that_fails_at_post_production_traffic_shift_is_written_on_the_callback() {
+    let w = World::start().await;
+    w.fleet.install_policy(REPO, "version: 1\ndeploy: {require_gate_decision: false}\n").await;
+    let d = digest(8);
+    w.scanned(REPO, &d, &[]).await;
+    let ecs = aws_sdk_ecs::Client::new(&w.fleet.sdk);
+    let container = shipgate_tests::compliant_container("app", &image(REPO, &d));
+    let td =
+        ecs.register_task_definition().family("web").container_definitions(container).send().await.unwrap();
+    let td = td.task_definition.unwrap().task_definition_arn.unwrap();
+    let path = format!("{}/../events/ecs-native-hook-post-test-traffic.json", env!("CARGO_MANIFEST_DIR"));
+    let mut event: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let revision = event["executionDetails"]["targetServiceRevisionArn"].as_str().unwrap().to_owned();
+    w.fleet.aws.control_post(
+        "/_shipgate/ecs/service-revisions",
+        &json!({"serviceRevisionArn": revision, "taskDefinition": td}),
+    );
+    event["lifecycleStage"] = "POST_PRODUCTION_TRAFFIC_SHIFT".into();
+    // Every attempt the SDK makes at the first write of the record fails.
+    w.fleet.aws.inject_fault("PutObject", 500, "InternalError", 3);
+    let response =
+        serde_json::to_value(deploy_hooks::handle(&w.hooks, event.clone(), deadline()).await.unwrap())
+            .unwrap();
+    assert_eq!(response["hookStatus"], "IN_PROGRESS", "{response}");
+    assert_eq!(response["hookDetails"]["shipgateRecordOnly"], true);
+    assert!(w.index(&d).await.is_empty(), "nothing recorded yet");
+    // ECS calls again with the hook details it was given.
+    event["hookDetails"] = response["hookDetails"].clone();
+    let response =
+        serde_json::to_value(deploy_hooks::handle(&w.hooks, event.clone(), deadline()).await.unwrap())
+            .unwrap();
+    assert_eq!(response["hookStatus"], "SUCCEEDED", "{response}");
+    assert_eq!(w.index(&d).await.len(), 1, "recorded on the callback");
+}

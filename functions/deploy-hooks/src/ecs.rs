@@ -7,7 +7,7 @@ use shipgate_aws::ecs::ServiceRevision;
 use shipgate_core::exposure::service_of_arn;
 use shipgate_core::hooks::HookStatus;
 use shipgate_core::triggers::{EcsHookResponse, EcsLifecycleHook};
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use crate::checks::check_task_definition;
 use crate::record::{RecordError, record_running};
@@ -44,6 +44,23 @@ pub(crate) async fn run_hook(deps: &Deps, hook: &EcsLifecycleHook, deadline: Dea
             hook_details: None,
         };
     }
+    // Production traffic moved in an earlier call, whose checks passed and
+    // whose record could not be written: only the record is left to do.
+    let record_only = hook
+        .hook_details
+        .as_ref()
+        .and_then(|d| d.get("shipgateRecordOnly"))
+        .and_then(|v| v.as_bool())
+        .unwrap_or(false);
+    if record_only {
+        let revision = &hook.execution_details.target_service_revision_arn;
+        let recorded = match deps.ecs.service_revision(revision).await {
+            Ok(Some(r)) => deadline.after_report(record_ecs(deps, hook, &r, &deployment)).await,
+            Ok(None) => Some(Err(RecordError::NoRevision(revision.clone()))),
+            Err(e) => Some(Err(e.into())),
+        };
+        return answer_recorded(recorded, callbacks, MAX_CALLBACKS);
+    }
     // The revision is kept: after production traffic moves, it is what the
     // service runs (recorded below without reading it again).
     let mut checked = None;
@@ -73,16 +90,13 @@ pub(crate) async fn run_hook(deps: &Deps, hook: &EcsLifecycleHook, deadline: Dea
     announce_ecs(deps, &deployment, hook, &outcome, deadline).await;
     // Production traffic has moved and stays: what the service runs now.
     // Traffic is already on the new revision, so a failure to record is
-    // logged, never turned into a failed hook (which would roll back a
-    // good deployment over a bookkeeping write).
+    // never a failed hook (which would roll back a good deployment over a
+    // bookkeeping write): ECS is asked to call again, for the record only.
     if let Some(revision) = checked
         .filter(|_| outcome.status == HookStatus::Succeeded && stage == "POST_PRODUCTION_TRAFFIC_SHIFT")
     {
-        match deadline.after_report(record_ecs(deps, hook, &revision, &deployment)).await {
-            Some(Ok(recording)) => info!(recorded = ?recording.recorded, "running images recorded"),
-            Some(Err(e)) => warn!(error = %e, "could not record what the service runs"),
-            None => warn!("no time left to record what the service runs"),
-        }
+        let recorded = deadline.after_report(record_ecs(deps, hook, &revision, &deployment)).await;
+        return answer_recorded(recorded, callbacks, MAX_CALLBACKS);
     }
     match outcome.status {
         status @ (HookStatus::Succeeded | HookStatus::Failed) => {
@@ -93,6 +107,39 @@ pub(crate) async fn run_hook(deps: &Deps, hook: &EcsLifecycleHook, deadline: Dea
             call_back_delay: Some(30),
             hook_details: Some(serde_json::json!({"shipgateCallbacks": callbacks + 1})),
         },
+    }
+}
+
+/// The answer once the checks passed at POST_PRODUCTION_TRAFFIC_SHIFT and
+/// recording was tried: SUCCEEDED when recorded; otherwise, while callbacks
+/// remain, IN_PROGRESS for ECS to call again for the record alone; at the
+/// last, SUCCEEDED with the loss logged (the deployment is good).
+fn answer_recorded(
+    recorded: Option<Result<Recording, RecordError>>,
+    callbacks: u64,
+    max_callbacks: u64,
+) -> EcsHookResponse {
+    let succeeded =
+        EcsHookResponse { hook_status: HookStatus::Succeeded, call_back_delay: None, hook_details: None };
+    let why = match recorded {
+        Some(Ok(recording)) => {
+            info!(recorded = ?recording.recorded, "running images recorded");
+            return succeeded;
+        }
+        Some(Err(e)) => e.to_string(),
+        None => "no time left".to_owned(),
+    };
+    if callbacks >= max_callbacks {
+        error!(reason = %why, "what the service runs could not be recorded; exposure will not know it");
+        return succeeded;
+    }
+    warn!(reason = %why, "could not record what the service runs; ECS will call again for the record");
+    EcsHookResponse {
+        hook_status: HookStatus::InProgress,
+        call_back_delay: Some(30),
+        hook_details: Some(
+            serde_json::json!({"shipgateCallbacks": callbacks + 1, "shipgateRecordOnly": true}),
+        ),
     }
 }
 

@@ -35,6 +35,8 @@ pub enum RecordError {
     },
     #[error(transparent)]
     Image(#[from] ImageError),
+    #[error("ECS does not know service revision {0}")]
+    NoRevision(String),
 }
 
 /// Records that `service` runs `task_definition`'s ECR images (each as the
