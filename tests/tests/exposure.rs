@@ -82,11 +82,12 @@ async fn a_completed_deployment_records_what_its_service_runs_and_drops_what_it_
     assert_eq!(w.running("payments").await.unwrap().images[0].digest, two);
 }
 
-#[tokio::test]
-async fn ecs_native_records_at_post_production_traffic_shift_success() {
-    let w = World::start().await;
+/// An ECS native blue/green hook event (`POST_TEST_TRAFFIC_SHIFT`) for a
+/// service revision running `payments-api@digest(n)`, scanned clean, under a
+/// policy that needs no gate decision; the digest and the event.
+async fn ecs_native_deployment(w: &World, n: u32) -> (String, Value) {
     w.fleet.install_policy(REPO, "version: 1\ndeploy: {require_gate_decision: false}\n").await;
-    let d = digest(7);
+    let d = digest(n);
     w.scanned(REPO, &d, &[]).await;
     let ecs = aws_sdk_ecs::Client::new(&w.fleet.sdk);
     let container = shipgate_tests::compliant_container("app", &image(REPO, &d));
@@ -94,12 +95,19 @@ async fn ecs_native_records_at_post_production_traffic_shift_success() {
         ecs.register_task_definition().family("web").container_definitions(container).send().await.unwrap();
     let td = td.task_definition.unwrap().task_definition_arn.unwrap();
     let path = format!("{}/../events/ecs-native-hook-post-test-traffic.json", env!("CARGO_MANIFEST_DIR"));
-    let mut event: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let event: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let revision = event["executionDetails"]["targetServiceRevisionArn"].as_str().unwrap().to_owned();
     w.fleet.aws.control_post(
         "/_shipgate/ecs/service-revisions",
         &json!({"serviceRevisionArn": revision, "taskDefinition": td}),
     );
+    (d, event)
+}
+
+#[tokio::test]
+async fn ecs_native_records_at_post_production_traffic_shift_success() {
+    let w = World::start().await;
+    let (d, mut event) = ecs_native_deployment(&w, 7).await;
     // Before production traffic moves, nothing runs there yet.
     let response = deploy_hooks::handle(&w.hooks, event.clone(), deadline()).await.unwrap();
     assert_eq!(serde_json::to_value(&response).unwrap()["hookStatus"], "SUCCEEDED");
@@ -412,21 +420,7 @@ async fn a_completed_lambda_deployment_is_ignored_not_failed() {
 #[tokio::test]
 async fn a_record_that_fails_at_post_production_traffic_shift_is_written_on_the_callback() {
     let w = World::start().await;
-    w.fleet.install_policy(REPO, "version: 1\ndeploy: {require_gate_decision: false}\n").await;
-    let d = digest(8);
-    w.scanned(REPO, &d, &[]).await;
-    let ecs = aws_sdk_ecs::Client::new(&w.fleet.sdk);
-    let container = shipgate_tests::compliant_container("app", &image(REPO, &d));
-    let td =
-        ecs.register_task_definition().family("web").container_definitions(container).send().await.unwrap();
-    let td = td.task_definition.unwrap().task_definition_arn.unwrap();
-    let path = format!("{}/../events/ecs-native-hook-post-test-traffic.json", env!("CARGO_MANIFEST_DIR"));
-    let mut event: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    let revision = event["executionDetails"]["targetServiceRevisionArn"].as_str().unwrap().to_owned();
-    w.fleet.aws.control_post(
-        "/_shipgate/ecs/service-revisions",
-        &json!({"serviceRevisionArn": revision, "taskDefinition": td}),
-    );
+    let (d, mut event) = ecs_native_deployment(&w, 8).await;
     event["lifecycleStage"] = "POST_PRODUCTION_TRAFFIC_SHIFT".into();
     // Every attempt the SDK makes at the first write of the record fails.
     w.fleet.aws.inject_fault("PutObject", 500, "InternalError", 3);
