@@ -5,7 +5,7 @@ use std::future::Future;
 
 use shipgate_aws::Deadline;
 use shipgate_aws::codepipeline::Reported;
-use shipgate_core::hooks::{HookStatus, appspec_task_definition};
+use shipgate_core::hooks::appspec_task_definition;
 use tracing::{info, warn};
 
 use crate::checks::check_task_definition;
@@ -92,14 +92,9 @@ pub(crate) async fn check(deps: &Deps, deployment_id: &str) -> HookOutcome {
     if let Some(failed) = &deployment.rolls_back {
         info!(deployment_id, %hook, rolls_back = %failed, "rollback: answered Succeeded without running checks");
         return HookOutcome {
-            status: HookStatus::Succeeded,
-            rollback: true,
-            reasons: vec![format!(
-                "deployment {deployment_id} rolls back {failed}; Shipgate never blocks a rollback"
-            )],
             application: deployment.application,
             deployment_group: deployment.deployment_group,
-            ..HookOutcome::failed(&hook, "")
+            ..HookOutcome::rollback(&hook, &format!("deployment {deployment_id} rolls back {failed}"))
         };
     }
     let Some(appspec) = &deployment.appspec else {

@@ -28,14 +28,8 @@ pub(crate) async fn run_hook(deps: &Deps, hook: &EcsLifecycleHook, deadline: Dea
     let deployment = hook.resource_arn.clone().unwrap_or_else(|| hook.execution_id.clone());
     if hook.is_rollback() {
         // Blocking a rollback would keep the broken revision serving.
-        let outcome = HookOutcome {
-            status: HookStatus::Succeeded,
-            rollback: true,
-            reasons: vec![format!(
-                "ECS is rolling back from this revision at {stage}; Shipgate never blocks a rollback"
-            )],
-            ..HookOutcome::failed(&stage, "")
-        };
+        let why = format!("ECS is rolling back from this revision at {stage}");
+        let outcome = HookOutcome::rollback(&stage, &why);
         info!(%deployment, hook = %stage, "rollback: answered SUCCEEDED without running checks");
         announce_ecs(deps, &deployment, hook, &outcome, deadline).await;
         return EcsHookResponse {

@@ -158,6 +158,17 @@ pub struct HookOutcome {
 }
 
 impl HookOutcome {
+    /// A rollback, answered at once: blocking it would keep the failed
+    /// revision serving. `why` says what rolls back.
+    pub(crate) fn rollback(hook: &str, why: &str) -> Self {
+        Self {
+            status: HookStatus::Succeeded,
+            rollback: true,
+            reasons: vec![format!("{why}; Shipgate never blocks a rollback")],
+            ..Self::failed(hook, "")
+        }
+    }
+
     pub(crate) fn failed(hook: &str, reason: impl Into<String>) -> Self {
         Self {
             status: HookStatus::Failed,
